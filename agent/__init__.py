@@ -1,0 +1,1 @@
+"""failforge agent: the loop and the ways to drive it."""

@@ -1,0 +1,201 @@
+"""The `failforge` command: set up a workspace, train, run loops, decide batches, inspect results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="failforge: closed-loop active learning for object detectors.")
+console = Console()
+errors = Console(stderr=True)
+log = logging.getLogger("failforge")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkspaceOption = typer.Option(
+    Path("."), "--workspace", "-w", envvar="FAILFORGE_WORKSPACE",
+    help="workspace folder (default: current folder or FAILFORGE_WORKSPACE)",
+)
+
+
+class UsageError(Exception):
+    """A user's mistake: printed as one sentence, exit code 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from storage.datasets import DatabaseConflictError
+    from storage.importers import ImportError_
+    from storage.workspace import WorkspaceError
+    from tools.world.config import WorldConfigError
+
+    return (UsageError, WorkspaceError, WorldConfigError, ImportError_, DatabaseConflictError)
+
+
+def friendly(command: F) -> F:
+    """Turn a user's mistake into one red sentence and exit code 2, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except _user_errors() as error:
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """A callback (task, done, total) that drives one rich progress bar per task name."""
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = bars.add_task(task, total=total)
+            bars.update(tasks[task], completed=done, total=total)
+
+        yield update
+
+
+def _deps(workspace: Path) -> Any:
+    from agent.deps import build_deps
+    from agent.settings import Settings
+    from storage.workspace import Workspace
+
+    Workspace(workspace).require()
+    return build_deps(Settings.load(workspace))
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@app.command()
+@friendly
+def init(
+    directory: Path = typer.Argument(..., help="folder to create the workspace in"),
+    world: Path | None = typer.Option(None, "--world", help="world.yaml (default world if omitted)"),
+    import_path: Path | None = typer.Option(None, "--import", help="your labelled images instead"),
+    import_format: str = typer.Option("yolo", "--format", help="yolo or coco"),
+) -> None:
+    """Create a workspace with field data from the demo world or from your own labelled images."""
+    from agent.setup import init_workspace
+
+    if import_format not in ("yolo", "coco"):
+        raise UsageError(f"Unknown --format '{import_format}'; use yolo or coco.")
+    if world is not None and import_path is not None:
+        raise UsageError("Pass either --world or --import, not both.")
+    with progress_bars() as progress:
+        summary = init_workspace(directory, world, import_path, import_format, progress)
+    for path, reason in summary.skipped:
+        errors.print(f"[yellow]skipped[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
+    table = Table(title=f"workspace {directory}")
+    table.add_column("split")
+    table.add_column("images", justify="right")
+    for split, count in summary.counts.items():
+        table.add_row(split, str(count))
+    table.add_row("skipped", str(len(summary.skipped)))
+    console.print(table)
+    console.print(f"Field data from {summary.source}. Next: failforge baseline -w {directory}")
+
+
+@app.command()
+@friendly
+def baseline(
+    workspace: Path = WorkspaceOption,
+    epochs: int | None = typer.Option(None, help="training epochs (default: settings)"),
+) -> None:
+    """Train model v1 on `train` and evaluate it on `val` and `test`, overall and per slice."""
+    from agent.setup import train_baseline
+
+    deps = _deps(workspace)
+    with progress_bars() as progress:
+        outcome = train_baseline(deps, progress, epochs)
+    if outcome["skipped"]:
+        console.print("Baseline v1 already exists; nothing trained.")
+    _print_status(deps, "test")
+
+
+def status_payload(deps: Any, split: str) -> dict[str, Any]:
+    incumbent = deps.registry.incumbent()
+    if incumbent is None:
+        return {"incumbent": None, "split": split, "metrics": None, "slices": {}}
+    evaluation = incumbent.metrics.get(split, {})
+    return {
+        "incumbent": {"name": incumbent.name, "parent": incumbent.parent, "path": incumbent.path,
+                      "cycle": incumbent.cycle, "created_at": incumbent.created_at.isoformat()},
+        "split": split,
+        "metrics": evaluation.get("overall"),
+        "slices": evaluation.get("slices", {}),
+    }
+
+
+def _print_status(deps: Any, split: str) -> None:
+    payload = status_payload(deps, split)
+    if payload["incumbent"] is None:
+        console.print("No model yet; train one with `failforge baseline`.")
+        return
+    table = Table(title=f"incumbent {payload['incumbent']['name']} on {split}")
+    for column in ("slice", "images", "objects", "mAP50", "mAP50-95", "precision", "recall"):
+        table.add_column(column, justify="left" if column == "slice" else "right")
+    rows = [("overall", payload["metrics"])] + sorted(payload["slices"].items())
+    for name, m in rows:
+        table.add_row(name, str(m["images"]), str(m["objects"]), _fmt(m["map50"]),
+                      _fmt(m["map50_95"]), _fmt(m["precision"]), _fmt(m["recall"]))
+    console.print(table)
+
+
+@app.command()
+@friendly
+def status(
+    workspace: Path = WorkspaceOption,
+    split: str = typer.Option("test", help="val or test"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """The incumbent model and its metrics, overall and per slice."""
+    if split not in ("val", "test"):
+        raise UsageError(f"Unknown split '{split}'; use val or test.")
+    deps = _deps(workspace)
+    if as_json:
+        sys.stdout.write(json.dumps(status_payload(deps, split), indent=2) + "\n")
+    else:
+        _print_status(deps, split)
+
+
+@app.command("app")
+@friendly
+def app_command(
+    workspace: Path = WorkspaceOption,
+    port: int | None = typer.Option(None, help="port of the App (default: settings)"),
+    address: str = typer.Option("127.0.0.1", help="address to listen on"),
+) -> None:
+    """Open the workspace's field data in the FiftyOne App (saved views: val/test failures)."""
+    deps = _deps(workspace)
+    port = port or deps.settings.fiftyone.app_port
+    session = deps.datasets.launch_app(port=port, address=address)
+    console.print(f"FiftyOne App: http://{address}:{port}  (saved views: "
+                  f"{', '.join(deps.datasets.saved_views()) or 'none yet'}); Ctrl-C to stop.")
+    session.wait(-1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

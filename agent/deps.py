@@ -1,0 +1,44 @@
+"""The composition root: builds every backend of a workspace from Settings (tests build it with fakes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.settings import Settings
+from storage.datasets import WorkspaceDatasets, connect
+from storage.registry import Registry
+from storage.workspace import Workspace
+from tools.detector.base import Detector
+
+
+@dataclass
+class Deps:
+    """Everything the loop and the commands call, built once per process."""
+
+    settings: Settings
+    workspace: Workspace
+    registry: Registry
+    datasets: WorkspaceDatasets
+    detector: Detector
+
+
+def build_detector(settings: Settings) -> Detector:
+    d = settings.detector
+    from tools.detector.ultralytics_detector import UltralyticsDetector
+
+    return UltralyticsDetector(settings.classes, model=d.model, imgsz=d.imgsz, batch=d.batch,
+                               workers=d.workers, device=d.device, seed=d.seed,
+                               predict_conf=d.predict_conf)
+
+
+def build_deps(settings: Settings) -> Deps:
+    """Real backends for `settings`; the workspace must exist."""
+    workspace = Workspace(settings.workspace).require()
+    connect(settings.database_dir(), settings.fiftyone.database_uri)
+    return Deps(
+        settings=settings,
+        workspace=workspace,
+        registry=Registry(workspace.registry_file),
+        datasets=WorkspaceDatasets(settings.workspace_id, settings.classes),
+        detector=build_detector(settings),
+    )

@@ -1,0 +1,156 @@
+"""Workspace set-up: create a workspace from the demo world or a user's data, and train the baseline."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.deps import Deps
+from agent.settings import Settings, write_settings_file
+from evaluation.metrics import evaluate_split
+from storage.datasets import LabeledImage, WorkspaceDatasets, connect
+from storage.export import ExportItem, export_yolo
+from storage.importers import import_labelled
+from storage.registry import Registry
+from storage.workspace import Workspace, WorkspaceError
+from tools.convert import make_detections
+from tools.world.config import load_world_config
+from tools.world.field import SPLITS, render_field
+from tools.world.scene import CLASSES
+
+Progress = Callable[[str, int, int], None]  # (task, done, total)
+SLICE_PREFIX = "world_"
+
+
+def _no_progress(task: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass
+class InitSummary:
+    """What `failforge init` made: counts per split and what it skipped."""
+
+    workspace: Path
+    source: str
+    counts: dict[str, int]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def init_workspace(root: Path, world_file: Path | None = None, import_path: Path | None = None,
+                   import_format: str = "yolo", progress: Progress = _no_progress) -> InitSummary:
+    """Create a workspace at `root` with field data from the world or from `import_path`."""
+    root = root.expanduser().resolve()
+    workspace = Workspace(root)
+    if workspace.settings_file.exists():
+        raise WorkspaceError(f"{root} is already a failforge workspace; choose another folder.")
+    # Validate inputs before anything is written.
+    world = load_world_config(world_file) if import_path is None else None
+    report = import_labelled(import_path, import_format, CLASSES) if import_path else None
+    workspace.create()
+    values: dict[str, Any] = {"workspace_id": uuid.uuid4().hex[:10]}
+    if world is not None:
+        values["world"] = "world.yaml"
+        values["classes"] = list(CLASSES)
+        (root / "world.yaml").write_text(_dump_yaml(world.model_dump(mode="json")))
+        values["detector"] = {"imgsz": world.image_size}
+    else:
+        assert report is not None
+        values["world"] = None
+        values["classes"] = report.classes
+    settings = Settings(**values).model_copy(update={"workspace": root})
+    connect(settings.database_dir(), settings.fiftyone.database_uri)
+    datasets = WorkspaceDatasets(settings.workspace_id, settings.classes)
+    counts: dict[str, int] = {}
+    if world is not None:
+        for split in SPLITS:
+            total = getattr(world.splits, split)
+            images = []
+            for done, item in enumerate(render_field(world, workspace.field_images_dir(split), split), 1):
+                images.append(LabeledImage(
+                    item.path, make_detections(item.boxes, item.class_ids),
+                    world.image_size, world.image_size, tags=[split],
+                    attributes={f"{SLICE_PREFIX}{k}": v for k, v in item.conditions.tags().items()},
+                ))
+                progress(f"render {split}", done, total)
+            datasets.add_images(images)
+            counts[split] = len(images)
+        source = "demo world"
+    else:
+        assert report is not None and import_path is not None
+        copied = []
+        for done, image in enumerate(report.images, 1):
+            split = image.tags[0]
+            target = workspace.field_images_dir(split) / f"{done:06d}_{image.path.name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(image.path, target)
+            copied.append(LabeledImage(target, image.detections, image.width, image.height, image.tags))
+            counts[split] = counts.get(split, 0) + 1
+            progress("import", done, len(report.images))
+        datasets.add_images(copied)
+        source = f"{import_format} import of {import_path}"
+    # Written last: a folder becomes a workspace only once its data is in place.
+    write_settings_file(root, values)
+    Registry(workspace.registry_file).log("workspace_created", source=source, counts=counts)
+    return InitSummary(root, source, counts, report.skipped if report else [])
+
+
+def _dump_yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def slice_fields(deps: Deps) -> list[str]:
+    """The world condition fields present in the field dataset (none for imported data)."""
+    return deps.datasets.field_names(prefix=SLICE_PREFIX)
+
+
+def export_items(deps: Deps, split: str) -> list[ExportItem]:
+    view = deps.datasets.split(split)
+    samples = deps.datasets.samples(view)
+    labels = deps.datasets.labels(view)
+    return [ExportItem(path, w, h, det) for (_, path, w, h), det in zip(samples, labels, strict=True)]
+
+
+def predict_and_evaluate(deps: Deps, model: str, weights: Path, splits: tuple[str, ...],
+                         progress: Progress = _no_progress) -> dict[str, Any]:
+    """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split."""
+    metrics: dict[str, Any] = {}
+    fields = slice_fields(deps)
+    for index, split in enumerate(splits, 1):
+        view = deps.datasets.split(split)
+        samples = deps.datasets.samples(view)
+        predictions = deps.detector.predict(weights, [p for _, p, _, _ in samples])
+        deps.datasets.set_predictions([i for i, _, _, _ in samples], predictions, f"pred_{model}")
+        result = evaluate_split(deps.datasets, model, f"pred_{model}", split,
+                                deps.settings.evaluation.conf_threshold, fields)
+        metrics[split] = result.model_dump(mode="json")
+        deps.datasets.save_view(f"{split} failures",
+                                deps.datasets.failures_view(split, result.eval_key))
+        progress("evaluate", index, len(splits))
+    return metrics
+
+
+def train_baseline(deps: Deps, progress: Progress = _no_progress,
+                   epochs: int | None = None) -> dict[str, Any]:
+    """Train model v1 on `train`, evaluate on `val` and `test`; idempotent once v1 exists."""
+    existing = deps.registry.model("v1")
+    if existing is not None:
+        return {"model": "v1", "skipped": True, "metrics": existing.metrics}
+    workspace = deps.workspace
+    data_yaml = export_yolo(workspace.cycle_dir(0) / "data", deps.settings.classes,
+                            {"train": export_items(deps, "train"), "val": export_items(deps, "val")})
+    epochs = epochs or deps.settings.detector.epochs
+    result = deps.detector.train(data_yaml, workspace.model_dir("v1") / "train", None, epochs,
+                                 on_epoch=lambda done, total: progress("train (epochs)", done, total))
+    weights = workspace.model_dir("v1") / "weights.pt"
+    shutil.copy2(result.weights, weights)
+    metrics = predict_and_evaluate(deps, "v1", weights, ("val", "test"), progress)
+    metrics["train_seconds"] = result.seconds
+    deps.registry.add_model("v1", weights, None, "incumbent", metrics)
+    deps.registry.log("model_trained", model="v1", seconds=result.seconds, epochs=epochs)
+    return {"model": "v1", "skipped": False, "metrics": metrics, "seconds": result.seconds}

@@ -1,0 +1,1 @@
+"""failforge evaluation: measuring; nothing here changes data."""

@@ -1,0 +1,1 @@
+"""failforge storage: where things live (workspace, FiftyOne datasets, registry)."""

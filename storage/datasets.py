@@ -1,0 +1,211 @@
+"""FiftyOne datasets of a workspace (field and synthetic); the only module that imports fiftyone."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervision as sv
+
+from tools.convert import RelativeBox, from_relative, to_relative
+
+if TYPE_CHECKING:
+    import fiftyone as fo
+
+GROUND_TRUTH = "ground_truth"
+SPLIT_TAGS = ("train", "val", "test")
+
+_connected_to: str | None = None
+
+
+class DatabaseConflictError(RuntimeError):
+    """One process can talk to one FiftyOne database; a second one was asked for."""
+
+
+def connect(database_dir: Path, database_uri: str | None = None) -> None:
+    """Point FiftyOne at the workspace's database before first use (it reads config at import)."""
+    global _connected_to
+    target = database_uri or str(database_dir.resolve())
+    if _connected_to is not None:
+        if _connected_to != target:
+            raise DatabaseConflictError(
+                f"This process already uses the FiftyOne database at {_connected_to}; "
+                f"run one workspace per process or share fiftyone.database_dir."
+            )
+        return
+    # FiftyOne reads these once, when it is first imported; they cannot be passed as arguments.
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(database_dir)
+    if database_uri:
+        os.environ["FIFTYONE_DATABASE_URI"] = database_uri
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    os.environ.setdefault("FIFTYONE_SHOW_PROGRESS_BARS", "false")
+    import logging
+
+    import fiftyone as fo
+
+    # FiftyOne logs each evaluation's phases at INFO; the CLI shows its own progress instead.
+    logging.getLogger("fiftyone").setLevel(logging.WARNING)
+    fo.config.database_dir = str(database_dir)
+    if database_uri:
+        fo.config.database_uri = database_uri
+    _connected_to = target
+
+
+def _fo() -> Any:
+    import fiftyone as fo
+
+    return fo
+
+
+@dataclass
+class LabeledImage:
+    """An image on disk with its boxes, for adding to a dataset."""
+
+    path: Path
+    detections: sv.Detections
+    width: int
+    height: int
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _to_fo_detections(boxes: Iterable[RelativeBox]) -> Any:
+    fo = _fo()
+    return fo.Detections(detections=[
+        fo.Detection(label=b.label, bounding_box=list(b.bounding_box), confidence=b.confidence)
+        for b in boxes
+    ])
+
+
+def _from_fo_detections(label: Any) -> list[RelativeBox]:
+    if label is None:
+        return []
+    return [RelativeBox(d.label, tuple(d.bounding_box), d.confidence) for d in label.detections]
+
+
+class WorkspaceDatasets:
+    """The field and synthetic datasets of one workspace, named after its id."""
+
+    def __init__(self, workspace_id: str, classes: Sequence[str]) -> None:
+        self.workspace_id = workspace_id
+        self.classes = list(classes)
+
+    @property
+    def field_name(self) -> str:
+        return f"failforge-{self.workspace_id}-field"
+
+    @property
+    def synthetic_name(self) -> str:
+        return f"failforge-{self.workspace_id}-synthetic"
+
+    def _dataset(self, name: str) -> fo.Dataset:
+        fo = _fo()
+        if fo.dataset_exists(name):
+            return fo.load_dataset(name)
+        dataset = fo.Dataset(name, persistent=True)
+        dataset.default_classes = self.classes
+        dataset.save()
+        return dataset
+
+    def field(self) -> fo.Dataset:
+        return self._dataset(self.field_name)
+
+    def synthetic(self) -> fo.Dataset:
+        return self._dataset(self.synthetic_name)
+
+    def delete(self) -> None:
+        fo = _fo()
+        for name in (self.field_name, self.synthetic_name):
+            if fo.dataset_exists(name):
+                fo.delete_dataset(name)
+
+    # -- adding and reading samples -------------------------------------------------------
+    def add_images(self, images: Sequence[LabeledImage], synthetic: bool = False) -> list[str]:
+        """Add images with ground truth; returns the new sample ids in order."""
+        fo = _fo()
+        dataset = self.synthetic() if synthetic else self.field()
+        samples = []
+        for image in images:
+            sample = fo.Sample(filepath=str(image.path), tags=list(image.tags))
+            sample[GROUND_TRUTH] = _to_fo_detections(
+                to_relative(image.detections, image.width, image.height, self.classes))
+            sample["metadata"] = fo.ImageMetadata(width=image.width, height=image.height)
+            for key, value in image.attributes.items():
+                sample[key] = value
+            samples.append(sample)
+        return [str(i) for i in dataset.add_samples(samples, progress=False)]
+
+    def split(self, split: str) -> Any:
+        return self.field().match_tags(split)
+
+    def count(self, split: str | None = None) -> int:
+        return len(self.field()) if split is None else len(self.split(split))
+
+    def samples(self, view: Any) -> list[tuple[str, Path, int, int]]:
+        """(id, path, width, height) for each sample of a view, in a stable order."""
+        ids, paths, widths, heights = view.values(
+            ["id", "filepath", "metadata.width", "metadata.height"])
+        return [(i, Path(p), int(w), int(h)) for i, p, w, h in zip(ids, paths, widths, heights, strict=True)]
+
+    def labels(self, view: Any, label_field: str = GROUND_TRUTH) -> list[sv.Detections]:
+        """Detections of `label_field` for each sample of `view` (same order as `samples`)."""
+        raw, widths, heights = view.values([label_field, "metadata.width", "metadata.height"])
+        return [from_relative(_from_fo_detections(label), int(w), int(h), self.classes)
+                for label, w, h in zip(raw, widths, heights, strict=True)]
+
+    def field_names(self, prefix: str = "", synthetic: bool = False) -> list[str]:
+        dataset = self.synthetic() if synthetic else self.field()
+        return sorted(n for n in dataset.get_field_schema() if n.startswith(prefix))
+
+    def values(self, view: Any, field_name: str) -> list[Any]:
+        return list(view.values(field_name))
+
+    def set_predictions(self, sample_ids: Sequence[str], detections: Sequence[sv.Detections],
+                        field_name: str, synthetic: bool = False) -> None:
+        """Store predictions per sample under `field_name` (one field per model version)."""
+        dataset = self.synthetic() if synthetic else self.field()
+        view = dataset.select(list(sample_ids), ordered=True)
+        widths, heights = view.values(["metadata.width", "metadata.height"])
+        labels = [_to_fo_detections(to_relative(d, int(w), int(h), self.classes))
+                  for d, w, h in zip(detections, widths, heights, strict=True)]
+        view.set_values(field_name, labels)
+
+    def set_sample_values(self, sample_ids: Sequence[str], field_name: str, values: Sequence[Any],
+                          synthetic: bool = False) -> None:
+        dataset = self.synthetic() if synthetic else self.field()
+        dataset.select(list(sample_ids), ordered=True).set_values(field_name, list(values))
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, view: Any, pred_field: str, eval_key: str | None, iou: float = 0.5) -> Any:
+        """COCO-style evaluation with mAP over IoU 0.50:0.95; per-object results under `eval_key`."""
+        if eval_key is not None and eval_key in view._dataset.list_evaluations():
+            view._dataset.delete_evaluation(eval_key)
+        return view.evaluate_detections(
+            pred_field, gt_field=GROUND_TRUTH, eval_key=eval_key, method="coco",
+            compute_mAP=True, iou=iou, classes=self.classes, progress=False,
+        )
+
+    def failures_view(self, split: str, eval_key: str) -> Any:
+        """Samples of `split` with a missed or spurious object under `eval_key`, worst first."""
+        F = _fo().ViewField
+        view = self.split(split)
+        return view.match((F(f"{eval_key}_fn") > 0) | (F(f"{eval_key}_fp") > 0)).sort_by(
+            F(f"{eval_key}_fn") + F(f"{eval_key}_fp"), reverse=True)
+
+    def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
+        dataset = self.synthetic() if synthetic else self.field()
+        if dataset.has_saved_view(name):
+            dataset.delete_saved_view(name)
+        dataset.save_view(name, view)
+
+    def saved_views(self, synthetic: bool = False) -> list[str]:
+        dataset = self.synthetic() if synthetic else self.field()
+        return list(dataset.list_saved_views())
+
+    def launch_app(self, port: int, address: str = "127.0.0.1") -> Any:
+        fo = _fo()
+        return fo.launch_app(self.field(), port=port, address=address, remote=True)

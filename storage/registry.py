@@ -1,0 +1,192 @@
+"""The registry: model versions, cycles, batches with decisions, finished steps and an append-only event log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ModelVersion(Base):
+    """A trained detector: where its weights are, what it came from, how it measured."""
+
+    __tablename__ = "model_versions"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    parent: Mapped[str | None] = mapped_column(ForeignKey("model_versions.name"))
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # incumbent | candidate | rejected | retired
+    reason: Mapped[str] = mapped_column(Text, default="")
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Batch(Base):
+    """A synthetic batch proposed in a cycle, and the decision on it."""
+
+    __tablename__ = "batches"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loop_id: Mapped[str] = mapped_column(String(64))
+    cycle: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    image_count: Mapped[int] = mapped_column(Integer, default=0)
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prompts: Mapped[list[Any]] = mapped_column(default=list)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class StepRecord(Base):
+    """A finished side-effecting step, keyed by (loop, cycle, step), with what it produced."""
+
+    __tablename__ = "steps"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Event(Base):
+    """One line of the append-only log: what happened, when, in which loop, cycle and step."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    loop_id: Mapped[str] = mapped_column(String(64), default="")
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    step: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Registry:
+    """What happened in a workspace, in one SQLite file (or any SQLAlchemy URL)."""
+
+    def __init__(self, url_or_path: str | Path) -> None:
+        url = url_or_path if isinstance(url_or_path, str) else f"sqlite:///{url_or_path}"
+        self._engine = create_engine(url, json_serializer=lambda v: json.dumps(v, default=str))
+        Base.metadata.create_all(self._engine)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- model versions -------------------------------------------------------------------
+    def add_model(self, name: str, path: Path, parent: str | None, status: str,
+                  metrics: dict[str, Any], cycle: int = 0, reason: str = "") -> ModelVersion:
+        with self.session() as s:
+            model = ModelVersion(name=name, path=str(path), parent=parent, status=status,
+                                 metrics=metrics, cycle=cycle, reason=reason)
+            s.merge(model)
+        return model
+
+    def model(self, name: str) -> ModelVersion | None:
+        with self.session() as s:
+            return s.get(ModelVersion, name)
+
+    def models(self) -> list[ModelVersion]:
+        with self.session() as s:
+            return list(s.scalars(select(ModelVersion).order_by(ModelVersion.created_at)))
+
+    def incumbent(self) -> ModelVersion | None:
+        with self.session() as s:
+            return s.scalars(select(ModelVersion).where(ModelVersion.status == "incumbent")).first()
+
+    def promote(self, name: str, reason: str) -> None:
+        """Make `name` the incumbent and retire the previous one, in one transaction."""
+        with self.session() as s:
+            for old in s.scalars(select(ModelVersion).where(ModelVersion.status == "incumbent")):
+                old.status = "retired"
+            model = s.get(ModelVersion, name)
+            if model is None:
+                raise KeyError(name)
+            model.status, model.reason = "incumbent", reason
+
+    def set_model_status(self, name: str, status: str, reason: str = "",
+                         metrics: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            model = s.get(ModelVersion, name)
+            if model is None:
+                raise KeyError(name)
+            model.status, model.reason = status, reason
+            if metrics is not None:
+                model.metrics = metrics
+
+    def next_model_name(self) -> str:
+        return f"v{len(self.models()) + 1}"
+
+    # -- batches -----------------------------------------------------------------------------
+    def add_batch(self, batch_id: str, loop_id: str, cycle: int, image_count: int,
+                  scores: dict[str, Any], prompts: list[Any]) -> None:
+        with self.session() as s:
+            if s.get(Batch, batch_id) is None:
+                s.add(Batch(id=batch_id, loop_id=loop_id, cycle=cycle, image_count=image_count,
+                            scores=scores, prompts=prompts))
+
+    def batch(self, batch_id: str) -> Batch | None:
+        with self.session() as s:
+            return s.get(Batch, batch_id)
+
+    def batches(self) -> list[Batch]:
+        with self.session() as s:
+            return list(s.scalars(select(Batch).order_by(Batch.created_at)))
+
+    def decide_batch(self, batch_id: str, status: str, by: str, reason: str = "",
+                     image_count: int | None = None) -> bool:
+        """Record a decision on a proposed batch; False if it was already decided (no change)."""
+        with self.session() as s:
+            batch = s.get(Batch, batch_id, with_for_update=True)
+            if batch is None:
+                raise KeyError(batch_id)
+            if batch.status != "proposed":
+                return False
+            batch.status, batch.decided_by, batch.reason = status, by, reason
+            batch.decided_at = _now()
+            if image_count is not None:
+                batch.image_count = image_count
+            return True
+
+    # -- steps and events ------------------------------------------------------------------
+    def step_result(self, key: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            record = s.get(StepRecord, key)
+            return None if record is None else dict(record.result)
+
+    def record_step(self, key: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Store a step's result once; if another run stored it first, return theirs."""
+        try:
+            with self.session() as s:
+                s.add(StepRecord(key=key, result=result))
+            return result
+        except IntegrityError:
+            existing = self.step_result(key)
+            assert existing is not None
+            return existing
+
+    def log(self, kind: str, loop_id: str = "", cycle: int = 0, step: str = "",
+            **payload: Any) -> None:
+        with self.session() as s:
+            s.add(Event(kind=kind, loop_id=loop_id, cycle=cycle, step=step, payload=payload))
+
+    def events(self, after_id: int = 0, limit: int = 1000) -> list[Event]:
+        with self.session() as s:
+            query = select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
+            return list(s.scalars(query))

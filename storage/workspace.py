@@ -1,0 +1,76 @@
+"""The folder layout of one workspace: where settings, database, registry, images, weights and reports live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SETTINGS_FILE = "failforge.yaml"
+
+
+class WorkspaceError(ValueError):
+    """A folder that is not a usable workspace; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths inside a workspace folder; creating the object touches nothing on disk."""
+
+    root: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def registry_file(self) -> Path:
+        return self.root / "registry.sqlite"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.root / "checkpoints.sqlite"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "loop.lock"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    def field_images_dir(self, split: str) -> Path:
+        return self.images_dir / "field" / split
+
+    def synthetic_images_dir(self, batch_id: str) -> Path:
+        return self.images_dir / "synthetic" / batch_id
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def model_dir(self, version: str) -> Path:
+        return self.models_dir / version
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def cycle_dir(self, cycle: int) -> Path:
+        return self.root / "cycles" / str(cycle)
+
+    def create(self) -> None:
+        for folder in (self.root, self.images_dir, self.models_dir, self.reports_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def require(self) -> Workspace:
+        """This workspace, or WorkspaceError when the folder is missing or not a workspace."""
+        if not self.root.is_dir():
+            raise WorkspaceError(
+                f"Workspace {self.root} does not exist; create one with `failforge init {self.root}`."
+            )
+        if not self.settings_file.is_file():
+            raise WorkspaceError(
+                f"{self.root} is not a failforge workspace (no {SETTINGS_FILE}); "
+                f"create one with `failforge init DIR` or pass --workspace."
+            )
+        return self

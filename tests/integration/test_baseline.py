@@ -1,0 +1,69 @@
+"""Integration: real FiftyOne, real SQLite, real ultralytics on a tiny world, driven through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("baseline")
+    world = root / "world.yaml"
+    world.write_text("seed: 3\nimage_size: 64\nsplits: {train: 48, val: 24, test: 24}\n")
+    ws = root / "ws"
+    result = runner.invoke(app, ["init", str(ws), "--world", str(world)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["baseline", "-w", str(ws), "--epochs", "12"])
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def test_init_stores_field_data_with_split_tags_and_world_fields(trained_workspace: Path) -> None:
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
+    deps = build_deps(Settings.load(trained_workspace))
+    assert {s: deps.datasets.count(s) for s in ("train", "val", "test")} == {
+        "train": 48, "val": 24, "test": 24}
+    fields = deps.datasets.field_names(prefix="world_")
+    assert fields == ["world_crowding", "world_distance", "world_lighting", "world_weather"]
+    assert {"val failures", "test failures"} <= set(deps.datasets.saved_views())
+
+
+def test_status_json_has_incumbent_metrics_and_slices(trained_workspace: Path) -> None:
+    result = runner.invoke(app, ["status", "-w", str(trained_workspace), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["incumbent"]["name"] == "v1" and payload["incumbent"]["parent"] is None
+    assert payload["metrics"]["images"] == 24
+    assert {"lighting=day", "crowding=sparse"} <= set(payload["slices"])
+    assert all(0 <= m["map50"] <= 1 for m in payload["slices"].values() if m["map50"] is not None)
+
+
+def test_baseline_is_idempotent(trained_workspace: Path) -> None:
+    result = runner.invoke(app, ["baseline", "-w", str(trained_workspace)])
+    assert result.exit_code == 0 and "already exists" in result.output
+
+
+def test_fiftyone_map50_agrees_with_ultralytics_val(trained_workspace: Path) -> None:
+    from agent.deps import build_deps
+    from agent.settings import Settings
+    from storage.workspace import Workspace
+
+    deps = build_deps(Settings.load(trained_workspace))
+    model = deps.registry.model("v1")
+    assert model is not None
+    ours = model.metrics["val"]["overall"]["map50"]
+    data_yaml = Workspace(trained_workspace).cycle_dir(0) / "data" / "data.yaml"
+    theirs = deps.detector.validate(Path(model.path), data_yaml, "val")["map50"]
+    assert ours > 0.05, "the tiny model should have learnt something for this check to mean anything"
+    assert abs(ours - theirs) < 0.03

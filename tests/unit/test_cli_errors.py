@@ -1,0 +1,58 @@
+"""A user's mistake gets one sentence and exit code 2, never a traceback; nothing stored is lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("command", ["baseline", "status"])
+def test_missing_workspace(tmp_path: Path, command: str) -> None:
+    code, output = _run(command, "--workspace", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert "does not exist" in output and "Traceback" not in output
+
+
+def test_folder_that_is_not_a_workspace(tmp_path: Path) -> None:
+    code, output = _run("status", "--workspace", str(tmp_path))
+    assert code == 2 and "is not a failforge workspace" in output
+
+
+@pytest.mark.parametrize(
+    ("world", "message"),
+    [
+        ("conditions: {weather: {clear: 0.9, hail: 0.1}}", "unknown value 'hail'"),
+        ("conditions: {lighting: {day: 0.6, night: 0.6}}", "not 1"),
+    ],
+)
+def test_bad_world_file_creates_nothing(tmp_path: Path, world: str, message: str) -> None:
+    path = tmp_path / "world.yaml"
+    path.write_text(world)
+    code, output = _run("init", str(tmp_path / "ws"), "--world", str(path))
+    assert code == 2 and message in output and "Traceback" not in output
+    assert not (tmp_path / "ws").exists()
+
+
+def test_unknown_import_format_and_empty_import(tmp_path: Path) -> None:
+    code, output = _run("init", str(tmp_path / "ws"), "--import", str(tmp_path), "--format", "voc")
+    assert code == 2 and "Unknown --format 'voc'" in output
+    code, output = _run("init", str(tmp_path / "ws"), "--import", str(tmp_path))
+    assert code == 2 and "No usable labelled image" in output
+
+
+def test_init_refuses_an_existing_workspace(tmp_path: Path) -> None:
+    (tmp_path / "failforge.yaml").write_text("workspace_id: keep\n")
+    code, output = _run("init", str(tmp_path))
+    assert code == 2 and "already a failforge workspace" in output
+    assert (tmp_path / "failforge.yaml").read_text() == "workspace_id: keep\n"

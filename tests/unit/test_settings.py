@@ -1,0 +1,27 @@
+"""Settings come from failforge.yaml and are overridden by FAILFORGE_<SECTION>__<KEY> variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.settings import Settings, write_settings_file
+
+
+def test_yaml_values_then_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_settings_file(tmp_path, {"workspace_id": "abc", "detector": {"epochs": 3, "imgsz": 96}})
+    monkeypatch.setenv("FAILFORGE_DETECTOR__EPOCHS", "5")
+    monkeypatch.setenv("FAILFORGE_WORKSPACE", "/somewhere/else")
+    settings = Settings.load(tmp_path)
+    assert settings.detector.epochs == 5  # environment wins
+    assert settings.detector.imgsz == 96  # yaml kept where the environment is silent
+    assert settings.workspace == tmp_path.resolve()  # the folder asked for, not the variable
+    assert settings.workspace_id == "abc"
+    assert settings.database_dir().name in ("fiftyone",) or settings.fiftyone.database_dir
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = Settings.load(tmp_path)
+    assert settings.classes == ["car", "person", "sign"]
+    assert settings.detector.model == "yolov8n.yaml"

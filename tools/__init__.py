@@ -1,0 +1,1 @@
+"""failforge tools: what the agent calls, each kind a Protocol with backends."""

@@ -1,0 +1,116 @@
+"""UltralyticsDetector: YOLOv8 trained from a model yaml or fine-tuned from a .pt, never downloading."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from tools.convert import empty_detections
+from tools.detector.base import TrainResult
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _yolo_class() -> Any:
+    # ultralytics reads these when imported. Offline mode stops it from reaching for
+    # yolov8n.pt (AMP check), fonts (plots) and update checks; nothing can be downloaded here.
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    from ultralytics import YOLO
+    from ultralytics.utils import SETTINGS
+
+    SETTINGS.update({"sync": False})
+    return YOLO
+
+
+def _batches(items: Sequence[Path], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield [str(p) for p in items[start:start + size]]
+
+
+class UltralyticsDetector:
+    """YOLOv8 through ultralytics; weights load on first use and are cached per path."""
+
+    def __init__(self, classes: Sequence[str], model: str = "yolov8n.yaml", imgsz: int = 160,
+                 batch: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
+                 predict_conf: float = 0.01) -> None:
+        self.classes = list(classes)
+        self.model = model
+        self.imgsz = imgsz
+        self.batch = batch
+        self.workers = workers
+        self.device = device
+        self.seed = seed
+        self.predict_conf = predict_conf
+        self._loaded: dict[Path, Any] = {}
+
+    def _load(self, weights: Path) -> Any:
+        if weights not in self._loaded:
+            if not weights.is_file():
+                raise FileNotFoundError(f"model weights {weights} do not exist")
+            self._loaded = {weights: _yolo_class()(str(weights))}  # keep one model in memory
+        return self._loaded[weights]
+
+    def train(self, data_yaml: Path, out_dir: Path, init_weights: Path | None,
+              epochs: int, on_epoch: Callable[[int, int], None] | None = None,
+              **overrides: Any) -> TrainResult:
+        """Train into `out_dir`; returns the final weights. `on_epoch(done, total)` reports progress."""
+        yolo = _yolo_class()
+        source = str(init_weights) if init_weights is not None else self.model
+        if init_weights is None and not self.model.endswith(".yaml"):
+            source = self.model  # a user's own .pt to start from
+        model = yolo(source)
+        started = time.perf_counter()
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        arguments = dict(
+            data=str(data_yaml), epochs=epochs, imgsz=self.imgsz, batch=self.batch,
+            workers=self.workers, device=self.device, seed=self.seed, deterministic=True,
+            project=str(out_dir.parent), name=out_dir.name, exist_ok=True, plots=False,
+            verbose=False, amp=False, pretrained=False, val=False, cache=False,
+            close_mosaic=max(1, epochs // 4),
+        )
+        arguments.update(overrides)
+        if on_epoch is not None:
+            model.add_callback("on_train_epoch_end",
+                               lambda trainer: on_epoch(trainer.epoch + 1, trainer.epochs))
+        model.train(**arguments)
+        weights = out_dir / "weights" / "best.pt"
+        if not weights.is_file():
+            weights = out_dir / "weights" / "last.pt"
+        return TrainResult(weights=weights, seconds=time.perf_counter() - started, epochs=epochs)
+
+    def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
+        model = self._load(weights)
+        detections: list[sv.Detections] = []
+        for chunk in _batches(images, 64):
+            for result in model.predict(chunk, imgsz=self.imgsz, conf=self.predict_conf,
+                                        device=self.device, verbose=False, max_det=100):
+                found = sv.Detections.from_ultralytics(result)
+                detections.append(found if len(found) else empty_detections())
+        return detections
+
+    def embed(self, weights: Path, images: Sequence[Path]) -> np.ndarray:
+        model = self._load(weights)
+        vectors: list[np.ndarray] = []
+        for chunk in _batches(images, 64):
+            for tensor in model.embed(chunk, imgsz=self.imgsz, device=self.device, verbose=False):
+                vectors.append(tensor.detach().cpu().numpy().reshape(-1))
+        if not vectors:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack(vectors).astype(np.float32)
+
+    def validate(self, weights: Path, data_yaml: Path, split: str = "val") -> dict[str, float]:
+        """ultralytics' own validation (mAP50, mAP50-95), for cross-checking our evaluation."""
+        metrics = self._load(weights).val(data=str(data_yaml), split=split, imgsz=self.imgsz,
+                                          batch=self.batch, device=self.device, plots=False,
+                                          verbose=False, conf=0.001, workers=0)
+        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}

@@ -1,0 +1,104 @@
+"""world.yaml: the seed, image size, split sizes and how often the field camera sees each condition."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from tools.world.camera import CameraProfile
+from tools.world.scene import CONDITIONS
+
+# Field data is skewed the way real data is: mostly day, clear, mid-range, sparse.
+DEFAULT_PRIORS: dict[str, dict[str, float]] = {
+    "lighting": {"day": 0.72, "dusk": 0.18, "night": 0.10},
+    "weather": {"clear": 0.68, "rain": 0.14, "fog": 0.12, "snow": 0.06},
+    "distance": {"near": 0.35, "mid": 0.45, "far": 0.20},
+    "crowding": {"sparse": 0.72, "dense": 0.28},
+}
+
+
+class WorldConfigError(ValueError):
+    """A world.yaml that cannot be used; the message is one sentence for the user."""
+
+
+class Splits(BaseModel):
+    train: int = Field(600, ge=0)
+    val: int = Field(200, ge=0)
+    test: int = Field(400, ge=0)
+
+
+class WorldConfig(BaseModel):
+    """The demo world's settings, as read from world.yaml."""
+
+    seed: int = 0
+    image_size: int = Field(160, ge=32, le=1024)
+    splits: Splits = Field(default_factory=Splits)
+    conditions: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(DEFAULT_PRIORS))
+    test_conditions: Literal["uniform"] | dict[str, dict[str, float]] = "uniform"
+    camera: CameraProfile = Field(default_factory=CameraProfile)
+
+    @field_validator("conditions", "test_conditions")
+    @classmethod
+    def _check_priors(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for name, probabilities in value.items():
+                _check_condition(name, probabilities)
+        return value
+
+    @model_validator(mode="after")
+    def _fill_missing(self) -> WorldConfig:
+        # A world.yaml may give only the conditions it wants to change.
+        self.conditions = {**DEFAULT_PRIORS, **self.conditions}
+        return self
+
+    def priors(self, split: str) -> dict[str, dict[str, float]]:
+        """Condition probabilities for `split`: the field priors, or the test mix for `test`."""
+        if split != "test":
+            return self.conditions
+        if self.test_conditions == "uniform":
+            return {name: {v: 1 / len(values) for v in values} for name, values in CONDITIONS.items()}
+        return {**{name: {v: 1 / len(vals) for v in vals} for name, vals in CONDITIONS.items()},
+                **self.test_conditions}
+
+
+def _check_condition(name: str, probabilities: dict[str, float]) -> None:
+    if name not in CONDITIONS:
+        raise ValueError(f"unknown condition '{name}'; known conditions: {', '.join(CONDITIONS)}")
+    for value in probabilities:
+        if value not in CONDITIONS[name]:
+            raise ValueError(
+                f"unknown value '{value}' for condition '{name}'; "
+                f"use one of: {', '.join(CONDITIONS[name])}"
+            )
+    if any(p < 0 for p in probabilities.values()):
+        raise ValueError(f"probabilities of '{name}' must not be negative")
+    total = sum(probabilities.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ValueError(f"probabilities of '{name}' sum to {total:g}, not 1")
+
+
+def load_world_config(path: Path | None) -> WorldConfig:
+    """Read world.yaml (or the defaults when `path` is None); raise WorldConfigError on bad input."""
+    if path is None:
+        return WorldConfig()
+    if not path.is_file():
+        raise WorldConfigError(f"World file {path} does not exist; pass the path of a world.yaml.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise WorldConfigError(f"World file {path} is not valid YAML{where}.") from error
+    if not isinstance(raw, dict):
+        raise WorldConfigError(f"World file {path} must hold a mapping of settings.")
+    try:
+        return WorldConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise WorldConfigError(f"World file {path}: {where}: {message}.") from error

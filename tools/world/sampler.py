@@ -1,0 +1,100 @@
+"""Draws random scene specs for given conditions: layout, object looks, backgrounds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tools.world.scene import Conditions, SceneObject, SceneSpec
+
+# Object height as a fraction of the image side, by distance condition.
+HEIGHT_RANGE = {"near": (0.30, 0.50), "mid": (0.15, 0.26), "far": (0.075, 0.12)}
+# Where the ground contact line may sit, as fractions between horizon (0) and bottom (1).
+GROUND_RANGE = {"near": (0.70, 1.0), "mid": (0.35, 0.80), "far": (0.05, 0.35)}
+COUNT_RANGE = {"sparse": (1, 3), "dense": (5, 9)}
+CLASS_WEIGHTS = {"car": 0.45, "person": 0.35, "sign": 0.20}
+# Cars are wide and low: their drawn height is a fraction of the distance's height range.
+CLASS_HEIGHT_SCALE = {"car": 0.62, "person": 1.0, "sign": 0.85}
+
+SKY = {"day": (135, 180, 228), "dusk": (214, 150, 120), "night": (60, 70, 110)}
+CAR_COLORS = [(200, 30, 30), (30, 60, 170), (230, 230, 230), (30, 30, 30), (120, 120, 130),
+              (240, 200, 40), (40, 130, 60), (150, 90, 40), (90, 30, 120), (230, 120, 30)]
+CLOTHES = [(180, 40, 40), (40, 70, 160), (40, 140, 70), (230, 200, 60), (30, 30, 30),
+           (200, 200, 200), (160, 80, 150), (240, 130, 40), (90, 60, 40)]
+SIGN_COLORS = [(210, 30, 30), (30, 80, 190), (240, 200, 30), (30, 150, 70)]
+
+
+def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 25) -> tuple[int, ...]:
+    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)
+
+
+def sample_scene(conditions: Conditions, seed: int, size: int = 160) -> SceneSpec:
+    """A random scene under `conditions`; the same (conditions, seed, size) gives the same spec."""
+    rng = np.random.default_rng(seed)
+    horizon = float(rng.uniform(0.32, 0.5))
+    buildings = []
+    x = float(rng.uniform(-0.1, 0.0))
+    while x < 1.0:
+        width = float(rng.uniform(0.12, 0.3))
+        height = float(rng.uniform(0.12, horizon - 0.02))
+        shade = int(rng.integers(70, 200))
+        color = _jitter(rng, (shade, shade - 10, shade - 25), 20)
+        buildings.append((x, width, height, color))
+        x += width + float(rng.uniform(0.0, 0.05))
+
+    ground_shade = int(rng.integers(80, 120))
+    spec = SceneSpec(
+        seed=seed,
+        size=size,
+        conditions=conditions,
+        horizon=horizon,
+        sky=_jitter(rng, SKY[conditions.lighting], 15),
+        ground=_jitter(rng, (ground_shade, ground_shade, ground_shade + 5), 8),
+        buildings=buildings,
+        objects=_sample_objects(rng, conditions, size, horizon),
+    )
+    return spec
+
+
+def _sample_objects(
+    rng: np.random.Generator, conditions: Conditions, size: int, horizon: float
+) -> list[SceneObject]:
+    lo, hi = COUNT_RANGE[conditions.crowding]
+    count = int(rng.integers(lo, hi + 1))
+    classes = list(CLASS_WEIGHTS)
+    weights = np.array(list(CLASS_WEIGHTS.values()))
+    dense = conditions.crowding == "dense"
+    # Dense scenes gather objects around one or two centres so that they overlap.
+    centres = rng.uniform(0.25, 0.75, size=2) * size
+    objects = []
+    for i in range(count):
+        cls = str(rng.choice(classes, p=weights / weights.sum()))
+        h_lo, h_hi = HEIGHT_RANGE[conditions.distance]
+        height = float(rng.uniform(h_lo, h_hi)) * size * CLASS_HEIGHT_SCALE[cls]
+        g_lo, g_hi = GROUND_RANGE[conditions.distance]
+        ground_frac = float(rng.uniform(g_lo, g_hi))
+        y = (horizon + ground_frac * (1 - horizon)) * size
+        y = max(y, height + 1.0)  # keep the top inside the image
+        if dense:
+            x = float(centres[i % 2] + rng.normal(0, 0.08 * size))
+        else:
+            x = float((i + rng.uniform(0.2, 0.8)) / count * size)
+        x = float(np.clip(x, 0.05 * size, 0.95 * size))
+        if cls == "car":
+            color = _jitter(rng, CAR_COLORS[rng.integers(len(CAR_COLORS))], 20)
+            accent = (25, 25, 25)
+            variant = int(rng.integers(3))
+        elif cls == "person":
+            color = _jitter(rng, CLOTHES[rng.integers(len(CLOTHES))], 20)
+            accent = _jitter(rng, CLOTHES[rng.integers(len(CLOTHES))], 20)
+            variant = int(rng.integers(3))
+        else:
+            color = _jitter(rng, SIGN_COLORS[rng.integers(len(SIGN_COLORS))], 10)
+            accent = (240, 240, 240) if rng.random() < 0.7 else (20, 20, 20)
+            variant = int(rng.integers(4))
+        objects.append(SceneObject(
+            cls=cls, x=x, y=y, height=height, color=color, accent=accent,  # type: ignore[arg-type]
+            facing=1 if rng.random() < 0.5 else -1, variant=variant,
+        ))
+    # Painter's order: farther objects (higher up) first, so nearer ones occlude them.
+    objects.sort(key=lambda o: o.y)
+    return objects

@@ -1,0 +1,64 @@
+"""Scene specs of the demo world: the vocabulary of conditions and the records a renderer draws."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+CLASSES: tuple[str, ...] = ("car", "person", "sign")
+
+# Every condition the world knows, with its values in a fixed order (used for validation,
+# uniform test sampling and stable report tables).
+CONDITIONS: dict[str, tuple[str, ...]] = {
+    "lighting": ("day", "dusk", "night"),
+    "weather": ("clear", "rain", "fog", "snow"),
+    "distance": ("near", "mid", "far"),
+    "crowding": ("sparse", "dense"),
+}
+
+Lighting = Literal["day", "dusk", "night"]
+Weather = Literal["clear", "rain", "fog", "snow"]
+Distance = Literal["near", "mid", "far"]
+Crowding = Literal["sparse", "dense"]
+
+
+class Conditions(BaseModel):
+    """The four scene conditions; together they name a slice of the world."""
+
+    lighting: Lighting = "day"
+    weather: Weather = "clear"
+    distance: Distance = "mid"
+    crowding: Crowding = "sparse"
+
+    def tags(self) -> dict[str, str]:
+        return {"lighting": self.lighting, "weather": self.weather,
+                "distance": self.distance, "crowding": self.crowding}
+
+
+class SceneObject(BaseModel):
+    """One object to draw: class, where its feet stand, its height in pixels and its looks."""
+
+    cls: Literal["car", "person", "sign"]
+    x: float = Field(description="horizontal centre, pixels")
+    y: float = Field(description="ground contact (bottom), pixels")
+    height: float = Field(gt=0, description="object height in pixels")
+    color: tuple[int, int, int]
+    accent: tuple[int, int, int] = (40, 40, 40)
+    facing: Literal[-1, 1] = 1
+    variant: int = Field(0, ge=0, description="shape variant: car body style, pose, sign plate")
+
+
+class SceneSpec(BaseModel):
+    """Everything needed to render one image exactly; same spec, same pixels."""
+
+    seed: int
+    size: int = 160
+    conditions: Conditions = Field(default_factory=Conditions)
+    horizon: float = Field(0.42, description="horizon height as a fraction of the image")
+    sky: tuple[int, int, int] = (135, 180, 225)
+    ground: tuple[int, int, int] = (95, 95, 100)
+    buildings: list[tuple[float, float, float, tuple[int, int, int]]] = Field(
+        default_factory=list, description="(x0, width, height) as fractions, and colour"
+    )
+    objects: list[SceneObject] = Field(default_factory=list)
