@@ -8,7 +8,10 @@ from agent.settings import Settings
 from storage.datasets import WorkspaceDatasets, connect
 from storage.registry import Registry
 from storage.workspace import Workspace
+from tools.analyst.base import FailureAnalyst
 from tools.detector.base import Detector
+from tools.generator.base import ImageGenerator
+from tools.labeler.base import Labeler
 
 
 @dataclass
@@ -20,6 +23,27 @@ class Deps:
     registry: Registry
     datasets: WorkspaceDatasets
     detector: Detector
+    analyst: FailureAnalyst
+    generator: ImageGenerator
+    labeler: Labeler
+
+
+def build_analyst(settings: Settings) -> FailureAnalyst:
+    from tools.analyst.offline import OfflineAnalyst
+
+    return OfflineAnalyst()
+
+
+def build_generator(settings: Settings) -> ImageGenerator:
+    from tools.generator.procedural import ProceduralGenerator
+
+    return ProceduralGenerator()
+
+
+def build_labeler(settings: Settings) -> Labeler:
+    from tools.labeler.truth import SceneTruthLabeler
+
+    return SceneTruthLabeler()
 
 
 def build_detector(settings: Settings) -> Detector:
@@ -41,4 +65,7 @@ def build_deps(settings: Settings) -> Deps:
         registry=Registry(workspace.registry_file),
         datasets=WorkspaceDatasets(settings.workspace_id, settings.classes),
         detector=build_detector(settings),
+        analyst=build_analyst(settings),
+        generator=build_generator(settings),
+        labeler=build_labeler(settings),
     )

@@ -24,7 +24,7 @@ class DetectorSettings(BaseModel):
     workers: int = Field(2, ge=0)
     seed: int = 0
     device: str = Field("cpu", description="'cpu', '0', 'cuda:0', ...")
-    predict_conf: float = Field(0.01, gt=0, lt=1, description="lowest confidence stored")
+    predict_conf: float = Field(0.05, gt=0, lt=1, description="lowest confidence stored")
 
 
 class EvaluationSettings(BaseModel):
@@ -42,6 +42,57 @@ class FiftyOneSettings(BaseModel):
     app_port: int = 5151
 
 
+class LoopSettings(BaseModel):
+    """How a loop spends its budget and when it stops."""
+
+    cycles: int = Field(3, ge=1, description="cycle limit")
+    budget: int = Field(450, ge=1, description="approved synthetic images over the whole loop")
+    batch_size: int = Field(150, ge=1, description="images generated per cycle")
+    top_slices: int = Field(3, ge=1)
+    min_support: int = Field(20, ge=1, description="fewest objects a failure slice may have")
+    min_slice_share: float = Field(0.15, ge=0, le=1, description="budget floor per slice")
+    edit_share: float = Field(0.3, ge=0, le=1, description="share of requests that edit real images")
+    max_revisions: int = Field(2, ge=0)
+    synthetic_share_start: float = Field(0.3, gt=0, lt=1)
+    synthetic_share_step: float = Field(0.1, ge=0)
+    synthetic_share_cap: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(2, ge=1, description="stop after this many cycles without promotion")
+    target_recall: float = Field(0.9, gt=0, le=1, description="stop when the objective reaches it")
+    auto_approve: bool = False
+    real_sample: int = Field(200, ge=10, description="real images used in quality scoring")
+
+
+class QualitySettings(BaseModel):
+    """Thresholds of the four quality scores (higher is worse) and the per-image filters."""
+
+    unrealistic: float = Field(0.9, ge=0, le=1)
+    unrepresentative: float = Field(0.9, ge=0, le=1)
+    unvaried: float = Field(0.2, ge=0, le=1)
+    unoriginal: float = Field(0.1, ge=0, le=1)
+    duplicate_distance: float = Field(0.002, gt=0, description="cosine distance of near copies")
+    drop_unrealistic: float = Field(0.1, ge=0, lt=1, description="share of most synthetic-looking dropped")
+
+    def thresholds(self) -> dict[str, float]:
+        return {"unrealistic": self.unrealistic, "unrepresentative": self.unrepresentative,
+                "unvaried": self.unvaried, "unoriginal": self.unoriginal}
+
+
+class GateSettings(BaseModel):
+    """Promotion rule: objective gain at least min_gain, no drop beyond the limits."""
+
+    min_gain: float = Field(0.01, ge=0)
+    max_map_drop: float = Field(0.02, ge=0)
+    max_slice_drop: float = Field(0.05, ge=0)
+
+
+class BackendSettings(BaseModel):
+    """Which analyst, generator and labeler the loop uses."""
+
+    analyst: Literal["offline"] = "offline"
+    generator: Literal["procedural"] = "procedural"
+    labeler: Literal["truth"] = "truth"
+
+
 class Settings(BaseSettings):
     """Everything configurable about one workspace."""
 
@@ -56,6 +107,10 @@ class Settings(BaseSettings):
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     fiftyone: FiftyOneSettings = Field(default_factory=FiftyOneSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    backends: BackendSettings = Field(default_factory=BackendSettings)
 
     @classmethod
     def settings_customise_sources(

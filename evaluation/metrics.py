@@ -88,7 +88,7 @@ def evaluate_split(datasets: Any, model: str, pred_field: str, split: str,
     slices: dict[str, DetectionMetrics] = {}
     for field_name in slice_fields:
         for value in sorted({v for v in datasets.values(view, field_name) if v is not None}):
-            sub = view.match({field_name: value})
+            sub = datasets.where(view, field_name, value)
             sub_results = datasets.evaluate(sub, pred_field, None)
             slices[slice_name(field_name, value)] = metrics_from_results(
                 sub_results, datasets.classes, conf_threshold, len(sub))

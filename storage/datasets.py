@@ -153,9 +153,32 @@ class WorkspaceDatasets:
 
     def labels(self, view: Any, label_field: str = GROUND_TRUTH) -> list[sv.Detections]:
         """Detections of `label_field` for each sample of `view` (same order as `samples`)."""
+        if not view.has_field(label_field):  # e.g. an empty dataset has no label field yet
+            return [from_relative([], 1, 1, self.classes) for _ in range(len(view))]
         raw, widths, heights = view.values([label_field, "metadata.width", "metadata.height"])
         return [from_relative(_from_fo_detections(label), int(w), int(h), self.classes)
                 for label, w, h in zip(raw, widths, heights, strict=True)]
+
+    def where(self, view: Any, field_name: str, value: Any) -> Any:
+        """The samples of `view` whose `field_name` equals `value`."""
+        return view.match(_fo().ViewField(field_name) == value)
+
+    def where_in(self, view: Any, field_name: str, values: Sequence[Any]) -> Any:
+        return view.match(_fo().ViewField(field_name).is_in(list(values)))
+
+    def select(self, sample_ids: Sequence[str], synthetic: bool = False) -> Any:
+        dataset = self.synthetic() if synthetic else self.field()
+        return dataset.select(list(sample_ids), ordered=True)
+
+    def batch(self, batch_id: str) -> Any:
+        """The synthetic samples of one batch."""
+        return self.where(self.synthetic(), "batch_id", batch_id)
+
+    def delete_samples(self, view: Any) -> None:
+        view._dataset.delete_samples(view)
+
+    def tags(self, view: Any) -> list[list[str]]:
+        return [list(t) for t in view.values("tags")]
 
     def field_names(self, prefix: str = "", synthetic: bool = False) -> list[str]:
         dataset = self.synthetic() if synthetic else self.field()

@@ -76,7 +76,11 @@ class UltralyticsDetector:
             workers=self.workers, device=self.device, seed=self.seed, deterministic=True,
             project=str(out_dir.parent), name=out_dir.name, exist_ok=True, plots=False,
             verbose=False, amp=False, pretrained=False, val=False, cache=False,
-            close_mosaic=max(1, epochs // 4),
+            # Short CPU schedules: a fixed AdamW rate (lower when fine-tuning), a short warm-up,
+            # and milder scale jitter so that small, far objects stay visible at 160 px.
+            optimizer="AdamW", lr0=0.002 if init_weights is None else 0.001,
+            warmup_epochs=1 if init_weights is None else 0, scale=0.3,
+            close_mosaic=max(1, epochs // 5),
         )
         arguments.update(overrides)
         if on_epoch is not None:

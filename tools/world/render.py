@@ -11,7 +11,7 @@ from tools.world.scene import CLASSES, SceneObject, SceneSpec
 
 # An object whose visible pixels are less than this share of its drawn pixels is not labelled:
 # a person hidden behind a car is not something a labeller would box.
-MIN_VISIBLE_SHARE = 0.2
+MIN_VISIBLE_SHARE = 0.35
 MIN_BOX_SIDE = 2.0
 
 
@@ -225,7 +225,7 @@ def _apply_lighting(pixels: np.ndarray, spec: SceneSpec, lights: list[_Light]) -
         pixels = pixels * np.array([0.85, 0.62, 0.5], dtype=np.float32) * 0.75
         return _add_lights(pixels, lights, 0.35)
     if lighting == "night":
-        pixels = pixels * np.array([0.18, 0.19, 0.26], dtype=np.float32)
+        pixels = pixels * np.array([0.24, 0.25, 0.33], dtype=np.float32)
         return _add_lights(pixels, lights, 0.9)
     return pixels
 

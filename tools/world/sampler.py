@@ -7,7 +7,7 @@ import numpy as np
 from tools.world.scene import Conditions, SceneObject, SceneSpec
 
 # Object height as a fraction of the image side, by distance condition.
-HEIGHT_RANGE = {"near": (0.30, 0.50), "mid": (0.15, 0.26), "far": (0.075, 0.12)}
+HEIGHT_RANGE = {"near": (0.30, 0.50), "mid": (0.16, 0.27), "far": (0.10, 0.15)}
 # Where the ground contact line may sit, as fractions between horizon (0) and bottom (1).
 GROUND_RANGE = {"near": (0.70, 1.0), "mid": (0.35, 0.80), "far": (0.05, 0.35)}
 COUNT_RANGE = {"sparse": (1, 3), "dense": (5, 9)}
@@ -27,8 +27,9 @@ def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 2
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)
 
 
-def sample_scene(conditions: Conditions, seed: int, size: int = 160) -> SceneSpec:
-    """A random scene under `conditions`; the same (conditions, seed, size) gives the same spec."""
+def sample_scene(conditions: Conditions, seed: int, size: int = 160,
+                 class_weights: dict[str, float] | None = None) -> SceneSpec:
+    """A random scene under `conditions`; the same arguments always give the same spec."""
     rng = np.random.default_rng(seed)
     horizon = float(rng.uniform(0.32, 0.5))
     buildings = []
@@ -50,18 +51,42 @@ def sample_scene(conditions: Conditions, seed: int, size: int = 160) -> SceneSpe
         sky=_jitter(rng, SKY[conditions.lighting], 15),
         ground=_jitter(rng, (ground_shade, ground_shade, ground_shade + 5), 8),
         buildings=buildings,
-        objects=_sample_objects(rng, conditions, size, horizon),
+        objects=_sample_objects(rng, conditions, size, horizon, class_weights or CLASS_WEIGHTS),
     )
     return spec
 
 
+def restage_scene(boxes: list[tuple[float, float, float, float, str]], conditions: Conditions,
+                  seed: int, size: int) -> SceneSpec:
+    """A new scene with objects where `boxes` (x0, y0, x1, y1, class) put them, under new conditions.
+
+    The procedural twin of image-to-image editing: layout and classes carry over, looks and
+    conditions change, and the renderer gives the exact new boxes.
+    """
+    base = sample_scene(conditions, seed, size)
+    rng = np.random.default_rng(seed + 1)
+    objects = []
+    for x0, y0, x1, y1, cls in boxes:
+        height = max(2.0, y1 - y0)
+        palette = {"car": CAR_COLORS, "person": CLOTHES, "sign": SIGN_COLORS}[cls]
+        objects.append(SceneObject(
+            cls=cls, x=(x0 + x1) / 2, y=y1, height=height,  # type: ignore[arg-type]
+            color=_jitter(rng, palette[rng.integers(len(palette))], 20),
+            accent=_jitter(rng, CLOTHES[rng.integers(len(CLOTHES))], 20),
+            facing=1 if rng.random() < 0.5 else -1, variant=int(rng.integers(3)),
+        ))
+    objects.sort(key=lambda o: o.y)
+    return base.model_copy(update={"objects": objects})
+
+
 def _sample_objects(
-    rng: np.random.Generator, conditions: Conditions, size: int, horizon: float
+    rng: np.random.Generator, conditions: Conditions, size: int, horizon: float,
+    class_weights: dict[str, float],
 ) -> list[SceneObject]:
     lo, hi = COUNT_RANGE[conditions.crowding]
     count = int(rng.integers(lo, hi + 1))
-    classes = list(CLASS_WEIGHTS)
-    weights = np.array(list(CLASS_WEIGHTS.values()))
+    classes = list(class_weights)
+    weights = np.array(list(class_weights.values()), dtype=float)
     dense = conditions.crowding == "dense"
     # Dense scenes gather objects around one or two centres so that they overlap.
     centres = rng.uniform(0.25, 0.75, size=2) * size

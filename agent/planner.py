@@ -1,0 +1,112 @@
+"""Batch planning: split the cycle's image budget over failure slices and write one prompt per image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from evaluation.slices import FailureSlice
+from tools.analyst.base import SCENE_VOCABULARY, FailureAnalysis, Hypothesis
+from tools.generator.base import GenerationRequest
+
+SUBJECTS = {"car": "a car", "person": "a pedestrian", "sign": "a traffic sign"}
+ACTIONS = {"car": ["driving", "parked", "turning"], "person": ["walking", "standing", "crossing"],
+           "sign": ["standing by the road", "on a pole", "at a junction"]}
+ENVIRONMENT = {"clear": "on a city street", "rain": "on a rain-soaked street",
+               "fog": "on a foggy street", "snow": "on a snowy street"}
+LIGHTING = {"day": "in daylight", "dusk": "at dusk", "night": "at night"}
+VIEWPOINT = {"near": "seen up close", "mid": "seen from across the street",
+             "far": "seen from far away"}
+CROWDING = {"sparse": "", "dense": ", among a crowd of overlapping cars and people"}
+
+
+def allocate(scores: Sequence[float], total: int, floor_share: float) -> list[int]:
+    """Split `total` in proportion to `scores`, each part at least `floor_share` of it (largest remainder)."""
+    if not scores or total <= 0:
+        return [0] * len(scores)
+    weights = np.maximum(np.asarray(scores, dtype=float), 0) + 1e-9
+    weights = weights / weights.sum()
+    floor = min(floor_share, 1 / len(weights))
+    weights = floor + (1 - floor * len(weights)) * weights
+    raw = weights * total
+    counts = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - counts))[: total - counts.sum()]:
+        counts[i] += 1
+    return counts.tolist()
+
+
+def prompt_for(cls: str, conditions: dict[str, str], variant: int) -> str:
+    """`[subject] + [action] + [environment] + [lighting] + [viewpoint]`."""
+    subject = SUBJECTS.get(cls, f"a {cls}")
+    action = ACTIONS.get(cls, ["in the scene"])[variant % 3]
+    return (f"{subject} {action} {ENVIRONMENT[conditions['weather']]}, "
+            f"{LIGHTING[conditions['lighting']]}, {VIEWPOINT[conditions['distance']]}"
+            f"{CROWDING[conditions['crowding']]}")
+
+
+def plan_requests(
+    analysis: FailureAnalysis,
+    slices: Sequence[FailureSlice],
+    images: int,
+    classes: Sequence[str],
+    seed: int,
+    batch_id: str,
+    floor_share: float = 0.15,
+    edit_share: float = 0.3,
+    edit_sources: Sequence[tuple[str, list[tuple[float, float, float, float, str]]]] = (),
+    variation: float = 0.0,
+    realism: float = 0.0,
+) -> list[GenerationRequest]:
+    """Requests for one batch: budget per hypothesis in proportion to its slice's score.
+
+    Conditions a hypothesis blames are fixed; the others are drawn at random (more so with
+    `variation`), so the batch stays diverse. A share of requests edits real training images:
+    their layout and classes are kept and re-staged under the blamed conditions.
+    """
+    rng = np.random.default_rng(seed)
+    by_name = {s.name: s for s in slices}
+    hypotheses: list[Hypothesis] = [h for h in analysis.hypotheses if h.slice_name in by_name]
+    counts = allocate([by_name[h.slice_name].score for h in hypotheses], images, floor_share)
+    requests: list[GenerationRequest] = []
+    for hypothesis, count in zip(hypotheses, counts, strict=True):
+        blamed = hypothesis.conditions.given()
+        focus = [c for c in hypothesis.classes if c in classes]
+        for _ in range(count):
+            conditions = dict(blamed)
+            for name, values in SCENE_VOCABULARY.items():
+                if name not in conditions:
+                    conditions[name] = str(rng.choice(values))
+                elif rng.random() < 0.5 * variation:
+                    conditions[name] = str(rng.choice(values))  # widen around the failure
+            cls = focus[0] if focus else str(rng.choice(list(classes)))
+            index = len(requests)
+            source = None
+            if edit_sources and rng.random() < edit_share:
+                source = edit_sources[int(rng.integers(len(edit_sources)))]
+            requests.append(GenerationRequest(
+                id=f"{batch_id}-{index:04d}",
+                slice_name=hypothesis.slice_name,
+                prompt=prompt_for(cls, conditions, int(rng.integers(3))),
+                conditions=conditions,
+                class_focus=focus,
+                seed=int(rng.integers(2**31 - 1)),
+                mode="edit" if source else "generate",
+                source_sample_id=source[0] if source else None,
+                source_boxes=source[1] if source else [],
+                realism=realism,
+            ))
+    return requests
+
+
+def revise(feedback_scores: dict[str, float], variation: float,
+           realism: float) -> tuple[float, float, list[str]]:
+    """Turn the scores over threshold into plan changes: (variation, realism, notes)."""
+    notes = []
+    if "unvaried" in feedback_scores or "unoriginal" in feedback_scores:
+        variation = min(1.0, variation + 0.5)
+        notes.append("batch too uniform or too close to real images: more variation")
+    if "unrealistic" in feedback_scores or "unrepresentative" in feedback_scores:
+        realism = min(1.0, realism + 0.5)
+        notes.append("batch unlike the field images: render closer to field conditions")
+    return variation, realism, notes

@@ -1,0 +1,139 @@
+"""The loop report: markdown tables and PNG plots of slices, batches and promotions over cycles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.deps import Deps
+from agent.setup import predict_and_evaluate
+from agent.state import LoopState
+
+
+def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:
+    """Test metrics of a model, computed once for reports (test never drives a decision)."""
+    record = deps.registry.model(model)
+    assert record is not None
+    if "test" not in record.metrics:
+        metrics = {**record.metrics,
+                   **predict_and_evaluate(deps, model, Path(record.path), ("test",))}
+        deps.registry.set_model_status(model, record.status, record.reason, metrics=metrics)
+        return metrics
+    return dict(record.metrics)
+
+
+def slice_table(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of (slice, recall and mAP50 before and after) from two evaluation dumps."""
+    rows = []
+    names = ["overall", *sorted(before.get("slices", {}))]
+    for name in names:
+        b = before["overall"] if name == "overall" else before["slices"].get(name, {})
+        a = after["overall"] if name == "overall" else after["slices"].get(name, {})
+        rows.append({"slice": name, "recall_before": b.get("recall"), "recall_after": a.get("recall"),
+                     "map50_before": b.get("map50"), "map50_after": a.get("map50")})
+    return rows
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def write_report(deps: Deps, state: LoopState | None) -> Path:
+    """Write reports/report.md and its plots; returns the markdown path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = deps.workspace.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    models = deps.registry.models()
+    incumbent = deps.registry.incumbent()
+    lines = ["# failforge report", ""]
+    lines += ["## Models", "", "| model | parent | cycle | status | val mAP50 | reason |",
+              "|---|---|---|---|---|---|"]
+    for m in models:
+        val = m.metrics.get("val", {}).get("overall", {})
+        lines.append(f"| {m.name} | {m.parent or '-'} | {m.cycle} | {m.status} | "
+                     f"{_fmt(val.get('map50'))} | {m.reason[:120]} |")
+    promoted = [m for m in models if m.status in ("incumbent", "retired")]
+    chart_models = [m.name for m in promoted]
+    test_metrics = {name: ensure_test_metrics(deps, name)["test"] for name in chart_models}
+    if "v1" in test_metrics and incumbent is not None:
+        rows = slice_table(test_metrics["v1"], test_metrics[incumbent.name])
+        lines += ["", f"## Test split: baseline v1 vs incumbent {incumbent.name}", "",
+                  "| slice | recall v1 | recall now | mAP50 v1 | mAP50 now |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['slice']} | {_fmt(r['recall_before'])} | {_fmt(r['recall_after'])} | "
+                         f"{_fmt(r['map50_before'])} | {_fmt(r['map50_after'])} |")
+        slices = [r["slice"] for r in rows]
+        figure, axes = plt.subplots(1, 2, figsize=(14, 5))
+        for name in chart_models:
+            metrics = test_metrics[name]
+            recall = [(metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get("recall") or 0
+                      for s in slices]
+            map50 = [(metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get("map50") or 0
+                     for s in slices]
+            axes[0].plot(slices, recall, marker="o", label=name)
+            axes[1].plot(slices, map50, marker="o", label=name)
+        for axis, title in zip(axes, ("recall per slice (test)", "mAP50 per slice (test)"), strict=True):
+            axis.set_title(title)
+            axis.tick_params(axis="x", rotation=60)
+            axis.set_ylim(0, 1)
+            axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / "slices.png", dpi=90)
+        plt.close(figure)
+        lines += ["", "![per-slice recall and mAP50](slices.png)"]
+    batches = deps.registry.batches()
+    if batches:
+        lines += ["", "## Batches", "", "| batch | cycle | status | images | unrealistic | "
+                  "unrepresentative | unvaried | unoriginal | decided by |", "|---|---|---|---|---|---|---|---|---|"]
+        for b in batches:
+            s = b.scores
+            lines.append(f"| {b.id} | {b.cycle} | {b.status} | {b.image_count} | "
+                         f"{_fmt(s.get('unrealistic'))} | {_fmt(s.get('unrepresentative'))} | "
+                         f"{_fmt(s.get('unvaried'))} | {_fmt(s.get('unoriginal'))} | {b.decided_by or '-'} |")
+        figure, axis = plt.subplots(figsize=(10, 4))
+        names = ["unrealistic", "unrepresentative", "unvaried", "unoriginal"]
+        width = 0.8 / len(names)
+        for k, name in enumerate(names):
+            axis.bar([i + k * width for i in range(len(batches))],
+                     [b.scores.get(name, 0) or 0 for b in batches], width, label=name)
+        axis.set_xticks([i + 0.4 for i in range(len(batches))], [b.id for b in batches], rotation=30)
+        axis.set_ylim(0, 1)
+        axis.set_title("batch quality scores (higher is worse)")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / "batches.png", dpi=90)
+        plt.close(figure)
+        lines += ["", "![batch scores](batches.png)"]
+    if state is not None and state.history:
+        lines += ["", "## Cycles", "", "| cycle | batch | images | candidate | promoted | "
+                  "objective (val) | mAP50 (val) | why |", "|---|---|---|---|---|---|---|---|"]
+        for r in state.history:
+            lines.append(f"| {r.cycle} | {r.batch_id or '-'} | {r.images} | {r.candidate or '-'} | "
+                         f"{'yes' if r.promoted else 'no'} | {_fmt(r.objective_before)} -> "
+                         f"{_fmt(r.objective_after)} | {_fmt(r.map50_before)} -> {_fmt(r.map50_after)} | "
+                         f"{'; '.join(r.reasons)[:160]} |")
+        figure, axis = plt.subplots(figsize=(7, 4))
+        cycles = [r.cycle for r in state.history if r.objective_before is not None]
+        axis.plot(cycles, [r.objective_before for r in state.history if r.objective_before is not None],
+                  marker="o", label="incumbent")
+        axis.plot(cycles, [r.objective_after for r in state.history if r.objective_after is not None],
+                  marker="s", label="candidate")
+        for r in state.history:
+            if r.promoted and r.objective_after is not None:
+                axis.annotate("promoted", (r.cycle, r.objective_after))
+        axis.set_xlabel("cycle")
+        axis.set_ylabel("mean recall of target slices (val)")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / "promotions.png", dpi=90)
+        plt.close(figure)
+        lines += ["", "![promotions](promotions.png)"]
+        if state.stop_reason:
+            lines += ["", f"Loop stopped: {state.stop_reason}."]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

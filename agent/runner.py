@@ -1,0 +1,157 @@
+"""Starting, resuming and deciding loops: one loop at a time per workspace, checkpointed on disk."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import Command
+
+from agent.deps import Deps
+from agent.graph import build_graph, sqlite_checkpointer
+from agent.state import LoopState
+
+CURRENT_LOOP_FILE = "current_loop.json"
+Observer = Callable[[str, dict[str, Any]], None]  # (node name, update)
+
+
+class LoopBusyError(RuntimeError):
+    """Another process runs a loop on this workspace."""
+
+
+class NoLoopError(RuntimeError):
+    """There is no loop to resume or decide on."""
+
+
+class BatchDecisionError(RuntimeError):
+    """A batch that does not exist, or was already decided."""
+
+
+@contextmanager
+def workspace_lock(path: Path) -> Iterator[None]:
+    """Hold the workspace's loop lock; the OS releases it when the holder dies, so none is stale."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LoopBusyError(
+                f"A loop is already running on this workspace (pid {holder}); "
+                f"wait for it or stop it first.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class LoopOutcome:
+    """Where a loop stands after a call: finished (with why), or waiting for a decision."""
+
+    loop_id: str
+    finished: bool
+    stop_reason: str | None
+    waiting: dict[str, Any] | None
+    state: LoopState | None
+
+
+def _config(loop_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": loop_id}, "recursion_limit": 500}
+
+
+def current_loop_id(deps: Deps) -> str | None:
+    path = deps.workspace.root / CURRENT_LOOP_FILE
+    return json.loads(path.read_text())["loop_id"] if path.is_file() else None
+
+
+def _drive(deps: Deps, loop_id: str, payload: Any, observe: Observer | None) -> LoopOutcome:
+    graph = build_graph(deps, sqlite_checkpointer(deps.workspace.checkpoint_file))
+    config = _config(loop_id)
+    for chunk in graph.stream(payload, config, stream_mode="updates", durability="sync"):
+        for node, update in chunk.items():
+            if observe is not None and node != "__interrupt__":
+                observe(node, update or {})
+    snapshot = graph.get_state(config)
+    values = snapshot.values
+    state = LoopState.model_validate(values) if values else None
+    waiting = None
+    for task in snapshot.tasks:
+        for pending in task.interrupts:
+            waiting = pending.value
+    finished = not snapshot.next
+    return LoopOutcome(loop_id, finished, state.stop_reason if state else None, waiting, state)
+
+
+def start_loop(deps: Deps, cycles: int, budget: int, auto_approve: bool,
+               observe: Observer | None = None) -> LoopOutcome:
+    """Start a new loop (a new LangGraph thread) and run it until it ends or needs a decision."""
+    with workspace_lock(deps.workspace.lock_file):
+        existing = current_loop_id(deps)
+        if existing is not None and not loop_status(deps, existing).finished:
+            raise LoopBusyError(f"Loop {existing} is not finished; `failforge resume` it first.")
+        loop_id = f"loop{uuid.uuid4().hex[:6]}"
+        (deps.workspace.root / CURRENT_LOOP_FILE).write_text(json.dumps({"loop_id": loop_id}))
+        deps.registry.log("loop_started", loop_id, 0, "", cycles=cycles, budget=budget,
+                          auto_approve=auto_approve)
+        initial = LoopState(loop_id=loop_id, max_cycles=cycles, budget=budget,
+                            auto_approve=auto_approve)
+        return _drive(deps, loop_id, initial, observe)
+
+
+def loop_status(deps: Deps, loop_id: str) -> LoopOutcome:
+    graph = build_graph(deps, sqlite_checkpointer(deps.workspace.checkpoint_file))
+    snapshot = graph.get_state(_config(loop_id))
+    state = LoopState.model_validate(snapshot.values) if snapshot.values else None
+    waiting = next((i.value for t in snapshot.tasks for i in t.interrupts), None)
+    return LoopOutcome(loop_id, not snapshot.next, state.stop_reason if state else None,
+                       waiting, state)
+
+
+def resume_loop(deps: Deps, decision: dict[str, Any] | None = None,
+                observe: Observer | None = None) -> LoopOutcome:
+    """Continue the current loop: after a crash from its last checkpoint, or with a decision."""
+    with workspace_lock(deps.workspace.lock_file):
+        loop_id = current_loop_id(deps)
+        if loop_id is None:
+            raise NoLoopError("No loop has been started in this workspace; use `failforge run`.")
+        status = loop_status(deps, loop_id)
+        if status.finished:
+            return status
+        if status.waiting is not None:
+            if decision is None:
+                return status
+            return _drive(deps, loop_id, Command(resume=decision), observe)
+        deps.registry.log("loop_resumed", loop_id, status.state.cycle if status.state else 0)
+        return _drive(deps, loop_id, None, observe)
+
+
+def decide_batch(deps: Deps, batch_id: str, approved: bool, by: str, reason: str = "",
+                 observe: Observer | None = None) -> LoopOutcome | None:
+    """Approve or reject a proposed batch; the waiting loop resumes with the decision."""
+    batch = deps.registry.batch(batch_id)
+    if batch is None:
+        raise BatchDecisionError(f"There is no batch {batch_id}; list them with `failforge batches`.")
+    if batch.status != "proposed":
+        raise BatchDecisionError(
+            f"Batch {batch_id} is already {batch.status} (by {batch.decided_by}); nothing changed.")
+    loop_id = current_loop_id(deps)
+    status = loop_status(deps, loop_id) if loop_id else None
+    if status is None or status.waiting is None or status.waiting.get("batch_id") != batch_id:
+        raise BatchDecisionError(f"No loop is waiting for a decision on batch {batch_id}.")
+    decision = {"approved": approved, "by": by, "reason": reason}
+    return resume_loop(deps, decision, observe)

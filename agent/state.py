@@ -1,0 +1,78 @@
+"""LoopState: what the loop carries from step to step (references and small records only)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from evaluation.gate import GateResult
+from evaluation.quality import QualityScores
+from evaluation.slices import FailureSlice
+from tools.analyst.base import FailureAnalysis
+from tools.generator.base import GenerationRequest
+
+
+class Decision(BaseModel):
+    """A reviewer's (or the policy's) decision on a batch."""
+
+    approved: bool
+    by: str = Field(description="'policy', a user name, 'api', 'fiftyone-app'")
+    reason: str = ""
+
+
+class BatchSummary(BaseModel):
+    """A scored batch: where it is, how many images survived the filters, its scores."""
+
+    batch_id: str
+    manifest: str = Field(description="path of the batch's manifest file")
+    generated: int
+    labelled: int
+    kept: int
+    failed: int = 0
+    dropped_boxes: int = 0
+    scores: QualityScores | None = None
+    group_scores: dict[str, QualityScores] = Field(default_factory=dict)
+    over_threshold: dict[str, float] = Field(default_factory=dict)
+
+
+class CycleRecord(BaseModel):
+    """One finished cycle, for the report and the stop rules."""
+
+    cycle: int
+    batch_id: str | None
+    approved: bool
+    images: int
+    candidate: str | None
+    promoted: bool
+    objective_before: float | None = None
+    objective_after: float | None = None
+    map50_before: float | None = None
+    map50_after: float | None = None
+    targets: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+
+class LoopState(BaseModel):
+    """The state of one loop (one LangGraph thread)."""
+
+    loop_id: str
+    max_cycles: int
+    budget: int
+    auto_approve: bool = False
+    cycle: int = 1
+    spent: int = 0
+    incumbent: str = ""
+    slices: list[FailureSlice] = Field(default_factory=list)
+    bin_edges: dict[str, list[float]] = Field(default_factory=dict)
+    analysis: FailureAnalysis | None = None
+    requests: list[GenerationRequest] = Field(default_factory=list)
+    revision: int = 0
+    feedback: list[str] = Field(default_factory=list)
+    variation: float = Field(0.0, description="how far requests stray from the blamed conditions")
+    realism: float = Field(0.0, description="how much field-camera degradation is rendered")
+    batch: BatchSummary | None = None
+    decision: Decision | None = None
+    candidate: str | None = None
+    gate: GateResult | None = None
+    history: list[CycleRecord] = Field(default_factory=list)
+    cycles_without_promotion: int = 0
+    stop_reason: str | None = None

@@ -1,0 +1,145 @@
+"""The loop graph with recording fakes: approve, reject, revise, resume after interrupt or crash, stop rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agent.runner import LoopBusyError, decide_batch, loop_status, resume_loop, start_loop, workspace_lock
+from tests.fakes import FakeOperations, fake_deps
+
+GOOD = {"unrealistic": 0.5, "unrepresentative": 0.5, "unvaried": 0.0, "unoriginal": 0.0}
+UNVARIED = {**GOOD, "unvaried": 0.8}
+
+
+def test_auto_approved_loop_runs_every_cycle_and_stops_at_the_cycle_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path, loop={"target_recall": 0.99})
+    fake = FakeOperations(deps).install(monkeypatch)
+    outcome = start_loop(deps, cycles=2, budget=100, auto_approve=True)
+    assert outcome.finished and outcome.stop_reason == "cycle limit reached (2)"
+    assert fake.calls["retrain"] == fake.calls["gate"] == 2
+    assert [r.promoted for r in outcome.state.history] == [True, True]
+    assert deps.registry.incumbent().name == "v3"
+    assert [m.parent for m in deps.registry.models()] == [None, "v1", "v2"]
+    kinds = [e.kind for e in deps.registry.events()]
+    assert kinds.count("cycle_finished") == 2 and "batch_decided" in kinds
+
+
+def test_batch_waits_for_a_person_then_approval_resumes_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps).install(monkeypatch)
+    outcome = start_loop(deps, cycles=1, budget=100, auto_approve=False)
+    assert not outcome.finished and outcome.waiting is not None
+    batch_id = outcome.waiting["batch_id"]
+    assert outcome.waiting["images"] == 4 and outcome.waiting["fiftyone_view"] == f"batch {batch_id}"
+    assert fake.calls["retrain"] == 0
+    outcome = decide_batch(deps, batch_id, True, "alice")
+    assert outcome is not None and outcome.finished
+    assert fake.calls["retrain"] == 1 and fake.calls["generate"] == 1
+    assert deps.registry.batch(batch_id).decided_by == "alice"
+    with pytest.raises(Exception, match="already approved"):
+        decide_batch(deps, batch_id, False, "bob")
+    assert deps.registry.batch(batch_id).status == "approved"
+
+
+def test_rejected_batch_trains_nothing_and_counts_as_no_promotion(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path, loop={"patience": 1})
+    fake = FakeOperations(deps).install(monkeypatch)
+    outcome = start_loop(deps, cycles=3, budget=100, auto_approve=False)
+    outcome = decide_batch(deps, outcome.waiting["batch_id"], False, "alice", "blurry cars")
+    assert outcome is not None and outcome.finished
+    assert outcome.stop_reason == "no promotion for 1 cycles"
+    assert fake.calls["retrain"] == 0 and deps.registry.incumbent().name == "v1"
+    assert deps.registry.batches()[0].reason == "blurry cars"
+
+
+def test_poor_scores_send_the_batch_back_to_planning_at_most_n_times(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path, loop={"max_revisions": 2})
+    fake = FakeOperations(deps, scores=[UNVARIED, UNVARIED, UNVARIED]).install(monkeypatch)
+    outcome = start_loop(deps, cycles=1, budget=100, auto_approve=True)
+    # Still over threshold after two revisions: the batch goes to a person with its scores.
+    assert outcome.waiting is not None and outcome.waiting["revision"] == 2
+    assert outcome.waiting["over_threshold"] == {"unvaried": 0.8}
+    assert fake.calls["plan"] == 3 and fake.calls["generate"] == 3
+    assert outcome.state.variation == 1.0
+    statuses = [b.status for b in deps.registry.batches()]
+    assert statuses == ["revised", "revised", "proposed"]
+
+
+def test_revision_that_fixes_the_scores_is_auto_approved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path, loop={"target_recall": 0.4})
+    fake = FakeOperations(deps, scores=[UNVARIED, GOOD]).install(monkeypatch)
+    outcome = start_loop(deps, cycles=3, budget=100, auto_approve=True)
+    assert outcome.finished and outcome.stop_reason.startswith("target reached")
+    assert fake.calls["plan"] == 2 and fake.calls["retrain"] == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "budget", "reason"),
+    [({"patience": 2}, 100, "no promotion for 2 cycles"), ({}, 4, "image budget spent (4 of 4)")],
+)
+def test_stop_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict,
+                    budget: int, reason: str) -> None:
+    deps = fake_deps(tmp_path, loop=settings)
+    FakeOperations(deps, promote=[False]).install(monkeypatch)
+    outcome = start_loop(deps, cycles=5, budget=budget, auto_approve=True)
+    assert outcome.stop_reason == reason
+
+
+def test_a_second_loop_on_a_busy_workspace_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path)
+    FakeOperations(deps).install(monkeypatch)
+    with workspace_lock(deps.workspace.lock_file), pytest.raises(LoopBusyError, match="already running"):
+        start_loop(deps, cycles=1, budget=10, auto_approve=True)
+    outcome = start_loop(deps, cycles=1, budget=10, auto_approve=False)  # lock released
+    with pytest.raises(LoopBusyError, match="resume"):
+        start_loop(deps, cycles=1, budget=10, auto_approve=False)
+    assert outcome.waiting is not None
+
+
+CHILD = """
+import sys
+from pathlib import Path
+import pytest
+from tests.fakes import FakeOperations, fake_deps
+from agent.runner import start_loop
+deps = fake_deps(Path(sys.argv[1]))
+patch = pytest.MonkeyPatch()
+FakeOperations(deps, kill_in=sys.argv[2]).install(patch)
+start_loop(deps, cycles=1, budget=100, auto_approve=True)
+"""
+
+
+@pytest.mark.parametrize("step", ["retrain", "gate"])
+def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), step],
+                           cwd=repo, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -9, child.stderr  # killed by SIGKILL mid-step
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps).install(monkeypatch)
+    assert not loop_status(deps, resume_loop.__globals__["current_loop_id"](deps)).finished
+    outcome = resume_loop(deps)
+    assert outcome.finished
+    assert fake.calls["generate"] == 0 and fake.calls["label"] == 0  # replayed, not redone
+    if step == "retrain":
+        # Training was cut off before it finished, so it runs again: still one finished run.
+        assert fake.calls["retrain"] == 1
+    else:
+        assert fake.calls["retrain"] == 0
+    assert len(deps.registry.batches()) == 1
+    assert [m.name for m in deps.registry.models()] == ["v1", "v2"]
+    assert deps.registry.incumbent().name == "v2"
+    promotions = [e for e in deps.registry.events() if e.kind == "gate"]
+    assert len(promotions) == 1

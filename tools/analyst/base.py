@@ -1,0 +1,67 @@
+"""The FailureAnalyst protocol and the FailureAnalysis schema every analyst fills."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+# The scene vocabulary the generator understands; analysts express hypotheses in it.
+SCENE_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "lighting": ("day", "dusk", "night"),
+    "weather": ("clear", "rain", "fog", "snow"),
+    "distance": ("near", "mid", "far"),
+    "crowding": ("sparse", "dense"),
+}
+
+
+class SceneConditions(BaseModel):
+    """Conditions a hypothesis blames; None means 'not implicated'."""
+
+    lighting: Literal["day", "dusk", "night"] | None = None
+    weather: Literal["clear", "rain", "fog", "snow"] | None = None
+    distance: Literal["near", "mid", "far"] | None = None
+    crowding: Literal["sparse", "dense"] | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Hypothesis(BaseModel):
+    """Why one slice fails, in the scene vocabulary plus free text."""
+
+    slice_name: str
+    what_fails: str = Field(description="e.g. 'small people are missed'")
+    why: str = Field(description="the suspected cause")
+    conditions: SceneConditions = Field(default_factory=SceneConditions)
+    classes: list[str] = Field(default_factory=list, description="affected classes")
+    evidence_ids: list[str] = Field(default_factory=list, description="sample ids shown")
+    confidence: float = Field(ge=0, le=1)
+    suggested_prompts: list[str] = Field(default_factory=list)
+
+
+class FailureAnalysis(BaseModel):
+    """An analyst's answer for one cycle: a hypothesis per failure slice."""
+
+    analyst: str
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+
+
+class SliceEvidence(BaseModel):
+    """What an analyst is shown about one slice: its statistics and example images."""
+
+    slice_name: str
+    conditions: dict[str, str]
+    support: int
+    recall: float
+    deficit: float
+    stats: dict[str, float]
+    overall_stats: dict[str, float] = Field(default_factory=dict)
+    example_ids: list[str] = Field(default_factory=list)
+    example_paths: list[str] = Field(default_factory=list)
+
+
+class FailureAnalyst(Protocol):
+    """Explains failure slices; must never raise for a model's misbehaviour (fall back instead)."""
+
+    def analyze(self, slices: list[SliceEvidence], classes: list[str]) -> FailureAnalysis: ...

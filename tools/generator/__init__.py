@@ -1,0 +1,1 @@
+"""Image generators: the ImageGenerator protocol, the procedural renderer and diffusers pipelines."""

@@ -1,0 +1,44 @@
+"""The ImageGenerator protocol and the requests and images it exchanges with the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+
+class GenerationRequest(BaseModel):
+    """One image to make: a prompt with structured scene attributes beside it."""
+
+    id: str
+    slice_name: str
+    prompt: str
+    conditions: dict[str, str] = Field(description="lighting, weather, distance, crowding")
+    class_focus: list[str] = Field(default_factory=list)
+    seed: int
+    mode: Literal["generate", "edit"] = "generate"
+    source_sample_id: str | None = None
+    source_boxes: list[tuple[float, float, float, float, str]] = Field(default_factory=list)
+    realism: float = Field(0.0, ge=0, le=1, description="how much field-camera degradation")
+
+
+class GeneratedImage(BaseModel):
+    """An image on disk made for a request; `truth_path` holds scene-truth labels if known."""
+
+    request_id: str
+    path: Path
+    width: int
+    height: int
+    truth_path: Path | None = None
+
+
+class ImageGenerator(Protocol):
+    """Makes images for requests; a request it cannot serve is left out and reported by id."""
+
+    name: str
+
+    def generate(self, requests: list[GenerationRequest], out_dir: Path,
+                 size: int) -> tuple[list[GeneratedImage], dict[str, str]]:
+        """Images made, and {request id: reason} for the ones that failed."""
+        ...

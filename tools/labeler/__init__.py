@@ -1,0 +1,1 @@
+"""Labelers: the Labeler protocol, scene truth and GroundingDINO + SAM."""
