@@ -45,7 +45,8 @@ def test_boxes_lie_inside_the_image_and_are_not_degenerate(weather: str, crowdin
 def test_night_is_darker_than_dusk_which_is_darker_than_day() -> None:
     means = {light: np.mean([_luma(r.image).mean() for r in _images(lighting=light)])
              for light in ("day", "dusk", "night")}
-    assert means["night"] < 0.5 * means["dusk"] < 0.5 * means["day"] * 1.6
+    assert means["night"] < 0.6 * means["dusk"]
+    assert means["dusk"] < 0.8 * means["day"]
 
 
 def test_night_scenes_have_lights_brighter_than_their_surroundings() -> None:
@@ -75,7 +76,7 @@ def test_far_objects_are_smaller_than_near_ones_and_dense_scenes_overlap() -> No
         heights = [b[3] - b[1] for r in _images(distance=distance) for b in r.boxes]
         return float(np.mean(heights))
 
-    assert mean_height("far") < 0.5 * mean_height("mid") < 0.5 * mean_height("near")
+    assert mean_height("far") < 0.7 * mean_height("mid") < 0.5 * mean_height("near")
 
     def overlapping_pairs(crowding: str) -> int:
         count = 0
