@@ -16,8 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="failforge: closed-loop active learning for object detectors.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="failforge: closed-loop active learning for object detectors.",
+)
 console = Console()
 errors = Console(stderr=True)
 log = logging.getLogger("failforge")
@@ -25,7 +28,10 @@ log = logging.getLogger("failforge")
 F = TypeVar("F", bound=Callable[..., Any])
 
 WorkspaceOption = typer.Option(
-    Path("."), "--workspace", "-w", envvar="FAILFORGE_WORKSPACE",
+    Path("."),
+    "--workspace",
+    "-w",
+    envvar="FAILFORGE_WORKSPACE",
     help="workspace folder (default: current folder or FAILFORGE_WORKSPACE)",
 )
 
@@ -35,15 +41,22 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from agent.runner import BatchDecisionError, LoopBusyError, NoLoopError
     from storage.datasets import DatabaseConflictError
     from storage.importers import ImportError_
     from storage.workspace import WorkspaceError
     from tools.world.config import WorldConfigError
 
-    from agent.runner import BatchDecisionError, LoopBusyError, NoLoopError
-
-    return (UsageError, WorkspaceError, WorldConfigError, ImportError_, DatabaseConflictError,
-            LoopBusyError, NoLoopError, BatchDecisionError)
+    return (
+        UsageError,
+        WorkspaceError,
+        WorldConfigError,
+        ImportError_,
+        DatabaseConflictError,
+        LoopBusyError,
+        NoLoopError,
+        BatchDecisionError,
+    )
 
 
 def friendly(command: F) -> F:
@@ -63,8 +76,14 @@ def friendly(command: F) -> F:
 @contextmanager
 def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
     """A callback (task, done, total) that drives one rich progress bar per task name."""
-    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bars:
+    with Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bars:
         tasks: dict[str, Any] = {}
 
         def update(task: str, done: int, total: int) -> None:
@@ -92,7 +111,9 @@ def _fmt(value: float | None) -> str:
 @friendly
 def init(
     directory: Path = typer.Argument(..., help="folder to create the workspace in"),
-    world: Path | None = typer.Option(None, "--world", help="world.yaml (default world if omitted)"),
+    world: Path | None = typer.Option(
+        None, "--world", help="world.yaml (default world if omitted)"
+    ),
     import_path: Path | None = typer.Option(None, "--import", help="your labelled images instead"),
     import_format: str = typer.Option("yolo", "--format", help="yolo or coco"),
 ) -> None:
@@ -140,8 +161,13 @@ def status_payload(deps: Any, split: str) -> dict[str, Any]:
         return {"incumbent": None, "split": split, "metrics": None, "slices": {}}
     evaluation = incumbent.metrics.get(split, {})
     return {
-        "incumbent": {"name": incumbent.name, "parent": incumbent.parent, "path": incumbent.path,
-                      "cycle": incumbent.cycle, "created_at": incumbent.created_at.isoformat()},
+        "incumbent": {
+            "name": incumbent.name,
+            "parent": incumbent.parent,
+            "path": incumbent.path,
+            "cycle": incumbent.cycle,
+            "created_at": incumbent.created_at.isoformat(),
+        },
         "split": split,
         "metrics": evaluation.get("overall"),
         "slices": evaluation.get("slices", {}),
@@ -156,10 +182,17 @@ def _print_status(deps: Any, split: str) -> None:
     table = Table(title=f"incumbent {payload['incumbent']['name']} on {split}")
     for column in ("slice", "images", "objects", "mAP50", "mAP50-95", "precision", "recall"):
         table.add_column(column, justify="left" if column == "slice" else "right")
-    rows = [("overall", payload["metrics"])] + sorted(payload["slices"].items())
+    rows = [("overall", payload["metrics"]), *sorted(payload["slices"].items())]
     for name, m in rows:
-        table.add_row(name, str(m["images"]), str(m["objects"]), _fmt(m["map50"]),
-                      _fmt(m["map50_95"]), _fmt(m["precision"]), _fmt(m["recall"]))
+        table.add_row(
+            name,
+            str(m["images"]),
+            str(m["objects"]),
+            _fmt(m["map50"]),
+            _fmt(m["map50_95"]),
+            _fmt(m["precision"]),
+            _fmt(m["recall"]),
+        )
     console.print(table)
 
 
@@ -191,8 +224,10 @@ def app_command(
     deps = _deps(workspace)
     port = port or deps.settings.fiftyone.app_port
     session = deps.datasets.launch_app(port=port, address=address)
-    console.print(f"FiftyOne App: http://{address}:{port}  (saved views: "
-                  f"{', '.join(deps.datasets.saved_views()) or 'none yet'}); Ctrl-C to stop.")
+    console.print(
+        f"FiftyOne App: http://{address}:{port}  (saved views: "
+        f"{', '.join(deps.datasets.saved_views()) or 'none yet'}); Ctrl-C to stop."
+    )
     session.wait(-1)
 
 
@@ -207,7 +242,9 @@ def _observer() -> Callable[[str, dict[str, Any]], None]:
             detail = f"{batch.kept} kept, " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
         elif node == "gate_candidate" and update.get("gate"):
             verdict = update["gate"]
-            detail = ("PROMOTED " if verdict.promote else "kept incumbent: ") + "; ".join(verdict.reasons)
+            detail = ("PROMOTED " if verdict.promote else "kept incumbent: ") + "; ".join(
+                verdict.reasons
+            )
         elif node == "decide_next" and update.get("stop_reason"):
             detail = f"stop: {update['stop_reason']}"
         console.print(f"[bold]{node}[/bold] {detail}", highlight=False, soft_wrap=True)
@@ -219,23 +256,46 @@ def _print_outcome(outcome: Any) -> None:
     state = outcome.state
     if state is not None and state.history:
         table = Table(title=f"loop {outcome.loop_id}")
-        for column in ("cycle", "batch", "approved", "images", "candidate", "promoted",
-                       "objective", "mAP50 (val)"):
+        for column in (
+            "cycle",
+            "batch",
+            "approved",
+            "images",
+            "candidate",
+            "promoted",
+            "objective",
+            "mAP50 (val)",
+        ):
             table.add_column(column)
         for r in state.history:
-            objective = ("-" if r.objective_before is None
-                         else f"{r.objective_before:.3f} -> {r.objective_after:.3f}")
-            map50 = "-" if r.map50_before is None else f"{r.map50_before:.3f} -> {r.map50_after:.3f}"
-            table.add_row(str(r.cycle), r.batch_id or "-", "yes" if r.approved else "no",
-                          str(r.images), r.candidate or "-", "yes" if r.promoted else "no",
-                          objective, map50)
+            objective = (
+                "-"
+                if r.objective_before is None
+                else f"{r.objective_before:.3f} -> {r.objective_after:.3f}"
+            )
+            map50 = (
+                "-" if r.map50_before is None else f"{r.map50_before:.3f} -> {r.map50_after:.3f}"
+            )
+            table.add_row(
+                str(r.cycle),
+                r.batch_id or "-",
+                "yes" if r.approved else "no",
+                str(r.images),
+                r.candidate or "-",
+                "yes" if r.promoted else "no",
+                objective,
+                map50,
+            )
         console.print(table)
     if outcome.waiting is not None:
         w = outcome.waiting
-        console.print(f"Waiting for a decision on batch [bold]{w['batch_id']}[/bold] "
-                      f"({w['images']} images; scores {w['scores']}). "
-                      f"Look at the FiftyOne view '{w['fiftyone_view']}', then: {w['how_to_decide']}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"Waiting for a decision on batch [bold]{w['batch_id']}[/bold] "
+            f"({w['images']} images; scores {w['scores']}). "
+            f"Look at the FiftyOne view '{w['fiftyone_view']}', then: {w['how_to_decide']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     elif outcome.finished:
         console.print(f"Loop finished: {outcome.stop_reason}.")
 
@@ -246,8 +306,9 @@ def run(
     workspace: Path = WorkspaceOption,
     cycles: int | None = typer.Option(None, min=1, help="cycle limit (default: settings)"),
     budget: int | None = typer.Option(None, min=1, help="image budget (default: settings)"),
-    auto_approve: bool = typer.Option(False, "--auto-approve",
-                                      help="approve batches whose scores pass the thresholds"),
+    auto_approve: bool = typer.Option(
+        False, "--auto-approve", help="approve batches whose scores pass the thresholds"
+    ),
 ) -> None:
     """Start a loop: find failures, generate targeted data, retrain, gate, cycle after cycle."""
     from agent.runner import start_loop
@@ -256,8 +317,13 @@ def run(
     if deps.registry.incumbent() is None:
         raise UsageError("No model yet; train the baseline first with `failforge baseline`.")
     loop = deps.settings.loop
-    outcome = start_loop(deps, cycles or loop.cycles, budget or loop.budget,
-                         auto_approve or loop.auto_approve, _observer())
+    outcome = start_loop(
+        deps,
+        cycles or loop.cycles,
+        budget or loop.budget,
+        auto_approve or loop.auto_approve,
+        _observer(),
+    )
     _print_outcome(outcome)
 
 
@@ -278,22 +344,48 @@ def batches(
 ) -> None:
     """Every batch with its cycle, status, image count and quality scores."""
     deps = _deps(workspace)
-    rows = [{"id": b.id, "loop_id": b.loop_id, "cycle": b.cycle, "status": b.status,
-             "images": b.image_count, "scores": b.scores, "decided_by": b.decided_by,
-             "reason": b.reason} for b in deps.registry.batches()]
+    rows = [
+        {
+            "id": b.id,
+            "loop_id": b.loop_id,
+            "cycle": b.cycle,
+            "status": b.status,
+            "images": b.image_count,
+            "scores": b.scores,
+            "decided_by": b.decided_by,
+            "reason": b.reason,
+        }
+        for b in deps.registry.batches()
+    ]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
     table = Table(title="batches")
-    for column in ("id", "cycle", "status", "images", "unrealistic", "unrepresentative",
-                   "unvaried", "unoriginal", "decided by"):
+    for column in (
+        "id",
+        "cycle",
+        "status",
+        "images",
+        "unrealistic",
+        "unrepresentative",
+        "unvaried",
+        "unoriginal",
+        "decided by",
+    ):
         table.add_column(column)
     for row in rows:
         scores = row["scores"]
-        table.add_row(row["id"], str(row["cycle"]), row["status"], str(row["images"]),
-                      *[_fmt(scores.get(k)) for k in ("unrealistic", "unrepresentative",
-                                                       "unvaried", "unoriginal")],
-                      row["decided_by"] or "-")
+        table.add_row(
+            row["id"],
+            str(row["cycle"]),
+            row["status"],
+            str(row["images"]),
+            *[
+                _fmt(scores.get(k))
+                for k in ("unrealistic", "unrepresentative", "unvaried", "unoriginal")
+            ],
+            row["decided_by"] or "-",
+        )
     console.print(table)
 
 
@@ -345,8 +437,10 @@ def report(workspace: Path = WorkspaceOption) -> None:
 
 
 QUICK_WORLD = {"seed": 0, "image_size": 96, "splits": {"train": 160, "val": 80, "test": 120}}
-QUICK_SETTINGS = {"detector": {"epochs": 12, "finetune_epochs": 4, "imgsz": 96},
-                  "loop": {"batch_size": 40, "budget": 120, "min_support": 10, "real_sample": 80}}
+QUICK_SETTINGS = {
+    "detector": {"epochs": 12, "finetune_epochs": 4, "imgsz": 96},
+    "loop": {"batch_size": 40, "budget": 120, "min_support": 10, "real_sample": 80},
+}
 
 
 @app.command()
@@ -360,7 +454,7 @@ def demo(
     import yaml
 
     from agent.report import ensure_test_metrics, slice_table, write_report
-    from agent.runner import current_loop_id, loop_status, resume_loop, start_loop
+    from agent.runner import current_loop_id, resume_loop, start_loop
     from agent.settings import read_settings_file, write_settings_file
     from agent.setup import init_workspace, train_baseline
 
@@ -390,8 +484,11 @@ def demo(
     while outcome.waiting is not None:
         # A batch whose scores miss the thresholds after every revision waits for a person;
         # in the demo the demo itself is that person, and says so in the registry.
-        outcome = resume_loop(deps, {"approved": True, "by": "demo",
-                                     "reason": "demo approves batches over threshold"}, observe)
+        outcome = resume_loop(
+            deps,
+            {"approved": True, "by": "demo", "reason": "demo approves batches over threshold"},
+            observe,
+        )
     _print_outcome(outcome)
     path = write_report(deps, outcome.state)
     incumbent = deps.registry.incumbent()
@@ -399,12 +496,22 @@ def demo(
     before = ensure_test_metrics(deps, "v1")["test"]
     after = ensure_test_metrics(deps, incumbent.name)["test"]
     table = Table(title=f"test split (world truth): v1 -> {incumbent.name}")
-    for column in ("slice", "recall v1", f"recall {incumbent.name}", "mAP50 v1",
-                   f"mAP50 {incumbent.name}"):
+    for column in (
+        "slice",
+        "recall v1",
+        f"recall {incumbent.name}",
+        "mAP50 v1",
+        f"mAP50 {incumbent.name}",
+    ):
         table.add_column(column, justify="left" if column == "slice" else "right")
     for row in slice_table(before, after):
-        table.add_row(row["slice"], _fmt(row["recall_before"]), _fmt(row["recall_after"]),
-                      _fmt(row["map50_before"]), _fmt(row["map50_after"]))
+        table.add_row(
+            row["slice"],
+            _fmt(row["recall_before"]),
+            _fmt(row["recall_after"]),
+            _fmt(row["map50_before"]),
+            _fmt(row["map50_after"]),
+        )
     console.print(table)
     console.print(f"Report: {path}")
 

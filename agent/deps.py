@@ -50,9 +50,16 @@ def build_detector(settings: Settings) -> Detector:
     d = settings.detector
     from tools.detector.ultralytics_detector import UltralyticsDetector
 
-    return UltralyticsDetector(settings.classes, model=d.model, imgsz=d.imgsz, batch=d.batch,
-                               workers=d.workers, device=d.device, seed=d.seed,
-                               predict_conf=d.predict_conf)
+    return UltralyticsDetector(
+        settings.classes,
+        model=d.model,
+        imgsz=d.imgsz,
+        batch=d.batch,
+        workers=d.workers,
+        device=d.device,
+        seed=d.seed,
+        predict_conf=d.predict_conf,
+    )
 
 
 def build_deps(settings: Settings) -> Deps:

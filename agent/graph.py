@@ -16,9 +16,18 @@ from agent.deps import Deps
 from agent.state import LoopState
 
 STEPS: list[Callable[..., dict[str, Any]]] = [
-    nodes.evaluate_detector, nodes.discover_failures, nodes.analyze_failures, nodes.plan_batch,
-    nodes.generate_images, nodes.label_images, nodes.score_batch, nodes.request_approval,
-    nodes.record_decision, nodes.retrain_detector, nodes.gate_candidate, nodes.decide_next,
+    nodes.evaluate_detector,
+    nodes.discover_failures,
+    nodes.analyze_failures,
+    nodes.plan_batch,
+    nodes.generate_images,
+    nodes.label_images,
+    nodes.score_batch,
+    nodes.request_approval,
+    nodes.record_decision,
+    nodes.retrain_detector,
+    nodes.gate_candidate,
+    nodes.decide_next,
 ]
 
 
@@ -36,20 +45,31 @@ def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> 
         graph.add_node(step.__name__, partial(step, deps=deps))
     graph.add_edge(START, "evaluate_detector")
     graph.add_edge("evaluate_detector", "discover_failures")
-    graph.add_conditional_edges("discover_failures", nodes.route_after_discover, {
-        "analyze_failures": "analyze_failures", "decide_next": "decide_next"})
+    graph.add_conditional_edges(
+        "discover_failures",
+        nodes.route_after_discover,
+        {"analyze_failures": "analyze_failures", "decide_next": "decide_next"},
+    )
     graph.add_edge("analyze_failures", "plan_batch")
     graph.add_edge("plan_batch", "generate_images")
     graph.add_edge("generate_images", "label_images")
     graph.add_edge("label_images", "score_batch")
     graph.add_conditional_edges(
-        "score_batch", partial(nodes.route_after_score, max_revisions=deps.settings.loop.max_revisions),
-        {"plan_batch": "plan_batch", "request_approval": "request_approval"})
+        "score_batch",
+        partial(nodes.route_after_score, max_revisions=deps.settings.loop.max_revisions),
+        {"plan_batch": "plan_batch", "request_approval": "request_approval"},
+    )
     graph.add_edge("request_approval", "record_decision")
-    graph.add_conditional_edges("record_decision", nodes.route_after_decision, {
-        "retrain_detector": "retrain_detector", "decide_next": "decide_next"})
+    graph.add_conditional_edges(
+        "record_decision",
+        nodes.route_after_decision,
+        {"retrain_detector": "retrain_detector", "decide_next": "decide_next"},
+    )
     graph.add_edge("retrain_detector", "gate_candidate")
     graph.add_edge("gate_candidate", "decide_next")
-    graph.add_conditional_edges("decide_next", nodes.route_after_cycle, {
-        "evaluate_detector": "evaluate_detector", "__end__": END})
+    graph.add_conditional_edges(
+        "decide_next",
+        nodes.route_after_cycle,
+        {"evaluate_detector": "evaluate_detector", "__end__": END},
+    )
     return graph.compile(checkpointer=checkpointer)

@@ -16,8 +16,9 @@ from evaluation.quality import QualityScores
 from evaluation.slices import FailureSlice
 
 
-def once(deps: Deps, state: LoopState, step: str,
-         work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def once(
+    deps: Deps, state: LoopState, step: str, work: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
     """Run a side-effecting step once per (loop, cycle, revision, step); replay its result after."""
     key = f"{state.loop_id}/c{state.cycle}/r{state.revision}/{step}"
     done = deps.registry.step_result(key)
@@ -25,8 +26,13 @@ def once(deps: Deps, state: LoopState, step: str,
         deps.registry.log("step_replayed", state.loop_id, state.cycle, step)
         return done
     result = work()
-    deps.registry.log("step_finished", state.loop_id, state.cycle, step,
-                      **{k: v for k, v in result.items() if isinstance(v, int | float | str)})
+    deps.registry.log(
+        "step_finished",
+        state.loop_id,
+        state.cycle,
+        step,
+        **{k: v for k, v in result.items() if isinstance(v, int | float | str)},
+    )
     return deps.registry.record_step(key, result)
 
 
@@ -35,8 +41,9 @@ def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
     if incumbent is None:
         raise RuntimeError("No incumbent model; train one with `failforge baseline` first.")
     ops.ensure_val_predictions(deps, incumbent.name)
-    deps.registry.log("cycle_started", state.loop_id, state.cycle, "evaluate_detector",
-                      incumbent=incumbent.name)
+    deps.registry.log(
+        "cycle_started", state.loop_id, state.cycle, "evaluate_detector", incumbent=incumbent.name
+    )
     return {"incumbent": incumbent.name}
 
 
@@ -46,14 +53,21 @@ def discover_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
         return {"slices": [s.model_dump() for s in slices], "edges": edges, "clusters": clusters}
 
     result = once(deps, state, "discover_failures", work)
-    return {"slices": [FailureSlice.model_validate(s) for s in result["slices"]],
-            "bin_edges": result["edges"]}
+    return {
+        "slices": [FailureSlice.model_validate(s) for s in result["slices"]],
+        "bin_edges": result["edges"],
+    }
 
 
 def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
     analysis = ops.analyze(deps, state)
-    deps.registry.log("analysis", state.loop_id, state.cycle, "analyze_failures",
-                      **analysis.model_dump(mode="json"))
+    deps.registry.log(
+        "analysis",
+        state.loop_id,
+        state.cycle,
+        "analyze_failures",
+        **analysis.model_dump(mode="json"),
+    )
     return {"analysis": analysis}
 
 
@@ -62,13 +76,25 @@ def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
     if state.batch is not None:  # back from score_batch: revise with its feedback
         from agent.planner import revise
 
-        variation, realism, notes = revise(state.batch.over_threshold, state.variation,
-                                           state.realism)
+        variation, realism, notes = revise(
+            state.batch.over_threshold, state.variation, state.realism
+        )
         deps.registry.decide_batch(state.batch.batch_id, "revised", "agent", "; ".join(notes))
-        state = state.model_copy(update={"revision": state.revision + 1, "variation": variation,
-                                         "realism": realism, "feedback": notes})
-        update = {"revision": state.revision, "variation": variation, "realism": realism,
-                  "feedback": notes, "batch": None}
+        state = state.model_copy(
+            update={
+                "revision": state.revision + 1,
+                "variation": variation,
+                "realism": realism,
+                "feedback": notes,
+            }
+        )
+        update = {
+            "revision": state.revision,
+            "variation": variation,
+            "realism": realism,
+            "feedback": notes,
+            "batch": None,
+        }
     requests = ops.plan(deps, state)
     return {**update, "requests": requests}
 
@@ -76,18 +102,32 @@ def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
 def generate_images(state: LoopState, deps: Deps) -> dict[str, Any]:
     batch_id = ops.batch_id_for(state)
     result = once(deps, state, "generate_images", lambda: ops.generate(deps, state, batch_id))
-    return {"batch": BatchSummary(batch_id=batch_id, manifest=result["manifest"],
-                                  generated=result["generated"], failed=result["failed"],
-                                  labelled=0, kept=0)}
+    return {
+        "batch": BatchSummary(
+            batch_id=batch_id,
+            manifest=result["manifest"],
+            generated=result["generated"],
+            failed=result["failed"],
+            labelled=0,
+            kept=0,
+        )
+    }
 
 
 def label_images(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.batch is not None
     batch = state.batch
-    result = once(deps, state, "label_images",
-                  lambda: ops.label(deps, state, batch.batch_id, Path(batch.manifest)))
-    return {"batch": batch.model_copy(update={"labelled": result["labelled"],
-                                              "dropped_boxes": result["dropped_boxes"]})}
+    result = once(
+        deps,
+        state,
+        "label_images",
+        lambda: ops.label(deps, state, batch.batch_id, Path(batch.manifest)),
+    )
+    return {
+        "batch": batch.model_copy(
+            update={"labelled": result["labelled"], "dropped_boxes": result["dropped_boxes"]}
+        )
+    }
 
 
 def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -96,19 +136,33 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
 
     def work() -> dict[str, Any]:
         result = ops.score(deps, state, batch.batch_id)
-        return {"scores": result["scores"].model_dump(), "kept": result["kept"],
-                "groups": {k: v.model_dump() for k, v in result["groups"].items()},
-                "over": result["over"], "dropped": result["dropped"]}
+        return {
+            "scores": result["scores"].model_dump(),
+            "kept": result["kept"],
+            "groups": {k: v.model_dump() for k, v in result["groups"].items()},
+            "over": result["over"],
+            "dropped": result["dropped"],
+        }
 
     result = once(deps, state, "score_batch", work)
-    summary = batch.model_copy(update={
-        "scores": QualityScores.model_validate(result["scores"]), "kept": result["kept"],
-        "group_scores": {k: QualityScores.model_validate(v) for k, v in result["groups"].items()},
-        "over_threshold": result["over"]})
-    deps.registry.add_batch(batch.batch_id, state.loop_id, state.cycle, result["kept"],
-                            {**result["scores"], "over_threshold": result["over"],
-                             "dropped": result["dropped"]},
-                            [r.prompt for r in state.requests])
+    summary = batch.model_copy(
+        update={
+            "scores": QualityScores.model_validate(result["scores"]),
+            "kept": result["kept"],
+            "group_scores": {
+                k: QualityScores.model_validate(v) for k, v in result["groups"].items()
+            },
+            "over_threshold": result["over"],
+        }
+    )
+    deps.registry.add_batch(
+        batch.batch_id,
+        state.loop_id,
+        state.cycle,
+        result["kept"],
+        {**result["scores"], "over_threshold": result["over"], "dropped": result["dropped"]},
+        [r.prompt for r in state.requests],
+    )
     return {"batch": summary}
 
 
@@ -116,8 +170,11 @@ def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
     """Nothing but the approval: the policy approves a clean batch, otherwise a person decides."""
     assert state.batch is not None
     if state.auto_approve and not state.batch.over_threshold:
-        return {"decision": Decision(approved=True, by="policy",
-                                     reason="all four quality scores under their thresholds")}
+        return {
+            "decision": Decision(
+                approved=True, by="policy", reason="all four quality scores under their thresholds"
+            )
+        }
     answer = interrupt(ops.approval_payload(state))
     return {"decision": Decision.model_validate(answer)}
 
@@ -125,29 +182,53 @@ def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
 def record_decision(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.decision is not None and state.batch is not None
     approved = ops.apply_decision(deps, state, state.decision)
-    deps.registry.log("batch_decided", state.loop_id, state.cycle, "record_decision",
-                      batch_id=state.batch.batch_id, approved=state.decision.approved,
-                      by=state.decision.by, reason=state.decision.reason, images=approved)
+    deps.registry.log(
+        "batch_decided",
+        state.loop_id,
+        state.cycle,
+        "record_decision",
+        batch_id=state.batch.batch_id,
+        approved=state.decision.approved,
+        by=state.decision.by,
+        reason=state.decision.reason,
+        images=approved,
+    )
     return {"batch": state.batch.model_copy(update={"kept": approved})}
 
 
 def retrain_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
     # The name is fixed before training starts, so a run killed mid-training reuses it.
-    candidate = once(deps, state, "name_candidate",
-                     lambda: {"candidate": deps.registry.next_model_name()})["candidate"]
-    result = once(deps, state, "retrain_detector",
-                  lambda: {"candidate": candidate, **ops.retrain(deps, state, candidate)})
+    candidate = once(
+        deps, state, "name_candidate", lambda: {"candidate": deps.registry.next_model_name()}
+    )["candidate"]
+    result = once(
+        deps,
+        state,
+        "retrain_detector",
+        lambda: {"candidate": candidate, **ops.retrain(deps, state, candidate)},
+    )
     return {"candidate": result["candidate"]}
 
 
 def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.candidate is not None
     candidate = state.candidate
-    result = once(deps, state, "gate_candidate",
-                  lambda: ops.gate_candidate(deps, state, candidate).model_dump())
+    result = once(
+        deps,
+        state,
+        "gate_candidate",
+        lambda: ops.gate_candidate(deps, state, candidate).model_dump(),
+    )
     verdict = GateResult.model_validate(result)
-    deps.registry.log("gate", state.loop_id, state.cycle, "gate_candidate", candidate=candidate,
-                      promote=verdict.promote, reasons="; ".join(verdict.reasons))
+    deps.registry.log(
+        "gate",
+        state.loop_id,
+        state.cycle,
+        "gate_candidate",
+        candidate=candidate,
+        promote=verdict.promote,
+        reasons="; ".join(verdict.reasons),
+    )
     return {"gate": verdict}
 
 
@@ -157,9 +238,13 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
     verdict = state.gate if approved else None
     promoted = bool(verdict and verdict.promote)
     record = CycleRecord(
-        cycle=state.cycle, batch_id=state.batch.batch_id if state.batch else None,
-        approved=approved, images=images, candidate=state.candidate if approved else None,
-        promoted=promoted, targets=[s.name for s in state.slices],
+        cycle=state.cycle,
+        batch_id=state.batch.batch_id if state.batch else None,
+        approved=approved,
+        images=images,
+        candidate=state.candidate if approved else None,
+        promoted=promoted,
+        targets=[s.name for s in state.slices],
         objective_before=verdict.objective_before if verdict else None,
         objective_after=verdict.objective_after if verdict else None,
         map50_before=verdict.map50_before if verdict else None,
@@ -169,19 +254,40 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
     spent = state.spent + images
     without = 0 if promoted else state.cycles_without_promotion + 1
     stop = stop_reason(state, deps, spent, without, verdict)
-    deps.registry.log("cycle_finished", state.loop_id, state.cycle, "decide_next",
-                      promoted=promoted, images=images, stop_reason=stop or "")
-    update: dict[str, Any] = {"history": [*state.history, record], "spent": spent,
-                              "cycles_without_promotion": without, "stop_reason": stop}
+    deps.registry.log(
+        "cycle_finished",
+        state.loop_id,
+        state.cycle,
+        "decide_next",
+        promoted=promoted,
+        images=images,
+        stop_reason=stop or "",
+    )
+    update: dict[str, Any] = {
+        "history": [*state.history, record],
+        "spent": spent,
+        "cycles_without_promotion": without,
+        "stop_reason": stop,
+    }
     if stop is None:
-        update.update(cycle=state.cycle + 1, revision=0, batch=None, decision=None,
-                      candidate=None, gate=None, requests=[], feedback=[], variation=0.0,
-                      realism=state.realism)
+        update.update(
+            cycle=state.cycle + 1,
+            revision=0,
+            batch=None,
+            decision=None,
+            candidate=None,
+            gate=None,
+            requests=[],
+            feedback=[],
+            variation=0.0,
+            realism=state.realism,
+        )
     return update
 
 
-def stop_reason(state: LoopState, deps: Deps, spent: int, without: int,
-                verdict: GateResult | None) -> str | None:
+def stop_reason(
+    state: LoopState, deps: Deps, spent: int, without: int, verdict: GateResult | None
+) -> str | None:
     """Why the loop stops after this cycle, or None to go on."""
     if not state.slices:
         return "no failure slice found: nothing to target"
@@ -197,7 +303,9 @@ def stop_reason(state: LoopState, deps: Deps, spent: int, without: int,
 
 
 # -- routing (pure) ------------------------------------------------------------------------------
-def route_after_score(state: LoopState, max_revisions: int) -> Literal["plan_batch", "request_approval"]:
+def route_after_score(
+    state: LoopState, max_revisions: int
+) -> Literal["plan_batch", "request_approval"]:
     if state.batch and state.batch.over_threshold and state.revision < max_revisions:
         return "plan_batch"
     return "request_approval"
@@ -215,4 +323,3 @@ def route_after_decision(state: LoopState) -> Literal["retrain_detector", "decid
 
 def route_after_cycle(state: LoopState) -> Literal["evaluate_detector", "__end__"]:
     return "__end__" if state.stop_reason else "evaluate_detector"
-

@@ -12,7 +12,7 @@ import numpy as np
 from agent.deps import Deps
 from agent.planner import plan_requests
 from agent.setup import predict_and_evaluate
-from agent.state import BatchSummary, Decision, LoopState
+from agent.state import Decision, LoopState
 from evaluation.gate import GateResult, ModelScorecard, gate
 from evaluation.quality import score_batch
 from evaluation.slices import (
@@ -28,6 +28,7 @@ from evaluation.slices import (
 from storage.datasets import LabeledImage
 from storage.export import ExportItem, export_yolo
 from tools.analyst.base import FailureAnalysis, SliceEvidence
+from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.labeler.truth import check_labels
 
@@ -53,13 +54,19 @@ def val_object_table(deps: Deps, model: str) -> ObjectTable:
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
     return build_object_table(
-        [s[0] for s in samples], [str(s[1]) for s in samples], [max(s[2], s[3]) for s in samples],
-        deps.datasets.labels(view), deps.datasets.labels(view, pred_field(model)),
-        deps.settings.classes, deps.settings.evaluation.conf_threshold)
+        [s[0] for s in samples],
+        [str(s[1]) for s in samples],
+        [max(s[2], s[3]) for s in samples],
+        deps.datasets.labels(view),
+        deps.datasets.labels(view, pred_field(model)),
+        deps.settings.classes,
+        deps.settings.evaluation.conf_threshold,
+    )
 
 
-def slice_recalls(table: ObjectTable, edges: dict[str, list[float]],
-                  slices: dict[str, dict[str, str]]) -> dict[str, float]:
+def slice_recalls(
+    table: ObjectTable, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
+) -> dict[str, float]:
     bins = assign_bins(table, edges)
     recalls = {}
     for name, conditions in slices.items():
@@ -76,8 +83,9 @@ def single_slices(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str
 
 
 # -- discover ------------------------------------------------------------------------------------
-def discover(deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict[str, list[float]],
-                                                   list[dict[str, Any]]]:
+def discover(
+    deps: Deps, state: LoopState
+) -> tuple[list[FailureSlice], dict[str, list[float]], list[dict[str, Any]]]:
     """Top failure slices of the incumbent on val; failures are marked in FiftyOne for the App."""
     settings = deps.settings.loop
     ensure_val_predictions(deps, state.incumbent)
@@ -122,16 +130,26 @@ def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
     evidence = []
     for failure in state.slices:
         paths = deps.datasets.values(deps.datasets.select(failure.example_ids), "filepath")
-        evidence.append(SliceEvidence(
-            slice_name=failure.name, conditions=failure.conditions, support=failure.support,
-            recall=failure.recall, deficit=failure.deficit, stats=failure.stats,
-            example_ids=failure.example_ids, example_paths=[str(p) for p in paths]))
+        evidence.append(
+            SliceEvidence(
+                slice_name=failure.name,
+                conditions=failure.conditions,
+                support=failure.support,
+                recall=failure.recall,
+                deficit=failure.deficit,
+                stats=failure.stats,
+                example_ids=failure.example_ids,
+                example_paths=[str(p) for p in paths],
+            )
+        )
     analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))
     for hypothesis in analysis.hypotheses:
         if hypothesis.evidence_ids:
             deps.datasets.set_sample_values(
-                hypothesis.evidence_ids, f"analysis_c{state.cycle}",
-                [f"{hypothesis.what_fails}: {hypothesis.why}"] * len(hypothesis.evidence_ids))
+                hypothesis.evidence_ids,
+                f"analysis_c{state.cycle}",
+                [f"{hypothesis.what_fails}: {hypothesis.why}"] * len(hypothesis.evidence_ids),
+            )
     return analysis
 
 
@@ -140,7 +158,9 @@ def batch_id_for(state: LoopState) -> str:
     return f"{state.loop_id}-c{state.cycle}-r{state.revision}"
 
 
-def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[tuple[str, list[tuple[float, float, float, float, str]]]]:
+def edit_sources(
+    deps: Deps, seed: int, count: int = 60
+) -> list[tuple[str, list[tuple[float, float, float, float, str]]]]:
     """Training images (never val) whose layout an edit may re-stage, chosen by seed."""
     view = deps.datasets.split("train")
     samples = deps.datasets.samples(view)
@@ -151,8 +171,10 @@ def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[tuple[str, list
     for i in order:
         detections = labels[i]
         if len(detections):
-            boxes = [(float(x0), float(y0), float(x1), float(y1), deps.settings.classes[int(c)])
-                     for (x0, y0, x1, y1), c in zip(detections.xyxy, detections.class_id, strict=True)]
+            boxes = [
+                (float(x0), float(y0), float(x1), float(y1), deps.settings.classes[int(c)])
+                for (x0, y0, x1, y1), c in zip(detections.xyxy, detections.class_id, strict=True)
+            ]
             sources.append((samples[i][0], boxes))
     return sources
 
@@ -163,9 +185,18 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
     images = min(deps.settings.loop.batch_size, remaining)
     seed = deps.settings.detector.seed * 1000 + state.cycle * 10 + state.revision
     return plan_requests(
-        state.analysis, state.slices, images, deps.settings.classes, seed, batch_id_for(state),
-        deps.settings.loop.min_slice_share, deps.settings.loop.edit_share,
-        edit_sources(deps, seed), state.variation, state.realism)
+        state.analysis,
+        state.slices,
+        images,
+        deps.settings.classes,
+        seed,
+        batch_id_for(state),
+        deps.settings.loop.min_slice_share,
+        deps.settings.loop.edit_share,
+        edit_sources(deps, seed),
+        state.variation,
+        state.realism,
+    )
 
 
 # -- generate and label --------------------------------------------------------------------------
@@ -175,11 +206,18 @@ def generate(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
     size = deps.settings.detector.imgsz
     images, failed = deps.generator.generate(state.requests, out_dir, size)
     manifest = out_dir / "manifest.json"
-    manifest.write_text(json.dumps({"images": [i.model_dump(mode="json") for i in images],
-                                    "failed": failed}))
+    manifest.write_text(
+        json.dumps({"images": [i.model_dump(mode="json") for i in images], "failed": failed})
+    )
     for request_id, reason in failed.items():
-        deps.registry.log("image_failed", state.loop_id, state.cycle, "generate_images",
-                          request=request_id, reason=reason)
+        deps.registry.log(
+            "image_failed",
+            state.loop_id,
+            state.cycle,
+            "generate_images",
+            request=request_id,
+            reason=reason,
+        )
     return {"manifest": str(manifest), "generated": len(images), "failed": len(failed)}
 
 
@@ -194,19 +232,40 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> dict[s
     for image, detections in zip(images, labels, strict=True):
         if detections is None:
             unlabelled += 1
-            deps.registry.log("image_failed", state.loop_id, state.cycle, "label_images",
-                              request=image.request_id, reason="labeler returned nothing")
+            deps.registry.log(
+                "image_failed",
+                state.loop_id,
+                state.cycle,
+                "label_images",
+                request=image.request_id,
+                reason="labeler returned nothing",
+            )
             continue
         detections, dropped = check_labels(detections, image.width, image.height)
         dropped_boxes += dropped
         request = requests[image.request_id]
-        records.append(LabeledImage(image.path, detections, image.width, image.height, attributes={
-            "batch_id": batch_id, "loop_id": state.loop_id, "cycle": state.cycle,
-            "status": "proposed", "prompt": request.prompt, "target_slice": request.slice_name,
-            "generator": deps.generator.name, "labeler": deps.labeler.name, "seed": request.seed,
-            "mode": request.mode, "source_sample_id": request.source_sample_id,
-            **{f"scene_{k}": v for k, v in request.conditions.items()},
-        }))
+        records.append(
+            LabeledImage(
+                image.path,
+                detections,
+                image.width,
+                image.height,
+                attributes={
+                    "batch_id": batch_id,
+                    "loop_id": state.loop_id,
+                    "cycle": state.cycle,
+                    "status": "proposed",
+                    "prompt": request.prompt,
+                    "target_slice": request.slice_name,
+                    "generator": deps.generator.name,
+                    "labeler": deps.labeler.name,
+                    "seed": request.seed,
+                    "mode": request.mode,
+                    "source_sample_id": request.source_sample_id,
+                    **{f"scene_{k}": v for k, v in request.conditions.items()},
+                },
+            )
+        )
     deps.datasets.add_images(records, synthetic=True)
     return {"labelled": len(records), "dropped_boxes": dropped_boxes, "unlabelled": unlabelled}
 
@@ -222,28 +281,47 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
     real_view = deps.datasets.split("train")
     real_paths = [s[1] for s in deps.datasets.samples(real_view)]
     rng = np.random.default_rng(settings.detector.seed)
-    real_paths = [real_paths[i] for i in sorted(rng.permutation(len(real_paths))[:settings.loop.real_sample])]
+    real_paths = [
+        real_paths[i] for i in sorted(rng.permutation(len(real_paths))[: settings.loop.real_sample])
+    ]
     real = embed_cached(deps, state.incumbent, "train_sample", real_paths)
     synthetic = deps.detector.embed(weights_of(deps, state.incumbent), [s[1] for s in samples])
     groups: dict[str, list[int]] = {}
     for index, (detections, target) in enumerate(zip(labels, targets, strict=True)):
         groups.setdefault(f"slice:{target}", []).append(index)
-        for class_id in set(detections.class_id.tolist()):
+        for class_id in set(class_ids(detections).tolist()):
             groups.setdefault(f"class:{settings.classes[class_id]}", []).append(index)
-    result = score_batch(real, synthetic, settings.quality.duplicate_distance, groups,
-                         settings.quality.drop_unrealistic, settings.detector.seed)
+    result = score_batch(
+        real,
+        synthetic,
+        settings.quality.duplicate_distance,
+        groups,
+        settings.quality.drop_unrealistic,
+        settings.detector.seed,
+    )
     kept = set(result.keep)
     ids = [s[0] for s in samples]
     deps.datasets.set_sample_values(ids, "realism", result.realism, synthetic=True)
-    deps.datasets.set_sample_values(ids, "status", ["proposed" if i in kept else "filtered"
-                                                    for i in range(len(ids))], synthetic=True)
-    deps.datasets.save_view(f"batch {batch_id}",
-                            deps.datasets.where(view, "status", "proposed"), synthetic=True)
-    return {"scores": result.scores, "groups": result.groups, "kept": len(kept),
-            "dropped": {"duplicates": result.dropped_duplicates,
-                        "unoriginal": result.dropped_unoriginal,
-                        "unrealistic": result.dropped_unrealistic},
-            "over": result.scores.worst_over(settings.quality.thresholds())}
+    deps.datasets.set_sample_values(
+        ids,
+        "status",
+        ["proposed" if i in kept else "filtered" for i in range(len(ids))],
+        synthetic=True,
+    )
+    deps.datasets.save_view(
+        f"batch {batch_id}", deps.datasets.where(view, "status", "proposed"), synthetic=True
+    )
+    return {
+        "scores": result.scores,
+        "groups": result.groups,
+        "kept": len(kept),
+        "dropped": {
+            "duplicates": result.dropped_duplicates,
+            "unoriginal": result.dropped_unoriginal,
+            "unrealistic": result.dropped_unrealistic,
+        },
+        "over": result.scores.worst_over(settings.quality.thresholds()),
+    }
 
 
 def approval_payload(state: LoopState) -> dict[str, Any]:
@@ -261,7 +339,7 @@ def approval_payload(state: LoopState) -> dict[str, Any]:
         "target_slices": [s.name for s in state.slices],
         "fiftyone_view": f"batch {state.batch.batch_id}",
         "how_to_decide": f"failforge approve {state.batch.batch_id} | "
-                         f"failforge reject {state.batch.batch_id} --reason TEXT",
+        f"failforge reject {state.batch.batch_id} --reason TEXT",
     }
 
 
@@ -272,25 +350,35 @@ def apply_decision(deps: Deps, state: LoopState, decision: Decision) -> int:
     view = deps.datasets.where(deps.datasets.batch(batch_id), "status", "proposed")
     samples = deps.datasets.samples(view)
     tags = deps.datasets.tags(view)
-    approved_ids = [s[0] for s, t in zip(samples, tags, strict=True)
-                    if decision.approved and "reject" not in t]
+    approved_ids = [
+        s[0] for s, t in zip(samples, tags, strict=True) if decision.approved and "reject" not in t
+    ]
     rejected_ids = [s[0] for s in samples if s[0] not in set(approved_ids)]
-    deps.registry.decide_batch(batch_id, "approved" if decision.approved else "rejected",
-                               decision.by, decision.reason, len(approved_ids))
+    deps.registry.decide_batch(
+        batch_id,
+        "approved" if decision.approved else "rejected",
+        decision.by,
+        decision.reason,
+        len(approved_ids),
+    )
     if approved_ids:
-        deps.datasets.set_sample_values(approved_ids, "status", ["approved"] * len(approved_ids),
-                                        synthetic=True)
+        deps.datasets.set_sample_values(
+            approved_ids, "status", ["approved"] * len(approved_ids), synthetic=True
+        )
     if rejected_ids:
-        deps.datasets.set_sample_values(rejected_ids, "status", ["rejected"] * len(rejected_ids),
-                                        synthetic=True)
+        deps.datasets.set_sample_values(
+            rejected_ids, "status", ["rejected"] * len(rejected_ids), synthetic=True
+        )
     return len(approved_ids)
 
 
 # -- retrain and gate ----------------------------------------------------------------------------
 def synthetic_share(deps: Deps, cycle: int) -> float:
     loop = deps.settings.loop
-    return min(loop.synthetic_share_cap,
-               loop.synthetic_share_start + loop.synthetic_share_step * (cycle - 1))
+    return min(
+        loop.synthetic_share_cap,
+        loop.synthetic_share_start + loop.synthetic_share_step * (cycle - 1),
+    )
 
 
 def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
@@ -303,16 +391,27 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
     if len(synthetic_items) > limit:
         # Newest batches first: they target this cycle's failures.
         synthetic_items = synthetic_items[-limit:]
-    data_yaml = export_yolo(deps.workspace.cycle_dir(state.cycle) / "data", deps.settings.classes, {
-        "train": field_items + synthetic_items, "val": _items(deps, deps.datasets.split("val"))})
-    result = deps.detector.train(data_yaml, deps.workspace.model_dir(candidate) / "train",
-                                 weights_of(deps, state.incumbent),
-                                 deps.settings.detector.finetune_epochs)
+    data_yaml = export_yolo(
+        deps.workspace.cycle_dir(state.cycle) / "data",
+        deps.settings.classes,
+        {"train": field_items + synthetic_items, "val": _items(deps, deps.datasets.split("val"))},
+    )
+    result = deps.detector.train(
+        data_yaml,
+        deps.workspace.model_dir(candidate) / "train",
+        weights_of(deps, state.incumbent),
+        deps.settings.detector.finetune_epochs,
+    )
     weights = deps.workspace.model_dir(candidate) / "weights.pt"
     shutil.copy2(result.weights, weights)
     deps.registry.add_model(candidate, weights, state.incumbent, "candidate", {}, state.cycle)
-    return {"weights": str(weights), "seconds": result.seconds, "field": len(field_items),
-            "synthetic": len(synthetic_items), "share": share}
+    return {
+        "weights": str(weights),
+        "seconds": result.seconds,
+        "field": len(field_items),
+        "synthetic": len(synthetic_items),
+        "share": share,
+    }
 
 
 def _items(deps: Deps, view: Any, synthetic: bool = False) -> list[ExportItem]:
@@ -321,8 +420,9 @@ def _items(deps: Deps, view: Any, synthetic: bool = False) -> list[ExportItem]:
     return [ExportItem(p, w, h, d) for (_, p, w, h), d in zip(samples, labels, strict=True)]
 
 
-def scorecard(deps: Deps, model: str, edges: dict[str, list[float]],
-              slices: dict[str, dict[str, str]]) -> tuple[ModelScorecard, ObjectTable]:
+def scorecard(
+    deps: Deps, model: str, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
+) -> tuple[ModelScorecard, ObjectTable]:
     record = deps.registry.model(model)
     assert record is not None
     table = val_object_table(deps, model)
@@ -342,9 +442,15 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     incumbent_card, _ = scorecard(deps, state.incumbent, state.bin_edges, {**targets, **guarded})
     candidate_card, _ = scorecard(deps, candidate, state.bin_edges, {**targets, **guarded})
     settings = deps.settings.gate
-    result = gate(incumbent_card, candidate_card, list(targets), settings.min_gain,
-                  settings.max_map_drop, settings.max_slice_drop,
-                  {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded})
+    result = gate(
+        incumbent_card,
+        candidate_card,
+        list(targets),
+        settings.min_gain,
+        settings.max_map_drop,
+        settings.max_slice_drop,
+        {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
+    )
     if result.promote:
         deps.registry.promote(candidate, "; ".join(result.reasons))
     else:

@@ -11,13 +11,23 @@ from tools.analyst.base import SCENE_VOCABULARY, FailureAnalysis, Hypothesis
 from tools.generator.base import GenerationRequest
 
 SUBJECTS = {"car": "a car", "person": "a pedestrian", "sign": "a traffic sign"}
-ACTIONS = {"car": ["driving", "parked", "turning"], "person": ["walking", "standing", "crossing"],
-           "sign": ["standing by the road", "on a pole", "at a junction"]}
-ENVIRONMENT = {"clear": "on a city street", "rain": "on a rain-soaked street",
-               "fog": "on a foggy street", "snow": "on a snowy street"}
+ACTIONS = {
+    "car": ["driving", "parked", "turning"],
+    "person": ["walking", "standing", "crossing"],
+    "sign": ["standing by the road", "on a pole", "at a junction"],
+}
+ENVIRONMENT = {
+    "clear": "on a city street",
+    "rain": "on a rain-soaked street",
+    "fog": "on a foggy street",
+    "snow": "on a snowy street",
+}
 LIGHTING = {"day": "in daylight", "dusk": "at dusk", "night": "at night"}
-VIEWPOINT = {"near": "seen up close", "mid": "seen from across the street",
-             "far": "seen from far away"}
+VIEWPOINT = {
+    "near": "seen up close",
+    "mid": "seen from across the street",
+    "far": "seen from far away",
+}
 CROWDING = {"sparse": "", "dense": ", among a crowd of overlapping cars and people"}
 
 
@@ -40,9 +50,11 @@ def prompt_for(cls: str, conditions: dict[str, str], variant: int) -> str:
     """`[subject] + [action] + [environment] + [lighting] + [viewpoint]`."""
     subject = SUBJECTS.get(cls, f"a {cls}")
     action = ACTIONS.get(cls, ["in the scene"])[variant % 3]
-    return (f"{subject} {action} {ENVIRONMENT[conditions['weather']]}, "
-            f"{LIGHTING[conditions['lighting']]}, {VIEWPOINT[conditions['distance']]}"
-            f"{CROWDING[conditions['crowding']]}")
+    return (
+        f"{subject} {action} {ENVIRONMENT[conditions['weather']]}, "
+        f"{LIGHTING[conditions['lighting']]}, {VIEWPOINT[conditions['distance']]}"
+        f"{CROWDING[conditions['crowding']]}"
+    )
 
 
 def plan_requests(
@@ -84,23 +96,26 @@ def plan_requests(
             source = None
             if edit_sources and rng.random() < edit_share:
                 source = edit_sources[int(rng.integers(len(edit_sources)))]
-            requests.append(GenerationRequest(
-                id=f"{batch_id}-{index:04d}",
-                slice_name=hypothesis.slice_name,
-                prompt=prompt_for(cls, conditions, int(rng.integers(3))),
-                conditions=conditions,
-                class_focus=focus,
-                seed=int(rng.integers(2**31 - 1)),
-                mode="edit" if source else "generate",
-                source_sample_id=source[0] if source else None,
-                source_boxes=source[1] if source else [],
-                realism=realism,
-            ))
+            requests.append(
+                GenerationRequest(
+                    id=f"{batch_id}-{index:04d}",
+                    slice_name=hypothesis.slice_name,
+                    prompt=prompt_for(cls, conditions, int(rng.integers(3))),
+                    conditions=conditions,
+                    class_focus=focus,
+                    seed=int(rng.integers(2**31 - 1)),
+                    mode="edit" if source else "generate",
+                    source_sample_id=source[0] if source else None,
+                    source_boxes=source[1] if source else [],
+                    realism=realism,
+                )
+            )
     return requests
 
 
-def revise(feedback_scores: dict[str, float], variation: float,
-           realism: float) -> tuple[float, float, list[str]]:
+def revise(
+    feedback_scores: dict[str, float], variation: float, realism: float
+) -> tuple[float, float, list[str]]:
     """Turn the scores over threshold into plan changes: (variation, realism, notes)."""
     notes = []
     if "unvaried" in feedback_scores or "unoriginal" in feedback_scores:

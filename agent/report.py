@@ -15,8 +15,10 @@ def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:
     record = deps.registry.model(model)
     assert record is not None
     if "test" not in record.metrics:
-        metrics = {**record.metrics,
-                   **predict_and_evaluate(deps, model, Path(record.path), ("test",))}
+        metrics = {
+            **record.metrics,
+            **predict_and_evaluate(deps, model, Path(record.path), ("test",)),
+        }
         deps.registry.set_model_status(model, record.status, record.reason, metrics=metrics)
         return metrics
     return dict(record.metrics)
@@ -29,8 +31,15 @@ def slice_table(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str,
     for name in names:
         b = before["overall"] if name == "overall" else before["slices"].get(name, {})
         a = after["overall"] if name == "overall" else after["slices"].get(name, {})
-        rows.append({"slice": name, "recall_before": b.get("recall"), "recall_after": a.get("recall"),
-                     "map50_before": b.get("map50"), "map50_after": a.get("map50")})
+        rows.append(
+            {
+                "slice": name,
+                "recall_before": b.get("recall"),
+                "recall_after": a.get("recall"),
+                "map50_before": b.get("map50"),
+                "map50_after": a.get("map50"),
+            }
+        )
     return rows
 
 
@@ -50,33 +59,58 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
     models = deps.registry.models()
     incumbent = deps.registry.incumbent()
     lines = ["# failforge report", ""]
-    lines += ["## Models", "", "| model | parent | cycle | status | val mAP50 | reason |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "## Models",
+        "",
+        "| model | parent | cycle | status | val mAP50 | reason |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in models:
         val = m.metrics.get("val", {}).get("overall", {})
-        lines.append(f"| {m.name} | {m.parent or '-'} | {m.cycle} | {m.status} | "
-                     f"{_fmt(val.get('map50'))} | {m.reason[:120]} |")
+        lines.append(
+            f"| {m.name} | {m.parent or '-'} | {m.cycle} | {m.status} | "
+            f"{_fmt(val.get('map50'))} | {m.reason[:120]} |"
+        )
     promoted = [m for m in models if m.status in ("incumbent", "retired")]
     chart_models = [m.name for m in promoted]
     test_metrics = {name: ensure_test_metrics(deps, name)["test"] for name in chart_models}
     if "v1" in test_metrics and incumbent is not None:
         rows = slice_table(test_metrics["v1"], test_metrics[incumbent.name])
-        lines += ["", f"## Test split: baseline v1 vs incumbent {incumbent.name}", "",
-                  "| slice | recall v1 | recall now | mAP50 v1 | mAP50 now |", "|---|---|---|---|---|"]
-        for r in rows:
-            lines.append(f"| {r['slice']} | {_fmt(r['recall_before'])} | {_fmt(r['recall_after'])} | "
-                         f"{_fmt(r['map50_before'])} | {_fmt(r['map50_after'])} |")
-        slices = [r["slice"] for r in rows]
+        lines += [
+            "",
+            f"## Test split: baseline v1 vs incumbent {incumbent.name}",
+            "",
+            "| slice | recall v1 | recall now | mAP50 v1 | mAP50 now |",
+            "|---|---|---|---|---|",
+        ]
+        for row in rows:
+            lines.append(
+                f"| {row['slice']} | {_fmt(row['recall_before'])} | {_fmt(row['recall_after'])} | "
+                f"{_fmt(row['map50_before'])} | {_fmt(row['map50_after'])} |"
+            )
+        slices = [row["slice"] for row in rows]
         figure, axes = plt.subplots(1, 2, figsize=(14, 5))
         for name in chart_models:
             metrics = test_metrics[name]
-            recall = [(metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get("recall") or 0
-                      for s in slices]
-            map50 = [(metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get("map50") or 0
-                     for s in slices]
+            recall = [
+                (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
+                    "recall"
+                )
+                or 0
+                for s in slices
+            ]
+            map50 = [
+                (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
+                    "map50"
+                )
+                or 0
+                for s in slices
+            ]
             axes[0].plot(slices, recall, marker="o", label=name)
             axes[1].plot(slices, map50, marker="o", label=name)
-        for axis, title in zip(axes, ("recall per slice (test)", "mAP50 per slice (test)"), strict=True):
+        for axis, title in zip(
+            axes, ("recall per slice (test)", "mAP50 per slice (test)"), strict=True
+        ):
             axis.set_title(title)
             axis.tick_params(axis="x", rotation=60)
             axis.set_ylim(0, 1)
@@ -87,20 +121,34 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
         lines += ["", "![per-slice recall and mAP50](slices.png)"]
     batches = deps.registry.batches()
     if batches:
-        lines += ["", "## Batches", "", "| batch | cycle | status | images | unrealistic | "
-                  "unrepresentative | unvaried | unoriginal | decided by |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Batches",
+            "",
+            "| batch | cycle | status | images | unrealistic | "
+            "unrepresentative | unvaried | unoriginal | decided by |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for b in batches:
             s = b.scores
-            lines.append(f"| {b.id} | {b.cycle} | {b.status} | {b.image_count} | "
-                         f"{_fmt(s.get('unrealistic'))} | {_fmt(s.get('unrepresentative'))} | "
-                         f"{_fmt(s.get('unvaried'))} | {_fmt(s.get('unoriginal'))} | {b.decided_by or '-'} |")
+            lines.append(
+                f"| {b.id} | {b.cycle} | {b.status} | {b.image_count} | "
+                f"{_fmt(s.get('unrealistic'))} | {_fmt(s.get('unrepresentative'))} | "
+                f"{_fmt(s.get('unvaried'))} | {_fmt(s.get('unoriginal'))} | {b.decided_by or '-'} |"
+            )
         figure, axis = plt.subplots(figsize=(10, 4))
         names = ["unrealistic", "unrepresentative", "unvaried", "unoriginal"]
         width = 0.8 / len(names)
         for k, name in enumerate(names):
-            axis.bar([i + k * width for i in range(len(batches))],
-                     [b.scores.get(name, 0) or 0 for b in batches], width, label=name)
-        axis.set_xticks([i + 0.4 for i in range(len(batches))], [b.id for b in batches], rotation=30)
+            axis.bar(
+                [i + k * width for i in range(len(batches))],
+                [b.scores.get(name, 0) or 0 for b in batches],
+                width,
+                label=name,
+            )
+        axis.set_xticks(
+            [i + 0.4 for i in range(len(batches))], [b.id for b in batches], rotation=30
+        )
         axis.set_ylim(0, 1)
         axis.set_title("batch quality scores (higher is worse)")
         axis.legend()
@@ -109,19 +157,35 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
         plt.close(figure)
         lines += ["", "![batch scores](batches.png)"]
     if state is not None and state.history:
-        lines += ["", "## Cycles", "", "| cycle | batch | images | candidate | promoted | "
-                  "objective (val) | mAP50 (val) | why |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Cycles",
+            "",
+            "| cycle | batch | images | candidate | promoted | "
+            "objective (val) | mAP50 (val) | why |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in state.history:
-            lines.append(f"| {r.cycle} | {r.batch_id or '-'} | {r.images} | {r.candidate or '-'} | "
-                         f"{'yes' if r.promoted else 'no'} | {_fmt(r.objective_before)} -> "
-                         f"{_fmt(r.objective_after)} | {_fmt(r.map50_before)} -> {_fmt(r.map50_after)} | "
-                         f"{'; '.join(r.reasons)[:160]} |")
+            lines.append(
+                f"| {r.cycle} | {r.batch_id or '-'} | {r.images} | {r.candidate or '-'} | "
+                f"{'yes' if r.promoted else 'no'} | {_fmt(r.objective_before)} -> "
+                f"{_fmt(r.objective_after)} | {_fmt(r.map50_before)} -> {_fmt(r.map50_after)} | "
+                f"{'; '.join(r.reasons)[:160]} |"
+            )
         figure, axis = plt.subplots(figsize=(7, 4))
         cycles = [r.cycle for r in state.history if r.objective_before is not None]
-        axis.plot(cycles, [r.objective_before for r in state.history if r.objective_before is not None],
-                  marker="o", label="incumbent")
-        axis.plot(cycles, [r.objective_after for r in state.history if r.objective_after is not None],
-                  marker="s", label="candidate")
+        axis.plot(
+            cycles,
+            [r.objective_before for r in state.history if r.objective_before is not None],
+            marker="o",
+            label="incumbent",
+        )
+        axis.plot(
+            cycles,
+            [r.objective_after for r in state.history if r.objective_after is not None],
+            marker="s",
+            label="candidate",
+        )
         for r in state.history:
             if r.promoted and r.objective_after is not None:
                 axis.annotate("promoted", (r.cycle, r.objective_after))

@@ -46,7 +46,8 @@ def workspace_lock(path: Path) -> Iterator[None]:
             holder = handle.read().strip() or "another process"
             raise LoopBusyError(
                 f"A loop is already running on this workspace (pid {holder}); "
-                f"wait for it or stop it first.") from None
+                f"wait for it or stop it first."
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -97,8 +98,9 @@ def _drive(deps: Deps, loop_id: str, payload: Any, observe: Observer | None) -> 
     return LoopOutcome(loop_id, finished, state.stop_reason if state else None, waiting, state)
 
 
-def start_loop(deps: Deps, cycles: int, budget: int, auto_approve: bool,
-               observe: Observer | None = None) -> LoopOutcome:
+def start_loop(
+    deps: Deps, cycles: int, budget: int, auto_approve: bool, observe: Observer | None = None
+) -> LoopOutcome:
     """Start a new loop (a new LangGraph thread) and run it until it ends or needs a decision."""
     with workspace_lock(deps.workspace.lock_file):
         existing = current_loop_id(deps)
@@ -106,10 +108,12 @@ def start_loop(deps: Deps, cycles: int, budget: int, auto_approve: bool,
             raise LoopBusyError(f"Loop {existing} is not finished; `failforge resume` it first.")
         loop_id = f"loop{uuid.uuid4().hex[:6]}"
         (deps.workspace.root / CURRENT_LOOP_FILE).write_text(json.dumps({"loop_id": loop_id}))
-        deps.registry.log("loop_started", loop_id, 0, "", cycles=cycles, budget=budget,
-                          auto_approve=auto_approve)
-        initial = LoopState(loop_id=loop_id, max_cycles=cycles, budget=budget,
-                            auto_approve=auto_approve)
+        deps.registry.log(
+            "loop_started", loop_id, 0, "", cycles=cycles, budget=budget, auto_approve=auto_approve
+        )
+        initial = LoopState(
+            loop_id=loop_id, max_cycles=cycles, budget=budget, auto_approve=auto_approve
+        )
         return _drive(deps, loop_id, initial, observe)
 
 
@@ -118,12 +122,14 @@ def loop_status(deps: Deps, loop_id: str) -> LoopOutcome:
     snapshot = graph.get_state(_config(loop_id))
     state = LoopState.model_validate(snapshot.values) if snapshot.values else None
     waiting = next((i.value for t in snapshot.tasks for i in t.interrupts), None)
-    return LoopOutcome(loop_id, not snapshot.next, state.stop_reason if state else None,
-                       waiting, state)
+    return LoopOutcome(
+        loop_id, not snapshot.next, state.stop_reason if state else None, waiting, state
+    )
 
 
-def resume_loop(deps: Deps, decision: dict[str, Any] | None = None,
-                observe: Observer | None = None) -> LoopOutcome:
+def resume_loop(
+    deps: Deps, decision: dict[str, Any] | None = None, observe: Observer | None = None
+) -> LoopOutcome:
     """Continue the current loop: after a crash from its last checkpoint, or with a decision."""
     with workspace_lock(deps.workspace.lock_file):
         loop_id = current_loop_id(deps)
@@ -140,15 +146,24 @@ def resume_loop(deps: Deps, decision: dict[str, Any] | None = None,
         return _drive(deps, loop_id, None, observe)
 
 
-def decide_batch(deps: Deps, batch_id: str, approved: bool, by: str, reason: str = "",
-                 observe: Observer | None = None) -> LoopOutcome | None:
+def decide_batch(
+    deps: Deps,
+    batch_id: str,
+    approved: bool,
+    by: str,
+    reason: str = "",
+    observe: Observer | None = None,
+) -> LoopOutcome | None:
     """Approve or reject a proposed batch; the waiting loop resumes with the decision."""
     batch = deps.registry.batch(batch_id)
     if batch is None:
-        raise BatchDecisionError(f"There is no batch {batch_id}; list them with `failforge batches`.")
+        raise BatchDecisionError(
+            f"There is no batch {batch_id}; list them with `failforge batches`."
+        )
     if batch.status != "proposed":
         raise BatchDecisionError(
-            f"Batch {batch_id} is already {batch.status} (by {batch.decided_by}); nothing changed.")
+            f"Batch {batch_id} is already {batch.status} (by {batch.decided_by}); nothing changed."
+        )
     loop_id = current_loop_id(deps)
     status = loop_status(deps, loop_id) if loop_id else None
     if status is None or status.waiting is None or status.waiting.get("batch_id") != batch_id:

@@ -16,7 +16,9 @@ class DetectorSettings(BaseModel):
     """How the detector is built and trained."""
 
     backend: Literal["ultralytics"] = "ultralytics"
-    model: str = Field("yolov8n.yaml", description="model yaml (trained from scratch) or a .pt path")
+    model: str = Field(
+        "yolov8n.yaml", description="model yaml (trained from scratch) or a .pt path"
+    )
     epochs: int = Field(30, ge=1, description="epochs of the baseline training")
     finetune_epochs: int = Field(12, ge=1, description="epochs of each cycle's fine-tuning")
     imgsz: int = Field(160, ge=32)
@@ -51,7 +53,9 @@ class LoopSettings(BaseModel):
     top_slices: int = Field(3, ge=1)
     min_support: int = Field(20, ge=1, description="fewest objects a failure slice may have")
     min_slice_share: float = Field(0.15, ge=0, le=1, description="budget floor per slice")
-    edit_share: float = Field(0.3, ge=0, le=1, description="share of requests that edit real images")
+    edit_share: float = Field(
+        0.3, ge=0, le=1, description="share of requests that edit real images"
+    )
     max_revisions: int = Field(2, ge=0)
     synthetic_share_start: float = Field(0.3, gt=0, lt=1)
     synthetic_share_step: float = Field(0.1, ge=0)
@@ -70,11 +74,17 @@ class QualitySettings(BaseModel):
     unvaried: float = Field(0.2, ge=0, le=1)
     unoriginal: float = Field(0.1, ge=0, le=1)
     duplicate_distance: float = Field(0.002, gt=0, description="cosine distance of near copies")
-    drop_unrealistic: float = Field(0.1, ge=0, lt=1, description="share of most synthetic-looking dropped")
+    drop_unrealistic: float = Field(
+        0.1, ge=0, lt=1, description="share of most synthetic-looking dropped"
+    )
 
     def thresholds(self) -> dict[str, float]:
-        return {"unrealistic": self.unrealistic, "unrepresentative": self.unrepresentative,
-                "unvaried": self.unvaried, "unoriginal": self.unoriginal}
+        return {
+            "unrealistic": self.unrealistic,
+            "unrepresentative": self.unrepresentative,
+            "unvaried": self.unvaried,
+            "unoriginal": self.unoriginal,
+        }
 
 
 class GateSettings(BaseModel):

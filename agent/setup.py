@@ -40,8 +40,13 @@ class InitSummary:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def init_workspace(root: Path, world_file: Path | None = None, import_path: Path | None = None,
-                   import_format: str = "yolo", progress: Progress = _no_progress) -> InitSummary:
+def init_workspace(
+    root: Path,
+    world_file: Path | None = None,
+    import_path: Path | None = None,
+    import_format: str = "yolo",
+    progress: Progress = _no_progress,
+) -> InitSummary:
     """Create a workspace at `root` with field data from the world or from `import_path`."""
     root = root.expanduser().resolve()
     workspace = Workspace(root)
@@ -69,12 +74,21 @@ def init_workspace(root: Path, world_file: Path | None = None, import_path: Path
         for split in SPLITS:
             total = getattr(world.splits, split)
             images = []
-            for done, item in enumerate(render_field(world, workspace.field_images_dir(split), split), 1):
-                images.append(LabeledImage(
-                    item.path, make_detections(item.boxes, item.class_ids),
-                    world.image_size, world.image_size, tags=[split],
-                    attributes={f"{SLICE_PREFIX}{k}": v for k, v in item.conditions.tags().items()},
-                ))
+            for done, item in enumerate(
+                render_field(world, workspace.field_images_dir(split), split), 1
+            ):
+                images.append(
+                    LabeledImage(
+                        item.path,
+                        make_detections(item.boxes, item.class_ids),
+                        world.image_size,
+                        world.image_size,
+                        tags=[split],
+                        attributes={
+                            f"{SLICE_PREFIX}{k}": v for k, v in item.conditions.tags().items()
+                        },
+                    )
+                )
                 progress(f"render {split}", done, total)
             datasets.add_images(images)
             counts[split] = len(images)
@@ -87,7 +101,9 @@ def init_workspace(root: Path, world_file: Path | None = None, import_path: Path
             target = workspace.field_images_dir(split) / f"{done:06d}_{image.path.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(image.path, target)
-            copied.append(LabeledImage(target, image.detections, image.width, image.height, image.tags))
+            copied.append(
+                LabeledImage(target, image.detections, image.width, image.height, image.tags)
+            )
             counts[split] = counts.get(split, 0) + 1
             progress("import", done, len(report.images))
         datasets.add_images(copied)
@@ -113,11 +129,18 @@ def export_items(deps: Deps, split: str) -> list[ExportItem]:
     view = deps.datasets.split(split)
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
-    return [ExportItem(path, w, h, det) for (_, path, w, h), det in zip(samples, labels, strict=True)]
+    return [
+        ExportItem(path, w, h, det) for (_, path, w, h), det in zip(samples, labels, strict=True)
+    ]
 
 
-def predict_and_evaluate(deps: Deps, model: str, weights: Path, splits: tuple[str, ...],
-                         progress: Progress = _no_progress) -> dict[str, Any]:
+def predict_and_evaluate(
+    deps: Deps,
+    model: str,
+    weights: Path,
+    splits: tuple[str, ...],
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
     """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split."""
     metrics: dict[str, Any] = {}
     fields = slice_fields(deps)
@@ -126,27 +149,43 @@ def predict_and_evaluate(deps: Deps, model: str, weights: Path, splits: tuple[st
         samples = deps.datasets.samples(view)
         predictions = deps.detector.predict(weights, [p for _, p, _, _ in samples])
         deps.datasets.set_predictions([i for i, _, _, _ in samples], predictions, f"pred_{model}")
-        result = evaluate_split(deps.datasets, model, f"pred_{model}", split,
-                                deps.settings.evaluation.conf_threshold, fields)
+        result = evaluate_split(
+            deps.datasets,
+            model,
+            f"pred_{model}",
+            split,
+            deps.settings.evaluation.conf_threshold,
+            fields,
+        )
         metrics[split] = result.model_dump(mode="json")
-        deps.datasets.save_view(f"{split} failures",
-                                deps.datasets.failures_view(split, result.eval_key))
+        deps.datasets.save_view(
+            f"{split} failures", deps.datasets.failures_view(split, result.eval_key)
+        )
         progress("evaluate", index, len(splits))
     return metrics
 
 
-def train_baseline(deps: Deps, progress: Progress = _no_progress,
-                   epochs: int | None = None) -> dict[str, Any]:
+def train_baseline(
+    deps: Deps, progress: Progress = _no_progress, epochs: int | None = None
+) -> dict[str, Any]:
     """Train model v1 on `train`, evaluate on `val` and `test`; idempotent once v1 exists."""
     existing = deps.registry.model("v1")
     if existing is not None:
         return {"model": "v1", "skipped": True, "metrics": existing.metrics}
     workspace = deps.workspace
-    data_yaml = export_yolo(workspace.cycle_dir(0) / "data", deps.settings.classes,
-                            {"train": export_items(deps, "train"), "val": export_items(deps, "val")})
+    data_yaml = export_yolo(
+        workspace.cycle_dir(0) / "data",
+        deps.settings.classes,
+        {"train": export_items(deps, "train"), "val": export_items(deps, "val")},
+    )
     epochs = epochs or deps.settings.detector.epochs
-    result = deps.detector.train(data_yaml, workspace.model_dir("v1") / "train", None, epochs,
-                                 on_epoch=lambda done, total: progress("train (epochs)", done, total))
+    result = deps.detector.train(
+        data_yaml,
+        workspace.model_dir("v1") / "train",
+        None,
+        epochs,
+        on_epoch=lambda done, total: progress("train (epochs)", done, total),
+    )
     weights = workspace.model_dir("v1") / "weights.pt"
     shutil.copy2(result.weights, weights)
     metrics = predict_and_evaluate(deps, "v1", weights, ("val", "test"), progress)

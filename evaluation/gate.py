@@ -31,23 +31,39 @@ def objective(card: ModelScorecard, targets: Sequence[str]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def gate(incumbent: ModelScorecard, candidate: ModelScorecard, targets: Sequence[str],
-         min_gain: float, max_map_drop: float, max_slice_drop: float,
-         guarded: Mapping[str, float] | None = None) -> GateResult:
+def gate(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    targets: Sequence[str],
+    min_gain: float,
+    max_map_drop: float,
+    max_slice_drop: float,
+    guarded: Mapping[str, float] | None = None,
+) -> GateResult:
     """Promote if the objective rises by `min_gain` and neither mAP50 nor any slice drops too far."""
     before, after = objective(incumbent, targets), objective(candidate, targets)
     reasons = []
     if after - before < min_gain:
         reasons.append(f"objective rose {after - before:+.3f}, less than {min_gain:.3f}")
     if incumbent.map50 - candidate.map50 > max_map_drop:
-        reasons.append(f"mAP50 fell {incumbent.map50 - candidate.map50:.3f}, more than {max_map_drop:.3f}")
+        reasons.append(
+            f"mAP50 fell {incumbent.map50 - candidate.map50:.3f}, more than {max_map_drop:.3f}"
+        )
     for name, old in (guarded if guarded is not None else incumbent.slice_recall).items():
         new = candidate.slice_recall.get(name)
         if new is not None and old - new > max_slice_drop:
             reasons.append(f"recall of {name} fell {old - new:.3f}, more than {max_slice_drop:.3f}")
     promote = not reasons
     if promote:
-        reasons.append(f"objective {before:.3f} -> {after:.3f}, mAP50 {incumbent.map50:.3f} -> "
-                       f"{candidate.map50:.3f}")
-    return GateResult(promote=promote, objective_before=before, objective_after=after,
-                      map50_before=incumbent.map50, map50_after=candidate.map50, reasons=reasons)
+        reasons.append(
+            f"objective {before:.3f} -> {after:.3f}, mAP50 {incumbent.map50:.3f} -> "
+            f"{candidate.map50:.3f}"
+        )
+    return GateResult(
+        promote=promote,
+        objective_before=before,
+        objective_after=after,
+        map50_before=incumbent.map50,
+        map50_after=candidate.map50,
+        reasons=reasons,
+    )

@@ -33,8 +33,9 @@ class EvaluationResult(BaseModel):
     slices: dict[str, DetectionMetrics] = Field(default_factory=dict)
 
 
-def metrics_from_results(results: Any, classes: Sequence[str], conf_threshold: float,
-                         images: int) -> DetectionMetrics:
+def metrics_from_results(
+    results: Any, classes: Sequence[str], conf_threshold: float, images: int
+) -> DetectionMetrics:
     """Read mAP50, mAP50-95 and thresholded precision/recall off a COCO detection results object."""
     precision_curves = np.asarray(results.precision)  # (ious, classes, recall points)
     iou_threshs = np.asarray(results.iou_threshs)
@@ -74,8 +75,14 @@ def slice_name(field_name: str, value: Any) -> str:
     return f"{field_name.removeprefix('world_')}={value}"
 
 
-def evaluate_split(datasets: Any, model: str, pred_field: str, split: str,
-                   conf_threshold: float, slice_fields: Sequence[str] = ()) -> EvaluationResult:
+def evaluate_split(
+    datasets: Any,
+    model: str,
+    pred_field: str,
+    split: str,
+    conf_threshold: float,
+    slice_fields: Sequence[str] = (),
+) -> EvaluationResult:
     """Evaluate `pred_field` on `split` under eval key `<model>_<split>`, then per slice value.
 
     Slices are the distinct values of `slice_fields` (e.g. the world's `world_*` conditions);
@@ -91,6 +98,8 @@ def evaluate_split(datasets: Any, model: str, pred_field: str, split: str,
             sub = datasets.where(view, field_name, value)
             sub_results = datasets.evaluate(sub, pred_field, None)
             slices[slice_name(field_name, value)] = metrics_from_results(
-                sub_results, datasets.classes, conf_threshold, len(sub))
-    return EvaluationResult(model=model, split=split, eval_key=eval_key, overall=overall,
-                            slices=slices)
+                sub_results, datasets.classes, conf_threshold, len(sub)
+            )
+    return EvaluationResult(
+        model=model, split=split, eval_key=eval_key, overall=overall, slices=slices
+    )

@@ -1,4 +1,4 @@
-"""Synthetic-data quality: the four batch scores (unrealistic, unrepresentative, unvaried, unoriginal) and per-image filters."""
+"""Synthetic-data quality: the four batch scores and the per-image filters."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ class QualityScores(BaseModel):
 
     def worst_over(self, thresholds: Mapping[str, float]) -> dict[str, float]:
         """Scores above their threshold: {name: score}."""
-        return {name: value for name, value in self.model_dump().items()
-                if value > thresholds.get(name, 1.0)}
+        return {
+            name: value
+            for name, value in self.model_dump().items()
+            if value > thresholds.get(name, 1.0)
+        }
 
 
 class QualityResult(BaseModel):
@@ -38,7 +41,9 @@ class QualityResult(BaseModel):
     dropped_duplicates: int = 0
     dropped_unoriginal: int = 0
     dropped_unrealistic: int = 0
-    realism: list[float] = Field(default_factory=list, description="per synthetic image: P(synthetic)")
+    realism: list[float] = Field(
+        default_factory=list, description="per synthetic image: P(synthetic)"
+    )
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -65,8 +70,12 @@ def label_quality(real: np.ndarray, synthetic: np.ndarray, seed: int = 0) -> np.
         return np.full(len(labels), 0.5)
     classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
     probabilities = cross_val_predict(
-        classifier, features, labels, method="predict_proba",
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+        classifier,
+        features,
+        labels,
+        method="predict_proba",
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+    )
     return np.asarray(get_label_quality_scores(labels, probabilities, method="self_confidence"))
 
 
@@ -89,8 +98,9 @@ def near_duplicate_groups(embeddings: np.ndarray, threshold: float) -> np.ndarra
     return np.array([find(i) for i in range(n)])
 
 
-def _scores(quality: np.ndarray, is_synthetic: np.ndarray, groups: np.ndarray,
-            members: np.ndarray) -> QualityScores:
+def _scores(
+    quality: np.ndarray, is_synthetic: np.ndarray, groups: np.ndarray, members: np.ndarray
+) -> QualityScores:
     """Scores over the synthetic images in `members` (a boolean mask over all rows)."""
     synthetic = members & is_synthetic
     real = ~is_synthetic
@@ -108,9 +118,14 @@ def _scores(quality: np.ndarray, is_synthetic: np.ndarray, groups: np.ndarray,
     )
 
 
-def score_batch(real: np.ndarray, synthetic: np.ndarray, duplicate_threshold: float,
-                groups: Mapping[str, Sequence[int]] | None = None, drop_unrealistic: float = 0.1,
-                seed: int = 0) -> QualityResult:
+def score_batch(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    duplicate_threshold: float,
+    groups: Mapping[str, Sequence[int]] | None = None,
+    drop_unrealistic: float = 0.1,
+    seed: int = 0,
+) -> QualityResult:
     """Score a synthetic batch against real images and choose the images the filters keep.
 
     Filters: from each group of near-duplicate synthetic images one is kept; synthetic copies of
@@ -128,8 +143,8 @@ def score_batch(real: np.ndarray, synthetic: np.ndarray, duplicate_threshold: fl
         if (members & is_synthetic).any():
             result_groups[name] = _scores(quality, is_synthetic, duplicate_groups, members)
 
-    synthetic_groups = duplicate_groups[len(real):]
-    real_groups = set(duplicate_groups[:len(real)].tolist())
+    synthetic_groups = duplicate_groups[len(real) :]
+    real_groups = set(duplicate_groups[: len(real)].tolist())
     keep, seen = [], set()
     dropped_duplicates = dropped_unoriginal = 0
     for index, group in enumerate(synthetic_groups.tolist()):
@@ -140,7 +155,7 @@ def score_batch(real: np.ndarray, synthetic: np.ndarray, duplicate_threshold: fl
         else:
             seen.add(group)
             keep.append(index)
-    realism = quality[len(real):]
+    realism = quality[len(real) :]
     cut = int(np.floor(drop_unrealistic * len(keep)))
     dropped_unrealistic = 0
     if cut > 0:
@@ -149,7 +164,10 @@ def score_batch(real: np.ndarray, synthetic: np.ndarray, duplicate_threshold: fl
         dropped_unrealistic = len(worst)
     return QualityResult(
         scores=_scores(quality, is_synthetic, duplicate_groups, everything),
-        groups=result_groups, keep=keep, dropped_duplicates=dropped_duplicates,
-        dropped_unoriginal=dropped_unoriginal, dropped_unrealistic=dropped_unrealistic,
+        groups=result_groups,
+        keep=keep,
+        dropped_duplicates=dropped_duplicates,
+        dropped_unoriginal=dropped_unoriginal,
+        dropped_unrealistic=dropped_unrealistic,
         realism=[float(r) for r in realism],
     )

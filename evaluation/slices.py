@@ -12,6 +12,8 @@ import supervision as sv
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, Field
 
+from tools.convert import class_ids
+
 # Attributes measured per object (image attributes are copied onto each of its objects).
 IMAGE_ATTRIBUTES = ("brightness", "contrast", "haze", "streaks", "specks", "sharpness")
 OBJECT_ATTRIBUTES = ("box_size", "overlap")
@@ -49,16 +51,20 @@ def image_statistics(path: str) -> dict[str, float]:
     luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     dark = rgb.min(axis=2)
     # The dark channel (min over colour and a small patch) is high under haze and fog.
-    dark_channel = np.asarray(Image.fromarray(dark.astype(np.uint8)).filter(ImageFilter.MinFilter(5)),
-                              dtype=np.float32)
-    smooth = np.asarray(Image.fromarray(luma.astype(np.uint8)).filter(ImageFilter.MedianFilter(3)),
-                        dtype=np.float32)
+    dark_channel = np.asarray(
+        Image.fromarray(dark.astype(np.uint8)).filter(ImageFilter.MinFilter(5)), dtype=np.float32
+    )
+    smooth = np.asarray(
+        Image.fromarray(luma.astype(np.uint8)).filter(ImageFilter.MedianFilter(3)), dtype=np.float32
+    )
     residual = luma - smooth
     # Rain streaks are thin slanted lines: energy of horizontal differences of the residual.
     streaks = float(np.abs(np.diff(residual, axis=1)).mean())
     # Snow is isolated bright specks: pixels far above their median neighbourhood.
     specks = float((residual > 40).mean())
-    laplacian = luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    laplacian = (
+        luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    )
     return {
         "brightness": float(luma.mean()),
         "contrast": float(luma.std()),
@@ -69,35 +75,48 @@ def image_statistics(path: str) -> dict[str, float]:
     }
 
 
-def match_found(truth: sv.Detections, predicted: sv.Detections, conf: float,
-                iou: float = 0.5) -> np.ndarray:
+def match_found(
+    truth: sv.Detections, predicted: sv.Detections, conf: float, iou: float = 0.5
+) -> np.ndarray:
     """For each true box: is it matched by a prediction of its class (confidence >= conf, IoU >= iou)?"""
     found = np.zeros(len(truth), dtype=bool)
     if len(truth) == 0 or len(predicted) == 0:
         return found
-    keep = predicted.confidence >= conf if predicted.confidence is not None else slice(None)
-    predicted = predicted[keep]
-    if len(predicted) == 0:
+    confidence = (
+        np.ones(len(predicted))
+        if predicted.confidence is None
+        else np.asarray(predicted.confidence)
+    )
+    keep = confidence >= conf
+    if not keep.any():
         return found
-    order = np.argsort(-(predicted.confidence if predicted.confidence is not None
-                         else np.zeros(len(predicted))))
-    ious = sv.box_iou_batch(predicted.xyxy[order], truth.xyxy)
+    boxes, predicted_ids = predicted.xyxy[keep], class_ids(predicted)[keep]
+    truth_ids = class_ids(truth)
+    order = np.argsort(-confidence[keep])
+    ious = sv.box_iou_batch(boxes[order], truth.xyxy)
     for row, p in enumerate(order):
-        candidates = np.where((ious[row] >= iou) & ~found & (truth.class_id == predicted.class_id[p]))[0]
+        candidates = np.where((ious[row] >= iou) & ~found & (truth_ids == predicted_ids[p]))[0]
         if len(candidates):
             found[candidates[np.argmax(ious[row, candidates])]] = True
     return found
 
 
-def build_object_table(sample_ids: Sequence[str], paths: Sequence[str], sizes: Sequence[int],
-                       truths: Sequence[sv.Detections], predictions: Sequence[sv.Detections],
-                       class_names: Sequence[str], conf: float) -> ObjectTable:
+def build_object_table(
+    sample_ids: Sequence[str],
+    paths: Sequence[str],
+    sizes: Sequence[int],
+    truths: Sequence[sv.Detections],
+    predictions: Sequence[sv.Detections],
+    class_names: Sequence[str],
+    conf: float,
+) -> ObjectTable:
     rows: dict[str, list[float]] = {name: [] for name in IMAGE_ATTRIBUTES + OBJECT_ATTRIBUTES}
     ids: list[str] = []
     classes: list[str] = []
     found: list[bool] = []
-    for sample_id, path, size, truth, predicted in zip(sample_ids, paths, sizes, truths,
-                                                       predictions, strict=True):
+    for sample_id, path, size, truth, predicted in zip(
+        sample_ids, paths, sizes, truths, predictions, strict=True
+    ):
         if len(truth) == 0:
             continue
         stats = image_statistics(path)
@@ -111,21 +130,29 @@ def build_object_table(sample_ids: Sequence[str], paths: Sequence[str], sizes: S
             rows["box_size"].append(float(np.sqrt(widths[k] * heights[k]) / size))
             rows["overlap"].append(float(ious[k].max()) if len(truth) > 1 else 0.0)
             ids.append(sample_id)
-            classes.append(class_names[int(truth.class_id[k])])
+            classes.append(class_names[int(class_ids(truth)[k])])
         found.extend(match_found(truth, predicted, conf).tolist())
-    return ObjectTable(ids, np.array(classes), {k: np.array(v) for k, v in rows.items()},
-                       np.array(found, dtype=bool))
+    return ObjectTable(
+        ids,
+        np.array(classes),
+        {k: np.array(v) for k, v in rows.items()},
+        np.array(found, dtype=bool),
+    )
 
 
 def bin_edges(table: ObjectTable) -> dict[str, list[float]]:
     """Tertile edges per attribute, so that each bin holds about a third of the objects."""
-    return {name: np.quantile(values, [1 / 3, 2 / 3]).tolist() if len(values) else [0.0, 0.0]
-            for name, values in table.values.items()}
+    return {
+        name: np.quantile(values, [1 / 3, 2 / 3]).tolist() if len(values) else [0.0, 0.0]
+        for name, values in table.values.items()
+    }
 
 
 def assign_bins(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str, np.ndarray]:
-    bins = {name: np.array(BIN_NAMES)[np.digitize(table.values[name], edges[name])]
-            for name in table.values}
+    bins = {
+        name: np.array(BIN_NAMES)[np.digitize(table.values[name], edges[name])]
+        for name in table.values
+    }
     bins["class"] = table.classes
     return bins
 
@@ -137,16 +164,22 @@ def slice_mask(bins: dict[str, np.ndarray], conditions: dict[str, str]) -> np.nd
     return mask
 
 
-def slice_recall(table: ObjectTable, edges: dict[str, list[float]],
-                 conditions: dict[str, str]) -> tuple[float | None, int]:
+def slice_recall(
+    table: ObjectTable, edges: dict[str, list[float]], conditions: dict[str, str]
+) -> tuple[float | None, int]:
     """Recall of the objects of a slice under `table`'s matches, and the slice's support."""
     mask = slice_mask(assign_bins(table, edges), conditions)
     support = int(mask.sum())
     return (float(table.found[mask].mean()) if support else None), support
 
 
-def discover_slices(table: ObjectTable, edges: dict[str, list[float]], top_k: int = 3,
-                    min_support: int = 20, max_examples: int = 8) -> list[FailureSlice]:
+def discover_slices(
+    table: ObjectTable,
+    edges: dict[str, list[float]],
+    top_k: int = 3,
+    min_support: int = 20,
+    max_examples: int = 8,
+) -> list[FailureSlice]:
     """Rank single attributes and pairs by recall deficit x support share; return the top ones."""
     if len(table.found) == 0:
         return []
@@ -157,7 +190,8 @@ def discover_slices(table: ObjectTable, edges: dict[str, list[float]], top_k: in
     attributes = list(bins)
     singles = [(a, v) for a in attributes for v in np.unique(bins[a])]
     groups = [[s] for s in singles] + [
-        [s, t] for s, t in itertools.combinations(singles, 2) if s[0] != t[0]]
+        [s, t] for s, t in itertools.combinations(singles, 2) if s[0] != t[0]
+    ]
     for group in groups:
         conditions = dict(group)
         mask = slice_mask(bins, conditions)
@@ -169,19 +203,27 @@ def discover_slices(table: ObjectTable, edges: dict[str, list[float]], top_k: in
         if deficit <= 0:
             continue
         missed_ids = [table.sample_ids[i] for i in np.where(mask & ~table.found)[0]]
-        candidates.append(FailureSlice(
-            name=" & ".join(f"{a}={v}" for a, v in conditions.items()),
-            conditions=conditions, support=support, recall=recall, deficit=deficit,
-            score=deficit * support / total,
-            stats={name: float(values[mask].mean()) for name, values in table.values.items()},
-            example_ids=list(dict.fromkeys(missed_ids))[:max_examples],
-        ))
+        candidates.append(
+            FailureSlice(
+                name=" & ".join(f"{a}={v}" for a, v in conditions.items()),
+                conditions=conditions,
+                support=support,
+                recall=recall,
+                deficit=deficit,
+                score=deficit * support / total,
+                stats={name: float(values[mask].mean()) for name, values in table.values.items()},
+                example_ids=list(dict.fromkeys(missed_ids))[:max_examples],
+            )
+        )
     candidates.sort(key=lambda s: s.score, reverse=True)
     chosen: list[FailureSlice] = []
     for candidate in candidates:
         # A pair whose objects are mostly those of a chosen slice adds little: skip it.
-        if any(set(c.conditions.items()) <= set(candidate.conditions.items()) or
-               set(candidate.conditions.items()) <= set(c.conditions.items()) for c in chosen):
+        if any(
+            set(c.conditions.items()) <= set(candidate.conditions.items())
+            or set(candidate.conditions.items()) <= set(c.conditions.items())
+            for c in chosen
+        ):
             continue
         chosen.append(candidate)
         if len(chosen) == top_k:
@@ -189,8 +231,13 @@ def discover_slices(table: ObjectTable, edges: dict[str, list[float]], top_k: in
     return chosen
 
 
-def cluster_missed(embeddings: np.ndarray, sample_ids: Sequence[str], miss_counts: np.ndarray,
-                   clusters: int = 4, seed: int = 0) -> list[dict[str, object]]:
+def cluster_missed(
+    embeddings: np.ndarray,
+    sample_ids: Sequence[str],
+    miss_counts: np.ndarray,
+    clusters: int = 4,
+    seed: int = 0,
+) -> list[dict[str, object]]:
     """Group images by embedding; report clusters whose share of misses exceeds their share of images."""
     from sklearn.cluster import KMeans
 
@@ -204,7 +251,13 @@ def cluster_missed(embeddings: np.ndarray, sample_ids: Sequence[str], miss_count
         image_share = members.mean()
         if miss_share > 1.3 * image_share:
             ids = [sample_ids[i] for i in np.where(members & (miss_counts > 0))[0]][:8]
-            found.append({"cluster": c, "images": int(members.sum()),
-                          "miss_share": float(miss_share), "image_share": float(image_share),
-                          "example_ids": ids})
+            found.append(
+                {
+                    "cluster": c,
+                    "images": int(members.sum()),
+                    "miss_share": float(miss_share),
+                    "image_share": float(image_share),
+                    "example_ids": ids,
+                }
+            )
     return found

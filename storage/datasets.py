@@ -75,10 +75,12 @@ class LabeledImage:
 
 def _to_fo_detections(boxes: Iterable[RelativeBox]) -> Any:
     fo = _fo()
-    return fo.Detections(detections=[
-        fo.Detection(label=b.label, bounding_box=list(b.bounding_box), confidence=b.confidence)
-        for b in boxes
-    ])
+    return fo.Detections(
+        detections=[
+            fo.Detection(label=b.label, bounding_box=list(b.bounding_box), confidence=b.confidence)
+            for b in boxes
+        ]
+    )
 
 
 def _from_fo_detections(label: Any) -> list[RelativeBox]:
@@ -132,7 +134,8 @@ class WorkspaceDatasets:
         for image in images:
             sample = fo.Sample(filepath=str(image.path), tags=list(image.tags))
             sample[GROUND_TRUTH] = _to_fo_detections(
-                to_relative(image.detections, image.width, image.height, self.classes))
+                to_relative(image.detections, image.width, image.height, self.classes)
+            )
             sample["metadata"] = fo.ImageMetadata(width=image.width, height=image.height)
             for key, value in image.attributes.items():
                 sample[key] = value
@@ -148,16 +151,22 @@ class WorkspaceDatasets:
     def samples(self, view: Any) -> list[tuple[str, Path, int, int]]:
         """(id, path, width, height) for each sample of a view, in a stable order."""
         ids, paths, widths, heights = view.values(
-            ["id", "filepath", "metadata.width", "metadata.height"])
-        return [(i, Path(p), int(w), int(h)) for i, p, w, h in zip(ids, paths, widths, heights, strict=True)]
+            ["id", "filepath", "metadata.width", "metadata.height"]
+        )
+        return [
+            (i, Path(p), int(w), int(h))
+            for i, p, w, h in zip(ids, paths, widths, heights, strict=True)
+        ]
 
     def labels(self, view: Any, label_field: str = GROUND_TRUTH) -> list[sv.Detections]:
         """Detections of `label_field` for each sample of `view` (same order as `samples`)."""
         if not view.has_field(label_field):  # e.g. an empty dataset has no label field yet
             return [from_relative([], 1, 1, self.classes) for _ in range(len(view))]
         raw, widths, heights = view.values([label_field, "metadata.width", "metadata.height"])
-        return [from_relative(_from_fo_detections(label), int(w), int(h), self.classes)
-                for label, w, h in zip(raw, widths, heights, strict=True)]
+        return [
+            from_relative(_from_fo_detections(label), int(w), int(h), self.classes)
+            for label, w, h in zip(raw, widths, heights, strict=True)
+        ]
 
     def where(self, view: Any, field_name: str, value: Any) -> Any:
         """The samples of `view` whose `field_name` equals `value`."""
@@ -187,18 +196,30 @@ class WorkspaceDatasets:
     def values(self, view: Any, field_name: str) -> list[Any]:
         return list(view.values(field_name))
 
-    def set_predictions(self, sample_ids: Sequence[str], detections: Sequence[sv.Detections],
-                        field_name: str, synthetic: bool = False) -> None:
+    def set_predictions(
+        self,
+        sample_ids: Sequence[str],
+        detections: Sequence[sv.Detections],
+        field_name: str,
+        synthetic: bool = False,
+    ) -> None:
         """Store predictions per sample under `field_name` (one field per model version)."""
         dataset = self.synthetic() if synthetic else self.field()
         view = dataset.select(list(sample_ids), ordered=True)
         widths, heights = view.values(["metadata.width", "metadata.height"])
-        labels = [_to_fo_detections(to_relative(d, int(w), int(h), self.classes))
-                  for d, w, h in zip(detections, widths, heights, strict=True)]
+        labels = [
+            _to_fo_detections(to_relative(d, int(w), int(h), self.classes))
+            for d, w, h in zip(detections, widths, heights, strict=True)
+        ]
         view.set_values(field_name, labels)
 
-    def set_sample_values(self, sample_ids: Sequence[str], field_name: str, values: Sequence[Any],
-                          synthetic: bool = False) -> None:
+    def set_sample_values(
+        self,
+        sample_ids: Sequence[str],
+        field_name: str,
+        values: Sequence[Any],
+        synthetic: bool = False,
+    ) -> None:
         dataset = self.synthetic() if synthetic else self.field()
         dataset.select(list(sample_ids), ordered=True).set_values(field_name, list(values))
 
@@ -208,8 +229,14 @@ class WorkspaceDatasets:
         if eval_key is not None and eval_key in view._dataset.list_evaluations():
             view._dataset.delete_evaluation(eval_key)
         return view.evaluate_detections(
-            pred_field, gt_field=GROUND_TRUTH, eval_key=eval_key, method="coco",
-            compute_mAP=True, iou=iou, classes=self.classes, progress=False,
+            pred_field,
+            gt_field=GROUND_TRUTH,
+            eval_key=eval_key,
+            method="coco",
+            compute_mAP=True,
+            iou=iou,
+            classes=self.classes,
+            progress=False,
         )
 
     def failures_view(self, split: str, eval_key: str) -> Any:
@@ -217,7 +244,8 @@ class WorkspaceDatasets:
         F = _fo().ViewField
         view = self.split(split)
         return view.match((F(f"{eval_key}_fn") > 0) | (F(f"{eval_key}_fp") > 0)).sort_by(
-            F(f"{eval_key}_fn") + F(f"{eval_key}_fp"), reverse=True)
+            F(f"{eval_key}_fn") + F(f"{eval_key}_fp"), reverse=True
+        )
 
     def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
         dataset = self.synthetic() if synthetic else self.field()

@@ -32,8 +32,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def export_yolo(out_dir: Path, classes: Sequence[str],
-                splits: Mapping[str, Sequence[ExportItem]]) -> Path:
+def export_yolo(
+    out_dir: Path, classes: Sequence[str], splits: Mapping[str, Sequence[ExportItem]]
+) -> Path:
     """Write `out_dir` from scratch (so ultralytics never reads a stale label cache); returns data.yaml."""
     if out_dir.exists():
         shutil.rmtree(out_dir)

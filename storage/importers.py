@@ -12,8 +12,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from tools.convert import YoloLabelError, from_yolo_lines, make_detections
 from storage.datasets import LabeledImage
+from tools.convert import YoloLabelError, from_yolo_lines, make_detections
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "val", "test")
@@ -60,7 +60,9 @@ def _yolo_classes(root: Path, default: Sequence[str]) -> list[str]:
             if isinstance(names, list):
                 return [str(n) for n in names]
     if (root / "classes.txt").is_file():
-        return [line.strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip()]
+        return [
+            line.strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip()
+        ]
     return list(default)
 
 
@@ -94,8 +96,11 @@ def import_yolo(root: Path, default_classes: Sequence[str]) -> ImportReport:
         except YoloLabelError as error:
             report.skipped.append((label, str(error)))
             continue
-        report.images.append(LabeledImage(image, detections, size[0], size[1],
-                                          tags=[_split_of(image.relative_to(root))]))
+        report.images.append(
+            LabeledImage(
+                image, detections, size[0], size[1], tags=[_split_of(image.relative_to(root))]
+            )
+        )
     for label in sorted(root.rglob("*.txt")):
         if label.name == "classes.txt" or label in used_labels:
             continue
@@ -143,8 +148,11 @@ def import_coco(path: Path, default_classes: Sequence[str]) -> ImportReport:
             report.skipped.append((image, problem))
             continue
         detections = make_detections(np.array(boxes).reshape(-1, 4), np.array(class_ids))
-        report.images.append(LabeledImage(image, detections, width, height,
-                                          tags=[_split_of(Path(record["file_name"]))]))
+        report.images.append(
+            LabeledImage(
+                image, detections, width, height, tags=[_split_of(Path(record["file_name"]))]
+            )
+        )
     return report
 
 

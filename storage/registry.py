@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ def _now() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class ModelVersion(Base):
@@ -90,11 +90,26 @@ class Registry:
             yield session
 
     # -- model versions -------------------------------------------------------------------
-    def add_model(self, name: str, path: Path, parent: str | None, status: str,
-                  metrics: dict[str, Any], cycle: int = 0, reason: str = "") -> ModelVersion:
+    def add_model(
+        self,
+        name: str,
+        path: Path,
+        parent: str | None,
+        status: str,
+        metrics: dict[str, Any],
+        cycle: int = 0,
+        reason: str = "",
+    ) -> ModelVersion:
         with self.session() as s:
-            model = ModelVersion(name=name, path=str(path), parent=parent, status=status,
-                                 metrics=metrics, cycle=cycle, reason=reason)
+            model = ModelVersion(
+                name=name,
+                path=str(path),
+                parent=parent,
+                status=status,
+                metrics=metrics,
+                cycle=cycle,
+                reason=reason,
+            )
             s.merge(model)
         return model
 
@@ -120,8 +135,9 @@ class Registry:
                 raise KeyError(name)
             model.status, model.reason = "incumbent", reason
 
-    def set_model_status(self, name: str, status: str, reason: str = "",
-                         metrics: dict[str, Any] | None = None) -> None:
+    def set_model_status(
+        self, name: str, status: str, reason: str = "", metrics: dict[str, Any] | None = None
+    ) -> None:
         with self.session() as s:
             model = s.get(ModelVersion, name)
             if model is None:
@@ -134,12 +150,27 @@ class Registry:
         return f"v{len(self.models()) + 1}"
 
     # -- batches -----------------------------------------------------------------------------
-    def add_batch(self, batch_id: str, loop_id: str, cycle: int, image_count: int,
-                  scores: dict[str, Any], prompts: list[Any]) -> None:
+    def add_batch(
+        self,
+        batch_id: str,
+        loop_id: str,
+        cycle: int,
+        image_count: int,
+        scores: dict[str, Any],
+        prompts: list[Any],
+    ) -> None:
         with self.session() as s:
             if s.get(Batch, batch_id) is None:
-                s.add(Batch(id=batch_id, loop_id=loop_id, cycle=cycle, image_count=image_count,
-                            scores=scores, prompts=prompts))
+                s.add(
+                    Batch(
+                        id=batch_id,
+                        loop_id=loop_id,
+                        cycle=cycle,
+                        image_count=image_count,
+                        scores=scores,
+                        prompts=prompts,
+                    )
+                )
 
     def batch(self, batch_id: str) -> Batch | None:
         with self.session() as s:
@@ -149,8 +180,9 @@ class Registry:
         with self.session() as s:
             return list(s.scalars(select(Batch).order_by(Batch.created_at)))
 
-    def decide_batch(self, batch_id: str, status: str, by: str, reason: str = "",
-                     image_count: int | None = None) -> bool:
+    def decide_batch(
+        self, batch_id: str, status: str, by: str, reason: str = "", image_count: int | None = None
+    ) -> bool:
         """Record a decision on a proposed batch; False if it was already decided (no change)."""
         with self.session() as s:
             batch = s.get(Batch, batch_id, with_for_update=True)
@@ -181,8 +213,9 @@ class Registry:
             assert existing is not None
             return existing
 
-    def log(self, kind: str, loop_id: str = "", cycle: int = 0, step: str = "",
-            **payload: Any) -> None:
+    def log(
+        self, kind: str, loop_id: str = "", cycle: int = 0, step: str = "", **payload: Any
+    ) -> None:
         with self.session() as s:
             s.add(Event(kind=kind, loop_id=loop_id, cycle=cycle, step=step, payload=payload))
 

@@ -25,18 +25,34 @@ from tools.generator.base import GenerationRequest
 class FakeOperations:
     """Behaves like the operations: the same results' shapes, side effects counted in `calls`."""
 
-    def __init__(self, deps: Deps, scores: list[dict[str, float]] | None = None,
-                 promote: list[bool] | None = None, kill_in: str | None = None) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        scores: list[dict[str, float]] | None = None,
+        promote: list[bool] | None = None,
+        kill_in: str | None = None,
+    ) -> None:
         self.deps = deps
         self.calls: Counter[str] = Counter()
-        self.scores = scores or [{"unrealistic": 0.5, "unrepresentative": 0.5,
-                                  "unvaried": 0.0, "unoriginal": 0.0}]
+        self.scores = scores or [
+            {"unrealistic": 0.5, "unrepresentative": 0.5, "unvaried": 0.0, "unoriginal": 0.0}
+        ]
         self.promote = promote or [True]
         self.kill_in = kill_in
 
     def install(self, monkeypatch: Any) -> FakeOperations:
-        for name in ("ensure_val_predictions", "discover", "analyze", "plan", "generate", "label",
-                     "score", "apply_decision", "retrain", "gate_candidate"):
+        for name in (
+            "ensure_val_predictions",
+            "discover",
+            "analyze",
+            "plan",
+            "generate",
+            "label",
+            "score",
+            "apply_decision",
+            "retrain",
+            "gate_candidate",
+        ):
             monkeypatch.setattr(ops, name, getattr(self, name))
         return self
 
@@ -49,24 +65,50 @@ class FakeOperations:
 
     def discover(self, deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict, list]:
         self.calls["discover"] += 1
-        failure = FailureSlice(name="brightness=low", conditions={"brightness": "low"},
-                               support=40, recall=0.3, deficit=0.3, score=0.1,
-                               stats={"brightness": 30.0}, example_ids=["a"])
+        failure = FailureSlice(
+            name="brightness=low",
+            conditions={"brightness": "low"},
+            support=40,
+            recall=0.3,
+            deficit=0.3,
+            score=0.1,
+            stats={"brightness": 30.0},
+            example_ids=["a"],
+        )
         return [failure], {"brightness": [40.0, 90.0]}, []
 
     def analyze(self, deps: Deps, state: LoopState) -> FailureAnalysis:
         self.calls["analyze"] += 1
-        return FailureAnalysis(analyst="fake", hypotheses=[Hypothesis(
-            slice_name="brightness=low", what_fails="dark", why="night",
-            conditions=SceneConditions(lighting="night"), confidence=0.8)])
+        return FailureAnalysis(
+            analyst="fake",
+            hypotheses=[
+                Hypothesis(
+                    slice_name="brightness=low",
+                    what_fails="dark",
+                    why="night",
+                    conditions=SceneConditions(lighting="night"),
+                    confidence=0.8,
+                )
+            ],
+        )
 
     def plan(self, deps: Deps, state: LoopState) -> list[GenerationRequest]:
         self.calls["plan"] += 1
-        return [GenerationRequest(id=f"{ops.batch_id_for(state)}-{i}", slice_name="brightness=low",
-                                  prompt="a car at night", seed=i,
-                                  conditions={"lighting": "night", "weather": "clear",
-                                              "distance": "mid", "crowding": "sparse"})
-                for i in range(4)]
+        return [
+            GenerationRequest(
+                id=f"{ops.batch_id_for(state)}-{i}",
+                slice_name="brightness=low",
+                prompt="a car at night",
+                seed=i,
+                conditions={
+                    "lighting": "night",
+                    "weather": "clear",
+                    "distance": "mid",
+                    "crowding": "sparse",
+                },
+            )
+            for i in range(4)
+        ]
 
     def generate(self, deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
         self.calls["generate"] += 1
@@ -82,21 +124,35 @@ class FakeOperations:
         index = min(self.calls["score"], len(self.scores) - 1)
         self.calls["score"] += 1
         scores = QualityScores(**self.scores[index])
-        return {"scores": scores, "groups": {}, "kept": 4, "dropped": {},
-                "over": scores.worst_over(deps.settings.quality.thresholds())}
+        return {
+            "scores": scores,
+            "groups": {},
+            "kept": 4,
+            "dropped": {},
+            "over": scores.worst_over(deps.settings.quality.thresholds()),
+        }
 
     def apply_decision(self, deps: Deps, state: LoopState, decision: Decision) -> int:
         self.calls["decision"] += 1
         assert state.batch is not None
-        deps.registry.decide_batch(state.batch.batch_id,
-                                   "approved" if decision.approved else "rejected",
-                                   decision.by, decision.reason)
+        deps.registry.decide_batch(
+            state.batch.batch_id,
+            "approved" if decision.approved else "rejected",
+            decision.by,
+            decision.reason,
+        )
         return 4 if decision.approved else 0
 
     def retrain(self, deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
         self.calls["retrain"] += 1
-        deps.registry.add_model(candidate, deps.workspace.root / f"{candidate}.pt",
-                                state.incumbent, "candidate", {}, state.cycle)
+        deps.registry.add_model(
+            candidate,
+            deps.workspace.root / f"{candidate}.pt",
+            state.incumbent,
+            "candidate",
+            {},
+            state.cycle,
+        )
         self._maybe_die("retrain")
         return {"weights": "x", "seconds": 1.0, "field": 10, "synthetic": 4, "share": 0.3}
 
@@ -109,8 +165,14 @@ class FakeOperations:
         else:
             deps.registry.set_model_status(candidate, "rejected", "not better")
         self._maybe_die("gate")
-        return GateResult(promote=promote, objective_before=0.3, objective_after=0.5 if promote else 0.3,
-                          map50_before=0.6, map50_after=0.6, reasons=["fake"])
+        return GateResult(
+            promote=promote,
+            objective_before=0.3,
+            objective_after=0.5 if promote else 0.3,
+            map50_before=0.6,
+            map50_after=0.6,
+            reasons=["fake"],
+        )
 
 
 def fake_deps(root: Path, **settings: Any) -> Deps:
@@ -122,6 +184,13 @@ def fake_deps(root: Path, **settings: Any) -> Deps:
     if registry.model("v1") is None:
         registry.add_model("v1", root / "v1.pt", None, "incumbent", {})
     config = Settings(workspace=root, workspace_id="fake", **settings)
-    return Deps(settings=config, workspace=workspace, registry=registry,
-                datasets=None, detector=None, analyst=None, generator=None,  # type: ignore[arg-type]
-                labeler=None)  # type: ignore[arg-type]
+    return Deps(
+        settings=config,
+        workspace=workspace,
+        registry=registry,
+        datasets=None,
+        detector=None,
+        analyst=None,
+        generator=None,  # type: ignore[arg-type]
+        labeler=None,
+    )  # type: ignore[arg-type]

@@ -18,21 +18,35 @@ class RelativeBox:
     confidence: float | None = None
 
 
+def class_ids(detections: sv.Detections) -> np.ndarray:
+    """Class ids of `detections` (zeros if a backend gave none)."""
+    if detections.class_id is None:
+        return np.zeros(len(detections), dtype=np.int64)
+    return np.asarray(detections.class_id)
+
+
 def empty_detections() -> sv.Detections:
-    return sv.Detections(xyxy=np.zeros((0, 4), dtype=np.float32),
-                         class_id=np.zeros(0, dtype=np.int64),
-                         confidence=None)
+    return sv.Detections(
+        xyxy=np.zeros((0, 4), dtype=np.float32),
+        class_id=np.zeros(0, dtype=np.int64),
+        confidence=None,
+    )
 
 
-def make_detections(xyxy: np.ndarray, class_id: np.ndarray,
-                    confidence: np.ndarray | None = None) -> sv.Detections:
+def make_detections(
+    xyxy: np.ndarray, class_id: np.ndarray, confidence: np.ndarray | None = None
+) -> sv.Detections:
     xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
-    return sv.Detections(xyxy=xyxy, class_id=np.asarray(class_id, dtype=np.int64).reshape(-1),
-                         confidence=None if confidence is None else np.asarray(confidence, np.float32))
+    return sv.Detections(
+        xyxy=xyxy,
+        class_id=np.asarray(class_id, dtype=np.int64).reshape(-1),
+        confidence=None if confidence is None else np.asarray(confidence, np.float32),
+    )
 
 
-def to_relative(detections: sv.Detections, width: int, height: int,
-                classes: Sequence[str]) -> list[RelativeBox]:
+def to_relative(
+    detections: sv.Detections, width: int, height: int, classes: Sequence[str]
+) -> list[RelativeBox]:
     """Pixel xyxy boxes to FiftyOne's relative [x, y, w, h], clipped to the image."""
     boxes = []
     for i, (x0, y0, x1, y1) in enumerate(detections.xyxy):
@@ -42,24 +56,39 @@ def to_relative(detections: sv.Detections, width: int, height: int,
             continue
         class_id = int(detections.class_id[i]) if detections.class_id is not None else 0
         conf = None if detections.confidence is None else float(detections.confidence[i])
-        boxes.append(RelativeBox(
-            label=classes[class_id],
-            bounding_box=(float(x0 / width), float(y0 / height),
-                          float((x1 - x0) / width), float((y1 - y0) / height)),
-            confidence=conf,
-        ))
+        boxes.append(
+            RelativeBox(
+                label=classes[class_id],
+                bounding_box=(
+                    float(x0 / width),
+                    float(y0 / height),
+                    float((x1 - x0) / width),
+                    float((y1 - y0) / height),
+                ),
+                confidence=conf,
+            )
+        )
     return boxes
 
 
-def from_relative(boxes: Sequence[RelativeBox], width: int, height: int,
-                  classes: Sequence[str]) -> sv.Detections:
+def from_relative(
+    boxes: Sequence[RelativeBox], width: int, height: int, classes: Sequence[str]
+) -> sv.Detections:
     """FiftyOne's relative boxes back to pixel xyxy; labels outside `classes` are dropped."""
     kept = [b for b in boxes if b.label in classes]
     if not kept:
         return empty_detections()
-    xyxy = np.array([[b.bounding_box[0] * width, b.bounding_box[1] * height,
-                      (b.bounding_box[0] + b.bounding_box[2]) * width,
-                      (b.bounding_box[1] + b.bounding_box[3]) * height] for b in kept])
+    xyxy = np.array(
+        [
+            [
+                b.bounding_box[0] * width,
+                b.bounding_box[1] * height,
+                (b.bounding_box[0] + b.bounding_box[2]) * width,
+                (b.bounding_box[1] + b.bounding_box[3]) * height,
+            ]
+            for b in kept
+        ]
+    )
     class_id = np.array([classes.index(b.label) for b in kept])
     confidences = [b.confidence for b in kept]
     confidence = None if any(c is None for c in confidences) else np.array(confidences)
@@ -76,7 +105,7 @@ def to_yolo_lines(detections: sv.Detections, width: int, height: int) -> list[st
             continue
         cx, cy = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height
         w, h = (x1 - x0) / width, (y1 - y0) / height
-        lines.append(f"{int(detections.class_id[i])} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+        lines.append(f"{int(class_ids(detections)[i])} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
     return lines
 
 
@@ -84,8 +113,9 @@ class YoloLabelError(ValueError):
     """A YOLO label line that cannot be used; the message says which line and why."""
 
 
-def from_yolo_lines(lines: Sequence[str], width: int, height: int,
-                    num_classes: int) -> sv.Detections:
+def from_yolo_lines(
+    lines: Sequence[str], width: int, height: int, num_classes: int
+) -> sv.Detections:
     """Parse YOLO label lines; raise YoloLabelError on a malformed line, a bad class or a box outside."""
     xyxy, class_ids = [], []
     for number, line in enumerate(lines, start=1):
@@ -100,12 +130,23 @@ def from_yolo_lines(lines: Sequence[str], width: int, height: int,
         except ValueError as error:
             raise YoloLabelError(f"line {number} is not numeric") from error
         if not 0 <= class_id < num_classes:
-            raise YoloLabelError(f"line {number}: class index {class_id} is outside 0..{num_classes - 1}")
+            raise YoloLabelError(
+                f"line {number}: class index {class_id} is outside 0..{num_classes - 1}"
+            )
         x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
         tolerance = 1e-3
-        if w <= 0 or h <= 0 or x0 < -tolerance or y0 < -tolerance or x1 > 1 + tolerance or y1 > 1 + tolerance:
+        if (
+            w <= 0
+            or h <= 0
+            or x0 < -tolerance
+            or y0 < -tolerance
+            or x1 > 1 + tolerance
+            or y1 > 1 + tolerance
+        ):
             raise YoloLabelError(f"line {number}: box is outside the image")
-        xyxy.append([max(x0, 0) * width, max(y0, 0) * height, min(x1, 1) * width, min(y1, 1) * height])
+        xyxy.append(
+            [max(x0, 0) * width, max(y0, 0) * height, min(x1, 1) * width, min(y1, 1) * height]
+        )
         class_ids.append(class_id)
     if not xyxy:
         return empty_detections()

@@ -33,7 +33,10 @@ def test_init_stores_field_data_with_split_tags_and_world_fields(trained_workspa
 
     deps = build_deps(Settings.load(trained_workspace))
     assert {s: deps.datasets.count(s) for s in ("train", "val", "test")} == {
-        "train": 48, "val": 24, "test": 24}
+        "train": 48,
+        "val": 24,
+        "test": 24,
+    }
     fields = deps.datasets.field_names(prefix="world_")
     assert fields == ["world_crowding", "world_distance", "world_lighting", "world_weather"]
     assert {"val failures", "test failures"} <= set(deps.datasets.saved_views())
@@ -65,5 +68,7 @@ def test_fiftyone_map50_agrees_with_ultralytics_val(trained_workspace: Path) -> 
     ours = model.metrics["val"]["overall"]["map50"]
     data_yaml = Workspace(trained_workspace).cycle_dir(0) / "data" / "data.yaml"
     theirs = deps.detector.validate(Path(model.path), data_yaml, "val")["map50"]
-    assert ours > 0.05, "the tiny model should have learnt something for this check to mean anything"
+    assert ours > 0.05, (
+        "the tiny model should have learnt something for this check to mean anything"
+    )
     assert abs(ours - theirs) < 0.03

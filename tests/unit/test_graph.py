@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.runner import LoopBusyError, decide_batch, loop_status, resume_loop, start_loop, workspace_lock
+from agent.runner import (
+    LoopBusyError,
+    decide_batch,
+    loop_status,
+    resume_loop,
+    start_loop,
+    workspace_lock,
+)
 from tests.fakes import FakeOperations, fake_deps
 
 GOOD = {"unrealistic": 0.5, "unrepresentative": 0.5, "unvaried": 0.0, "unoriginal": 0.0}
@@ -17,7 +24,8 @@ UNVARIED = {**GOOD, "unvaried": 0.8}
 
 
 def test_auto_approved_loop_runs_every_cycle_and_stops_at_the_cycle_limit(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps = fake_deps(tmp_path, loop={"target_recall": 0.99})
     fake = FakeOperations(deps).install(monkeypatch)
     outcome = start_loop(deps, cycles=2, budget=100, auto_approve=True)
@@ -31,13 +39,16 @@ def test_auto_approved_loop_runs_every_cycle_and_stops_at_the_cycle_limit(
 
 
 def test_batch_waits_for_a_person_then_approval_resumes_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps = fake_deps(tmp_path)
     fake = FakeOperations(deps).install(monkeypatch)
     outcome = start_loop(deps, cycles=1, budget=100, auto_approve=False)
     assert not outcome.finished and outcome.waiting is not None
     batch_id = outcome.waiting["batch_id"]
-    assert outcome.waiting["images"] == 4 and outcome.waiting["fiftyone_view"] == f"batch {batch_id}"
+    assert (
+        outcome.waiting["images"] == 4 and outcome.waiting["fiftyone_view"] == f"batch {batch_id}"
+    )
     assert fake.calls["retrain"] == 0
     outcome = decide_batch(deps, batch_id, True, "alice")
     assert outcome is not None and outcome.finished
@@ -49,7 +60,8 @@ def test_batch_waits_for_a_person_then_approval_resumes_once(
 
 
 def test_rejected_batch_trains_nothing_and_counts_as_no_promotion(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps = fake_deps(tmp_path, loop={"patience": 1})
     fake = FakeOperations(deps).install(monkeypatch)
     outcome = start_loop(deps, cycles=3, budget=100, auto_approve=False)
@@ -61,7 +73,8 @@ def test_rejected_batch_trains_nothing_and_counts_as_no_promotion(
 
 
 def test_poor_scores_send_the_batch_back_to_planning_at_most_n_times(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps = fake_deps(tmp_path, loop={"max_revisions": 2})
     fake = FakeOperations(deps, scores=[UNVARIED, UNVARIED, UNVARIED]).install(monkeypatch)
     outcome = start_loop(deps, cycles=1, budget=100, auto_approve=True)
@@ -75,7 +88,8 @@ def test_poor_scores_send_the_batch_back_to_planning_at_most_n_times(
 
 
 def test_revision_that_fixes_the_scores_is_auto_approved(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps = fake_deps(tmp_path, loop={"target_recall": 0.4})
     fake = FakeOperations(deps, scores=[UNVARIED, GOOD]).install(monkeypatch)
     outcome = start_loop(deps, cycles=3, budget=100, auto_approve=True)
@@ -87,8 +101,9 @@ def test_revision_that_fixes_the_scores_is_auto_approved(
     ("settings", "budget", "reason"),
     [({"patience": 2}, 100, "no promotion for 2 cycles"), ({}, 4, "image budget spent (4 of 4)")],
 )
-def test_stop_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict,
-                    budget: int, reason: str) -> None:
+def test_stop_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict, budget: int, reason: str
+) -> None:
     deps = fake_deps(tmp_path, loop=settings)
     FakeOperations(deps, promote=[False]).install(monkeypatch)
     outcome = start_loop(deps, cycles=5, budget=budget, auto_approve=True)
@@ -96,10 +111,14 @@ def test_stop_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: d
 
 
 def test_a_second_loop_on_a_busy_workspace_is_refused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deps = fake_deps(tmp_path)
     FakeOperations(deps).install(monkeypatch)
-    with workspace_lock(deps.workspace.lock_file), pytest.raises(LoopBusyError, match="already running"):
+    with (
+        workspace_lock(deps.workspace.lock_file),
+        pytest.raises(LoopBusyError, match="already running"),
+    ):
         start_loop(deps, cycles=1, budget=10, auto_approve=True)
     outcome = start_loop(deps, cycles=1, budget=10, auto_approve=False)  # lock released
     with pytest.raises(LoopBusyError, match="resume"):
@@ -122,10 +141,16 @@ start_loop(deps, cycles=1, budget=100, auto_approve=True)
 
 @pytest.mark.parametrize("step", ["retrain", "gate"])
 def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
     repo = Path(__file__).resolve().parents[2]
-    child = subprocess.run([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), step],
-                           cwd=repo, capture_output=True, text=True, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), step],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == -9, child.stderr  # killed by SIGKILL mid-step
     deps = fake_deps(tmp_path)
     fake = FakeOperations(deps).install(monkeypatch)

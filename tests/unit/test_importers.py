@@ -64,11 +64,16 @@ def test_coco_import_maps_categories_and_skips_bad_boxes(tmp_path: Path) -> None
     _image(tmp_path / "a.png", 40)
     _image(tmp_path / "b.png", 40)
     coco = {
-        "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"},
-                   {"id": 3, "file_name": "missing.png"}],
+        "images": [
+            {"id": 1, "file_name": "a.png"},
+            {"id": 2, "file_name": "b.png"},
+            {"id": 3, "file_name": "missing.png"},
+        ],
         "categories": [{"id": 5, "name": "car"}, {"id": 9, "name": "person"}],
-        "annotations": [{"image_id": 1, "category_id": 9, "bbox": [2, 3, 10, 12]},
-                        {"image_id": 2, "category_id": 5, "bbox": [30, 30, 30, 30]}],
+        "annotations": [
+            {"image_id": 1, "category_id": 9, "bbox": [2, 3, 10, 12]},
+            {"image_id": 2, "category_id": 5, "bbox": [30, 30, 30, 30]},
+        ],
     }
     (tmp_path / "ann.json").write_text(json.dumps(coco))
     report = import_labelled(tmp_path / "ann.json", "coco", CLASSES)

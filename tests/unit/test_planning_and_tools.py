@@ -12,31 +12,45 @@ from agent.planner import allocate, plan_requests, prompt_for, revise
 from evaluation.slices import FailureSlice
 from tools.analyst.base import SliceEvidence
 from tools.analyst.offline import OfflineAnalyst
+from tools.convert import make_detections
 from tools.generator.procedural import ProceduralGenerator
 from tools.labeler.truth import SceneTruthLabeler, check_labels
-from tools.convert import make_detections
 
 CLASSES = ["car", "person", "sign"]
 
 
 @pytest.mark.parametrize(
     ("scores", "total", "floor", "expected"),
-    [([3, 1], 100, 0.0, [75, 25]), ([1, 0], 10, 0.2, [8, 2]), ([], 10, 0.1, []), ([1, 1, 1], 10, 0.1, [4, 3, 3])],
+    [
+        ([3, 1], 100, 0.0, [75, 25]),
+        ([1, 0], 10, 0.2, [8, 2]),
+        ([], 10, 0.1, []),
+        ([1, 1, 1], 10, 0.1, [4, 3, 3]),
+    ],
 )
 def test_allocate_is_proportional_with_a_floor(scores, total, floor, expected) -> None:
     assert allocate(scores, total, floor) == expected
 
 
 def test_prompt_template_reads_subject_action_environment_lighting_viewpoint() -> None:
-    prompt = prompt_for("person", {"lighting": "night", "weather": "fog", "distance": "far",
-                                   "crowding": "sparse"}, 0)
+    prompt = prompt_for(
+        "person",
+        {"lighting": "night", "weather": "fog", "distance": "far", "crowding": "sparse"},
+        0,
+    )
     assert prompt == "a pedestrian walking on a foggy street, at night, seen from far away"
 
 
 def _evidence(conditions: dict[str, str], stats: dict[str, float]) -> SliceEvidence:
-    return SliceEvidence(slice_name=" & ".join(f"{k}={v}" for k, v in conditions.items()),
-                         conditions=conditions, support=40, recall=0.2, deficit=0.4, stats=stats,
-                         example_ids=["x"])
+    return SliceEvidence(
+        slice_name=" & ".join(f"{k}={v}" for k, v in conditions.items()),
+        conditions=conditions,
+        support=40,
+        recall=0.2,
+        deficit=0.4,
+        stats=stats,
+        example_ids=["x"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,19 +73,30 @@ def test_offline_analyst_maps_statistics_to_scene_conditions(conditions, stats, 
 
 
 def test_plan_fixes_blamed_conditions_and_varies_the_rest(tmp_path: Path) -> None:
-    analysis = OfflineAnalyst().analyze([_evidence({"brightness": "low", "class": "person"},
-                                                   {"brightness": 30})], CLASSES)
-    failure = FailureSlice(name=analysis.hypotheses[0].slice_name, conditions={}, support=40,
-                           recall=0.2, deficit=0.4, score=0.1)
+    analysis = OfflineAnalyst().analyze(
+        [_evidence({"brightness": "low", "class": "person"}, {"brightness": 30})], CLASSES
+    )
+    failure = FailureSlice(
+        name=analysis.hypotheses[0].slice_name,
+        conditions={},
+        support=40,
+        recall=0.2,
+        deficit=0.4,
+        score=0.1,
+    )
     sources = [("s1", [(10.0, 10.0, 30.0, 60.0, "person")])]
-    requests = plan_requests(analysis, [failure], 30, CLASSES, seed=1, batch_id="b",
-                             edit_sources=sources, edit_share=0.5)
+    requests = plan_requests(
+        analysis, [failure], 30, CLASSES, seed=1, batch_id="b", edit_sources=sources, edit_share=0.5
+    )
     assert len(requests) == 30 and len({r.id for r in requests}) == 30
-    assert all(r.conditions["lighting"] == "night" and r.class_focus == ["person"] for r in requests)
+    assert all(
+        r.conditions["lighting"] == "night" and r.class_focus == ["person"] for r in requests
+    )
     assert len({r.conditions["weather"] for r in requests}) > 1
     assert {r.mode for r in requests} == {"generate", "edit"}
     assert plan_requests(analysis, [failure], 30, CLASSES, 1, "b") == plan_requests(
-        analysis, [failure], 30, CLASSES, 1, "b")
+        analysis, [failure], 30, CLASSES, 1, "b"
+    )
 
 
 def test_revise_turns_scores_into_plan_changes() -> None:
@@ -81,11 +106,28 @@ def test_revise_turns_scores_into_plan_changes() -> None:
 
 def test_generator_and_truth_labeler_produce_exact_labels(tmp_path: Path) -> None:
     analysis = OfflineAnalyst().analyze([_evidence({"box_size": "low"}, {})], CLASSES)
-    failure = FailureSlice(name=analysis.hypotheses[0].slice_name, conditions={}, support=40,
-                           recall=0.2, deficit=0.4, score=0.1)
-    requests = plan_requests(analysis, [failure], 6, CLASSES, seed=2, batch_id="b", realism=0.5,
-                             edit_sources=[("s", [(20.0, 30.0, 40.0, 70.0, "car")])], edit_share=0.5)
-    requests[0] = requests[0].model_copy(update={"conditions": {"lighting": "noon"}})  # broken request
+    failure = FailureSlice(
+        name=analysis.hypotheses[0].slice_name,
+        conditions={},
+        support=40,
+        recall=0.2,
+        deficit=0.4,
+        score=0.1,
+    )
+    requests = plan_requests(
+        analysis,
+        [failure],
+        6,
+        CLASSES,
+        seed=2,
+        batch_id="b",
+        realism=0.5,
+        edit_sources=[("s", [(20.0, 30.0, 40.0, 70.0, "car")])],
+        edit_share=0.5,
+    )
+    requests[0] = requests[0].model_copy(
+        update={"conditions": {"lighting": "noon"}}
+    )  # broken request
     images, failed = ProceduralGenerator().generate(requests, tmp_path, 64)
     assert list(failed) == [requests[0].id] and len(images) == 5
     labels = SceneTruthLabeler().label(images, CLASSES)
@@ -94,11 +136,14 @@ def test_generator_and_truth_labeler_produce_exact_labels(tmp_path: Path) -> Non
         assert Image.open(image.path).size == (64, 64)
         assert (detections.xyxy >= 0).all() and (detections.xyxy <= 64).all()
     again, _ = ProceduralGenerator().generate(requests[1:2], tmp_path / "again", 64)
-    assert np.array_equal(np.asarray(Image.open(again[0].path)), np.asarray(Image.open(images[0].path)))
+    assert np.array_equal(
+        np.asarray(Image.open(again[0].path)), np.asarray(Image.open(images[0].path))
+    )
 
 
 def test_label_check_drops_degenerate_boxes() -> None:
-    detections = make_detections(np.array([[0, 0, 10, 10], [5, 5, 5.5, 20], [60, 60, 90, 90]]),
-                                 np.array([0, 1, 2]))
+    detections = make_detections(
+        np.array([[0, 0, 10, 10], [5, 5, 5.5, 20], [60, 60, 90, 90]]), np.array([0, 1, 2])
+    )
     kept, dropped = check_labels(detections, 64, 64)
     assert len(kept) == 1 and dropped == 2

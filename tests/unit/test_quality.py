@@ -45,8 +45,9 @@ def test_copies_of_real_images_raise_unoriginal_and_are_dropped() -> None:
 
 def test_group_scores_and_unrealistic_filter() -> None:
     batch = np.vstack([_like_real(30, 6), _like_real(30, 7) + 4.0])
-    result = score_batch(REAL, batch, 1e-4, groups={"a": range(30), "b": range(30, 60)},
-                         drop_unrealistic=0.25)
+    result = score_batch(
+        REAL, batch, 1e-4, groups={"a": range(30), "b": range(30, 60)}, drop_unrealistic=0.25
+    )
     assert result.groups["b"].unrealistic > result.groups["a"].unrealistic
     assert result.dropped_unrealistic == 15
     dropped = set(range(60)) - set(result.keep)

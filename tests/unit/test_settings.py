@@ -9,7 +9,9 @@ import pytest
 from agent.settings import Settings, write_settings_file
 
 
-def test_yaml_values_then_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_yaml_values_then_environment_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_settings_file(tmp_path, {"workspace_id": "abc", "detector": {"epochs": 3, "imgsz": 96}})
     monkeypatch.setenv("FAILFORGE_DETECTOR__EPOCHS", "5")
     monkeypatch.setenv("FAILFORGE_WORKSPACE", "/somewhere/else")

@@ -19,8 +19,19 @@ from tools.convert import empty_detections, make_detections
 
 def _table(n: int = 300, seed: int = 0) -> ObjectTable:
     rng = np.random.default_rng(seed)
-    values = {name: rng.uniform(0, 1, n) for name in
-              ("brightness", "contrast", "haze", "streaks", "specks", "sharpness", "box_size", "overlap")}
+    values = {
+        name: rng.uniform(0, 1, n)
+        for name in (
+            "brightness",
+            "contrast",
+            "haze",
+            "streaks",
+            "specks",
+            "sharpness",
+            "box_size",
+            "overlap",
+        )
+    }
     classes = rng.choice(["car", "person", "sign"], n)
     # Known truth: small people are missed; everything else is found.
     found = ~((values["box_size"] < 0.33) & (classes == "person"))
@@ -42,14 +53,19 @@ def test_nothing_is_found_when_nothing_fails_or_nothing_exists() -> None:
     table = _table()
     table.found[:] = True
     assert discover_slices(table, bin_edges(table)) == []
-    empty = ObjectTable([], np.array([]), {k: np.array([]) for k in table.values}, np.array([], bool))
+    empty = ObjectTable(
+        [], np.array([]), {k: np.array([]) for k in table.values}, np.array([], bool)
+    )
     assert discover_slices(empty, bin_edges(empty)) == []
 
 
 def test_matching_respects_class_confidence_and_iou() -> None:
     truth = make_detections(np.array([[0, 0, 10, 10], [20, 20, 30, 30]]), np.array([0, 1]))
-    predicted = make_detections(np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10]]),
-                                np.array([0, 0, 1]), np.array([0.9, 0.9, 0.1]))
+    predicted = make_detections(
+        np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10]]),
+        np.array([0, 0, 1]),
+        np.array([0.9, 0.9, 0.1]),
+    )
     assert match_found(truth, predicted, conf=0.25).tolist() == [True, False]
     assert match_found(truth, empty_detections(), conf=0.25).tolist() == [False, False]
 
@@ -60,7 +76,14 @@ def test_image_statistics_see_darkness_and_haze(tmp_path) -> None:
     Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(bright)
     assert image_statistics(str(dark))["brightness"] < image_statistics(str(bright))["brightness"]
     assert image_statistics(str(dark))["haze"] < image_statistics(str(bright))["haze"]
-    table = build_object_table(["a"], [str(dark)], [32], [make_detections(np.array([[2, 2, 10, 10]]), np.array([1]))],
-                               [empty_detections()], ["car", "person", "sign"], 0.25)
+    table = build_object_table(
+        ["a"],
+        [str(dark)],
+        [32],
+        [make_detections(np.array([[2, 2, 10, 10]]), np.array([1]))],
+        [empty_detections()],
+        ["car", "person", "sign"],
+        0.25,
+    )
     assert table.classes.tolist() == ["person"] and table.found.tolist() == [False]
     assert table.values["box_size"][0] == 8 / 32

@@ -43,8 +43,10 @@ def test_boxes_lie_inside_the_image_and_are_not_degenerate(weather: str, crowdin
 
 
 def test_night_is_darker_than_dusk_which_is_darker_than_day() -> None:
-    means = {light: np.mean([_luma(r.image).mean() for r in _images(lighting=light)])
-             for light in ("day", "dusk", "night")}
+    means = {
+        light: np.mean([_luma(r.image).mean() for r in _images(lighting=light)])
+        for light in ("day", "dusk", "night")
+    }
     assert means["night"] < 0.6 * means["dusk"]
     assert means["dusk"] < 0.8 * means["day"]
 
@@ -56,16 +58,21 @@ def test_night_scenes_have_lights_brighter_than_their_surroundings() -> None:
 
 
 def test_fog_and_snow_lower_contrast() -> None:
-    contrast = {w: np.mean([_luma(r.image).std() for r in _images(weather=w)])
-                for w in ("clear", "fog", "snow")}
+    contrast = {
+        w: np.mean([_luma(r.image).std() for r in _images(weather=w)])
+        for w in ("clear", "fog", "snow")
+    }
     assert contrast["fog"] < 0.7 * contrast["clear"]
     assert contrast["snow"] < 0.8 * contrast["clear"]
 
 
 def test_rain_and_snow_add_high_frequency_energy() -> None:
     def energy(weather: str) -> float:
-        return float(np.mean([np.abs(np.diff(_luma(r.image), axis=0)).mean()
-                              for r in _images(weather=weather)]))
+        return float(
+            np.mean(
+                [np.abs(np.diff(_luma(r.image), axis=0)).mean() for r in _images(weather=weather)]
+            )
+        )
 
     assert energy("rain") > energy("fog")
     assert energy("snow") > energy("fog")

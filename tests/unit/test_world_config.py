@@ -52,6 +52,8 @@ def test_field_rendering_is_deterministic_and_skewed(tmp_path: Path) -> None:
     first = list(render_field(config, tmp_path / "a", "train", count=60))
     again = list(render_field(config, tmp_path / "b", "train", count=60))
     assert [f.conditions for f in first] == [f.conditions for f in again]
-    assert (tmp_path / "a" / "train_00007.jpg").read_bytes() == (tmp_path / "b" / "train_00007.jpg").read_bytes()
+    assert (tmp_path / "a" / "train_00007.jpg").read_bytes() == (
+        tmp_path / "b" / "train_00007.jpg"
+    ).read_bytes()
     day_share = np.mean([f.conditions.lighting == "day" for f in first])
     assert day_share > 0.5

@@ -20,12 +20,16 @@ def _conditions(evidence: SliceEvidence) -> tuple[SceneConditions, list[str]]:
         night = stats.get("brightness", 255) < NIGHT_BRIGHTNESS
         found["lighting"] = "night" if night else "dusk"
         reasons.append(f"dark images (mean luma {stats.get('brightness', 0):.0f})")
-    if (given.get("sharpness") == "low" or given.get("haze") == "high"
-            or given.get("contrast") == "low") and stats.get("sharpness", 1e9) < FOG_SHARPNESS:
+    if (
+        given.get("sharpness") == "low"
+        or given.get("haze") == "high"
+        or given.get("contrast") == "low"
+    ) and stats.get("sharpness", 1e9) < FOG_SHARPNESS:
         found["weather"] = "fog"
         reasons.append(f"hazy, soft images (sharpness {stats.get('sharpness', 0):.0f})")
-    elif given.get("specks") == "high" or (given.get("streaks") == "high"
-                                          and stats.get("brightness", 0) >= SNOW_BRIGHTNESS):
+    elif given.get("specks") == "high" or (
+        given.get("streaks") == "high" and stats.get("brightness", 0) >= SNOW_BRIGHTNESS
+    ):
         found["weather"] = "snow"
         reasons.append("bright specks over a washed-out scene")
     elif given.get("streaks") == "high":
@@ -40,7 +44,7 @@ def _conditions(evidence: SliceEvidence) -> tuple[SceneConditions, list[str]]:
     if given.get("overlap") == "high":
         found["crowding"] = "dense"
         reasons.append(f"overlapping objects (IoU {stats.get('overlap', 0):.2f})")
-    return SceneConditions(**found), reasons
+    return SceneConditions.model_validate(found), reasons
 
 
 class OfflineAnalyst:
@@ -55,13 +59,20 @@ class OfflineAnalyst:
         conditions, reasons = _conditions(evidence)
         affected = [evidence.conditions["class"]] if "class" in evidence.conditions else []
         subject = affected[0] if affected else "objects"
-        what = f"{subject} in slice '{evidence.slice_name}' are missed (recall {evidence.recall:.2f})"
+        what = (
+            f"{subject} in slice '{evidence.slice_name}' are missed (recall {evidence.recall:.2f})"
+        )
         why = "; ".join(reasons) or "no visual cause stands out in the statistics"
         # Confident when the deficit is large and the slice maps onto known conditions.
         confidence = min(1.0, 0.3 + evidence.deficit + 0.1 * len(conditions.given()))
         scene = ", ".join(f"{v}" for v in conditions.given().values()) or "varied conditions"
         return Hypothesis(
-            slice_name=evidence.slice_name, what_fails=what, why=why, conditions=conditions,
-            classes=affected, evidence_ids=evidence.example_ids, confidence=round(confidence, 3),
+            slice_name=evidence.slice_name,
+            what_fails=what,
+            why=why,
+            conditions=conditions,
+            classes=affected,
+            evidence_ids=evidence.example_ids,
+            confidence=round(confidence, 3),
             suggested_prompts=[f"street scene with {subject}, {scene}"],
         )

@@ -23,10 +23,16 @@ class TrainResult:
 class Detector(Protocol):
     """Trains and runs an object detector whose classes are fixed at construction."""
 
-    classes: Sequence[str]
+    classes: list[str]
 
-    def train(self, data_yaml: Path, out_dir: Path, init_weights: Path | None,
-              epochs: int, on_epoch: Callable[[int, int], None] | None = None) -> TrainResult:
+    def train(
+        self,
+        data_yaml: Path,
+        out_dir: Path,
+        init_weights: Path | None,
+        epochs: int,
+        on_epoch: Callable[[int, int], None] | None = None,
+    ) -> TrainResult:
         """Train on a YOLO data folder; start from `init_weights` when given, else from scratch."""
         ...
 

@@ -34,15 +34,23 @@ def _yolo_class() -> Any:
 
 def _batches(items: Sequence[Path], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
-        yield [str(p) for p in items[start:start + size]]
+        yield [str(p) for p in items[start : start + size]]
 
 
 class UltralyticsDetector:
     """YOLOv8 through ultralytics; weights load on first use and are cached per path."""
 
-    def __init__(self, classes: Sequence[str], model: str = "yolov8n.yaml", imgsz: int = 160,
-                 batch: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
-                 predict_conf: float = 0.01) -> None:
+    def __init__(
+        self,
+        classes: Sequence[str],
+        model: str = "yolov8n.yaml",
+        imgsz: int = 160,
+        batch: int = 32,
+        workers: int = 2,
+        device: str = "cpu",
+        seed: int = 0,
+        predict_conf: float = 0.01,
+    ) -> None:
         self.classes = list(classes)
         self.model = model
         self.imgsz = imgsz
@@ -60,9 +68,15 @@ class UltralyticsDetector:
             self._loaded = {weights: _yolo_class()(str(weights))}  # keep one model in memory
         return self._loaded[weights]
 
-    def train(self, data_yaml: Path, out_dir: Path, init_weights: Path | None,
-              epochs: int, on_epoch: Callable[[int, int], None] | None = None,
-              **overrides: Any) -> TrainResult:
+    def train(
+        self,
+        data_yaml: Path,
+        out_dir: Path,
+        init_weights: Path | None,
+        epochs: int,
+        on_epoch: Callable[[int, int], None] | None = None,
+        **overrides: Any,
+    ) -> TrainResult:
         """Train into `out_dir`; returns the final weights. `on_epoch(done, total)` reports progress."""
         yolo = _yolo_class()
         source = str(init_weights) if init_weights is not None else self.model
@@ -72,20 +86,36 @@ class UltralyticsDetector:
         started = time.perf_counter()
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         arguments = dict(
-            data=str(data_yaml), epochs=epochs, imgsz=self.imgsz, batch=self.batch,
-            workers=self.workers, device=self.device, seed=self.seed, deterministic=True,
-            project=str(out_dir.parent), name=out_dir.name, exist_ok=True, plots=False,
-            verbose=False, amp=False, pretrained=False, val=False, cache=False,
+            data=str(data_yaml),
+            epochs=epochs,
+            imgsz=self.imgsz,
+            batch=self.batch,
+            workers=self.workers,
+            device=self.device,
+            seed=self.seed,
+            deterministic=True,
+            project=str(out_dir.parent),
+            name=out_dir.name,
+            exist_ok=True,
+            plots=False,
+            verbose=False,
+            amp=False,
+            pretrained=False,
+            val=False,
+            cache=False,
             # Short CPU schedules: a fixed AdamW rate (lower when fine-tuning), a short warm-up,
             # and milder scale jitter so that small, far objects stay visible at 160 px.
-            optimizer="AdamW", lr0=0.002 if init_weights is None else 0.001,
-            warmup_epochs=1 if init_weights is None else 0, scale=0.3,
+            optimizer="AdamW",
+            lr0=0.002 if init_weights is None else 0.001,
+            warmup_epochs=1 if init_weights is None else 0,
+            scale=0.3,
             close_mosaic=max(1, epochs // 5),
         )
         arguments.update(overrides)
         if on_epoch is not None:
-            model.add_callback("on_train_epoch_end",
-                               lambda trainer: on_epoch(trainer.epoch + 1, trainer.epochs))
+            model.add_callback(
+                "on_train_epoch_end", lambda trainer: on_epoch(trainer.epoch + 1, trainer.epochs)
+            )
         model.train(**arguments)
         weights = out_dir / "weights" / "best.pt"
         if not weights.is_file():
@@ -96,8 +126,14 @@ class UltralyticsDetector:
         model = self._load(weights)
         detections: list[sv.Detections] = []
         for chunk in _batches(images, 64):
-            for result in model.predict(chunk, imgsz=self.imgsz, conf=self.predict_conf,
-                                        device=self.device, verbose=False, max_det=100):
+            for result in model.predict(
+                chunk,
+                imgsz=self.imgsz,
+                conf=self.predict_conf,
+                device=self.device,
+                verbose=False,
+                max_det=100,
+            ):
                 found = sv.Detections.from_ultralytics(result)
                 detections.append(found if len(found) else empty_detections())
         return detections
@@ -114,7 +150,15 @@ class UltralyticsDetector:
 
     def validate(self, weights: Path, data_yaml: Path, split: str = "val") -> dict[str, float]:
         """ultralytics' own validation (mAP50, mAP50-95), for cross-checking our evaluation."""
-        metrics = self._load(weights).val(data=str(data_yaml), split=split, imgsz=self.imgsz,
-                                          batch=self.batch, device=self.device, plots=False,
-                                          verbose=False, conf=0.001, workers=0)
+        metrics = self._load(weights).val(
+            data=str(data_yaml),
+            split=split,
+            imgsz=self.imgsz,
+            batch=self.batch,
+            device=self.device,
+            plots=False,
+            verbose=False,
+            conf=0.001,
+            workers=0,
+        )
         return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}

@@ -38,7 +38,8 @@ class ImageGenerator(Protocol):
 
     name: str
 
-    def generate(self, requests: list[GenerationRequest], out_dir: Path,
-                 size: int) -> tuple[list[GeneratedImage], dict[str, str]]:
+    def generate(
+        self, requests: list[GenerationRequest], out_dir: Path, size: int
+    ) -> tuple[list[GeneratedImage], dict[str, str]]:
         """Images made, and {request id: reason} for the ones that failed."""
         ...

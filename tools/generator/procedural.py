@@ -23,8 +23,9 @@ class ProceduralGenerator:
     def __init__(self, camera: CameraProfile | None = None) -> None:
         self.camera = camera or CameraProfile()
 
-    def generate(self, requests: list[GenerationRequest], out_dir: Path,
-                 size: int) -> tuple[list[GeneratedImage], dict[str, str]]:
+    def generate(
+        self, requests: list[GenerationRequest], out_dir: Path, size: int
+    ) -> tuple[list[GeneratedImage], dict[str, str]]:
         out_dir.mkdir(parents=True, exist_ok=True)
         made: list[GeneratedImage] = []
         failed: dict[str, str] = {}
@@ -36,7 +37,7 @@ class ProceduralGenerator:
         return made, failed
 
     def _one(self, request: GenerationRequest, out_dir: Path, size: int) -> GeneratedImage:
-        conditions = Conditions(**request.conditions)
+        conditions = Conditions.model_validate(request.conditions)
         if request.mode == "edit" and request.source_boxes:
             spec = restage_scene(request.source_boxes, conditions, request.seed, size)
         else:
@@ -51,7 +52,11 @@ class ProceduralGenerator:
                 noise_sigma=self.camera.noise_sigma * request.realism,
                 blur_sigma=self.camera.blur_sigma * request.realism,
                 jpeg_quality=self.camera.jpeg_quality,
-                color_cast=tuple(1 + (c - 1) * request.realism for c in self.camera.color_cast),
+                color_cast=(
+                    1 + (self.camera.color_cast[0] - 1) * request.realism,
+                    1 + (self.camera.color_cast[1] - 1) * request.realism,
+                    1 + (self.camera.color_cast[2] - 1) * request.realism,
+                ),
             )
             pixels = camera.apply(pixels, np.random.default_rng(request.seed))
             path = out_dir / f"{request.id}.jpg"
@@ -60,9 +65,14 @@ class ProceduralGenerator:
             path = out_dir / f"{request.id}.png"
             Image.fromarray(pixels).save(path)
         truth_path = out_dir / f"{request.id}.truth.json"
-        truth_path.write_text(json.dumps({
-            "boxes": result.boxes.tolist(),
-            "classes": [CLASSES[int(c)] for c in result.class_ids],
-        }))
-        return GeneratedImage(request_id=request.id, path=path, width=size, height=size,
-                              truth_path=truth_path)
+        truth_path.write_text(
+            json.dumps(
+                {
+                    "boxes": result.boxes.tolist(),
+                    "classes": [CLASSES[int(c)] for c in result.class_ids],
+                }
+            )
+        )
+        return GeneratedImage(
+            request_id=request.id, path=path, width=size, height=size, truth_path=truth_path
+        )

@@ -15,5 +15,6 @@ class Labeler(Protocol):
 
     name: str
 
-    def label(self, images: Sequence[GeneratedImage],
-              classes: Sequence[str]) -> list[sv.Detections | None]: ...
+    def label(
+        self, images: Sequence[GeneratedImage], classes: Sequence[str]
+    ) -> list[sv.Detections | None]: ...

@@ -60,9 +60,13 @@ class WorldConfig(BaseModel):
         if split != "test":
             return self.conditions
         if self.test_conditions == "uniform":
-            return {name: {v: 1 / len(values) for v in values} for name, values in CONDITIONS.items()}
-        return {**{name: {v: 1 / len(vals) for v in vals} for name, vals in CONDITIONS.items()},
-                **self.test_conditions}
+            return {
+                name: {v: 1 / len(values) for v in values} for name, values in CONDITIONS.items()
+            }
+        return {
+            **{name: {v: 1 / len(vals) for v in vals} for name, vals in CONDITIONS.items()},
+            **self.test_conditions,
+        }
 
 
 def _check_condition(name: str, probabilities: dict[str, float]) -> None:

@@ -35,16 +35,19 @@ def draw_conditions(priors: dict[str, dict[str, float]], rng: np.random.Generato
     for name, options in CONDITIONS.items():
         probabilities = np.array([priors[name].get(v, 0.0) for v in options])
         values[name] = options[int(rng.choice(len(options), p=probabilities / probabilities.sum()))]
-    return Conditions(**values)
+    return Conditions.model_validate(values)
 
 
 def scene_seed(world_seed: int, split: str, index: int) -> int:
     """A stable seed per (world, split, image): same seed, same images, in any order."""
-    return int(np.random.SeedSequence([world_seed, SPLITS.index(split), index]).generate_state(1)[0])
+    return int(
+        np.random.SeedSequence([world_seed, SPLITS.index(split), index]).generate_state(1)[0]
+    )
 
 
-def render_field(config: WorldConfig, out_dir: Path, split: str, start: int = 0,
-                 count: int | None = None) -> Iterator[FieldImage]:
+def render_field(
+    config: WorldConfig, out_dir: Path, split: str, start: int = 0, count: int | None = None
+) -> Iterator[FieldImage]:
     """Render images `start..start+count` of `split` into `out_dir` (JPEG, camera applied)."""
     total = getattr(config.splits, split) if count is None else count
     out_dir.mkdir(parents=True, exist_ok=True)

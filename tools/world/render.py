@@ -78,8 +78,11 @@ def _background(spec: SceneSpec, horizon_px: int) -> np.ndarray:
 
 
 def _draw_buildings(
-    draw: ImageDraw.ImageDraw, spec: SceneSpec, horizon_px: int,
-    rng: np.random.Generator, lights: list[_Light],
+    draw: ImageDraw.ImageDraw,
+    spec: SceneSpec,
+    horizon_px: int,
+    rng: np.random.Generator,
+    lights: list[_Light],
 ) -> None:
     size = spec.size
     for x0, width, height, color in spec.buildings:
@@ -94,8 +97,16 @@ def _draw_buildings(
             while wx + window < right - 1:
                 draw.rectangle([wx, wy, wx + window, wy + window], fill=(40, 45, 60))
                 if spec.conditions.lighting != "day" and rng.random() < 0.35:
-                    lights.append(_Light(wx + window / 2, wy + window / 2, window * 0.7,
-                                         window * 0.7, (255, 215, 140), 0.9))
+                    lights.append(
+                        _Light(
+                            wx + window / 2,
+                            wy + window / 2,
+                            window * 0.7,
+                            window * 0.7,
+                            (255, 215, 140),
+                            0.9,
+                        )
+                    )
                 wx += step
             wy += step
     sidewalk = max(2, size // 40)
@@ -110,12 +121,19 @@ def _draw_road(draw: ImageDraw.ImageDraw, size: int, horizon_px: int) -> None:
         y0 = horizon_px + t0**2 * (size - horizon_px)
         y1 = horizon_px + t1**2 * (size - horizon_px)
         w0, w1 = 0.3 + t0 * size / 60, 0.3 + t1 * size / 60
-        draw.polygon([(vx - w0, y0), (vx + w0, y0), (vx + w1, y1), (vx - w1, y1)],
-                     fill=(215, 215, 200))
+        draw.polygon(
+            [(vx - w0, y0), (vx + w0, y0), (vx + w1, y1), (vx - w1, y1)], fill=(215, 215, 200)
+        )
 
 
-def _draw_car(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, obj: SceneObject,
-              index: int, lights: list[_Light], rng: np.random.Generator) -> None:
+def _draw_car(
+    draw: ImageDraw.ImageDraw,
+    mask: ImageDraw.ImageDraw,
+    obj: SceneObject,
+    index: int,
+    lights: list[_Light],
+    rng: np.random.Generator,
+) -> None:
     h = obj.height
     width = h * (1.7, 2.0, 2.4)[obj.variant % 3]
     x0, x1, bottom = obj.x - width / 2, obj.x + width / 2, obj.y
@@ -125,27 +143,43 @@ def _draw_car(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, obj: SceneOb
     back = x0 if obj.facing > 0 else x1
     cabin_front = front - obj.facing * 0.25 * width
     cabin_back = back + obj.facing * 0.12 * width
-    cabin = [(cabin_back, bottom - 0.64 * h), (cabin_back + obj.facing * 0.06 * width, bottom - h),
-             (cabin_front - obj.facing * 0.1 * width, bottom - h), (cabin_front, bottom - 0.64 * h)]
+    cabin = [
+        (cabin_back, bottom - 0.64 * h),
+        (cabin_back + obj.facing * 0.06 * width, bottom - h),
+        (cabin_front - obj.facing * 0.1 * width, bottom - h),
+        (cabin_front, bottom - 0.64 * h),
+    ]
     for target, fill in ((draw, obj.color), (mask, index)):
         target.polygon(cabin, fill=fill)  # type: ignore[arg-type]
         target.rounded_rectangle(body, radius=max(1, h * 0.1), fill=fill)  # type: ignore[arg-type]
         for cx in (x0 + 0.22 * width, x1 - 0.22 * width):
             wheel_fill = (20, 20, 20) if target is draw else index
             target.ellipse([cx - wheel, bottom - 2 * wheel, cx + wheel, bottom], fill=wheel_fill)  # type: ignore[arg-type]
-    glass = [(c[0] * 0.85 + obj.x * 0.15, c[1] + 0.08 * h * (1 if i in (1, 2) else -0.3))
-             for i, c in enumerate(cabin)]
+    glass = [
+        (c[0] * 0.85 + obj.x * 0.15, c[1] + 0.08 * h * (1 if i in (1, 2) else -0.3))
+        for i, c in enumerate(cabin)
+    ]
     draw.polygon(glass, fill=(110, 150, 180))
     lamp_y = bottom - 0.5 * h
     lamp = max(1.0, 0.07 * h)
     head_a, head_b = front - obj.facing * 2 * lamp, front - obj.facing * 0.5 * lamp
     tail_a, tail_b = back + obj.facing * 0.5 * lamp, back + obj.facing * 2 * lamp
-    draw.rectangle([min(head_a, head_b), lamp_y, max(head_a, head_b), lamp_y + lamp],
-                   fill=(250, 240, 200))
-    draw.rectangle([min(tail_a, tail_b), lamp_y, max(tail_a, tail_b), lamp_y + lamp],
-                   fill=(200, 20, 20))
-    lights.append(_Light(front + obj.facing * 0.35 * width, lamp_y + lamp, 0.45 * width,
-                         0.22 * h, (255, 245, 200), 1.0))
+    draw.rectangle(
+        [min(head_a, head_b), lamp_y, max(head_a, head_b), lamp_y + lamp], fill=(250, 240, 200)
+    )
+    draw.rectangle(
+        [min(tail_a, tail_b), lamp_y, max(tail_a, tail_b), lamp_y + lamp], fill=(200, 20, 20)
+    )
+    lights.append(
+        _Light(
+            front + obj.facing * 0.35 * width,
+            lamp_y + lamp,
+            0.45 * width,
+            0.22 * h,
+            (255, 245, 200),
+            1.0,
+        )
+    )
     lights.append(_Light(front, lamp_y, lamp * 1.5, lamp * 1.5, (255, 255, 230), 1.2))
     lights.append(_Light(back, lamp_y, lamp * 1.5, lamp * 1.2, (255, 40, 30), 0.8))
 
@@ -153,8 +187,14 @@ def _draw_car(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, obj: SceneOb
 SKIN = [(240, 200, 170), (200, 150, 110), (150, 100, 70), (100, 70, 50)]
 
 
-def _draw_person(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, obj: SceneObject,
-                 index: int, lights: list[_Light], rng: np.random.Generator) -> None:
+def _draw_person(
+    draw: ImageDraw.ImageDraw,
+    mask: ImageDraw.ImageDraw,
+    obj: SceneObject,
+    index: int,
+    lights: list[_Light],
+    rng: np.random.Generator,
+) -> None:
     h, x, bottom = obj.height, obj.x, obj.y
     top = bottom - h
     head = 0.11 * h
@@ -164,29 +204,47 @@ def _draw_person(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, obj: Scen
     arm_swing = stride * 0.8
     skin = SKIN[(obj.variant + int(obj.x)) % len(SKIN)]
     for target, torso_fill, leg_fill, head_fill in (
-        (draw, obj.color, obj.accent, skin), (mask, index, index, index)
+        (draw, obj.color, obj.accent, skin),
+        (mask, index, index, index),
     ):
-        target.line([(x, top + 0.55 * h), (x - stride, bottom)], fill=leg_fill, width=int(round(leg)))  # type: ignore[arg-type]
-        target.line([(x, top + 0.55 * h), (x + stride, bottom)], fill=leg_fill, width=int(round(leg)))  # type: ignore[arg-type]
-        target.rounded_rectangle([x - torso_w / 2, top + 0.2 * h, x + torso_w / 2, top + 0.58 * h],
-                                 radius=max(1, torso_w * 0.25), fill=torso_fill)  # type: ignore[arg-type]
-        target.line([(x - torso_w / 2, top + 0.25 * h), (x - torso_w / 2 - arm_swing * 0.5, top + 0.5 * h)],
-                    fill=torso_fill, width=max(1, int(round(leg * 0.8))))  # type: ignore[arg-type]
-        target.line([(x + torso_w / 2, top + 0.25 * h), (x + torso_w / 2 + arm_swing * 0.5, top + 0.5 * h)],
-                    fill=torso_fill, width=max(1, int(round(leg * 0.8))))  # type: ignore[arg-type]
+        target.line([(x, top + 0.55 * h), (x - stride, bottom)], fill=leg_fill, width=round(leg))  # type: ignore[arg-type]
+        target.line([(x, top + 0.55 * h), (x + stride, bottom)], fill=leg_fill, width=round(leg))  # type: ignore[arg-type]
+        target.rounded_rectangle(
+            [x - torso_w / 2, top + 0.2 * h, x + torso_w / 2, top + 0.58 * h],
+            radius=max(1, torso_w * 0.25),
+            fill=torso_fill,
+        )  # type: ignore[arg-type]
+        target.line(
+            [(x - torso_w / 2, top + 0.25 * h), (x - torso_w / 2 - arm_swing * 0.5, top + 0.5 * h)],
+            fill=torso_fill,
+            width=max(1, round(leg * 0.8)),
+        )  # type: ignore[arg-type]
+        target.line(
+            [(x + torso_w / 2, top + 0.25 * h), (x + torso_w / 2 + arm_swing * 0.5, top + 0.5 * h)],
+            fill=torso_fill,
+            width=max(1, round(leg * 0.8)),
+        )  # type: ignore[arg-type]
         target.ellipse([x - head, top, x + head, top + 2 * head], fill=head_fill)  # type: ignore[arg-type]
 
 
-def _draw_sign(draw: ImageDraw.ImageDraw, mask: ImageDraw.ImageDraw, obj: SceneObject,
-               index: int, lights: list[_Light], rng: np.random.Generator) -> None:
+def _draw_sign(
+    draw: ImageDraw.ImageDraw,
+    mask: ImageDraw.ImageDraw,
+    obj: SceneObject,
+    index: int,
+    lights: list[_Light],
+    rng: np.random.Generator,
+) -> None:
     h, x, bottom = obj.height, obj.x, obj.y
     plate = 0.45 * h
     cy = bottom - h + plate / 2
-    pole = max(1, int(round(0.06 * h)))
+    pole = max(1, round(0.06 * h))
     r = plate / 2
     shape = obj.variant % 4
     if shape == 0:
-        points = [(x + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 17)[:-1]]
+        points = [
+            (x + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 17)[:-1]
+        ]
     elif shape == 1:
         points = [(x, cy - r), (x + r, cy + r * 0.8), (x - r, cy + r * 0.8)]
     elif shape == 2:
@@ -230,8 +288,9 @@ def _apply_lighting(pixels: np.ndarray, spec: SceneSpec, lights: list[_Light]) -
     return pixels
 
 
-def _apply_weather(pixels: np.ndarray, spec: SceneSpec, horizon_px: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def _apply_weather(
+    pixels: np.ndarray, spec: SceneSpec, horizon_px: int, rng: np.random.Generator
+) -> np.ndarray:
     weather = spec.conditions.weather
     size = spec.size
     dark = spec.conditions.lighting == "night"
@@ -240,10 +299,10 @@ def _apply_weather(pixels: np.ndarray, spec: SceneSpec, horizon_px: int,
         # Wet road: the scene above mirrors into the ground, fading with distance from it.
         depth = min(horizon_px, size - horizon_px)
         if depth > 1:
-            above = pixels[horizon_px - depth:horizon_px][::-1]
+            above = pixels[horizon_px - depth : horizon_px][::-1]
             fade = np.linspace(0.35, 0.0, depth, dtype=np.float32)[:, None, None]
-            below = pixels[horizon_px:horizon_px + depth]
-            pixels[horizon_px:horizon_px + depth] = below * (1 - fade) + above * fade
+            below = pixels[horizon_px : horizon_px + depth]
+            pixels[horizon_px : horizon_px + depth] = below * (1 - fade) + above * fade
         streaks = Image.new("L", (size, size), 0)
         streak_draw = ImageDraw.Draw(streaks)
         length = size / 14
@@ -272,8 +331,9 @@ def _apply_weather(pixels: np.ndarray, spec: SceneSpec, horizon_px: int,
     return pixels
 
 
-def _visible_boxes(mask: np.ndarray, objects: list[SceneObject],
-                   drawn_area: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _visible_boxes(
+    mask: np.ndarray, objects: list[SceneObject], drawn_area: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
     boxes, class_ids = [], []
     for index, (obj, area) in enumerate(zip(objects, drawn_area, strict=True), start=1):
         ys, xs = np.nonzero(mask == index)
@@ -284,5 +344,4 @@ def _visible_boxes(mask: np.ndarray, objects: list[SceneObject],
             continue
         boxes.append(box)
         class_ids.append(CLASSES.index(obj.cls))
-    return (np.array(boxes, dtype=np.float32).reshape(-1, 4),
-            np.array(class_ids, dtype=np.int64))
+    return (np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(class_ids, dtype=np.int64))

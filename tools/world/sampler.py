@@ -16,19 +16,46 @@ CLASS_WEIGHTS = {"car": 0.45, "person": 0.35, "sign": 0.20}
 CLASS_HEIGHT_SCALE = {"car": 0.62, "person": 1.0, "sign": 0.85}
 
 SKY = {"day": (135, 180, 228), "dusk": (214, 150, 120), "night": (60, 70, 110)}
-CAR_COLORS = [(200, 30, 30), (30, 60, 170), (230, 230, 230), (30, 30, 30), (120, 120, 130),
-              (240, 200, 40), (40, 130, 60), (150, 90, 40), (90, 30, 120), (230, 120, 30)]
-CLOTHES = [(180, 40, 40), (40, 70, 160), (40, 140, 70), (230, 200, 60), (30, 30, 30),
-           (200, 200, 200), (160, 80, 150), (240, 130, 40), (90, 60, 40)]
+CAR_COLORS = [
+    (200, 30, 30),
+    (30, 60, 170),
+    (230, 230, 230),
+    (30, 30, 30),
+    (120, 120, 130),
+    (240, 200, 40),
+    (40, 130, 60),
+    (150, 90, 40),
+    (90, 30, 120),
+    (230, 120, 30),
+]
+CLOTHES = [
+    (180, 40, 40),
+    (40, 70, 160),
+    (40, 140, 70),
+    (230, 200, 60),
+    (30, 30, 30),
+    (200, 200, 200),
+    (160, 80, 150),
+    (240, 130, 40),
+    (90, 60, 40),
+]
 SIGN_COLORS = [(210, 30, 30), (30, 80, 190), (240, 200, 30), (30, 150, 70)]
 
 
-def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int = 25) -> tuple[int, ...]:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)
+RGB = tuple[int, int, int]
 
 
-def sample_scene(conditions: Conditions, seed: int, size: int = 160,
-                 class_weights: dict[str, float] | None = None) -> SceneSpec:
+def _jitter(rng: np.random.Generator, rgb: RGB, amount: int = 25) -> RGB:
+    r, g, b = (int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in rgb)
+    return (r, g, b)
+
+
+def sample_scene(
+    conditions: Conditions,
+    seed: int,
+    size: int = 160,
+    class_weights: dict[str, float] | None = None,
+) -> SceneSpec:
     """A random scene under `conditions`; the same arguments always give the same spec."""
     rng = np.random.default_rng(seed)
     horizon = float(rng.uniform(0.32, 0.5))
@@ -56,8 +83,12 @@ def sample_scene(conditions: Conditions, seed: int, size: int = 160,
     return spec
 
 
-def restage_scene(boxes: list[tuple[float, float, float, float, str]], conditions: Conditions,
-                  seed: int, size: int) -> SceneSpec:
+def restage_scene(
+    boxes: list[tuple[float, float, float, float, str]],
+    conditions: Conditions,
+    seed: int,
+    size: int,
+) -> SceneSpec:
     """A new scene with objects where `boxes` (x0, y0, x1, y1, class) put them, under new conditions.
 
     The procedural twin of image-to-image editing: layout and classes carry over, looks and
@@ -69,18 +100,27 @@ def restage_scene(boxes: list[tuple[float, float, float, float, str]], condition
     for x0, y0, x1, y1, cls in boxes:
         height = max(2.0, y1 - y0)
         palette = {"car": CAR_COLORS, "person": CLOTHES, "sign": SIGN_COLORS}[cls]
-        objects.append(SceneObject(
-            cls=cls, x=(x0 + x1) / 2, y=y1, height=height,  # type: ignore[arg-type]
-            color=_jitter(rng, palette[rng.integers(len(palette))], 20),
-            accent=_jitter(rng, CLOTHES[rng.integers(len(CLOTHES))], 20),
-            facing=1 if rng.random() < 0.5 else -1, variant=int(rng.integers(3)),
-        ))
+        objects.append(
+            SceneObject(
+                cls=cls,
+                x=(x0 + x1) / 2,
+                y=y1,
+                height=height,  # type: ignore[arg-type]
+                color=_jitter(rng, palette[rng.integers(len(palette))], 20),
+                accent=_jitter(rng, CLOTHES[rng.integers(len(CLOTHES))], 20),
+                facing=1 if rng.random() < 0.5 else -1,
+                variant=int(rng.integers(3)),
+            )
+        )
     objects.sort(key=lambda o: o.y)
     return base.model_copy(update={"objects": objects})
 
 
 def _sample_objects(
-    rng: np.random.Generator, conditions: Conditions, size: int, horizon: float,
+    rng: np.random.Generator,
+    conditions: Conditions,
+    size: int,
+    horizon: float,
     class_weights: dict[str, float],
 ) -> list[SceneObject]:
     lo, hi = COUNT_RANGE[conditions.crowding]
@@ -106,7 +146,7 @@ def _sample_objects(
         x = float(np.clip(x, 0.05 * size, 0.95 * size))
         if cls == "car":
             color = _jitter(rng, CAR_COLORS[rng.integers(len(CAR_COLORS))], 20)
-            accent = (25, 25, 25)
+            accent: RGB = (25, 25, 25)
             variant = int(rng.integers(3))
         elif cls == "person":
             color = _jitter(rng, CLOTHES[rng.integers(len(CLOTHES))], 20)
@@ -116,10 +156,18 @@ def _sample_objects(
             color = _jitter(rng, SIGN_COLORS[rng.integers(len(SIGN_COLORS))], 10)
             accent = (240, 240, 240) if rng.random() < 0.7 else (20, 20, 20)
             variant = int(rng.integers(4))
-        objects.append(SceneObject(
-            cls=cls, x=x, y=y, height=height, color=color, accent=accent,  # type: ignore[arg-type]
-            facing=1 if rng.random() < 0.5 else -1, variant=variant,
-        ))
+        objects.append(
+            SceneObject(
+                cls=cls,
+                x=x,
+                y=y,
+                height=height,
+                color=color,
+                accent=accent,  # type: ignore[arg-type]
+                facing=1 if rng.random() < 0.5 else -1,
+                variant=variant,
+            )
+        )
     # Painter's order: farther objects (higher up) first, so nearer ones occlude them.
     objects.sort(key=lambda o: o.y)
     return objects

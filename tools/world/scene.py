@@ -32,8 +32,12 @@ class Conditions(BaseModel):
     crowding: Crowding = "sparse"
 
     def tags(self) -> dict[str, str]:
-        return {"lighting": self.lighting, "weather": self.weather,
-                "distance": self.distance, "crowding": self.crowding}
+        return {
+            "lighting": self.lighting,
+            "weather": self.weather,
+            "distance": self.distance,
+            "crowding": self.crowding,
+        }
 
 
 class SceneObject(BaseModel):
