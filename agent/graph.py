@@ -31,11 +31,23 @@ STEPS: list[Callable[..., dict[str, Any]]] = [
 ]
 
 
+# The state's record types, allowed back out of the checkpoint (LangGraph refuses unknown ones).
+CHECKPOINT_TYPES = [
+    ("agent.state", "LoopState"), ("agent.state", "BatchSummary"), ("agent.state", "Decision"),
+    ("agent.state", "CycleRecord"), ("evaluation.slices", "FailureSlice"),
+    ("evaluation.gate", "GateResult"), ("evaluation.quality", "QualityScores"),
+    ("tools.analyst.base", "FailureAnalysis"), ("tools.analyst.base", "Hypothesis"),
+    ("tools.analyst.base", "SceneConditions"), ("tools.generator.base", "GenerationRequest"),
+]
+
+
 def sqlite_checkpointer(path: Path) -> BaseCheckpointSaver:
     """LangGraph checkpoints in a SQLite file of the workspace."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    serde = JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False), serde=serde)
 
 
 def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> Any:

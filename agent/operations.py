@@ -14,7 +14,7 @@ from agent.planner import plan_requests
 from agent.setup import predict_and_evaluate
 from agent.state import Decision, LoopState
 from evaluation.gate import GateResult, ModelScorecard, gate
-from evaluation.quality import score_batch
+from evaluation.quality import image_fingerprint, score_batch
 from evaluation.slices import (
     FailureSlice,
     ObjectTable,
@@ -298,6 +298,8 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
         groups,
         settings.quality.drop_unrealistic,
         settings.detector.seed,
+        real_fingerprints=np.stack([image_fingerprint(p) for p in real_paths]),
+        synthetic_fingerprints=np.stack([image_fingerprint(s[1]) for s in samples]),
     )
     kept = set(result.keep)
     ids = [s[0] for s in samples]

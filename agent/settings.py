@@ -73,7 +73,9 @@ class QualitySettings(BaseModel):
     unrepresentative: float = Field(0.9, ge=0, le=1)
     unvaried: float = Field(0.2, ge=0, le=1)
     unoriginal: float = Field(0.1, ge=0, le=1)
-    duplicate_distance: float = Field(0.002, gt=0, description="cosine distance of near copies")
+    duplicate_distance: float = Field(
+        0.003, gt=0, description="cosine distance of image fingerprints below which two are copies"
+    )
     drop_unrealistic: float = Field(
         0.1, ge=0, lt=1, description="share of most synthetic-looking dropped"
     )

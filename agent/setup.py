@@ -143,8 +143,11 @@ def predict_and_evaluate(
 ) -> dict[str, Any]:
     """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split."""
     metrics: dict[str, Any] = {}
-    fields = slice_fields(deps)
+    world_fields = slice_fields(deps)
     for index, split in enumerate(splits, 1):
+        # World slices are report-only truth: measured on `test`, never on `val`, which the
+        # loop's decisions use (and where it finds its own slices from pixels and labels).
+        fields = world_fields if split == "test" else []
         view = deps.datasets.split(split)
         samples = deps.datasets.samples(view)
         predictions = deps.detector.predict(weights, [p for _, p, _, _ in samples])

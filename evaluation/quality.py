@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -118,6 +119,23 @@ def _scores(
     )
 
 
+def image_fingerprint(path: str | Path, side: int = 24) -> np.ndarray:
+    """A small grey thumbnail, centred and normalised: near copies of an image land next to it.
+
+    Measured on the demo world: the detector's pooled backbone features put blurred JPEG copies
+    of an image farther apart (median cosine distance 0.048) than distinct images (0.008), so
+    they cannot find copies; these thumbnails put copies under 0.002 and distinct images above
+    0.004 (median 0.29).
+    """
+    from PIL import Image
+
+    with Image.open(path) as image:
+        grey = image.convert("L").resize((side, side), Image.Resampling.BILINEAR)
+    pixels = np.asarray(grey, dtype=np.float64).ravel()
+    pixels -= pixels.mean()
+    return pixels / max(float(np.linalg.norm(pixels)), 1e-9)
+
+
 def score_batch(
     real: np.ndarray,
     synthetic: np.ndarray,
@@ -125,15 +143,23 @@ def score_batch(
     groups: Mapping[str, Sequence[int]] | None = None,
     drop_unrealistic: float = 0.1,
     seed: int = 0,
+    real_fingerprints: np.ndarray | None = None,
+    synthetic_fingerprints: np.ndarray | None = None,
 ) -> QualityResult:
     """Score a synthetic batch against real images and choose the images the filters keep.
 
+    `real`/`synthetic` are features for the real-vs-synthetic classifier (the detector's
+    embeddings); near copies are found on the fingerprints when given, else on the features.
     Filters: from each group of near-duplicate synthetic images one is kept; synthetic copies of
     real images are dropped; then the `drop_unrealistic` share most recognisably synthetic go.
     """
     quality = label_quality(real, synthetic, seed)
     is_synthetic = np.r_[np.zeros(len(real), bool), np.ones(len(synthetic), bool)]
-    duplicate_groups = near_duplicate_groups(np.vstack([real, synthetic]), duplicate_threshold)
+    if real_fingerprints is not None and synthetic_fingerprints is not None:
+        copies = np.vstack([real_fingerprints, synthetic_fingerprints])
+    else:
+        copies = np.vstack([real, synthetic])
+    duplicate_groups = near_duplicate_groups(copies, duplicate_threshold)
     everything = np.ones(len(is_synthetic), dtype=bool)
     result_groups = {}
     for name, indices in (groups or {}).items():

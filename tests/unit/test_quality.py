@@ -58,3 +58,23 @@ def test_near_duplicate_groups_are_transitive() -> None:
     x = np.array([[1.0, 0.0], [1.0, 1e-4], [1.0, 2e-4], [0.0, 1.0]])
     groups = near_duplicate_groups(x, 1e-6)
     assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_fingerprints_find_copies_of_an_image_but_not_different_images(tmp_path) -> None:
+    from PIL import Image, ImageFilter
+
+    from evaluation.quality import image_fingerprint
+    from tools.world.render import render
+    from tools.world.sampler import sample_scene
+    from tools.world.scene import Conditions
+
+    paths = []
+    for seed in range(3):
+        path = tmp_path / f"{seed}.png"
+        Image.fromarray(render(sample_scene(Conditions(), seed, 96)).image).save(path)
+        paths.append(path)
+    copy = tmp_path / "copy.jpg"
+    Image.open(paths[0]).filter(ImageFilter.GaussianBlur(0.5)).save(copy, quality=50)
+    prints = np.stack([image_fingerprint(p) for p in [*paths, copy]])
+    groups = near_duplicate_groups(prints, 0.003)
+    assert groups[0] == groups[3] and len({groups[0], groups[1], groups[2]}) == 3

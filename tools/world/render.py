@@ -11,7 +11,7 @@ from tools.world.scene import CLASSES, SceneObject, SceneSpec
 
 # An object whose visible pixels are less than this share of its drawn pixels is not labelled:
 # a person hidden behind a car is not something a labeller would box.
-MIN_VISIBLE_SHARE = 0.35
+MIN_VISIBLE_SHARE = 0.4
 MIN_BOX_SIDE = 2.0
 
 

@@ -10,7 +10,7 @@ from tools.world.scene import Conditions, SceneObject, SceneSpec
 HEIGHT_RANGE = {"near": (0.30, 0.50), "mid": (0.16, 0.27), "far": (0.10, 0.15)}
 # Where the ground contact line may sit, as fractions between horizon (0) and bottom (1).
 GROUND_RANGE = {"near": (0.70, 1.0), "mid": (0.35, 0.80), "far": (0.05, 0.35)}
-COUNT_RANGE = {"sparse": (1, 3), "dense": (5, 9)}
+COUNT_RANGE = {"sparse": (1, 3), "dense": (4, 7)}
 CLASS_WEIGHTS = {"car": 0.45, "person": 0.35, "sign": 0.20}
 # Cars are wide and low: their drawn height is a fraction of the distance's height range.
 CLASS_HEIGHT_SCALE = {"car": 0.62, "person": 1.0, "sign": 0.85}
@@ -140,7 +140,7 @@ def _sample_objects(
         y = (horizon + ground_frac * (1 - horizon)) * size
         y = max(y, height + 1.0)  # keep the top inside the image
         if dense:
-            x = float(centres[i % 2] + rng.normal(0, 0.08 * size))
+            x = float(centres[i % 2] + rng.normal(0, 0.11 * size))
         else:
             x = float((i + rng.uniform(0.2, 0.8)) / count * size)
         x = float(np.clip(x, 0.05 * size, 0.95 * size))

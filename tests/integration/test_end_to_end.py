@@ -72,3 +72,64 @@ def test_fiftyone_map50_agrees_with_ultralytics_val(trained_workspace: Path) -> 
         "the tiny model should have learnt something for this check to mean anything"
     )
     assert abs(ours - theirs) < 0.03
+
+
+LOOP_ENV = {
+    "FAILFORGE_LOOP__BATCH_SIZE": "16",
+    "FAILFORGE_LOOP__MIN_SUPPORT": "4",
+    "FAILFORGE_LOOP__REAL_SAMPLE": "24",
+    "FAILFORGE_DETECTOR__FINETUNE_EPOCHS": "2",
+    "FAILFORGE_GATE__MIN_GAIN": "0.0",
+}
+
+
+def test_two_cycles_end_to_end_with_approval_and_report(
+    trained_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in LOOP_ENV.items():
+        monkeypatch.setenv(key, value)
+    ws = str(trained_workspace)
+    result = runner.invoke(app, ["run", "-w", ws, "--cycles", "2", "--budget", "32"])
+    assert result.exit_code == 0, result.output
+    assert "Waiting for a decision on batch" in result.output
+    listed = json.loads(runner.invoke(app, ["batches", "-w", ws, "--json"]).output)
+    pending = [b for b in listed if b["status"] == "proposed"]
+    assert len(pending) == 1 and pending[0]["images"] > 0
+    assert set(pending[0]["scores"]) >= {"unrealistic", "unrepresentative", "unvaried", "unoriginal"}
+
+    busy = runner.invoke(app, ["run", "-w", ws])
+    assert busy.exit_code == 2 and "resume" in busy.output
+
+    approved = runner.invoke(app, ["approve", pending[0]["id"], "-w", ws, "--by", "tester"])
+    assert approved.exit_code == 0, approved.output
+    again = runner.invoke(app, ["approve", pending[0]["id"], "-w", ws])
+    assert again.exit_code == 2 and "already approved" in again.output
+
+    # Cycle 2 waits too; reject it with a reason and the loop ends at its cycle limit.
+    listed = json.loads(runner.invoke(app, ["batches", "-w", ws, "--json"]).output)
+    pending = [b for b in listed if b["status"] == "proposed"]
+    assert len(pending) == 1 and pending[0]["cycle"] == 2
+    rejected = runner.invoke(app, ["reject", pending[0]["id"], "-w", ws, "--reason", "too dark"])
+    assert rejected.exit_code == 0, rejected.output
+    assert "Loop finished" in rejected.output
+
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
+    deps = build_deps(Settings.load(trained_workspace))
+    models = {m.name: m for m in deps.registry.models()}
+    assert "v2" in models and models["v2"].parent == "v1"
+    assert models["v2"].status in ("incumbent", "rejected") and models["v2"].reason
+    statuses = {b.status for b in deps.registry.batches()}
+    assert {"approved", "rejected"} <= statuses
+    approved_view = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
+    assert len(approved_view) > 0
+    assert any(name.startswith("cycle 1 failures") for name in deps.datasets.saved_views())
+    kinds = {e.kind for e in deps.registry.events()}
+    assert {"loop_started", "batch_decided", "gate", "cycle_finished"} <= kinds
+
+    report = runner.invoke(app, ["report", "-w", ws])
+    assert report.exit_code == 0, report.output
+    reports = trained_workspace / "reports"
+    assert (reports / "report.md").is_file() and (reports / "batches.png").is_file()
+    assert "| v1 |" in (reports / "report.md").read_text()
