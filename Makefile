@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/mypy $(SOURCES)
 
 bench: install
-	$(PY) -m evaluation.bench_foundation
+	$(PY) scripts/bench_loop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -133,3 +133,23 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     reports = trained_workspace / "reports"
     assert (reports / "report.md").is_file() and (reports / "batches.png").is_file()
     assert "| v1 |" in (reports / "report.md").read_text()
+
+
+def test_fine_tuning_starts_from_the_given_weights(trained_workspace: Path, tmp_path: Path) -> None:
+    import torch
+
+    from agent.deps import build_deps
+    from agent.settings import Settings
+    from storage.workspace import Workspace
+
+    deps = build_deps(Settings.load(trained_workspace))
+    v1 = Path(deps.registry.model("v1").path)
+    data_yaml = Workspace(trained_workspace).cycle_dir(0) / "data" / "data.yaml"
+    result = deps.detector.train(data_yaml, tmp_path / "ft", v1, 1, lr0=1e-12, warmup_epochs=0)
+
+    def first_conv(path: Path) -> torch.Tensor:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        model = checkpoint.get("ema") or checkpoint["model"]
+        return next(p for n, p in model.state_dict().items() if n.endswith("conv.weight")).float()
+
+    assert torch.allclose(first_conv(v1), first_conv(result.weights), atol=1e-4)

@@ -100,13 +100,15 @@ class UltralyticsDetector:
             plots=False,
             verbose=False,
             amp=False,
-            pretrained=False,
+            # ultralytics drops a loaded checkpoint's weights when pretrained=False: fine-tuning
+            # must say True; training from a yaml says False (nothing to load or fetch).
+            pretrained=init_weights is not None,
             val=False,
             cache=False,
             # Short CPU schedules: a fixed AdamW rate (lower when fine-tuning), a short warm-up,
             # and milder scale jitter so that small, far objects stay visible at 160 px.
             optimizer="AdamW",
-            lr0=0.002 if init_weights is None else 0.001,
+            lr0=0.002 if init_weights is None else 0.0005,
             warmup_epochs=1 if init_weights is None else 0,
             scale=0.3,
             close_mosaic=max(1, epochs // 5),
