@@ -516,6 +516,41 @@ def demo(
     console.print(f"Report: {path}")
 
 
+@app.command()
+@friendly
+def bench(
+    world: Path | None = typer.Option(
+        None, "--world", help="world.yaml (default world if omitted)"
+    ),
+    budget: int = typer.Option(450, min=1, help="images per arm over all cycles"),
+    cycles: int = typer.Option(3, min=1, help="cycles per arm"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    arms: str = typer.Option("none,untargeted,targeted,retrieval", help="arms to run"),
+    out: Path = typer.Option(Path("bench-out"), help="output folder (resumable)"),
+    as_json: bool = typer.Option(False, "--json", help="print bench.json"),
+) -> None:
+    """Does the closed loop beat training more, untargeted generation and retrieval at equal budget?"""
+    from agent.bench import ARMS, run_bench
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds must be comma-separated integers, not '{seeds}'.") from None
+    arm_list = [a.strip() for a in arms.split(",") if a.strip()]
+    unknown = [a for a in arm_list if a not in ARMS]
+    if unknown or not arm_list or not seed_list:
+        raise UsageError(
+            f"Unknown or empty --arms/--seeds ({', '.join(unknown) or 'none given'}); "
+            f"arms are {', '.join(ARMS)}."
+        )
+    with progress_bars() as progress:
+        result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        console.print((out / "bench.md").read_text(), markup=False, highlight=False)
+
+
 def main() -> None:
     app()
 

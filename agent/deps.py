@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agent.settings import Settings
 from storage.datasets import WorkspaceDatasets, connect
@@ -28,13 +29,41 @@ class Deps:
     labeler: Labeler
 
 
-def build_analyst(settings: Settings) -> FailureAnalyst:
+def build_analyst(settings: Settings, registry: Registry | None = None) -> FailureAnalyst:
+    a = settings.analyst
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        if registry is not None:
+            registry.log(kind, step="analyze_failures", details=payload)
+
+    if a.backend == "qwen":
+        from tools.analyst.qwen import QwenVlAnalyst
+
+        return QwenVlAnalyst(
+            a.model, a.dtype, a.device, a.min_pixels, a.max_pixels, a.max_new_tokens, on_event
+        )
+    if a.backend == "openai":
+        from tools.analyst.openai_compat import OpenAICompatAnalyst
+
+        return OpenAICompatAnalyst(
+            a.base_url,
+            a.model,
+            a.api_key,
+            a.timeout,
+            a.retries,
+            a.structured_output,
+            on_event=on_event,
+        )
     from tools.analyst.offline import OfflineAnalyst
 
     return OfflineAnalyst()
 
 
 def build_generator(settings: Settings) -> ImageGenerator:
+    if settings.backends.generator == "retrieval" or settings.loop.strategy == "retrieval":
+        from tools.generator.retrieval import PoolRetriever
+
+        return PoolRetriever()
     from tools.generator.procedural import ProceduralGenerator
 
     return ProceduralGenerator()
@@ -66,13 +95,14 @@ def build_deps(settings: Settings) -> Deps:
     """Real backends for `settings`; the workspace must exist."""
     workspace = Workspace(settings.workspace).require()
     connect(settings.database_dir(), settings.fiftyone.database_uri)
+    registry = Registry(workspace.registry_file)
     return Deps(
         settings=settings,
         workspace=workspace,
-        registry=Registry(workspace.registry_file),
+        registry=registry,
         datasets=WorkspaceDatasets(settings.workspace_id, settings.classes),
         detector=build_detector(settings),
-        analyst=build_analyst(settings),
+        analyst=build_analyst(settings, registry),
         generator=build_generator(settings),
         labeler=build_labeler(settings),
     )

@@ -33,11 +33,17 @@ STEPS: list[Callable[..., dict[str, Any]]] = [
 
 # The state's record types, allowed back out of the checkpoint (LangGraph refuses unknown ones).
 CHECKPOINT_TYPES = [
-    ("agent.state", "LoopState"), ("agent.state", "BatchSummary"), ("agent.state", "Decision"),
-    ("agent.state", "CycleRecord"), ("evaluation.slices", "FailureSlice"),
-    ("evaluation.gate", "GateResult"), ("evaluation.quality", "QualityScores"),
-    ("tools.analyst.base", "FailureAnalysis"), ("tools.analyst.base", "Hypothesis"),
-    ("tools.analyst.base", "SceneConditions"), ("tools.generator.base", "GenerationRequest"),
+    ("agent.state", "LoopState"),
+    ("agent.state", "BatchSummary"),
+    ("agent.state", "Decision"),
+    ("agent.state", "CycleRecord"),
+    ("evaluation.slices", "FailureSlice"),
+    ("evaluation.gate", "GateResult"),
+    ("evaluation.quality", "QualityScores"),
+    ("tools.analyst.base", "FailureAnalysis"),
+    ("tools.analyst.base", "Hypothesis"),
+    ("tools.analyst.base", "SceneConditions"),
+    ("tools.generator.base", "GenerationRequest"),
 ]
 
 
@@ -57,9 +63,11 @@ def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> 
         graph.add_node(step.__name__, partial(step, deps=deps))
     graph.add_edge(START, "evaluate_detector")
     graph.add_edge("evaluate_detector", "discover_failures")
+    # Targeted strategies stop without a failure slice; the benchmark's baselines go on.
+    needs_slices = deps.settings.loop.strategy in ("targeted", "retrieval")
     graph.add_conditional_edges(
         "discover_failures",
-        nodes.route_after_discover,
+        partial(nodes.route_after_discover, needs_slices=needs_slices),
         {"analyze_failures": "analyze_failures", "decide_next": "decide_next"},
     )
     graph.add_edge("analyze_failures", "plan_batch")

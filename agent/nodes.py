@@ -289,7 +289,7 @@ def stop_reason(
     state: LoopState, deps: Deps, spent: int, without: int, verdict: GateResult | None
 ) -> str | None:
     """Why the loop stops after this cycle, or None to go on."""
-    if not state.slices:
+    if not state.slices and deps.settings.loop.strategy in ("targeted", "retrieval"):
         return "no failure slice found: nothing to target"
     if verdict and verdict.promote and verdict.objective_after >= deps.settings.loop.target_recall:
         return f"target reached: objective {verdict.objective_after:.3f}"
@@ -311,12 +311,19 @@ def route_after_score(
     return "request_approval"
 
 
-def route_after_discover(state: LoopState) -> Literal["analyze_failures", "decide_next"]:
-    return "analyze_failures" if state.slices else "decide_next"
+def route_after_discover(
+    state: LoopState, needs_slices: bool = True
+) -> Literal["analyze_failures", "decide_next"]:
+    """Targeted strategies need a failure slice to aim at; the baselines go on without one."""
+    return "analyze_failures" if state.slices or not needs_slices else "decide_next"
 
 
-def route_after_decision(state: LoopState) -> Literal["retrain_detector", "decide_next"]:
-    if state.decision and state.decision.approved and state.batch and state.batch.kept > 0:
+def route_after_decision(
+    state: LoopState, train_without_images: bool = False
+) -> Literal["retrain_detector", "decide_next"]:
+    """Train on an approved batch with images (or, for the `none` baseline, on field data alone)."""
+    approved = bool(state.decision and state.decision.approved and state.batch)
+    if approved and state.batch is not None and (state.batch.kept > 0 or train_without_images):
         return "retrain_detector"
     return "decide_next"
 

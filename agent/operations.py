@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from agent.deps import Deps
-from agent.planner import plan_requests
+from agent.planner import plan_requests, untargeted_requests
 from agent.setup import predict_and_evaluate
 from agent.state import Decision, LoopState
 from evaluation.gate import GateResult, ModelScorecard, gate
-from evaluation.quality import image_fingerprint, score_batch
+from evaluation.quality import QualityScores, image_fingerprint, score_batch
 from evaluation.slices import (
     FailureSlice,
     ObjectTable,
@@ -23,13 +23,16 @@ from evaluation.slices import (
     build_object_table,
     cluster_missed,
     discover_slices,
+    match_found,
     slice_mask,
 )
 from storage.datasets import LabeledImage
 from storage.export import ExportItem, export_yolo
 from tools.analyst.base import FailureAnalysis, SliceEvidence
-from tools.convert import class_ids
+from tools.analyst.evidence import crop_object, draw_scene
+from tools.convert import class_ids, make_detections
 from tools.generator.base import GeneratedImage, GenerationRequest
+from tools.generator.retrieval import nearest_pool_images, pool_entries
 from tools.labeler.truth import check_labels
 
 
@@ -126,10 +129,51 @@ def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.nda
 
 
 # -- analyze -------------------------------------------------------------------------------------
+def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list[str]:
+    """Scenes with truth and predictions drawn, then crops of missed objects, for one slice."""
+    settings = deps.settings.analyst
+    ids = failure.example_ids[: settings.evidence_images]
+    if not ids:
+        return []
+    view = deps.datasets.select(ids)
+    samples = deps.datasets.samples(view)
+    truths = deps.datasets.labels(view)
+    predictions = deps.datasets.labels(view, pred_field(state.incumbent))
+    conf = deps.settings.evaluation.conf_threshold
+    out = deps.workspace.cycle_dir(state.cycle) / "evidence" / _safe(failure.name)
+    scenes: list[str] = []
+    crops: list[str] = []
+    for (sample_id, path, _, _), truth, predicted in zip(samples, truths, predictions, strict=True):
+        confident = (
+            np.ones(len(predicted), bool)
+            if predicted.confidence is None
+            else predicted.confidence >= conf
+        )
+        shown = make_detections(predicted.xyxy[confident], class_ids(predicted)[confident])
+        scenes.append(
+            str(draw_scene(path, truth, shown, deps.settings.classes, out / f"{sample_id}.png"))
+        )
+        missed = ~match_found(truth, predicted, conf)
+        for k in np.where(missed)[0]:
+            if len(crops) < settings.evidence_crops:
+                crops.append(
+                    str(crop_object(path, truth.xyxy[k], out / f"{sample_id}_miss{k}.png"))
+                )
+    return scenes + crops
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "=-_" else "_" for c in name)
+
+
 def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
+    """The analyst's hypotheses per slice; analyses are written on the evidence samples."""
     evidence = []
+    overall = {
+        k: float(np.mean([s.stats.get(k, 0.0) for s in state.slices]))
+        for k in (state.slices[0].stats if state.slices else {})
+    }
     for failure in state.slices:
-        paths = deps.datasets.values(deps.datasets.select(failure.example_ids), "filepath")
         evidence.append(
             SliceEvidence(
                 slice_name=failure.name,
@@ -138,8 +182,9 @@ def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
                 recall=failure.recall,
                 deficit=failure.deficit,
                 stats=failure.stats,
+                overall_stats=overall,
                 example_ids=failure.example_ids,
-                example_paths=[str(p) for p in paths],
+                example_paths=evidence_images(deps, state, failure),
             )
         )
     analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))
@@ -180,10 +225,18 @@ def edit_sources(
 
 
 def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
+    """This cycle's requests under the loop's strategy (the agent's, or a benchmark baseline's)."""
     assert state.analysis is not None
     remaining = max(0, state.budget - state.spent)
     images = min(deps.settings.loop.batch_size, remaining)
     seed = deps.settings.detector.seed * 1000 + state.cycle * 10 + state.revision
+    strategy = deps.settings.loop.strategy
+    if strategy == "none":
+        return []
+    if strategy == "untargeted":
+        return untargeted_requests(images, deps.settings.classes, seed, batch_id_for(state))
+    if strategy == "retrieval":
+        return retrieval_requests(deps, state, images)
     return plan_requests(
         state.analysis,
         state.slices,
@@ -197,6 +250,42 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
         state.variation,
         state.realism,
     )
+
+
+def retrieval_requests(deps: Deps, state: LoopState, images: int) -> list[GenerationRequest]:
+    """The pool images nearest (detector embeddings) to the val images with target-slice misses."""
+    pool_dir = deps.settings.backends.retrieval_pool
+    if pool_dir is None:
+        raise RuntimeError("The retrieval strategy needs backends.retrieval_pool.")
+    entries = pool_entries(pool_dir)
+    pool = embed_cached(deps, state.incumbent, "pool", [Path(e["path"]) for e in entries])
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    val = embed_cached(deps, state.incumbent, "val", [s[1] for s in samples])
+    failing = {i for f in state.slices for i in f.example_ids}
+    marks = deps.datasets.values(view, f"failures_c{state.cycle}")
+    failing |= {s[0] for s, m in zip(samples, marks, strict=True) if m}
+    rows = [k for k, s in enumerate(samples) if s[0] in failing]
+    used_paths = set(
+        deps.datasets.values(deps.datasets.synthetic(), "source_path")
+        if "source_path" in deps.datasets.field_names(synthetic=True)
+        else []
+    )
+    used = {k for k, e in enumerate(entries) if e["path"] in used_paths}
+    chosen = nearest_pool_images(pool, val[rows], images, used)
+    batch_id = batch_id_for(state)
+    return [
+        GenerationRequest(
+            id=f"{batch_id}-{n:04d}",
+            slice_name="retrieval",
+            prompt="nearest real image from the pool",
+            conditions={},
+            seed=0,
+            mode="retrieve",
+            source_path=entries[k]["path"],
+        )
+        for n, k in enumerate(chosen)
+    ]
 
 
 # -- generate and label --------------------------------------------------------------------------
@@ -262,6 +351,7 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> dict[s
                     "seed": request.seed,
                     "mode": request.mode,
                     "source_sample_id": request.source_sample_id,
+                    "source_path": request.source_path,
                     **{f"scene_{k}": v for k, v in request.conditions.items()},
                 },
             )
@@ -276,6 +366,9 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
     settings = deps.settings
     view = deps.datasets.batch(batch_id)
     samples = deps.datasets.samples(view)
+    if not samples:  # the `none` strategy, or a batch where every image failed
+        empty = QualityScores(unrealistic=0, unrepresentative=0, unvaried=0, unoriginal=0)
+        return {"scores": empty, "groups": {}, "kept": 0, "dropped": {}, "over": {}}
     labels = deps.datasets.labels(view)
     targets = deps.datasets.values(view, "target_slice")
     real_view = deps.datasets.split("train")

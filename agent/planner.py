@@ -113,6 +113,28 @@ def plan_requests(
     return requests
 
 
+def untargeted_requests(
+    images: int, classes: Sequence[str], seed: int, batch_id: str
+) -> list[GenerationRequest]:
+    """Generation without analysis: every condition and class drawn uniformly."""
+    rng = np.random.default_rng(seed)
+    requests = []
+    for index in range(images):
+        conditions = {name: str(rng.choice(values)) for name, values in SCENE_VOCABULARY.items()}
+        cls = str(rng.choice(list(classes)))
+        requests.append(
+            GenerationRequest(
+                id=f"{batch_id}-{index:04d}",
+                slice_name="untargeted",
+                prompt=prompt_for(cls, conditions, int(rng.integers(3))),
+                conditions=conditions,
+                class_focus=[],
+                seed=int(rng.integers(2**31 - 1)),
+            )
+        )
+    return requests
+
+
 def revise(
     feedback_scores: dict[str, float], variation: float, realism: float
 ) -> tuple[float, float, list[str]]:

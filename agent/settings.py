@@ -63,6 +63,11 @@ class LoopSettings(BaseModel):
     patience: int = Field(2, ge=1, description="stop after this many cycles without promotion")
     target_recall: float = Field(0.9, gt=0, le=1, description="stop when the objective reaches it")
     auto_approve: bool = False
+    strategy: Literal["targeted", "untargeted", "none", "retrieval"] = Field(
+        "targeted",
+        description="targeted: the agent; the others are the benchmark's baselines (generation "
+        "without analysis, training only, nearest real images from a pool)",
+    )
     real_sample: int = Field(200, ge=10, description="real images used in quality scoring")
 
 
@@ -97,12 +102,31 @@ class GateSettings(BaseModel):
     max_slice_drop: float = Field(0.05, ge=0)
 
 
+class AnalystSettings(BaseModel):
+    """Which failure analyst explains the slices, and how to reach its model."""
+
+    backend: Literal["offline", "qwen", "openai"] = "offline"
+    model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="hub id or local folder")
+    dtype: str = "auto"
+    device: str = "auto"
+    min_pixels: int = Field(64 * 28 * 28, gt=0)
+    max_pixels: int = Field(512 * 28 * 28, gt=0)
+    max_new_tokens: int = Field(512, gt=0)
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint")
+    api_key: str = "EMPTY"
+    timeout: float = Field(60.0, gt=0)
+    retries: int = Field(2, ge=0)
+    structured_output: bool = True
+    evidence_images: int = Field(3, ge=1, description="whole scenes shown per slice")
+    evidence_crops: int = Field(3, ge=0, description="crops of missed objects shown per slice")
+
+
 class BackendSettings(BaseModel):
     """Which analyst, generator and labeler the loop uses."""
 
-    analyst: Literal["offline"] = "offline"
-    generator: Literal["procedural"] = "procedural"
+    generator: Literal["procedural", "retrieval"] = "procedural"
     labeler: Literal["truth"] = "truth"
+    retrieval_pool: Path | None = Field(None, description="pool folder of the retrieval generator")
 
 
 class Settings(BaseSettings):
@@ -123,6 +147,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     backends: BackendSettings = Field(default_factory=BackendSettings)
+    analyst: AnalystSettings = Field(default_factory=AnalystSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.deps import Deps
-from agent.settings import Settings, write_settings_file
+from agent.settings import Settings, read_settings_file, write_settings_file
 from evaluation.metrics import evaluate_split
 from storage.datasets import LabeledImage, WorkspaceDatasets, connect
 from storage.export import ExportItem, export_yolo
@@ -46,6 +47,7 @@ def init_workspace(
     import_path: Path | None = None,
     import_format: str = "yolo",
     progress: Progress = _no_progress,
+    settings_values: dict[str, Any] | None = None,
 ) -> InitSummary:
     """Create a workspace at `root` with field data from the world or from `import_path`."""
     root = root.expanduser().resolve()
@@ -56,7 +58,7 @@ def init_workspace(
     world = load_world_config(world_file) if import_path is None else None
     report = import_labelled(import_path, import_format, CLASSES) if import_path else None
     workspace.create()
-    values: dict[str, Any] = {"workspace_id": uuid.uuid4().hex[:10]}
+    values: dict[str, Any] = {"workspace_id": uuid.uuid4().hex[:10], **(settings_values or {})}
     if world is not None:
         values["world"] = "world.yaml"
         values["classes"] = list(CLASSES)
@@ -112,6 +114,39 @@ def init_workspace(
     write_settings_file(root, values)
     Registry(workspace.registry_file).log("workspace_created", source=source, counts=counts)
     return InitSummary(root, source, counts, report.skipped if report else [])
+
+
+def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any]) -> Path:
+    """A copy of a trained workspace that can run its own loop: files hard-linked, datasets cloned.
+
+    Shares the source's FiftyOne database (one per process), so both must use the same one.
+    """
+    target = target.expanduser().resolve()
+    if (target / "failforge.yaml").exists():
+        raise WorkspaceError(f"{target} is already a failforge workspace; choose another folder.")
+    root = source.workspace.root
+    for folder in ("models",):  # sample paths keep pointing at the source's images (read-only)
+        if (root / folder).is_dir():
+            shutil.copytree(
+                root / folder, target / folder, copy_function=os.link, dirs_exist_ok=True
+            )
+    for name in ("world.yaml",):
+        if (root / name).is_file():
+            shutil.copy2(root / name, target / name)
+    shutil.copy2(root / "registry.sqlite", target / "registry.sqlite")
+    Workspace(target).create()
+    workspace_id = uuid.uuid4().hex[:10]
+    source.datasets.clone_to(workspace_id)
+    values = {**read_settings_file(root), **settings_values, "workspace_id": workspace_id}
+    write_settings_file(target, values)
+    # Model paths in the copied registry point into the source; repoint them to the links.
+    registry = Registry(target / "registry.sqlite")
+    for model in registry.models():
+        linked = target / Path(model.path).relative_to(root)
+        registry.add_model(
+            model.name, linked, model.parent, model.status, model.metrics, model.cycle, model.reason
+        )
+    return target
 
 
 def _dump_yaml(data: dict[str, Any]) -> str:

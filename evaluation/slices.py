@@ -30,6 +30,7 @@ class FailureSlice(BaseModel):
     deficit: float = Field(description="overall recall minus slice recall")
     score: float = Field(description="deficit x support share; the ranking key")
     stats: dict[str, float] = Field(default_factory=dict, description="mean attributes")
+    overall_stats: dict[str, float] = Field(default_factory=dict, description="over all objects")
     example_ids: list[str] = Field(default_factory=list, description="samples with misses")
 
 
@@ -212,6 +213,7 @@ def discover_slices(
                 deficit=deficit,
                 score=deficit * support / total,
                 stats={name: float(values[mask].mean()) for name, values in table.values.items()},
+                overall_stats={name: float(values.mean()) for name, values in table.values.items()},
                 example_ids=list(dict.fromkeys(missed_ids))[:max_examples],
             )
         )

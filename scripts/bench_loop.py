@@ -37,8 +37,14 @@ def main() -> None:
     if not (workspace / "failforge.yaml").is_file():
         figures["init_seconds"] = _timed([failforge, "init", str(workspace)])
         figures["baseline_seconds"] = _timed([failforge, "baseline", "-w", str(workspace)])
-    status = json.loads(subprocess.run([failforge, "status", "-w", str(workspace), "--json"],
-                                       check=True, capture_output=True, text=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [failforge, "status", "-w", str(workspace), "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     figures["baseline_test_map50"] = status["metrics"]["map50"]
 
     from agent.deps import build_deps
@@ -60,8 +66,13 @@ def main() -> None:
     figures["stop_reason"] = outcome.stop_reason
     figures["waiting"] = outcome.waiting is not None
     figures["step_seconds"] = {k: sum(v) for k, v in step_seconds.items()}
-    heavy = {"retrain_detector", "gate_candidate", "generate_images", "label_images",
-             "evaluate_detector"}
+    heavy = {
+        "retrain_detector",
+        "gate_candidate",
+        "generate_images",
+        "label_images",
+        "evaluate_detector",
+    }
     total = sum(figures["step_seconds"].values())
     light = sum(v for k, v in figures["step_seconds"].items() if k not in heavy)
     figures["share_outside_train_generate_label_evaluate"] = light / total if total else None
@@ -73,8 +84,10 @@ def main() -> None:
         if key != "cycles":
             print(f"{key:48s} {value}")
     for r in history:
-        print(f"cycle {r.cycle}: images {r.images} promoted {r.promoted} objective "
-              f"{r.objective_before} -> {r.objective_after} mAP50 {r.map50_before} -> {r.map50_after}")
+        print(
+            f"cycle {r.cycle}: images {r.images} promoted {r.promoted} objective "
+            f"{r.objective_before} -> {r.objective_after} mAP50 {r.map50_before} -> {r.map50_after}"
+        )
 
 
 if __name__ == "__main__":

@@ -119,6 +119,17 @@ class WorkspaceDatasets:
     def synthetic(self) -> fo.Dataset:
         return self._dataset(self.synthetic_name)
 
+    def clone_to(self, workspace_id: str) -> WorkspaceDatasets:
+        """Copies of both datasets (samples, labels, predictions, evaluations) for another workspace."""
+        other = WorkspaceDatasets(workspace_id, self.classes)
+        for name, other_name in (
+            (self.field_name, other.field_name),
+            (self.synthetic_name, other.synthetic_name),
+        ):
+            if _fo().dataset_exists(name):
+                _fo().load_dataset(name).clone(other_name, persistent=True)
+        return other
+
     def delete(self) -> None:
         fo = _fo()
         for name in (self.field_name, self.synthetic_name):

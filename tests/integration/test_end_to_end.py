@@ -95,7 +95,12 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     listed = json.loads(runner.invoke(app, ["batches", "-w", ws, "--json"]).output)
     pending = [b for b in listed if b["status"] == "proposed"]
     assert len(pending) == 1 and pending[0]["images"] > 0
-    assert set(pending[0]["scores"]) >= {"unrealistic", "unrepresentative", "unvaried", "unoriginal"}
+    assert set(pending[0]["scores"]) >= {
+        "unrealistic",
+        "unrepresentative",
+        "unvaried",
+        "unoriginal",
+    }
 
     busy = runner.invoke(app, ["run", "-w", ws])
     assert busy.exit_code == 2 and "resume" in busy.output

@@ -38,6 +38,9 @@ class Hypothesis(BaseModel):
     evidence_ids: list[str] = Field(default_factory=list, description="sample ids shown")
     confidence: float = Field(ge=0, le=1)
     suggested_prompts: list[str] = Field(default_factory=list)
+    regions: list[dict[str, object]] = Field(
+        default_factory=list, description="boxes the analyst points at, original-image pixels"
+    )
 
 
 class FailureAnalysis(BaseModel):

@@ -17,8 +17,9 @@ class GenerationRequest(BaseModel):
     conditions: dict[str, str] = Field(description="lighting, weather, distance, crowding")
     class_focus: list[str] = Field(default_factory=list)
     seed: int
-    mode: Literal["generate", "edit"] = "generate"
+    mode: Literal["generate", "edit", "retrieve"] = "generate"
     source_sample_id: str | None = None
+    source_path: str | None = Field(None, description="for 'retrieve': the pool image to take")
     source_boxes: list[tuple[float, float, float, float, str]] = Field(default_factory=list)
     realism: float = Field(0.0, ge=0, le=1, description="how much field-camera degradation")
 

@@ -15,6 +15,8 @@ from tools.world.sampler import sample_scene
 from tools.world.scene import CONDITIONS, Conditions
 
 SPLITS = ("train", "val", "test")
+# Seed-sequence keys per split; `pool` holds extra field images for the retrieval baseline.
+SPLIT_KEYS = {"train": 0, "val": 1, "test": 2, "pool": 3}
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,16 @@ def draw_conditions(priors: dict[str, dict[str, float]], rng: np.random.Generato
 
 def scene_seed(world_seed: int, split: str, index: int) -> int:
     """A stable seed per (world, split, image): same seed, same images, in any order."""
-    return int(
-        np.random.SeedSequence([world_seed, SPLITS.index(split), index]).generate_state(1)[0]
-    )
+    return int(np.random.SeedSequence([world_seed, SPLIT_KEYS[split], index]).generate_state(1)[0])
 
 
 def render_field(
     config: WorldConfig, out_dir: Path, split: str, start: int = 0, count: int | None = None
 ) -> Iterator[FieldImage]:
     """Render images `start..start+count` of `split` into `out_dir` (JPEG, camera applied)."""
-    total = getattr(config.splits, split) if count is None else count
+    total = getattr(config.splits, split, 0) if count is None else count
     out_dir.mkdir(parents=True, exist_ok=True)
-    priors = config.priors(split)
+    priors = config.priors("train" if split == "pool" else split)
     for index in range(start, start + total):
         seed = scene_seed(config.seed, split, index)
         rng = np.random.default_rng(seed)

@@ -1,0 +1,71 @@
+"""Integration: all four benchmark arms on a tiny world, one seed, one cycle; shape and consistency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_runs_every_arm_from_one_shared_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = tmp_path / "world.yaml"
+    world.write_text("image_size: 64\nsplits: {train: 40, val: 20, test: 24}\n")
+    for key, value in {
+        "FAILFORGE_DETECTOR__EPOCHS": "6",
+        "FAILFORGE_DETECTOR__FINETUNE_EPOCHS": "1",
+        "FAILFORGE_LOOP__MIN_SUPPORT": "3",
+        "FAILFORGE_LOOP__REAL_SAMPLE": "20",
+        "FAILFORGE_GATE__MIN_GAIN": "0.0",
+    }.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "bench"
+    args = [
+        "bench",
+        "--world",
+        str(world),
+        "--budget",
+        "12",
+        "--cycles",
+        "1",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    bench = json.loads((out / "bench.json").read_text())
+    assert set(bench["arms"]) == {"none", "untargeted", "targeted", "retrieval"}
+    assert {"map50", "map50_95", "recall"} <= set(bench["baseline"]["overall"])
+    slices = set(bench["baseline"]["slices"])
+    assert {"lighting=night", "weather=fog", "distance=far", "crowding=dense"} <= slices
+    for arm, block in bench["arms"].items():
+        assert set(block["slices"]) == slices
+        assert len(block["per_cycle"]) == 1 and "map50_std" in block["overall"]
+        assert block["timings"]["wall_seconds"] > 0
+        assert block["images"][0] == (0 if arm == "none" else block["images"][0])
+    generated = [bench["arms"][a]["images"][0] for a in ("untargeted", "targeted", "retrieval")]
+    # The same budget caps every arm; a tiny model may give the targeted arms no slice to aim at.
+    assert all(0 <= n <= 12 for n in generated) and bench["arms"]["untargeted"]["images"][0] > 0
+    # One baseline, shared: every arm's model descends from the same v1.
+    base_v1 = (out / "seed0" / "base" / "models" / "v1" / "weights.pt").stat().st_ino
+    for arm in bench["arms"]:
+        assert (out / "seed0" / arm / "models" / "v1" / "weights.pt").stat().st_ino == base_v1
+    assert (out / "bench.md").is_file() and (out / "gain_per_slice.png").is_file()
+    assert (out / "curves.png").is_file()
+    again = CliRunner().invoke(app, args)  # finished arms are read back, not rerun
+    assert again.exit_code == 0 and json.loads((out / "bench.json").read_text()) == bench
+
+
+def test_bench_refuses_unknown_arms(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--arms", "targeted,magic", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "magic" in result.output

@@ -1,0 +1,81 @@
+"""OpenAICompatAnalyst: any OpenAI-compatible server (vLLM, SGLang) serving a vision-language model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from tools.analyst.base import FailureAnalysis, SliceEvidence
+from tools.analyst.parsing import answer_schema
+from tools.analyst.prompting import openai_messages
+from tools.analyst.robust import EventSink, analyze_robustly
+
+
+class OpenAICompatAnalyst:
+    """Asks `model` at `base_url` for a JSON answer per slice (structured output where supported)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "EMPTY",
+        timeout: float = 60.0,
+        retries: int = 2,
+        structured_output: bool = True,
+        max_tokens: int = 768,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.retries = retries
+        self.structured_output = structured_output
+        self.max_tokens = max_tokens
+        self.on_event = on_event
+        self._client: Any = None
+
+    def _chat(self) -> Any:
+        if self._client is None:
+            from openai import OpenAI
+
+            # The client retries timeouts, connection errors and 5xx with exponential backoff.
+            self._client = OpenAI(
+                base_url=self.base_url,
+                api_key=self.api_key,
+                timeout=self.timeout,
+                max_retries=self.retries,
+            )
+        return self._client
+
+    def ask(
+        self, evidence: SliceEvidence, classes: list[str], correction: str | None
+    ) -> tuple[str, tuple[int, int] | None]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": openai_messages(evidence, classes, correction),
+            "max_tokens": self.max_tokens,
+            "temperature": 0.0,
+        }
+        if self.structured_output:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "slice_answer", "schema": answer_schema()},
+            }
+        response = self._chat().chat.completions.create(**request)
+        text = response.choices[0].message.content or ""
+        # The server resizes images itself; boxes come back in the sent image's pixels unless
+        # it says otherwise, so the sent size is the input size.
+        size = None
+        if evidence.example_paths:
+            with Image.open(evidence.example_paths[0]) as image:
+                size = image.size
+        return text, size
+
+    def analyze(self, slices: list[SliceEvidence], classes: list[str]) -> FailureAnalysis:
+        return analyze_robustly(
+            self.name, slices, classes, lambda e, c: self.ask(e, classes, c), self.on_event
+        )

@@ -1,0 +1,79 @@
+"""Asking a model analyst safely: parse, retry once with the error, else fall back to the offline analyst."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PIL import Image
+
+from tools.analyst.base import FailureAnalysis, Hypothesis, SliceEvidence
+from tools.analyst.offline import OfflineAnalyst
+from tools.analyst.parsing import AnswerError, Region, SliceAnswer, parse_answer, rescale_box
+
+log = logging.getLogger(__name__)
+
+# (evidence, correction or None) -> (model text, (width, height) of the first image as the model saw it)
+Ask = Callable[[SliceEvidence, str | None], tuple[str, tuple[int, int] | None]]
+EventSink = Callable[[str, dict[str, object]], None]
+
+
+def to_hypothesis(
+    evidence: SliceEvidence, answer: SliceAnswer, input_wh: tuple[int, int] | None
+) -> Hypothesis:
+    regions: list[Region] = []
+    if answer.regions and evidence.example_paths and input_wh:
+        with Image.open(evidence.example_paths[0]) as image:
+            original = image.size
+        regions = [
+            Region(bbox_2d=rescale_box(r.bbox_2d, input_wh, original), label=r.label)
+            for r in answer.regions
+        ]
+    return Hypothesis(
+        slice_name=evidence.slice_name,
+        what_fails=answer.what_fails,
+        why=answer.why,
+        conditions=answer.conditions,
+        classes=answer.classes,
+        evidence_ids=evidence.example_ids,
+        confidence=answer.confidence,
+        suggested_prompts=answer.suggested_prompts,
+        regions=[r.model_dump() for r in regions],
+    )
+
+
+def analyze_robustly(
+    name: str,
+    slices: list[SliceEvidence],
+    classes: list[str],
+    ask: Ask,
+    on_event: EventSink | None = None,
+) -> FailureAnalysis:
+    """One hypothesis per slice; a model that errs twice, or cannot be reached, never stops the loop."""
+    offline = OfflineAnalyst()
+    hypotheses = []
+    for evidence in slices:
+        correction: str | None = None
+        hypothesis = None
+        for _attempt in range(2):
+            try:
+                text, input_wh = ask(evidence, correction)
+            except Exception as error:  # transport errors after the client's own retries
+                correction = None
+                reason = f"{type(error).__name__}: {error}"
+                log.warning("analyst %s unreachable for %s: %s", name, evidence.slice_name, reason)
+                break
+            try:
+                hypothesis = to_hypothesis(evidence, parse_answer(text, classes), input_wh)
+                break
+            except AnswerError as error:
+                correction = reason = str(error)
+        if hypothesis is None:
+            hypothesis = offline.explain(evidence)
+            if on_event is not None:
+                on_event(
+                    "analyst_fallback",
+                    {"analyst": name, "slice": evidence.slice_name, "reason": reason},
+                )
+        hypotheses.append(hypothesis)
+    return FailureAnalysis(analyst=name, hypotheses=hypotheses)
