@@ -516,6 +516,24 @@ def demo(
     console.print(f"Report: {path}")
 
 
+@app.command("export-analyses")
+@friendly
+def export_analyses_command(
+    workspace: Path = WorkspaceOption,
+    fmt: str = typer.Option("sharegpt", "--format", help="sharegpt (ms-swift, LLaMA-Factory)"),
+    out: Path | None = typer.Option(None, help="JSONL file (default: reports/analyses.jsonl)"),
+) -> None:
+    """Write approved analyses with their evidence images as a JSONL set to LoRA-tune the analyst."""
+    from agent.export import export_analyses
+
+    if fmt != "sharegpt":
+        raise UsageError(f"Unknown --format '{fmt}'; only sharegpt is supported.")
+    deps = _deps(workspace)
+    target = out or deps.workspace.reports_dir / "analyses.jsonl"
+    count = export_analyses(deps, target)
+    console.print(f"{count} analyses written to {target}")
+
+
 @app.command()
 @friendly
 def bench(

@@ -53,6 +53,8 @@ def build_analyst(settings: Settings, registry: Registry | None = None) -> Failu
             a.retries,
             a.structured_output,
             on_event=on_event,
+            min_pixels=a.min_pixels,
+            max_pixels=a.max_pixels,
         )
     from tools.analyst.offline import OfflineAnalyst
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +15,33 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
+# Small enough for CI, big enough that a from-scratch YOLOv8 learns something in under a minute:
+# small batches give it enough steps, near objects and sparse scenes make it learnable.
+TINY_WORLD = """\
+seed: 3
+image_size: 96
+splits: {train: 64, val: 32, test: 24}
+conditions:
+  lighting: {day: 0.8, night: 0.2}
+  weather: {clear: 0.7, fog: 0.3}
+  distance: {near: 0.6, mid: 0.4}
+  crowding: {sparse: 1.0}
+"""
+
+
 @pytest.fixture(scope="module")
-def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("baseline")
     world = root / "world.yaml"
-    world.write_text("seed: 3\nimage_size: 64\nsplits: {train: 48, val: 24, test: 24}\n")
+    world.write_text(TINY_WORLD)
     ws = root / "ws"
-    result = runner.invoke(app, ["init", str(ws), "--world", str(world)])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["baseline", "-w", str(ws), "--epochs", "12"])
-    assert result.exit_code == 0, result.output
-    return ws
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAILFORGE_DETECTOR__BATCH", "4")
+        result = runner.invoke(app, ["init", str(ws), "--world", str(world)])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(app, ["baseline", "-w", str(ws), "--epochs", "40"])
+        assert result.exit_code == 0, result.output
+        yield ws
 
 
 def test_init_stores_field_data_with_split_tags_and_world_fields(trained_workspace: Path) -> None:
@@ -33,8 +50,8 @@ def test_init_stores_field_data_with_split_tags_and_world_fields(trained_workspa
 
     deps = build_deps(Settings.load(trained_workspace))
     assert {s: deps.datasets.count(s) for s in ("train", "val", "test")} == {
-        "train": 48,
-        "val": 24,
+        "train": 64,
+        "val": 32,
         "test": 24,
     }
     fields = deps.datasets.field_names(prefix="world_")
@@ -158,3 +175,45 @@ def test_fine_tuning_starts_from_the_given_weights(trained_workspace: Path, tmp_
         return next(p for n, p in model.state_dict().items() if n.endswith("conv.weight")).float()
 
     assert torch.allclose(first_conv(v1), first_conv(result.weights), atol=1e-4)
+
+
+def test_export_analyses_writes_sharegpt_records(trained_workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "analyses.jsonl"
+    result = runner.invoke(app, ["export-analyses", "-w", str(trained_workspace), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records, "cycle 1 was approved, so its analyses are exported"
+    first = records[0]
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+    assert first["messages"][1]["content"].count("<image>") == len(first["images"]) > 0
+    assert all(Path(p).is_file() for p in first["images"])
+    assert "what_fails" in json.loads(first["messages"][2]["content"])
+
+
+def test_a_cycle_with_the_openai_analyst_against_a_local_server(
+    trained_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.replay_server import RECORDED, ReplayServer, Reply
+
+    server = ReplayServer()
+    url = server.start()
+    server.script(Reply(RECORDED["fenced"]))
+    try:
+        for key, value in {**LOOP_ENV, "FAILFORGE_ANALYST__BACKEND": "openai",
+                           "FAILFORGE_ANALYST__BASE_URL": url,
+                           "FAILFORGE_ANALYST__TIMEOUT": "10"}.items():
+            monkeypatch.setenv(key, value)
+        ws = str(trained_workspace)
+        result = runner.invoke(app, ["run", "-w", ws, "--cycles", "1", "--budget", "16",
+                                     "--auto-approve"])
+        assert result.exit_code == 0, result.output
+    finally:
+        server.stop()
+    assert server.requests, "the analyst asked the server"
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
+    deps = build_deps(Settings.load(trained_workspace))
+    analyses = [e for e in deps.registry.events() if e.kind == "analysis"]
+    assert analyses[-1].payload["analyst"] == "openai"
+    assert analyses[-1].payload["hypotheses"][0]["conditions"]["weather"] == "fog"

@@ -27,6 +27,8 @@ class OpenAICompatAnalyst:
         structured_output: bool = True,
         max_tokens: int = 768,
         on_event: EventSink | None = None,
+        min_pixels: int = 4 * 28 * 28,
+        max_pixels: int = 16384 * 28 * 28,
     ) -> None:
         self.base_url = base_url
         self.model = model
@@ -35,6 +37,8 @@ class OpenAICompatAnalyst:
         self.retries = retries
         self.structured_output = structured_output
         self.max_tokens = max_tokens
+        self.min_pixels = min_pixels
+        self.max_pixels = max_pixels
         self.on_event = on_event
         self._client: Any = None
 
@@ -67,13 +71,21 @@ class OpenAICompatAnalyst:
             }
         response = self._chat().chat.completions.create(**request)
         text = response.choices[0].message.content or ""
-        # The server resizes images itself; boxes come back in the sent image's pixels unless
-        # it says otherwise, so the sent size is the input size.
-        size = None
-        if evidence.example_paths:
-            with Image.open(evidence.example_paths[0]) as image:
-                size = image.size
-        return text, size
+        return text, self.input_size(evidence)
+
+    def input_size(self, evidence: SliceEvidence) -> tuple[int, int] | None:
+        """The first image's size as the served Qwen2.5-VL sees it: its processor resizes every
+        image to multiples of 28 within [min_pixels, max_pixels], and boxes come back in that."""
+        if not evidence.example_paths:
+            return None
+        from qwen_vl_utils import smart_resize
+
+        with Image.open(evidence.example_paths[0]) as image:
+            width, height = image.size
+        resized_h, resized_w = smart_resize(
+            height, width, factor=28, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+        )
+        return resized_w, resized_h
 
     def analyze(self, slices: list[SliceEvidence], classes: list[str]) -> FailureAnalysis:
         return analyze_robustly(

@@ -45,8 +45,23 @@ def extract_json_text(text: str) -> str:
     start = body.find("{")
     if start < 0:
         raise AnswerError("no JSON object in the answer")
-    end = body.rfind("}")
-    return body[start : end + 1] if end > start else body[start:]
+    depth, in_string, escaped = 0, False, False
+    for index in range(start, len(body)):
+        char = body[index]
+        if in_string:
+            if char == '"' and not escaped:
+                in_string = False
+            escaped = char == "\\" and not escaped
+            continue
+        if char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return body[start : index + 1]
+    return body[start:]  # truncated: json-repair closes what is still open
 
 
 def parse_answer(text: str, classes: Sequence[str]) -> SliceAnswer:

@@ -45,11 +45,21 @@ def slice_text(evidence: SliceEvidence, classes: list[str], correction: str | No
 
 
 def qwen_messages(
-    evidence: SliceEvidence, classes: list[str], correction: str | None = None
+    evidence: SliceEvidence,
+    classes: list[str],
+    correction: str | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Chat messages in the transformers/qwen-vl-utils format (images as file URIs)."""
+    """Chat messages in the transformers/qwen-vl-utils format (images as file URIs).
+
+    qwen-vl-utils resizes each image to these pixel bounds, so the size it returns is the size
+    the model sees, and the size its boxes refer to.
+    """
+    bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
     images = [
-        {"type": "image", "image": Path(p).resolve().as_uri()} for p in evidence.example_paths
+        {"type": "image", "image": Path(p).resolve().as_uri(), **bounds}
+        for p in evidence.example_paths
     ]
     return [
         {"role": "system", "content": [{"type": "text", "text": system_prompt()}]},

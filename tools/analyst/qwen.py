@@ -45,7 +45,8 @@ class QwenVlAnalyst:
             )
             self._model.eval()
             self._processor = AutoProcessor.from_pretrained(
-                self.model_id, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+                self.model_id,
+                size={"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels},
             )
         return self._model, self._processor
 
@@ -73,6 +74,8 @@ class QwenVlAnalyst:
             self.name,
             slices,
             classes,
-            lambda e, c: self.generate(qwen_messages(e, classes, c)),
+            lambda e, c: self.generate(
+                qwen_messages(e, classes, c, self.min_pixels, self.max_pixels)
+            ),
             self.on_event,
         )

@@ -283,7 +283,7 @@ def _apply_lighting(pixels: np.ndarray, spec: SceneSpec, lights: list[_Light]) -
         pixels = pixels * np.array([0.85, 0.62, 0.5], dtype=np.float32) * 0.75
         return _add_lights(pixels, lights, 0.35)
     if lighting == "night":
-        pixels = pixels * np.array([0.24, 0.25, 0.33], dtype=np.float32)
+        pixels = pixels * np.array([0.3, 0.31, 0.4], dtype=np.float32)
         return _add_lights(pixels, lights, 0.9)
     return pixels
 
@@ -314,7 +314,7 @@ def _apply_weather(
     elif weather == "fog":
         rows = np.arange(size, dtype=np.float32)
         nearness = np.clip((rows - horizon_px) / max(size - horizon_px, 1), 0, 1)
-        density = 0.75 + 0.2 * rng.random()
+        density = 0.6 + 0.2 * rng.random()
         alpha = (density * (0.92 - 0.6 * nearness))[:, None, None]
         fog = np.array((55, 55, 62) if dark else (200, 200, 206), dtype=np.float32)
         pixels = pixels * (1 - alpha) + alpha * fog

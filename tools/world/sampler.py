@@ -10,7 +10,7 @@ from tools.world.scene import Conditions, SceneObject, SceneSpec
 HEIGHT_RANGE = {"near": (0.30, 0.50), "mid": (0.16, 0.27), "far": (0.10, 0.15)}
 # Where the ground contact line may sit, as fractions between horizon (0) and bottom (1).
 GROUND_RANGE = {"near": (0.70, 1.0), "mid": (0.35, 0.80), "far": (0.05, 0.35)}
-COUNT_RANGE = {"sparse": (1, 3), "dense": (4, 7)}
+COUNT_RANGE = {"sparse": (1, 3), "dense": (3, 6)}
 CLASS_WEIGHTS = {"car": 0.45, "person": 0.35, "sign": 0.20}
 # Cars are wide and low: their drawn height is a fraction of the distance's height range.
 CLASS_HEIGHT_SCALE = {"car": 0.62, "person": 1.0, "sign": 0.85}

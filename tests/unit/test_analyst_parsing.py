@@ -1,0 +1,73 @@
+"""Parsing a vision-language model's raw text: a table of real-looking answers, broken ones included."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.analyst.parsing import AnswerError, extract_json_text, parse_answer, rescale_box
+
+CLASSES = ["car", "person", "sign"]
+VALID = (
+    '{"what_fails": "far people", "why": "too small at night", "conditions": '
+    '{"lighting": "night", "distance": "far"}, "classes": ["person"], "confidence": 0.8}'
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        VALID,
+        f"```json\n{VALID}\n```",
+        f"Here is my analysis:\n```\n{VALID}\n```\nHope this helps.",
+        f"Sure! {VALID} Let me know.",
+        VALID[:-1],  # truncated: the closing brace is missing
+        VALID.replace('"confidence": 0.8}', '"confidence": 0.8,}'),  # trailing comma
+        VALID.replace('"person"]', '"person", "dog"]'),  # a class the detector does not know
+    ],
+)
+def test_answers_that_parse(text: str) -> None:
+    answer = parse_answer(text, CLASSES)
+    assert answer.conditions.given() == {"lighting": "night", "distance": "far"}
+    assert answer.classes == ["person"] and answer.confidence == 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("I cannot see any problem.", "no JSON object"),
+        ('{"what_fails": "x", "why": "y"}', "confidence"),
+        ('{"what_fails": "x", "why": "y", "confidence": 3}', "confidence"),
+        (
+            '{"what_fails": "x", "why": "y", "confidence": 0.5, "conditions": {"lighting": "noon"}}',
+            "conditions.lighting",
+        ),
+        ("[1, 2, 3]", "no JSON object"),
+    ],
+)
+def test_answers_that_do_not_parse_say_why(text: str, reason: str) -> None:
+    with pytest.raises(AnswerError, match=reason):
+        parse_answer(text, CLASSES)
+
+
+def test_regions_are_read_and_fences_preferred() -> None:
+    text = (
+        'note {not json}\n```json\n{"what_fails": "a", "why": "b", "confidence": 0.2, '
+        '"regions": [{"bbox_2d": [10, 20, 30, 40], "label": "person"}]}\n```'
+    )
+    assert extract_json_text(text).startswith('{"what_fails"')
+    assert parse_answer(text, CLASSES).regions[0].bbox_2d == (10, 20, 30, 40)
+
+
+@pytest.mark.parametrize(
+    ("box", "input_wh", "original_wh", "expected"),
+    [
+        ((28, 56, 112, 140), (448, 448), (160, 160), (10.0, 20.0, 40.0, 50.0)),
+        ((112, 140, 28, 56), (448, 448), (160, 160), (10.0, 20.0, 40.0, 50.0)),  # corners swapped
+        ((-20, 0, 600, 448), (448, 448), (160, 160), (0.0, 0.0, 160.0, 160.0)),  # clipped
+        ((0, 0, 224, 112), (448, 224), (640, 320), (0.0, 0.0, 320.0, 160.0)),
+    ],
+)
+def test_boxes_are_rescaled_from_the_model_input_to_the_original(
+    box, input_wh, original_wh, expected
+) -> None:
+    assert rescale_box(box, input_wh, original_wh) == pytest.approx(expected)
