@@ -516,6 +516,33 @@ def demo(
     console.print(f"Report: {path}")
 
 
+@app.command()
+@friendly
+def doctor(
+    workspace: Path = WorkspaceOption,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """For each configured backend: can it run here (package, weights, device), and why not."""
+    from agent.doctor import as_json as checks_json
+    from agent.doctor import diagnose
+    from agent.settings import Settings
+    from storage.workspace import Workspace
+
+    Workspace(workspace).require()
+    checks = diagnose(Settings.load(workspace))
+    if as_json:
+        sys.stdout.write(json.dumps(checks_json(checks), indent=2) + "\n")
+    else:
+        table = Table(title="backends")
+        for column in ("tool", "backend", "ok", "reason"):
+            table.add_column(column)
+        for c in checks:
+            table.add_row(c.tool, c.backend, "yes" if c.ok else "[red]no[/red]", c.reason)
+        console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
 @app.command("export-analyses")
 @friendly
 def export_analyses_command(

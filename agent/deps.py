@@ -66,12 +66,40 @@ def build_generator(settings: Settings) -> ImageGenerator:
         from tools.generator.retrieval import PoolRetriever
 
         return PoolRetriever()
+    if settings.backends.generator == "diffusers":
+        from tools.generator.diffusers_gen import DiffusersGenerator
+
+        g = settings.generator
+        return DiffusersGenerator(
+            g.model,
+            g.steps,
+            g.guidance,
+            dtype=g.dtype,
+            device=g.device,
+            cpu_offload=g.cpu_offload,
+            batch_size=g.batch_size,
+            edit_mode=g.edit_mode,
+            strength=g.strength,
+        )
     from tools.generator.procedural import ProceduralGenerator
 
     return ProceduralGenerator()
 
 
 def build_labeler(settings: Settings) -> Labeler:
+    if settings.backends.labeler == "grounded-sam":
+        from tools.labeler.grounded_sam import GroundedSamLabeler
+
+        lab = settings.labeler
+        return GroundedSamLabeler(
+            lab.ontology,
+            lab.detector_model,
+            lab.sam_model,
+            lab.box_threshold,
+            lab.text_threshold,
+            lab.nms_iou,
+            lab.device,
+        )
     from tools.labeler.truth import SceneTruthLabeler
 
     return SceneTruthLabeler()

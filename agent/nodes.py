@@ -125,7 +125,11 @@ def label_images(state: LoopState, deps: Deps) -> dict[str, Any]:
     )
     return {
         "batch": batch.model_copy(
-            update={"labelled": result["labelled"], "dropped_boxes": result["dropped_boxes"]}
+            update={
+                "labelled": result["labelled"],
+                "dropped_boxes": result["dropped_boxes"],
+                "label_flagged": result.get("label_flagged", 0),
+            }
         )
     }
 

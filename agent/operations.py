@@ -14,7 +14,12 @@ from agent.planner import plan_requests, untargeted_requests
 from agent.setup import predict_and_evaluate
 from agent.state import Decision, LoopState
 from evaluation.gate import GateResult, ModelScorecard, gate
-from evaluation.quality import QualityScores, image_fingerprint, score_batch
+from evaluation.quality import (
+    QualityScores,
+    detection_label_quality,
+    image_fingerprint,
+    score_batch,
+)
 from evaluation.slices import (
     FailureSlice,
     ObjectTable,
@@ -31,7 +36,7 @@ from storage.export import ExportItem, export_yolo
 from tools.analyst.base import FailureAnalysis, SliceEvidence
 from tools.analyst.evidence import crop_object, draw_scene
 from tools.convert import class_ids, make_detections
-from tools.generator.base import GeneratedImage, GenerationRequest
+from tools.generator.base import EditSource, GeneratedImage, GenerationRequest
 from tools.generator.retrieval import nearest_pool_images, pool_entries
 from tools.labeler.truth import check_labels
 
@@ -203,24 +208,21 @@ def batch_id_for(state: LoopState) -> str:
     return f"{state.loop_id}-c{state.cycle}-r{state.revision}"
 
 
-def edit_sources(
-    deps: Deps, seed: int, count: int = 60
-) -> list[tuple[str, list[tuple[float, float, float, float, str]]]]:
+def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[EditSource]:
     """Training images (never val) whose layout an edit may re-stage, chosen by seed."""
     view = deps.datasets.split("train")
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(samples))[:count]
     sources = []
-    for i in order:
+    for i in rng.permutation(len(samples))[:count]:
         detections = labels[i]
         if len(detections):
             boxes = [
                 (float(x0), float(y0), float(x1), float(y1), deps.settings.classes[int(c)])
-                for (x0, y0, x1, y1), c in zip(detections.xyxy, detections.class_id, strict=True)
+                for (x0, y0, x1, y1), c in zip(detections.xyxy, class_ids(detections), strict=True)
             ]
-            sources.append((samples[i][0], boxes))
+            sources.append(EditSource(samples[i][0], str(samples[i][1]), boxes))
     return sources
 
 
@@ -356,8 +358,37 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> dict[s
                 },
             )
         )
-    deps.datasets.add_images(records, synthetic=True)
-    return {"labelled": len(records), "dropped_boxes": dropped_boxes, "unlabelled": unlabelled}
+    ids = deps.datasets.add_images(records, synthetic=True)
+    flagged = label_qa(deps, state, ids, records)
+    carried_dropped = sum(image.carried_dropped for image in images)
+    return {
+        "labelled": len(records),
+        "dropped_boxes": dropped_boxes + carried_dropped,
+        "unlabelled": unlabelled,
+        "label_flagged": flagged,
+        "carried_dropped": carried_dropped,
+    }
+
+
+def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[LabeledImage]) -> int:
+    """Auto-labels (not scene truth) are scored against the incumbent; poor ones are flagged."""
+    if deps.labeler.name == "truth" or not records:
+        return 0
+    predictions = deps.detector.predict(
+        weights_of(deps, state.incumbent), [r.path for r in records]
+    )
+    scores = detection_label_quality(
+        [r.detections for r in records], predictions, len(deps.settings.classes)
+    )
+    deps.datasets.set_sample_values(
+        ids, "label_quality", [float(s) for s in scores], synthetic=True
+    )
+    flagged = [
+        i for i, s in zip(ids, scores, strict=True) if s < deps.settings.labeler.qa_threshold
+    ]
+    if flagged:
+        deps.datasets.tag(flagged, "needs_review", synthetic=True)
+    return len(flagged)
 
 
 # -- score ---------------------------------------------------------------------------------------
@@ -426,6 +457,7 @@ def approval_payload(state: LoopState) -> dict[str, Any]:
         "loop_id": state.loop_id,
         "cycle": state.cycle,
         "revision": state.revision,
+        "label_flagged": state.batch.label_flagged,
         "images": state.batch.kept,
         "generated": state.batch.generated,
         "scores": state.batch.scores.model_dump() if state.batch.scores else None,

@@ -8,7 +8,7 @@ import numpy as np
 
 from evaluation.slices import FailureSlice
 from tools.analyst.base import SCENE_VOCABULARY, FailureAnalysis, Hypothesis
-from tools.generator.base import GenerationRequest
+from tools.generator.base import EditSource, GenerationRequest
 
 SUBJECTS = {"car": "a car", "person": "a pedestrian", "sign": "a traffic sign"}
 ACTIONS = {
@@ -66,7 +66,7 @@ def plan_requests(
     batch_id: str,
     floor_share: float = 0.15,
     edit_share: float = 0.3,
-    edit_sources: Sequence[tuple[str, list[tuple[float, float, float, float, str]]]] = (),
+    edit_sources: Sequence[EditSource] = (),
     variation: float = 0.0,
     realism: float = 0.0,
 ) -> list[GenerationRequest]:
@@ -105,8 +105,9 @@ def plan_requests(
                     class_focus=focus,
                     seed=int(rng.integers(2**31 - 1)),
                     mode="edit" if source else "generate",
-                    source_sample_id=source[0] if source else None,
-                    source_boxes=source[1] if source else [],
+                    source_sample_id=source.sample_id if source else None,
+                    source_path=source.path if source else None,
+                    source_boxes=source.boxes if source else [],
                     realism=realism,
                 )
             )

@@ -121,11 +121,40 @@ class AnalystSettings(BaseModel):
     evidence_crops: int = Field(3, ge=0, description="crops of missed objects shown per slice")
 
 
-class BackendSettings(BaseModel):
-    """Which analyst, generator and labeler the loop uses."""
+class GeneratorSettings(BaseModel):
+    """The diffusers generator: model, sampling, placement and how edits are made."""
 
-    generator: Literal["procedural", "retrieval"] = "procedural"
-    labeler: Literal["truth"] = "truth"
+    model: str = Field("stabilityai/sd-turbo", description="hub id or local pipeline folder")
+    steps: int = Field(4, ge=1)
+    guidance: float = Field(0.0, ge=0)
+    dtype: str = "float16"
+    device: str = "cuda"
+    cpu_offload: bool = False
+    batch_size: int = Field(4, ge=1)
+    edit_mode: Literal["inpaint", "img2img"] = "inpaint"
+    strength: float = Field(0.6, gt=0, le=1)
+
+
+class LabelerSettings(BaseModel):
+    """GroundingDINO + SAM: models, the ontology {prompt: class}, thresholds and label QA."""
+
+    detector_model: str = "IDEA-Research/grounding-dino-tiny"
+    sam_model: str | None = "facebook/sam-vit-base"
+    ontology: dict[str, str] = Field(
+        default_factory=lambda: {"car": "car", "pedestrian": "person", "traffic sign": "sign"}
+    )
+    box_threshold: float = Field(0.3, ge=0, le=1)
+    text_threshold: float = Field(0.25, ge=0, le=1)
+    nms_iou: float = Field(0.5, gt=0, le=1)
+    device: str = "cpu"
+    qa_threshold: float = Field(0.3, ge=0, le=1, description="label quality under which to flag")
+
+
+class BackendSettings(BaseModel):
+    """Which generator and labeler the loop uses (the analyst has its own section)."""
+
+    generator: Literal["procedural", "retrieval", "diffusers"] = "procedural"
+    labeler: Literal["truth", "grounded-sam"] = "truth"
     retrieval_pool: Path | None = Field(None, description="pool folder of the retrieval generator")
 
 
@@ -148,6 +177,8 @@ class Settings(BaseSettings):
     gate: GateSettings = Field(default_factory=GateSettings)
     backends: BackendSettings = Field(default_factory=BackendSettings)
     analyst: AnalystSettings = Field(default_factory=AnalystSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    labeler: LabelerSettings = Field(default_factory=LabelerSettings)
 
     @classmethod
     def settings_customise_sources(

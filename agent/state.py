@@ -29,6 +29,7 @@ class BatchSummary(BaseModel):
     kept: int
     failed: int = 0
     dropped_boxes: int = 0
+    label_flagged: int = Field(0, description="auto-labelled images flagged for review by label QA")
     scores: QualityScores | None = None
     group_scores: dict[str, QualityScores] = Field(default_factory=dict)
     over_threshold: dict[str, float] = Field(default_factory=dict)

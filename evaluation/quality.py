@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -197,3 +198,33 @@ def score_batch(
         dropped_unrealistic=dropped_unrealistic,
         realism=[float(r) for r in realism],
     )
+
+
+def detection_label_quality(
+    labels: Sequence[Any], predictions: Sequence[Any], num_classes: int
+) -> np.ndarray:
+    """cleanlab's object-detection label quality of each image's auto-labels, judged against a
+    detector's predictions (supervision Detections both); low scores deserve a person's look."""
+    from cleanlab.object_detection.rank import get_label_quality_scores
+
+    from tools.convert import class_ids
+
+    given = [
+        {"bboxes": np.asarray(d.xyxy, dtype=np.float32), "labels": class_ids(d)} for d in labels
+    ]
+    predicted = []
+    for p in predictions:
+        confidence = np.ones(len(p)) if p.confidence is None else np.asarray(p.confidence)
+        ids = class_ids(p)
+        predicted.append(
+            np.array(
+                [
+                    np.hstack([p.xyxy[ids == c], confidence[ids == c, None]])
+                    .astype(np.float32)
+                    .reshape(-1, 5)
+                    for c in range(num_classes)
+                ],
+                dtype=object,
+            )
+        )
+    return np.asarray(get_label_quality_scores(given, predicted), dtype=float)

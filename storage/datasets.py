@@ -197,6 +197,9 @@ class WorkspaceDatasets:
     def delete_samples(self, view: Any) -> None:
         view._dataset.delete_samples(view)
 
+    def tag(self, sample_ids: Sequence[str], tag: str, synthetic: bool = False) -> None:
+        self.select(sample_ids, synthetic=synthetic).tag_samples(tag)
+
     def tags(self, view: Any) -> list[list[str]]:
         return [list(t) for t in view.values("tags")]
 

@@ -179,7 +179,9 @@ def test_fine_tuning_starts_from_the_given_weights(trained_workspace: Path, tmp_
 
 def test_export_analyses_writes_sharegpt_records(trained_workspace: Path, tmp_path: Path) -> None:
     out = tmp_path / "analyses.jsonl"
-    result = runner.invoke(app, ["export-analyses", "-w", str(trained_workspace), "--out", str(out)])
+    result = runner.invoke(
+        app, ["export-analyses", "-w", str(trained_workspace), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records, "cycle 1 was approved, so its analyses are exported"
@@ -199,13 +201,17 @@ def test_a_cycle_with_the_openai_analyst_against_a_local_server(
     url = server.start()
     server.script(Reply(RECORDED["fenced"]))
     try:
-        for key, value in {**LOOP_ENV, "FAILFORGE_ANALYST__BACKEND": "openai",
-                           "FAILFORGE_ANALYST__BASE_URL": url,
-                           "FAILFORGE_ANALYST__TIMEOUT": "10"}.items():
+        for key, value in {
+            **LOOP_ENV,
+            "FAILFORGE_ANALYST__BACKEND": "openai",
+            "FAILFORGE_ANALYST__BASE_URL": url,
+            "FAILFORGE_ANALYST__TIMEOUT": "10",
+        }.items():
             monkeypatch.setenv(key, value)
         ws = str(trained_workspace)
-        result = runner.invoke(app, ["run", "-w", ws, "--cycles", "1", "--budget", "16",
-                                     "--auto-approve"])
+        result = runner.invoke(
+            app, ["run", "-w", ws, "--cycles", "1", "--budget", "16", "--auto-approve"]
+        )
         assert result.exit_code == 0, result.output
     finally:
         server.stop()
@@ -217,3 +223,66 @@ def test_a_cycle_with_the_openai_analyst_against_a_local_server(
     analyses = [e for e in deps.registry.events() if e.kind == "analysis"]
     assert analyses[-1].payload["analyst"] == "openai"
     assert analyses[-1].payload["hypotheses"][0]["conditions"]["weather"] == "fog"
+
+
+def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
+    trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.backends.tiny_models import (
+        build_tiny_grounding_dino,
+        build_tiny_sam,
+        build_tiny_stable_diffusion,
+    )
+
+    build_tiny_stable_diffusion(tmp_path / "sd")
+    build_tiny_grounding_dino(tmp_path / "dino")
+    build_tiny_sam(tmp_path / "sam")
+    settings = {
+        **LOOP_ENV,
+        "FAILFORGE_LOOP__BATCH_SIZE": "2",
+        "FAILFORGE_BACKENDS__GENERATOR": "diffusers",
+        "FAILFORGE_GENERATOR__MODEL": str(tmp_path / "sd"),
+        "FAILFORGE_GENERATOR__DEVICE": "cpu",
+        "FAILFORGE_GENERATOR__DTYPE": "float32",
+        "FAILFORGE_GENERATOR__STEPS": "2",
+        "FAILFORGE_BACKENDS__LABELER": "grounded-sam",
+        "FAILFORGE_LABELER__DETECTOR_MODEL": str(tmp_path / "dino"),
+        "FAILFORGE_LABELER__SAM_MODEL": str(tmp_path / "sam"),
+        "FAILFORGE_LABELER__BOX_THRESHOLD": "0.0",
+        "FAILFORGE_LABELER__TEXT_THRESHOLD": "0.0",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    ws = str(trained_workspace)
+    doctor = runner.invoke(app, ["doctor", "-w", ws, "--json"])
+    assert doctor.exit_code == 0, doctor.output
+    assert {c["backend"] for c in json.loads(doctor.output)} >= {"diffusers", "grounded-sam"}
+    result = runner.invoke(app, ["run", "-w", ws, "--cycles", "1", "--budget", "2"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(runner.invoke(app, ["batches", "-w", ws, "--json"]).output)
+    batch = listed[-1]
+    assert batch["status"] in ("proposed", "approved") and batch["images"] <= 2
+
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
+    deps = build_deps(Settings.load(trained_workspace))
+    view = deps.datasets.batch(batch["id"])
+    assert set(deps.datasets.values(view, "generator")) == {"diffusers"}
+    assert set(deps.datasets.values(view, "labeler")) == {"grounded-sam"}
+    assert all(q is not None for q in deps.datasets.values(view, "label_quality"))
+    if batch["status"] == "proposed":
+        approved = runner.invoke(app, ["approve", batch["id"], "-w", ws])
+        assert approved.exit_code == 0, approved.output
+
+
+def test_doctor_explains_what_cannot_run(
+    trained_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAILFORGE_BACKENDS__GENERATOR", "diffusers")
+    monkeypatch.setenv("FAILFORGE_GENERATOR__MODEL", "nobody/missing-model")
+    monkeypatch.setenv("FAILFORGE_GENERATOR__DEVICE", "cuda")
+    result = runner.invoke(app, ["doctor", "-w", str(trained_workspace), "--json"])
+    assert result.exit_code == 1
+    generator = next(c for c in json.loads(result.output) if c["tool"] == "generator")
+    assert not generator["ok"] and "not in the local Hugging Face cache" in generator["reason"]

@@ -13,6 +13,7 @@ from evaluation.slices import FailureSlice
 from tools.analyst.base import SliceEvidence
 from tools.analyst.offline import OfflineAnalyst
 from tools.convert import make_detections
+from tools.generator.base import EditSource
 from tools.generator.procedural import ProceduralGenerator
 from tools.labeler.truth import SceneTruthLabeler, check_labels
 
@@ -84,7 +85,7 @@ def test_plan_fixes_blamed_conditions_and_varies_the_rest(tmp_path: Path) -> Non
         deficit=0.4,
         score=0.1,
     )
-    sources = [("s1", [(10.0, 10.0, 30.0, 60.0, "person")])]
+    sources = [EditSource("s1", "s1.jpg", [(10.0, 10.0, 30.0, 60.0, "person")])]
     requests = plan_requests(
         analysis, [failure], 30, CLASSES, seed=1, batch_id="b", edit_sources=sources, edit_share=0.5
     )
@@ -122,7 +123,7 @@ def test_generator_and_truth_labeler_produce_exact_labels(tmp_path: Path) -> Non
         seed=2,
         batch_id="b",
         realism=0.5,
-        edit_sources=[("s", [(20.0, 30.0, 40.0, 70.0, "car")])],
+        edit_sources=[EditSource("s", "s.jpg", [(20.0, 30.0, 40.0, 70.0, "car")])],
         edit_share=0.5,
     )
     requests[0] = requests[0].model_copy(

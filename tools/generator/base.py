@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
+
+Box = tuple[float, float, float, float, str]  # x0, y0, x1, y1 (pixels) and class name
+
+
+class EditSource(NamedTuple):
+    """A real training image an edit may re-stage or repaint, with its labelled boxes."""
+
+    sample_id: str
+    path: str
+    boxes: list[Box]
 
 
 class GenerationRequest(BaseModel):
@@ -32,6 +42,8 @@ class GeneratedImage(BaseModel):
     width: int
     height: int
     truth_path: Path | None = None
+    carried_path: Path | None = Field(None, description="boxes an edit carried over, to verify")
+    carried_dropped: int = Field(0, description="carried boxes the labeler could not find again")
 
 
 class ImageGenerator(Protocol):

@@ -1,0 +1,146 @@
+"""`failforge doctor`: for each configured backend, can it run here (package, weights, device), and why not."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from agent.settings import Settings
+
+
+@dataclass
+class Check:
+    """One backend's verdict."""
+
+    tool: str
+    backend: str
+    ok: bool
+    reason: str
+
+
+def _package(name: str) -> str | None:
+    return (
+        None if importlib.util.find_spec(name) is not None else f"package '{name}' is not installed"
+    )
+
+
+def _weights(model: str) -> str | None:
+    """A local folder or file must exist; a hub id must already be in the local cache."""
+    if Path(model).expanduser().exists():
+        return None
+    if "/" not in model or model.startswith((".", "/", "~")):
+        return f"weights '{model}' not found"
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in ("config.json", "model_index.json", "preprocessor_config.json"):
+        if isinstance(try_to_load_from_cache(model, name), str):
+            return None
+    return f"'{model}' is not in the local Hugging Face cache and cannot be downloaded here"
+
+
+def _device(device: str) -> str | None:
+    if device in ("cpu", "auto"):
+        return None
+    import torch
+
+    return None if torch.cuda.is_available() else f"device '{device}' asked for, but no CUDA GPU"
+
+
+def _verdict(tool: str, backend: str, *problems: str | None) -> Check:
+    found = [p for p in problems if p]
+    return Check(tool, backend, not found, "; ".join(found) or "ready")
+
+
+def diagnose(settings: Settings) -> list[Check]:
+    checks = []
+    d = settings.detector
+    model_problem = None if d.model.endswith(".yaml") else _weights(d.model)
+    checks.append(
+        _verdict(
+            "detector",
+            d.backend,
+            _package("ultralytics"),
+            model_problem,
+            _device(
+                "cpu"
+                if d.device == "cpu"
+                else f"cuda:{d.device}"
+                if d.device.isdigit()
+                else d.device
+            ),
+        )
+    )
+    a = settings.analyst
+    if a.backend == "offline":
+        checks.append(_verdict("analyst", "offline"))
+    elif a.backend == "qwen":
+        checks.append(
+            _verdict(
+                "analyst",
+                "qwen",
+                _package("transformers"),
+                _package("qwen_vl_utils"),
+                _weights(a.model),
+                _device(a.device),
+            )
+        )
+    else:
+        checks.append(_verdict("analyst", "openai", _package("openai"), _reachable(a.base_url)))
+    generator = settings.backends.generator
+    if generator == "diffusers":
+        g = settings.generator
+        checks.append(
+            _verdict(
+                "generator",
+                generator,
+                _package("diffusers"),
+                _weights(g.model),
+                None if g.cpu_offload else _device(g.device),
+            )
+        )
+    elif generator == "retrieval":
+        pool = settings.backends.retrieval_pool
+        checks.append(
+            _verdict(
+                "generator",
+                generator,
+                None
+                if pool and (pool / "pool.json").is_file()
+                else "backends.retrieval_pool has no pool.json",
+            )
+        )
+    else:
+        checks.append(_verdict("generator", generator))
+    if settings.backends.labeler == "grounded-sam":
+        lab = settings.labeler
+        checks.append(
+            _verdict(
+                "labeler",
+                "grounded-sam",
+                _package("transformers"),
+                _weights(lab.detector_model),
+                _weights(lab.sam_model) if lab.sam_model else None,
+                _device(lab.device),
+            )
+        )
+    else:
+        checks.append(_verdict("labeler", "truth"))
+    return checks
+
+
+def _reachable(base_url: str) -> str | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=2)
+        return None
+    except urllib.error.HTTPError as error:
+        return None if error.code in (401, 403) else f"{base_url} answered HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        return f"{base_url} is not reachable ({getattr(error, 'reason', error)})"
+
+
+def as_json(checks: list[Check]) -> list[dict[str, object]]:
+    return [asdict(c) for c in checks]
