@@ -220,7 +220,14 @@ def app_command(
     port: int | None = typer.Option(None, help="port of the App (default: settings)"),
     address: str = typer.Option("127.0.0.1", help="address to listen on"),
 ) -> None:
-    """Open the workspace's field data in the FiftyOne App (saved views: val/test failures)."""
+    """Open the workspace's field data in the FiftyOne App, with the batch review operators."""
+    import os
+
+    from agent.review import PLUGINS_DIR
+
+    # Read by FiftyOne when it starts, and by the review plugin inside the App's server.
+    os.environ["FIFTYONE_PLUGINS_DIR"] = str(PLUGINS_DIR)
+    os.environ["FAILFORGE_WORKSPACE"] = str(workspace.resolve())
     deps = _deps(workspace)
     port = port or deps.settings.fiftyone.app_port
     session = deps.datasets.launch_app(port=port, address=address)
@@ -514,6 +521,56 @@ def demo(
         )
     console.print(table)
     console.print(f"Report: {path}")
+
+
+@app.command()
+@friendly
+def serve(
+    workspace: Path = WorkspaceOption,
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8765, help="port"),
+    cron: str | None = typer.Option(None, help="also run cycles on this crontab schedule"),
+    cycles: int = typer.Option(1, min=1, help="cycles per scheduled run"),
+) -> None:
+    """The HTTP API (and, with --cron, scheduled cycles) for this workspace."""
+    import uvicorn
+
+    from agent.api import check_bind, create_app
+
+    deps = _deps(workspace)
+    token = deps.settings.api_token
+    try:
+        check_bind(host, token)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if cron:
+        from agent.scheduler import build_scheduler
+
+        try:
+            build_scheduler(deps.workspace.root, cron, cycles, background=True).start()
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    console.print(f"failforge API on http://{host}:{port} (OpenAPI at /docs)")
+    uvicorn.run(create_app(deps, token), host=host, port=port, log_level="warning")
+
+
+@app.command()
+@friendly
+def schedule(
+    workspace: Path = WorkspaceOption,
+    cron: str = typer.Option(..., help='crontab expression, e.g. "0 2 * * *"'),
+    cycles: int = typer.Option(1, min=1, help="cycles per run"),
+) -> None:
+    """Run cycles on a schedule; one at a time, and a restart after missed runs runs once."""
+    from agent.scheduler import build_scheduler
+
+    deps = _deps(workspace)
+    try:
+        scheduler = build_scheduler(deps.workspace.root, cron, cycles)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    console.print(f"Scheduled {cycles} cycle(s) on '{cron}'; Ctrl-C to stop.")
+    scheduler.start()
 
 
 @app.command()

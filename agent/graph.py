@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,10 @@ CHECKPOINT_TYPES = [
 ]
 
 
+@lru_cache(maxsize=16)
 def sqlite_checkpointer(path: Path) -> BaseCheckpointSaver:
-    """LangGraph checkpoints in a SQLite file of the workspace."""
+    """LangGraph checkpoints in a SQLite file of the workspace (one saver per file and process;
+    the saver serialises its own access, so threads share it)."""
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
     from langgraph.checkpoint.sqlite import SqliteSaver
 

@@ -481,13 +481,11 @@ def apply_decision(deps: Deps, state: LoopState, decision: Decision) -> int:
         s[0] for s, t in zip(samples, tags, strict=True) if decision.approved and "reject" not in t
     ]
     rejected_ids = [s[0] for s in samples if s[0] not in set(approved_ids)]
+    # First decision wins: the CLI or the API usually recorded it before resuming the loop.
     deps.registry.decide_batch(
-        batch_id,
-        "approved" if decision.approved else "rejected",
-        decision.by,
-        decision.reason,
-        len(approved_ids),
+        batch_id, "approved" if decision.approved else "rejected", decision.by, decision.reason
     )
+    deps.registry.update_batch_images(batch_id, len(approved_ids))
     if approved_ids:
         deps.datasets.set_sample_values(
             approved_ids, "status", ["approved"] * len(approved_ids), synthetic=True

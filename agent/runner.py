@@ -146,15 +146,14 @@ def resume_loop(
         return _drive(deps, loop_id, None, observe)
 
 
-def decide_batch(
-    deps: Deps,
-    batch_id: str,
-    approved: bool,
-    by: str,
-    reason: str = "",
-    observe: Observer | None = None,
-) -> LoopOutcome | None:
-    """Approve or reject a proposed batch; the waiting loop resumes with the decision."""
+def record_decision(
+    deps: Deps, batch_id: str, approved: bool, by: str, reason: str = ""
+) -> dict[str, Any]:
+    """Record a decision on the batch the current loop waits for; exactly one decision wins.
+
+    Raises BatchDecisionError for an unknown batch, one no loop waits for, or one already
+    decided (the recorded decision is left as it was). Returns the resume payload.
+    """
     batch = deps.registry.batch(batch_id)
     if batch is None:
         raise BatchDecisionError(
@@ -168,5 +167,34 @@ def decide_batch(
     status = loop_status(deps, loop_id) if loop_id else None
     if status is None or status.waiting is None or status.waiting.get("batch_id") != batch_id:
         raise BatchDecisionError(f"No loop is waiting for a decision on batch {batch_id}.")
-    decision = {"approved": approved, "by": by, "reason": reason}
+    if not deps.registry.decide_batch(batch_id, "approved" if approved else "rejected", by, reason):
+        decided = deps.registry.batch(batch_id)
+        assert decided is not None
+        raise BatchDecisionError(
+            f"Batch {batch_id} is already {decided.status} (by {decided.decided_by}); "
+            f"nothing changed."
+        )
+    deps.registry.log(
+        "decision_recorded",
+        loop_id or "",
+        batch.cycle,
+        "request_approval",
+        batch_id=batch_id,
+        approved=approved,
+        by=by,
+        reason=reason,
+    )
+    return {"approved": approved, "by": by, "reason": reason}
+
+
+def decide_batch(
+    deps: Deps,
+    batch_id: str,
+    approved: bool,
+    by: str,
+    reason: str = "",
+    observe: Observer | None = None,
+) -> LoopOutcome | None:
+    """Approve or reject a proposed batch; the waiting loop resumes with the decision."""
+    decision = record_decision(deps, batch_id, approved, by, reason)
     return resume_loop(deps, decision, observe)

@@ -167,6 +167,7 @@ class Settings(BaseSettings):
 
     workspace: Path = Field(Path("."), description="the workspace folder")
     workspace_id: str = Field("", description="stable id; names the workspace's FiftyOne datasets")
+    api_token: str | None = Field(None, description="bearer token for the HTTP API's writes")
     world: str | None = Field("world.yaml", description="world file in the workspace, or None")
     classes: list[str] = Field(default_factory=lambda: ["car", "person", "sign"])
     detector: DetectorSettings = Field(default_factory=DetectorSettings)

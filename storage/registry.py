@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -183,18 +193,33 @@ class Registry:
     def decide_batch(
         self, batch_id: str, status: str, by: str, reason: str = "", image_count: int | None = None
     ) -> bool:
-        """Record a decision on a proposed batch; False if it was already decided (no change)."""
+        """Record a decision on a proposed batch; False if it was already decided (no change).
+
+        One conditional UPDATE, so of any number of concurrent deciders exactly one wins.
+        """
+        values: dict[str, Any] = {
+            "status": status,
+            "decided_by": by,
+            "reason": reason,
+            "decided_at": _now(),
+        }
+        if image_count is not None:
+            values["image_count"] = image_count
         with self.session() as s:
-            batch = s.get(Batch, batch_id, with_for_update=True)
-            if batch is None:
+            result = s.execute(
+                update(Batch)
+                .where(Batch.id == batch_id, Batch.status == "proposed")
+                .values(**values)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return True
+            if s.get(Batch, batch_id) is None:
                 raise KeyError(batch_id)
-            if batch.status != "proposed":
-                return False
-            batch.status, batch.decided_by, batch.reason = status, by, reason
-            batch.decided_at = _now()
-            if image_count is not None:
-                batch.image_count = image_count
-            return True
+            return False
+
+    def update_batch_images(self, batch_id: str, image_count: int) -> None:
+        with self.session() as s:
+            s.execute(update(Batch).where(Batch.id == batch_id).values(image_count=image_count))
 
     # -- steps and events ------------------------------------------------------------------
     def step_result(self, key: str) -> dict[str, Any] | None:

@@ -1,0 +1,37 @@
+"""Decisions from the FiftyOne App: the same decision function as the CLI and API, then a resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.deps import build_deps
+from agent.runner import record_decision
+from agent.settings import Settings
+
+PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
+
+
+def launch_resume(workspace: Path) -> subprocess.Popen[bytes]:
+    """Resume the loop in its own process: training must not run inside the App's server."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "resume", "--workspace", str(workspace)],
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def decide_from_app(
+    batch_id: str, approved: bool, by: str, reason: str, workspace: Path | None = None
+) -> dict[str, Any]:
+    """Record the decision (exactly one wins), then resume the waiting loop in the background."""
+    root = workspace or Path(os.environ.get("FAILFORGE_WORKSPACE", "."))
+    deps = build_deps(Settings.load(root))
+    decision = record_decision(deps, batch_id, approved, by, reason)
+    launch_resume(deps.workspace.root)
+    return {"batch_id": batch_id, **decision}

@@ -1,0 +1,79 @@
+"""Scheduled cycles: APScheduler with its job store in the workspace, one run at a time, no bursts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+log = logging.getLogger(__name__)
+JOB_ID = "failforge-cycles"
+MISFIRE_GRACE_SECONDS = 3600
+
+
+def run_scheduled_cycles(workspace: str, cycles: int) -> str:
+    """The scheduled job: continue an unfinished loop, or start one of `cycles` cycles.
+
+    Takes the same workspace lock as the CLI, so it never runs beside another loop; a busy
+    workspace is logged and skipped, not queued.
+    """
+    from agent.deps import build_deps
+    from agent.runner import LoopBusyError, current_loop_id, loop_status, resume_loop, start_loop
+    from agent.settings import Settings
+
+    deps = build_deps(Settings.load(Path(workspace)))
+    try:
+        loop_id = current_loop_id(deps)
+        if loop_id is not None and not loop_status(deps, loop_id).finished:
+            outcome = resume_loop(deps)
+        else:
+            outcome = start_loop(
+                deps, cycles, deps.settings.loop.budget, deps.settings.loop.auto_approve
+            )
+    except LoopBusyError as error:
+        deps.registry.log("schedule_skipped", reason=str(error))
+        log.warning("scheduled run skipped: %s", error)
+        return "skipped"
+    deps.registry.log(
+        "schedule_ran",
+        outcome.loop_id,
+        reason=outcome.stop_reason or "",
+        waiting=outcome.waiting is not None,
+    )
+    return "waiting" if outcome.waiting is not None else "finished"
+
+
+def build_scheduler(
+    workspace: Path,
+    cron: str,
+    cycles: int,
+    background: bool = False,
+    job: Any = run_scheduled_cycles,
+) -> BaseScheduler:
+    """A scheduler whose job (kept in `<workspace>/scheduler.sqlite`) runs `cycles` on `cron`.
+
+    max_instances=1 and coalesce=True: a restart after missed runs runs once, not a burst; runs
+    missed by more than the grace time are dropped.
+    """
+    try:
+        trigger = CronTrigger.from_crontab(cron)
+    except ValueError as error:
+        raise ValueError(f"--cron '{cron}' is not a crontab expression ({error}).") from error
+    store = SQLAlchemyJobStore(url=f"sqlite:///{workspace.resolve() / 'scheduler.sqlite'}")
+    defaults = {"max_instances": 1, "coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
+    scheduler_class = BackgroundScheduler if background else BlockingScheduler
+    scheduler = scheduler_class(jobstores={"default": store}, job_defaults=defaults)
+    scheduler.add_job(
+        job,
+        trigger,
+        id=JOB_ID,
+        replace_existing=True,
+        kwargs={"workspace": str(workspace.resolve()), "cycles": cycles},
+    )
+    return scheduler

@@ -1,0 +1,65 @@
+"""A real uvicorn server on 127.0.0.1 serving the API over a workspace whose loop runs on fakes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from agent.api import create_app
+from agent.deps import Deps
+from tests.fakes import FakeOperations, fake_deps
+
+TOKEN = "s3cret-token"
+
+
+@dataclass
+class LiveApi:
+    url: str
+    deps: Deps
+    fake: FakeOperations
+    app: object
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        self.app.state.service.wait(timeout)  # type: ignore[attr-defined]
+
+    def wait_for_batch(self, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                loop = client.get("/status").json()["loop"]
+                if loop and loop["waiting"]:
+                    return str(loop["waiting"]["batch_id"])
+                time.sleep(0.05)
+        raise TimeoutError("the loop never asked for a decision")
+
+
+@pytest.fixture
+def live_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApi]:
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps).install(monkeypatch)
+    app = create_app(deps, TOKEN)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise TimeoutError("uvicorn did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield LiveApi(f"http://127.0.0.1:{port}", deps, fake, app)
+    app.state.service.pause()
+    app.state.service.wait(10)
+    server.should_exit = True
+    thread.join(10)

@@ -1,0 +1,44 @@
+"""The FiftyOne review operators, called directly: they use the one decision function and resume once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from agent.review import PLUGINS_DIR
+from agent.runner import start_loop
+from tests.fakes import FakeOperations, fake_deps
+
+
+def test_the_plugin_declares_its_operators() -> None:
+    manifest = yaml.safe_load((PLUGINS_DIR / "failforge_review" / "fiftyone.yml").read_text())
+    assert manifest["operators"] == ["approve_batch", "reject_batch"]
+
+
+@pytest.mark.parametrize("approved", [True, False])
+def test_operators_decide_through_the_shared_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, approved: bool
+) -> None:
+    from agent.plugins.failforge_review import ApproveBatch, RejectBatch
+
+    deps = fake_deps(tmp_path)
+    FakeOperations(deps).install(monkeypatch)
+    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None
+    resumed: list[Path] = []
+    monkeypatch.setattr("agent.review.build_deps", lambda settings: deps)
+    monkeypatch.setattr("agent.review.launch_resume", lambda root: resumed.append(root))
+    operator = ApproveBatch() if approved else RejectBatch()
+    assert operator.config.label == ("Approve batch" if approved else "Reject batch")
+    ctx = SimpleNamespace(
+        params={"batch_id": waiting["batch_id"], "by": "carol", "reason": "cars look painted"}
+    )
+    result = operator.execute(ctx)
+    assert result["approved"] is approved and resumed == [deps.workspace.root]
+    batch = deps.registry.batch(waiting["batch_id"])
+    assert batch.status == ("approved" if approved else "rejected") and batch.decided_by == "carol"
+    again = operator.execute(ctx)
+    assert "already" in again["error"] and len(resumed) == 1

@@ -1,0 +1,84 @@
+"""The scheduler: its job lives in the workspace, a restart after missed runs runs once, never beside a loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.runner import workspace_lock
+from agent.scheduler import JOB_ID, build_scheduler, run_scheduled_cycles
+from tests.fakes import FakeOperations, fake_deps
+
+RUNS: list[str] = []
+
+
+def record_run(workspace: str, cycles: int) -> None:
+    RUNS.append(workspace)
+
+
+def test_a_restart_after_missed_runs_runs_once_not_a_burst(tmp_path: Path) -> None:
+    RUNS.clear()
+    scheduler = build_scheduler(tmp_path, "* * * * *", 1, background=True, job=record_run)
+    scheduler.start(paused=True)
+    # The job store is a file in the workspace: the job survives the scheduler.
+    scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC) - timedelta(minutes=5))
+    scheduler.shutdown(wait=False)
+    assert (tmp_path / "scheduler.sqlite").is_file()
+
+    restarted = build_scheduler(tmp_path, "* * * * *", 1, background=True, job=record_run)
+    restarted.start(paused=True)
+    restarted.modify_job(JOB_ID, next_run_time=datetime.now(UTC) - timedelta(minutes=5))
+    restarted.resume()
+    deadline = time.monotonic() + 5
+    while not RUNS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    restarted.shutdown(wait=True)
+    assert len(RUNS) == 1  # five missed minutes, coalesced into one run
+    job_defaults = restarted._job_defaults
+    assert job_defaults["max_instances"] == 1 and job_defaults["coalesce"] is True
+
+
+def test_a_scheduled_run_on_a_busy_workspace_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps).install(monkeypatch)
+    monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
+    with workspace_lock(deps.workspace.lock_file):
+        assert run_scheduled_cycles(str(tmp_path), 1) == "skipped"
+    assert fake.calls["discover"] == 0
+    assert [e.kind for e in deps.registry.events()][-1] == "schedule_skipped"
+    assert run_scheduled_cycles(str(tmp_path), 1) == "waiting"  # not auto-approved by default
+    assert run_scheduled_cycles(str(tmp_path), 1) == "waiting"  # resumes the same loop, no new one
+    assert fake.calls["generate"] == 1
+
+
+def test_two_scheduled_runs_at_once_never_overlap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps = fake_deps(tmp_path, loop={"auto_approve": True})
+    FakeOperations(deps).install(monkeypatch)
+    monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(run_scheduled_cycles(str(tmp_path), 1)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) in (["finished", "skipped"], ["finished", "finished"])
+    assert len([e for e in deps.registry.events() if e.kind == "loop_started"]) == len(
+        [r for r in results if r == "finished"]
+    )
+
+
+def test_a_bad_cron_expression_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is not a crontab expression"):
+        build_scheduler(tmp_path, "every night", 1)
