@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from agent.deps import Deps
+from agent.queries import batch_rows, status_payload
 from agent.runner import (
     BatchDecisionError,
     LoopBusyError,
@@ -150,8 +151,6 @@ def create_app(deps: Deps, token: str | None) -> FastAPI:
 
     @app.get("/status")
     def get_status(split: Annotated[str, Query(pattern="^(val|test)$")] = "test") -> dict[str, Any]:
-        from agent.cli import status_payload
-
         return {**status_payload(deps, split), "loop": loop_summary()}
 
     @app.get("/cycles")
@@ -177,19 +176,7 @@ def create_app(deps: Deps, token: str | None) -> FastAPI:
 
     @app.get("/batches")
     def get_batches() -> list[dict[str, Any]]:
-        return [
-            {
-                "id": b.id,
-                "loop_id": b.loop_id,
-                "cycle": b.cycle,
-                "status": b.status,
-                "images": b.image_count,
-                "scores": b.scores,
-                "decided_by": b.decided_by,
-                "reason": b.reason,
-            }
-            for b in deps.registry.batches()
-        ]
+        return batch_rows(deps)
 
     def event_dict(e: Any) -> dict[str, Any]:
         return {

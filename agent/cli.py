@@ -155,26 +155,9 @@ def baseline(
     _print_status(deps, "test")
 
 
-def status_payload(deps: Any, split: str) -> dict[str, Any]:
-    incumbent = deps.registry.incumbent()
-    if incumbent is None:
-        return {"incumbent": None, "split": split, "metrics": None, "slices": {}}
-    evaluation = incumbent.metrics.get(split, {})
-    return {
-        "incumbent": {
-            "name": incumbent.name,
-            "parent": incumbent.parent,
-            "path": incumbent.path,
-            "cycle": incumbent.cycle,
-            "created_at": incumbent.created_at.isoformat(),
-        },
-        "split": split,
-        "metrics": evaluation.get("overall"),
-        "slices": evaluation.get("slices", {}),
-    }
-
-
 def _print_status(deps: Any, split: str) -> None:
+    from agent.queries import status_payload
+
     payload = status_payload(deps, split)
     if payload["incumbent"] is None:
         console.print("No model yet; train one with `failforge baseline`.")
@@ -208,6 +191,8 @@ def status(
         raise UsageError(f"Unknown split '{split}'; use val or test.")
     deps = _deps(workspace)
     if as_json:
+        from agent.queries import status_payload
+
         sys.stdout.write(json.dumps(status_payload(deps, split), indent=2) + "\n")
     else:
         _print_status(deps, split)
@@ -351,19 +336,9 @@ def batches(
 ) -> None:
     """Every batch with its cycle, status, image count and quality scores."""
     deps = _deps(workspace)
-    rows = [
-        {
-            "id": b.id,
-            "loop_id": b.loop_id,
-            "cycle": b.cycle,
-            "status": b.status,
-            "images": b.image_count,
-            "scores": b.scores,
-            "decided_by": b.decided_by,
-            "reason": b.reason,
-        }
-        for b in deps.registry.batches()
-    ]
+    from agent.queries import batch_rows
+
+    rows = batch_rows(deps)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
