@@ -17,7 +17,7 @@ from agent.settings import Settings
 from agent.setup import clone_workspace, init_workspace, train_baseline
 from evaluation.bench import aggregate, markdown, plots
 from tools.generator.retrieval import build_pool
-from tools.world.config import WorldConfig, load_world_config
+from tools.world.config import WorldConfig, read_world
 
 ARMS = ("none", "untargeted", "targeted", "retrieval")
 Progress = Callable[[str, int, int], None]
@@ -28,11 +28,11 @@ def _base_workspace(out: Path, world: WorldConfig, seed: int, progress: Progress
     base = out / f"seed{seed}" / "base"
     shared = {"fiftyone": {"database_dir": str(out / "fiftyone")}}
     if not (base / "failforge.yaml").is_file():
-        world_file = out / f"world-seed{seed}.yaml"
-        world_file.write_text(
+        yaml_path = out / f"world-seed{seed}.yaml"
+        yaml_path.write_text(
             yaml.safe_dump(world.model_copy(update={"seed": seed}).model_dump(mode="json"))
         )
-        init_workspace(base, world_file, progress=progress, settings_values=shared)
+        init_workspace(base, yaml_path, progress=progress, settings_values=shared)
     deps = build_deps(Settings.load(base))
     train_baseline(deps, progress)
     ensure_test_metrics(deps, "v1")
@@ -116,7 +116,7 @@ def _run_arm(
 
 def run_bench(
     out: Path,
-    world_file: Path | None,
+    yaml_path: Path | None,
     budget: int,
     cycles: int,
     seeds: Sequence[int],
@@ -126,7 +126,7 @@ def run_bench(
     """Run every arm for every seed (resumable: finished arms are read back) and aggregate."""
     out = out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    world = load_world_config(world_file)
+    world = read_world(yaml_path)
     runs: dict[int, dict[str, Any]] = {}
     for seed in seeds:
         base = _base_workspace(out, world, seed, progress)

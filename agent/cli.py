@@ -442,14 +442,14 @@ def demo(
 
     directory = directory.resolve()
     if not (directory / "failforge.yaml").is_file():
-        world_file = None
+        yaml_path = None
         if quick:
-            world_file = directory.parent / f".{directory.name}-world.yaml"
-            world_file.write_text(yaml.safe_dump(QUICK_WORLD))
+            yaml_path = directory.parent / f".{directory.name}-world.yaml"
+            yaml_path.write_text(yaml.safe_dump(QUICK_WORLD))
         with progress_bars() as progress:
-            init_workspace(directory, world_file, progress=progress)
-        if world_file is not None:
-            world_file.unlink()
+            init_workspace(directory, yaml_path, progress=progress)
+        if yaml_path is not None:
+            yaml_path.unlink()
         if quick:
             values = read_settings_file(directory)
             values.update({k: {**values.get(k, {}), **v} for k, v in QUICK_SETTINGS.items()})

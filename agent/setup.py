@@ -19,7 +19,7 @@ from storage.importers import import_labelled
 from storage.registry import Registry
 from storage.workspace import Workspace, WorkspaceError
 from tools.convert import make_detections
-from tools.world.config import load_world_config
+from tools.world.config import read_world
 from tools.world.field import SPLITS, render_field
 from tools.world.scene import CLASSES
 
@@ -43,7 +43,7 @@ class InitSummary:
 
 def init_workspace(
     root: Path,
-    world_file: Path | None = None,
+    yaml_path: Path | None = None,
     import_path: Path | None = None,
     import_format: str = "yolo",
     progress: Progress = _no_progress,
@@ -55,7 +55,7 @@ def init_workspace(
     if workspace.settings_file.exists():
         raise WorkspaceError(f"{root} is already a failforge workspace; choose another folder.")
     # Validate inputs before anything is written.
-    world = load_world_config(world_file) if import_path is None else None
+    world = read_world(yaml_path) if import_path is None else None
     report = import_labelled(import_path, import_format, CLASSES) if import_path else None
     workspace.create()
     values: dict[str, Any] = {"workspace_id": uuid.uuid4().hex[:10], **(settings_values or {})}
@@ -178,11 +178,11 @@ def predict_and_evaluate(
 ) -> dict[str, Any]:
     """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split."""
     metrics: dict[str, Any] = {}
-    world_fields = slice_fields(deps)
+    truth_fields = slice_fields(deps)
     for index, split in enumerate(splits, 1):
         # World slices are report-only truth: measured on `test`, never on `val`, which the
         # loop's decisions use (and where it finds its own slices from pixels and labels).
-        fields = world_fields if split == "test" else []
+        fields = truth_fields if split == "test" else []
         view = deps.datasets.split(split)
         samples = deps.datasets.samples(view)
         predictions = deps.detector.predict(weights, [p for _, p, _, _ in samples])

@@ -24,7 +24,7 @@ splits: {train: 24, val: 12, test: 12}
 
 
 @pytest.fixture
-def tiny_world_file(tmp_path: Path) -> Path:
+def tiny_yaml_path(tmp_path: Path) -> Path:
     path = tmp_path / "world.yaml"
     path.write_text(TINY_WORLD)
     return path

@@ -44,7 +44,7 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         yield ws
 
 
-def test_init_stores_field_data_with_split_tags_and_world_fields(trained_workspace: Path) -> None:
+def test_init_stores_field_data_with_split_tags_and_truth_fields(trained_workspace: Path) -> None:
     from agent.deps import build_deps
     from agent.settings import Settings
 

@@ -36,7 +36,7 @@ def test_folder_that_is_not_a_workspace(tmp_path: Path) -> None:
         ("conditions: {lighting: {day: 0.6, night: 0.6}}", "not 1"),
     ],
 )
-def test_bad_world_file_creates_nothing(tmp_path: Path, world: str, message: str) -> None:
+def test_bad_yaml_path_creates_nothing(tmp_path: Path, world: str, message: str) -> None:
     path = tmp_path / "world.yaml"
     path.write_text(world)
     code, output = _run("init", str(tmp_path / "ws"), "--world", str(path))

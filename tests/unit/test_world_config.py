@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.world.config import WorldConfigError, load_world_config
+from tools.world.config import WorldConfigError, read_world
 from tools.world.field import draw_conditions, render_field
 
 
@@ -22,23 +22,23 @@ from tools.world.field import draw_conditions, render_field
         ("seed: [unclosed", "not valid YAML"),
     ],
 )
-def test_bad_world_files_give_one_clear_sentence(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_yaml_paths_give_one_clear_sentence(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "world.yaml"
     path.write_text(text)
     with pytest.raises(WorldConfigError, match=message.replace("(", r"\(")) as info:
-        load_world_config(path)
+        read_world(path)
     assert "\n" not in str(info.value)
 
 
-def test_missing_world_file_is_an_error(tmp_path: Path) -> None:
+def test_missing_yaml_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(WorldConfigError, match="does not exist"):
-        load_world_config(tmp_path / "nope.yaml")
+        read_world(tmp_path / "nope.yaml")
 
 
 def test_partial_world_keeps_default_priors_and_test_is_uniform(tmp_path: Path) -> None:
     path = tmp_path / "world.yaml"
     path.write_text("conditions: {lighting: {night: 1.0}}\n")
-    config = load_world_config(path)
+    config = read_world(path)
     assert config.conditions["lighting"] == {"night": 1.0}
     assert set(config.conditions) == {"lighting", "weather", "distance", "crowding"}
     test_priors = config.priors("test")
@@ -48,7 +48,7 @@ def test_partial_world_keeps_default_priors_and_test_is_uniform(tmp_path: Path) 
 
 
 def test_field_rendering_is_deterministic_and_skewed(tmp_path: Path) -> None:
-    config = load_world_config(None)
+    config = read_world(None)
     first = list(render_field(config, tmp_path / "a", "train", count=60))
     again = list(render_field(config, tmp_path / "b", "train", count=60))
     assert [f.conditions for f in first] == [f.conditions for f in again]

@@ -85,7 +85,7 @@ def _check_condition(name: str, probabilities: dict[str, float]) -> None:
         raise ValueError(f"probabilities of '{name}' sum to {total:g}, not 1")
 
 
-def load_world_config(path: Path | None) -> WorldConfig:
+def read_world(path: Path | None) -> WorldConfig:
     """Read world.yaml (or the defaults when `path` is None); raise WorldConfigError on bad input."""
     if path is None:
         return WorldConfig()
