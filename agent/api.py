@@ -28,6 +28,7 @@ from agent.runner import (
 )
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500
 # Module level: FastAPI resolves the (string) annotations of dependencies against module names.
 bearer = HTTPBearer(auto_error=False)
 
@@ -191,14 +192,15 @@ def create_app(deps: Deps, token: str | None) -> FastAPI:
 
     @app.get("/events")
     def get_events(
-        after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         return [event_dict(e) for e in deps.registry.events(after, limit)]
 
     @app.get("/events/stream")
     async def stream_events(
         request: Request,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
         seconds: Annotated[float, Query(gt=0, le=3600)] = 600,
     ) -> StreamingResponse:
         """Server-sent events: every new event as `data: {json}`, for `seconds` at most."""

@@ -1,0 +1,298 @@
+"""The loop's commands: run, resume, batches, approve, reject, report and demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from agent.cli import (
+    UsageError,
+    WorkspaceOption,
+    _deps,
+    _fmt,
+    app,
+    console,
+    friendly,
+    progress_bars,
+)
+
+
+def _observer() -> Callable[[str, dict[str, Any]], None]:
+    def observe(node: str, update: dict[str, Any]) -> None:
+        detail = ""
+        if node == "discover_failures" and update.get("slices"):
+            detail = "; ".join(f"{s.name} (recall {s.recall:.2f})" for s in update["slices"])
+        elif node == "score_batch" and update.get("batch"):
+            batch = update["batch"]
+            scores = batch.scores.model_dump() if batch.scores else {}
+            detail = f"{batch.kept} kept, " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        elif node == "gate_candidate" and update.get("gate"):
+            verdict = update["gate"]
+            detail = ("PROMOTED " if verdict.promote else "kept incumbent: ") + "; ".join(
+                verdict.reasons
+            )
+        elif node == "decide_next" and update.get("stop_reason"):
+            detail = f"stop: {update['stop_reason']}"
+        console.print(f"[bold]{node}[/bold] {detail}", highlight=False, soft_wrap=True)
+
+    return observe
+
+
+def _print_outcome(outcome: Any) -> None:
+    state = outcome.state
+    if state is not None and state.history:
+        table = Table(title=f"loop {outcome.loop_id}")
+        for column in (
+            "cycle",
+            "batch",
+            "approved",
+            "images",
+            "candidate",
+            "promoted",
+            "objective",
+            "mAP50 (val)",
+        ):
+            table.add_column(column)
+        for r in state.history:
+            objective = (
+                "-"
+                if r.objective_before is None
+                else f"{r.objective_before:.3f} -> {r.objective_after:.3f}"
+            )
+            map50 = (
+                "-" if r.map50_before is None else f"{r.map50_before:.3f} -> {r.map50_after:.3f}"
+            )
+            table.add_row(
+                str(r.cycle),
+                r.batch_id or "-",
+                "yes" if r.approved else "no",
+                str(r.images),
+                r.candidate or "-",
+                "yes" if r.promoted else "no",
+                objective,
+                map50,
+            )
+        console.print(table)
+    if outcome.waiting is not None:
+        w = outcome.waiting
+        console.print(
+            f"Waiting for a decision on batch [bold]{w['batch_id']}[/bold] "
+            f"({w['images']} images; scores {w['scores']}). "
+            f"Look at the FiftyOne view '{w['fiftyone_view']}', then: {w['how_to_decide']}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif outcome.finished:
+        console.print(f"Loop finished: {outcome.stop_reason}.")
+
+
+@app.command()
+@friendly
+def run(
+    workspace: Path = WorkspaceOption,
+    cycles: int | None = typer.Option(None, min=1, help="cycle limit (default: settings)"),
+    budget: int | None = typer.Option(None, min=1, help="image budget (default: settings)"),
+    auto_approve: bool = typer.Option(
+        False, "--auto-approve", help="approve batches whose scores pass the thresholds"
+    ),
+) -> None:
+    """Start a loop: find failures, generate targeted data, retrain, gate, cycle after cycle."""
+    from agent.runner import start_loop
+
+    deps = _deps(workspace)
+    if deps.registry.incumbent() is None:
+        raise UsageError("No model yet; train the baseline first with `failforge baseline`.")
+    loop = deps.settings.loop
+    outcome = start_loop(
+        deps,
+        cycles or loop.cycles,
+        budget or loop.budget,
+        auto_approve or loop.auto_approve,
+        _observer(),
+    )
+    _print_outcome(outcome)
+
+
+@app.command()
+@friendly
+def resume(workspace: Path = WorkspaceOption) -> None:
+    """Continue the current loop where it stopped (after a crash, or to see what it waits for)."""
+    from agent.runner import resume_loop
+
+    _print_outcome(resume_loop(_deps(workspace), observe=_observer()))
+
+
+@app.command()
+@friendly
+def batches(
+    workspace: Path = WorkspaceOption,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Every batch with its cycle, status, image count and quality scores."""
+    deps = _deps(workspace)
+    from agent.queries import batch_rows
+
+    rows = batch_rows(deps)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table(title="batches")
+    for column in (
+        "id",
+        "cycle",
+        "status",
+        "images",
+        "unrealistic",
+        "unrepresentative",
+        "unvaried",
+        "unoriginal",
+        "decided by",
+    ):
+        table.add_column(column)
+    for row in rows:
+        scores = row["scores"]
+        table.add_row(
+            row["id"],
+            str(row["cycle"]),
+            row["status"],
+            str(row["images"]),
+            *[
+                _fmt(scores.get(k))
+                for k in ("unrealistic", "unrepresentative", "unvaried", "unoriginal")
+            ],
+            row["decided_by"] or "-",
+        )
+    console.print(table)
+
+
+@app.command()
+@friendly
+def approve(
+    batch_id: str = typer.Argument(..., help="the batch to approve"),
+    workspace: Path = WorkspaceOption,
+    by: str = typer.Option("cli", help="who decides"),
+) -> None:
+    """Approve a proposed batch (samples tagged `reject` in the App are left out); the loop goes on."""
+    from agent.runner import decide_batch
+
+    outcome = decide_batch(_deps(workspace), batch_id, True, by, "approved", _observer())
+    console.print(f"Batch {batch_id} approved.")
+    if outcome is not None:
+        _print_outcome(outcome)
+
+
+@app.command()
+@friendly
+def reject(
+    batch_id: str = typer.Argument(..., help="the batch to reject"),
+    reason: str = typer.Option(..., "--reason", help="why (kept in the registry)"),
+    workspace: Path = WorkspaceOption,
+    by: str = typer.Option("cli", help="who decides"),
+) -> None:
+    """Reject a proposed batch; the cycle ends without training and the loop goes on."""
+    from agent.runner import decide_batch
+
+    outcome = decide_batch(_deps(workspace), batch_id, False, by, reason, _observer())
+    console.print(f"Batch {batch_id} rejected.")
+    if outcome is not None:
+        _print_outcome(outcome)
+
+
+@app.command()
+@friendly
+def report(workspace: Path = WorkspaceOption) -> None:
+    """Write reports/report.md with PNG plots: per-slice recall and mAP, batch scores, promotions."""
+    from agent.report import write_report
+    from agent.runner import current_loop_id, loop_status
+
+    deps = _deps(workspace)
+    loop_id = current_loop_id(deps)
+    state = loop_status(deps, loop_id).state if loop_id else None
+    path = write_report(deps, state)
+    console.print(f"Report written to {path}")
+
+
+QUICK_WORLD = {"seed": 0, "image_size": 96, "splits": {"train": 160, "val": 80, "test": 120}}
+QUICK_SETTINGS = {
+    "detector": {"epochs": 12, "finetune_epochs": 4, "imgsz": 96},
+    "loop": {"batch_size": 40, "budget": 120, "min_support": 10, "real_sample": 80},
+}
+
+
+@app.command()
+@friendly
+def demo(
+    directory: Path = typer.Argument(Path("demo-workspace"), help="workspace folder"),
+    quick: bool = typer.Option(False, "--quick", help="a small, fast version for smoke runs"),
+    cycles: int = typer.Option(3, min=1, help="loop cycles"),
+) -> None:
+    """The whole story on the demo world: init, baseline, 3 auto-approved cycles, report, before/after."""
+    import yaml
+
+    from agent.report import ensure_test_metrics, slice_table, write_report
+    from agent.runner import current_loop_id, resume_loop, start_loop
+    from agent.settings import read_settings_file, write_settings_file
+    from agent.setup import init_workspace, train_baseline
+
+    directory = directory.resolve()
+    if not (directory / "failforge.yaml").is_file():
+        yaml_path = None
+        if quick:
+            yaml_path = directory.parent / f".{directory.name}-world.yaml"
+            yaml_path.write_text(yaml.safe_dump(QUICK_WORLD))
+        with progress_bars() as progress:
+            init_workspace(directory, yaml_path, progress=progress)
+        if yaml_path is not None:
+            yaml_path.unlink()
+        if quick:
+            values = read_settings_file(directory)
+            values.update({k: {**values.get(k, {}), **v} for k, v in QUICK_SETTINGS.items()})
+            write_settings_file(directory, values)
+    deps = _deps(directory)
+    with progress_bars() as progress:
+        train_baseline(deps, progress)
+    loop_id = current_loop_id(deps)
+    observe = _observer()
+    if loop_id is None:
+        outcome = start_loop(deps, cycles, deps.settings.loop.budget, True, observe)
+    else:
+        outcome = resume_loop(deps, observe=observe)
+    while outcome.waiting is not None:
+        # A batch whose scores miss the thresholds after every revision waits for a person;
+        # in the demo the demo itself is that person, and says so in the registry.
+        outcome = resume_loop(
+            deps,
+            {"approved": True, "by": "demo", "reason": "demo approves batches over threshold"},
+            observe,
+        )
+    _print_outcome(outcome)
+    path = write_report(deps, outcome.state)
+    incumbent = deps.registry.incumbent()
+    assert incumbent is not None
+    before = ensure_test_metrics(deps, "v1")["test"]
+    after = ensure_test_metrics(deps, incumbent.name)["test"]
+    table = Table(title=f"test split (world truth): v1 -> {incumbent.name}")
+    for column in (
+        "slice",
+        "recall v1",
+        f"recall {incumbent.name}",
+        "mAP50 v1",
+        f"mAP50 {incumbent.name}",
+    ):
+        table.add_column(column, justify="left" if column == "slice" else "right")
+    for row in slice_table(before, after):
+        table.add_row(
+            row["slice"],
+            _fmt(row["recall_before"]),
+            _fmt(row["recall_after"]),
+            _fmt(row["map50_before"]),
+            _fmt(row["map50_after"]),
+        )
+    console.print(table)
+    console.print(f"Report: {path}")

@@ -1,0 +1,150 @@
+"""Service and tooling commands: serve, schedule, doctor, export-analyses and bench."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from agent.cli import (
+    UsageError,
+    WorkspaceOption,
+    _deps,
+    app,
+    console,
+    friendly,
+    progress_bars,
+)
+
+
+@app.command()
+@friendly
+def serve(
+    workspace: Path = WorkspaceOption,
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8765, help="port"),
+    cron: str | None = typer.Option(None, help="also run cycles on this crontab schedule"),
+    cycles: int = typer.Option(1, min=1, help="cycles per scheduled run"),
+) -> None:
+    """The HTTP API (and, with --cron, scheduled cycles) for this workspace."""
+    import uvicorn
+
+    from agent.api import check_bind, create_app
+
+    deps = _deps(workspace)
+    token = deps.settings.api_token
+    try:
+        check_bind(host, token)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if cron:
+        from agent.scheduler import build_scheduler
+
+        try:
+            build_scheduler(deps.workspace.root, cron, cycles, background=True).start()
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    console.print(f"failforge API on http://{host}:{port} (OpenAPI at /docs)")
+    uvicorn.run(create_app(deps, token), host=host, port=port, log_level="warning")
+
+
+@app.command()
+@friendly
+def schedule(
+    workspace: Path = WorkspaceOption,
+    cron: str = typer.Option(..., help='crontab expression, e.g. "0 2 * * *"'),
+    cycles: int = typer.Option(1, min=1, help="cycles per run"),
+) -> None:
+    """Run cycles on a schedule; one at a time, and a restart after missed runs runs once."""
+    from agent.scheduler import build_scheduler
+
+    deps = _deps(workspace)
+    try:
+        scheduler = build_scheduler(deps.workspace.root, cron, cycles)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    console.print(f"Scheduled {cycles} cycle(s) on '{cron}'; Ctrl-C to stop.")
+    scheduler.start()
+
+
+@app.command()
+@friendly
+def doctor(
+    workspace: Path = WorkspaceOption,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """For each configured backend: can it run here (package, weights, device), and why not."""
+    from agent.doctor import as_json as checks_json
+    from agent.doctor import diagnose
+    from agent.settings import Settings
+    from storage.workspace import Workspace
+
+    Workspace(workspace).require()
+    checks = diagnose(Settings.load(workspace))
+    if as_json:
+        sys.stdout.write(json.dumps(checks_json(checks), indent=2) + "\n")
+    else:
+        table = Table(title="backends")
+        for column in ("tool", "backend", "ok", "reason"):
+            table.add_column(column)
+        for c in checks:
+            table.add_row(c.tool, c.backend, "yes" if c.ok else "[red]no[/red]", c.reason)
+        console.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command("export-analyses")
+@friendly
+def export_analyses_command(
+    workspace: Path = WorkspaceOption,
+    fmt: str = typer.Option("sharegpt", "--format", help="sharegpt (ms-swift, LLaMA-Factory)"),
+    out: Path | None = typer.Option(None, help="JSONL file (default: reports/analyses.jsonl)"),
+) -> None:
+    """Write approved analyses with their evidence images as a JSONL set to LoRA-tune the analyst."""
+    from agent.export import export_analyses
+
+    if fmt != "sharegpt":
+        raise UsageError(f"Unknown --format '{fmt}'; only sharegpt is supported.")
+    deps = _deps(workspace)
+    target = out or deps.workspace.reports_dir / "analyses.jsonl"
+    count = export_analyses(deps, target)
+    console.print(f"{count} analyses written to {target}")
+
+
+@app.command()
+@friendly
+def bench(
+    world: Path | None = typer.Option(
+        None, "--world", help="world.yaml (default world if omitted)"
+    ),
+    budget: int = typer.Option(450, min=1, help="images per arm over all cycles"),
+    cycles: int = typer.Option(3, min=1, help="cycles per arm"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    arms: str = typer.Option("none,untargeted,targeted,retrieval", help="arms to run"),
+    out: Path = typer.Option(Path("bench-out"), help="output folder (resumable)"),
+    as_json: bool = typer.Option(False, "--json", help="print bench.json"),
+) -> None:
+    """Does the closed loop beat training more, untargeted generation and retrieval at equal budget?"""
+    from agent.bench import ARMS, run_bench
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds must be comma-separated integers, not '{seeds}'.") from None
+    arm_list = [a.strip() for a in arms.split(",") if a.strip()]
+    unknown = [a for a in arm_list if a not in ARMS]
+    if unknown or not arm_list or not seed_list:
+        raise UsageError(
+            f"Unknown or empty --arms/--seeds ({', '.join(unknown) or 'none given'}); "
+            f"arms are {', '.join(ARMS)}."
+        )
+    with progress_bars() as progress:
+        result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        console.print((out / "bench.md").read_text(), markup=False, highlight=False)

@@ -1,0 +1,188 @@
+"""Finding and explaining failures: val predictions, object tables, slices, evidence, analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.deps import Deps
+from agent.setup import predict_and_evaluate
+from agent.state import LoopState
+from evaluation.slices import (
+    FailureSlice,
+    ObjectTable,
+    assign_bins,
+    bin_edges,
+    build_object_table,
+    cluster_missed,
+    discover_slices,
+    match_found,
+    slice_mask,
+)
+from tools.analyst.base import FailureAnalysis, SliceEvidence
+from tools.analyst.evidence import crop_object, draw_scene
+from tools.convert import class_ids, make_detections
+
+
+def pred_field(model: str) -> str:
+    return f"pred_{model}"
+
+
+def weights_of(deps: Deps, model: str) -> Path:
+    record = deps.registry.model(model)
+    if record is None:
+        raise KeyError(f"model {model} is not in the registry")
+    return Path(record.path)
+
+
+def ensure_val_predictions(deps: Deps, model: str) -> None:
+    """Predictions and evaluation of `model` on val exist (the baseline and the gate make them)."""
+    if pred_field(model) not in deps.datasets.field_names(prefix="pred_"):
+        predict_and_evaluate(deps, model, weights_of(deps, model), ("val",))
+
+
+def val_object_table(deps: Deps, model: str) -> ObjectTable:
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    return build_object_table(
+        [s[0] for s in samples],
+        [str(s[1]) for s in samples],
+        [max(s[2], s[3]) for s in samples],
+        deps.datasets.labels(view),
+        deps.datasets.labels(view, pred_field(model)),
+        deps.settings.classes,
+        deps.settings.evaluation.conf_threshold,
+    )
+
+
+def slice_recalls(
+    table: ObjectTable, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
+) -> dict[str, float]:
+    bins = assign_bins(table, edges)
+    recalls = {}
+    for name, conditions in slices.items():
+        mask = slice_mask(bins, conditions)
+        if mask.any():
+            recalls[name] = float(table.found[mask].mean())
+    return recalls
+
+
+def single_slices(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str, dict[str, str]]:
+    """Every single-attribute bin (and class): the slices the gate guards against regressions."""
+    bins = assign_bins(table, edges)
+    return {f"{a}={v}": {a: str(v)} for a in bins for v in np.unique(bins[a])}
+
+
+# -- discover ------------------------------------------------------------------------------------
+def discover(
+    deps: Deps, state: LoopState
+) -> tuple[list[FailureSlice], dict[str, list[float]], list[dict[str, Any]]]:
+    """Top failure slices of the incumbent on val; failures are marked in FiftyOne for the App."""
+    settings = deps.settings.loop
+    ensure_val_predictions(deps, state.incumbent)
+    table = val_object_table(deps, state.incumbent)
+    edges = bin_edges(table)
+    slices = discover_slices(table, edges, settings.top_slices, settings.min_support)
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    ids = [s[0] for s in samples]
+    misses = np.array([int(np.sum(~table.found[np.array(table.sample_ids) == i])) for i in ids])
+    embeddings = embed_cached(deps, state.incumbent, "val", [s[1] for s in samples])
+    clusters = cluster_missed(embeddings, ids, misses, seed=deps.settings.detector.seed)
+    bins = assign_bins(table, edges)
+    marks: dict[str, list[str]] = {i: [] for i in ids}
+    for failure in slices:
+        for k in np.where(slice_mask(bins, failure.conditions) & ~table.found)[0]:
+            if failure.name not in marks[table.sample_ids[k]]:
+                marks[table.sample_ids[k]].append(failure.name)
+    field = f"failures_c{state.cycle}"
+    deps.datasets.set_sample_values(ids, field, [marks[i] for i in ids])
+    marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
+    deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
+    return slices, edges, clusters
+
+
+def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.ndarray:
+    """Backbone embeddings of images, cached per model and image set (images never change)."""
+    cache = deps.workspace.model_dir(model) / f"embeddings_{name}.npz"
+    key = np.array([str(p) for p in paths])
+    if cache.is_file():
+        stored = np.load(cache)
+        if stored["paths"].shape == key.shape and (stored["paths"] == key).all():
+            return np.asarray(stored["vectors"])
+    vectors = deps.detector.embed(weights_of(deps, model), paths)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, paths=key, vectors=vectors)
+    return vectors
+
+
+# -- analyze -------------------------------------------------------------------------------------
+def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list[str]:
+    """Scenes with truth and predictions drawn, then crops of missed objects, for one slice."""
+    settings = deps.settings.analyst
+    ids = failure.example_ids[: settings.evidence_images]
+    if not ids:
+        return []
+    view = deps.datasets.select(ids)
+    samples = deps.datasets.samples(view)
+    truths = deps.datasets.labels(view)
+    predictions = deps.datasets.labels(view, pred_field(state.incumbent))
+    conf = deps.settings.evaluation.conf_threshold
+    out = deps.workspace.cycle_dir(state.cycle) / "evidence" / _safe(failure.name)
+    scenes: list[str] = []
+    crops: list[str] = []
+    for (sample_id, path, _, _), truth, predicted in zip(samples, truths, predictions, strict=True):
+        confident = (
+            np.ones(len(predicted), bool)
+            if predicted.confidence is None
+            else predicted.confidence >= conf
+        )
+        shown = make_detections(predicted.xyxy[confident], class_ids(predicted)[confident])
+        scenes.append(
+            str(draw_scene(path, truth, shown, deps.settings.classes, out / f"{sample_id}.png"))
+        )
+        missed = ~match_found(truth, predicted, conf)
+        for k in np.where(missed)[0]:
+            if len(crops) < settings.evidence_crops:
+                crops.append(
+                    str(crop_object(path, truth.xyxy[k], out / f"{sample_id}_miss{k}.png"))
+                )
+    return scenes + crops
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "=-_" else "_" for c in name)
+
+
+def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
+    """The analyst's hypotheses per slice; analyses are written on the evidence samples."""
+    evidence = []
+    overall = {
+        k: float(np.mean([s.stats.get(k, 0.0) for s in state.slices]))
+        for k in (state.slices[0].stats if state.slices else {})
+    }
+    for failure in state.slices:
+        evidence.append(
+            SliceEvidence(
+                slice_name=failure.name,
+                conditions=failure.conditions,
+                support=failure.support,
+                recall=failure.recall,
+                deficit=failure.deficit,
+                stats=failure.stats,
+                overall_stats=overall,
+                example_ids=failure.example_ids,
+                example_paths=evidence_images(deps, state, failure),
+            )
+        )
+    analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))
+    for hypothesis in analysis.hypotheses:
+        if hypothesis.evidence_ids:
+            deps.datasets.set_sample_values(
+                hypothesis.evidence_ids,
+                f"analysis_c{state.cycle}",
+                [f"{hypothesis.what_fails}: {hypothesis.why}"] * len(hypothesis.evidence_ids),
+            )
+    return analysis

@@ -1,0 +1,103 @@
+"""Retraining on approved data and gating the candidate against the incumbent on val."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from agent.deps import Deps
+from agent.operations.failures import single_slices, slice_recalls, val_object_table, weights_of
+from agent.setup import predict_and_evaluate
+from agent.state import LoopState
+from evaluation.gate import GateResult, ModelScorecard, gate
+from evaluation.slices import (
+    ObjectTable,
+)
+from storage.export import ExportItem, export_yolo
+
+
+# -- retrain and gate ----------------------------------------------------------------------------
+def synthetic_share(deps: Deps, cycle: int) -> float:
+    loop = deps.settings.loop
+    return min(
+        loop.synthetic_share_cap,
+        loop.synthetic_share_start + loop.synthetic_share_step * (cycle - 1),
+    )
+
+
+def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
+    """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
+    field_items = _items(deps, deps.datasets.split("train"), synthetic=False)
+    approved = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
+    synthetic_items = _items(deps, approved, synthetic=True)
+    share = synthetic_share(deps, state.cycle)
+    limit = int(share / (1 - share) * len(field_items))
+    if len(synthetic_items) > limit:
+        # Newest batches first: they target this cycle's failures.
+        synthetic_items = synthetic_items[-limit:]
+    data_yaml = export_yolo(
+        deps.workspace.cycle_dir(state.cycle) / "data",
+        deps.settings.classes,
+        {"train": field_items + synthetic_items, "val": _items(deps, deps.datasets.split("val"))},
+    )
+    result = deps.detector.train(
+        data_yaml,
+        deps.workspace.model_dir(candidate) / "train",
+        weights_of(deps, state.incumbent),
+        deps.settings.detector.finetune_epochs,
+    )
+    weights = deps.workspace.model_dir(candidate) / "weights.pt"
+    shutil.copy2(result.weights, weights)
+    deps.registry.add_model(candidate, weights, state.incumbent, "candidate", {}, state.cycle)
+    return {
+        "weights": str(weights),
+        "seconds": result.seconds,
+        "field": len(field_items),
+        "synthetic": len(synthetic_items),
+        "share": share,
+    }
+
+
+def _items(deps: Deps, view: Any, synthetic: bool = False) -> list[ExportItem]:
+    samples = deps.datasets.samples(view)
+    labels = deps.datasets.labels(view)
+    return [ExportItem(p, w, h, d) for (_, p, w, h), d in zip(samples, labels, strict=True)]
+
+
+def scorecard(
+    deps: Deps, model: str, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
+) -> tuple[ModelScorecard, ObjectTable]:
+    record = deps.registry.model(model)
+    assert record is not None
+    table = val_object_table(deps, model)
+    map50 = record.metrics.get("val", {}).get("overall", {}).get("map50") or 0.0
+    return ModelScorecard(map50=map50, slice_recall=slice_recalls(table, edges, slices)), table
+
+
+def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
+    """Evaluate the candidate on val and promote it only if the gate says so."""
+    record = deps.registry.model(candidate)
+    assert record is not None
+    metrics = predict_and_evaluate(deps, candidate, Path(record.path), ("val",))
+    deps.registry.set_model_status(candidate, "candidate", metrics=metrics)
+    targets = {s.name: s.conditions for s in state.slices}
+    table = val_object_table(deps, state.incumbent)
+    guarded = single_slices(table, state.bin_edges)
+    incumbent_card, _ = scorecard(deps, state.incumbent, state.bin_edges, {**targets, **guarded})
+    candidate_card, _ = scorecard(deps, candidate, state.bin_edges, {**targets, **guarded})
+    settings = deps.settings.gate
+    result = gate(
+        incumbent_card,
+        candidate_card,
+        list(targets),
+        settings.min_gain,
+        settings.max_map_drop,
+        settings.max_slice_drop,
+        {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
+    )
+    if result.promote:
+        deps.registry.promote(candidate, "; ".join(result.reasons))
+    else:
+        deps.registry.set_model_status(candidate, "rejected", "; ".join(result.reasons))
+    return result
