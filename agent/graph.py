@@ -82,9 +82,12 @@ def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> 
         {"plan_batch": "plan_batch", "request_approval": "request_approval"},
     )
     graph.add_edge("request_approval", "record_decision")
+    # The `none` baseline trains on field data alone: no images, same recipe.
     graph.add_conditional_edges(
         "record_decision",
-        nodes.route_after_decision,
+        partial(
+            nodes.route_after_decision, train_without_images=deps.settings.loop.strategy == "none"
+        ),
         {"retrain_detector": "retrain_detector", "decide_next": "decide_next"},
     )
     graph.add_edge("retrain_detector", "gate_candidate")

@@ -31,8 +31,10 @@ class FakeOperations:
         scores: list[dict[str, float]] | None = None,
         promote: list[bool] | None = None,
         kill_in: str | None = None,
+        kept: int = 4,
     ) -> None:
         self.deps = deps
+        self.kept = kept
         self.calls: Counter[str] = Counter()
         self.scores = scores or [
             {"unrealistic": 0.5, "unrepresentative": 0.5, "unvaried": 0.0, "unoriginal": 0.0}
@@ -127,7 +129,7 @@ class FakeOperations:
         return {
             "scores": scores,
             "groups": {},
-            "kept": 4,
+            "kept": self.kept,
             "dropped": {},
             "over": scores.worst_over(deps.settings.quality.thresholds()),
         }

@@ -60,6 +60,11 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
     base_v1 = (out / "seed0" / "base" / "models" / "v1" / "weights.pt").stat().st_ino
     for arm in bench["arms"]:
         assert (out / "seed0" / arm / "models" / "v1" / "weights.pt").stat().st_ino == base_v1
+    # `none` trains on field data alone: a fine-tuned candidate exists, from no images.
+    from storage.registry import Registry
+
+    none_models = Registry(out / "seed0" / "none" / "registry.sqlite").models()
+    assert [m.name for m in none_models] == ["v1", "v2"] and none_models[1].parent == "v1"
     assert (out / "bench.md").is_file() and (out / "gain_per_slice.png").is_file()
     assert (out / "curves.png").is_file()
     again = CliRunner().invoke(app, args)  # finished arms are read back, not rerun

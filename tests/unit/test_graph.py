@@ -110,6 +110,16 @@ def test_stop_rules(
     assert outcome.stop_reason == reason
 
 
+@pytest.mark.parametrize(("strategy", "trains"), [("none", True), ("targeted", False)])
+def test_only_the_none_baseline_trains_without_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, trains: bool
+) -> None:
+    deps = fake_deps(tmp_path, loop={"strategy": strategy})
+    fake = FakeOperations(deps, kept=0).install(monkeypatch)
+    start_loop(deps, cycles=1, budget=10, auto_approve=True)
+    assert fake.calls["retrain"] == (1 if trains else 0)
+
+
 def test_a_second_loop_on_a_busy_workspace_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
