@@ -143,7 +143,7 @@ class FakeOperations:
             decision.by,
             decision.reason,
         )
-        return 4 if decision.approved else 0
+        return self.kept if decision.approved else 0
 
     def retrain(self, deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
         self.calls["retrain"] += 1
