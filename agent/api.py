@@ -25,6 +25,7 @@ from agent.runner import (
     record_decision,
     resume_loop,
     start_loop,
+    stop_loop,
 )
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -40,6 +41,10 @@ class StartLoop(BaseModel):
 
 
 class Approve(BaseModel):
+    by: str = Field("api", min_length=1, max_length=64)
+
+
+class Stop(BaseModel):
     by: str = Field("api", min_length=1, max_length=64)
 
 
@@ -238,6 +243,17 @@ def create_app(deps: Deps, token: str | None) -> FastAPI:
     def post_pause() -> dict[str, Any]:
         """Pause the running loop after its current step; resume it later where it stopped."""
         return {"pausing": service.pause()}
+
+    @app.post("/loops/current/stop", dependencies=writes)
+    def post_stop(body: Stop) -> dict[str, Any]:
+        """Stop the loop for good: pause it if it runs, then record it as stopped."""
+        service.pause()
+        service.wait(600)
+        outcome = stop_loop(deps, body.by)
+        return {
+            "stopped": outcome is not None,
+            "stop_reason": outcome.stop_reason if outcome else None,
+        }
 
     def decide(batch_id: str, approved: bool, by: str, reason: str) -> dict[str, Any]:
         if service.running:

@@ -130,6 +130,21 @@ def resume(workspace: Path = WorkspaceOption) -> None:
 
 @app.command()
 @friendly
+def stop(
+    workspace: Path = WorkspaceOption,
+    by: str = typer.Option("cli", help="who stops it"),
+) -> None:
+    """End the current loop for good (a waiting or crashed one); a new `failforge run` may start."""
+    from agent.runner import stop_loop
+
+    outcome = stop_loop(_deps(workspace), by)
+    console.print(
+        "No loop to stop." if outcome is None else f"Loop {outcome.loop_id}: {outcome.stop_reason}."
+    )
+
+
+@app.command()
+@friendly
 def batches(
     workspace: Path = WorkspaceOption,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),

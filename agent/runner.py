@@ -198,3 +198,22 @@ def decide_batch(
     """Approve or reject a proposed batch; the waiting loop resumes with the decision."""
     decision = record_decision(deps, batch_id, approved, by, reason)
     return resume_loop(deps, decision, observe)
+
+
+def stop_loop(deps: Deps, by: str) -> LoopOutcome | None:
+    """End the current loop for good (a paused or waiting one): it is recorded as stopped, and a
+    new loop may start. Returns the final outcome, or None when there is no loop."""
+    loop_id = current_loop_id(deps)
+    if loop_id is None:
+        return None
+    with workspace_lock(deps.workspace.lock_file):
+        status = loop_status(deps, loop_id)
+        if status.finished:
+            return status
+        graph = build_graph(deps, sqlite_checkpointer(deps.workspace.checkpoint_file))
+        # As if decide_next had just said stop: its edge then leads to the end.
+        graph.update_state(
+            _config(loop_id), {"stop_reason": f"stopped by {by}"}, as_node="decide_next"
+        )
+        deps.registry.log("loop_stopped", loop_id, status.state.cycle if status.state else 0, by=by)
+        return loop_status(deps, loop_id)

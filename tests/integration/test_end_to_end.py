@@ -122,8 +122,20 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     busy = runner.invoke(app, ["run", "-w", ws])
     assert busy.exit_code == 2 and "resume" in busy.output
 
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
+    # A reviewer tags one image `reject` in the App: approval leaves it out.
+    deps = build_deps(Settings.load(trained_workspace))
+    proposed = deps.datasets.where(deps.datasets.batch(pending[0]["id"]), "status", "proposed")
+    rejected_id = deps.datasets.samples(proposed)[0][0]
+    deps.datasets.tag([rejected_id], "reject", synthetic=True)
     approved = runner.invoke(app, ["approve", pending[0]["id"], "-w", ws, "--by", "tester"])
     assert approved.exit_code == 0, approved.output
+    statuses = deps.datasets.values(deps.datasets.select([rejected_id], synthetic=True), "status")
+    assert statuses == ["rejected"]
+    decided = deps.registry.batch(pending[0]["id"])
+    assert decided.status == "approved" and decided.image_count == pending[0]["images"] - 1
     again = runner.invoke(app, ["approve", pending[0]["id"], "-w", ws])
     assert again.exit_code == 2 and "already approved" in again.output
 
@@ -134,9 +146,6 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     rejected = runner.invoke(app, ["reject", pending[0]["id"], "-w", ws, "--reason", "too dark"])
     assert rejected.exit_code == 0, rejected.output
     assert "Loop finished" in rejected.output
-
-    from agent.deps import build_deps
-    from agent.settings import Settings
 
     deps = build_deps(Settings.load(trained_workspace))
     models = {m.name: m for m in deps.registry.models()}

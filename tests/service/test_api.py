@@ -132,3 +132,17 @@ def test_no_token_no_listening_beyond_loopback(host: str, token: str | None, ok:
 def test_openapi_schema_is_served(live_api: LiveApi) -> None:
     schema = httpx.get(f"{live_api.url}/openapi.json").json()
     assert {"/status", "/batches/{batch_id}/approve", "/events/stream"} <= set(schema["paths"])
+
+
+def test_stop_ends_a_waiting_loop_so_a_new_one_can_start(live_api: LiveApi) -> None:
+    with live_api.client() as client:
+        client.post("/loops", json={"cycles": 2})
+        batch_id = live_api.wait_for_batch()
+        assert client.post("/loops", json={"cycles": 1}).status_code == 409
+        stopped = client.post("/loops/current/stop", json={"by": "dave"}).json()
+        assert stopped == {"stopped": True, "stop_reason": "stopped by dave"}
+        assert client.get("/status").json()["loop"]["finished"]
+        assert client.post(f"/batches/{batch_id}/approve", json={}).status_code == 409
+        assert client.post("/loops", json={"cycles": 1, "auto_approve": True}).status_code == 202
+    live_api.wait_idle()
+    assert live_api.fake.calls["retrain"] == 1

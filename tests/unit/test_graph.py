@@ -15,6 +15,7 @@ from agent.runner import (
     loop_status,
     resume_loop,
     start_loop,
+    stop_loop,
     workspace_lock,
 )
 from tests.fakes import FakeOperations, fake_deps
@@ -178,3 +179,14 @@ def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
     assert deps.registry.incumbent().name == "v2"
     promotions = [e for e in deps.registry.events() if e.kind == "gate"]
     assert len(promotions) == 1
+
+
+def test_stop_ends_a_waiting_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps).install(monkeypatch)
+    assert stop_loop(deps, "erin") is None
+    waiting = start_loop(deps, cycles=3, budget=100, auto_approve=False)
+    outcome = stop_loop(deps, "erin")
+    assert outcome is not None and outcome.finished and outcome.stop_reason == "stopped by erin"
+    assert fake.calls["retrain"] == 0 and waiting.waiting is not None
+    assert start_loop(deps, cycles=1, budget=10, auto_approve=True).finished
