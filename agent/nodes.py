@@ -10,6 +10,7 @@ from langgraph.types import interrupt
 
 from agent import operations as ops
 from agent.deps import Deps
+from agent.planner import revise
 from agent.state import BatchSummary, CycleRecord, Decision, LoopState
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
@@ -74,8 +75,6 @@ def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
 def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if state.batch is not None:  # back from score_batch: revise with its feedback
-        from agent.planner import revise
-
         variation, realism, notes = revise(
             state.batch.over_threshold, state.variation, state.realism
         )
