@@ -17,7 +17,10 @@ from tools.convert import class_ids
 # Attributes measured per object (image attributes are copied onto each of its objects).
 IMAGE_ATTRIBUTES = ("brightness", "contrast", "haze", "streaks", "specks", "sharpness")
 OBJECT_ATTRIBUTES = ("box_size", "overlap")
-BIN_NAMES = ("low", "mid", "high")
+# Quantile bins with narrow tails: a rare condition (night is a tenth of field objects) gets a
+# bin of its own instead of drowning in a third of the data.
+BIN_QUANTILES = (0.1, 1 / 3, 2 / 3, 0.9)
+BIN_NAMES = ("lowest", "low", "mid", "high", "highest")
 
 
 class FailureSlice(BaseModel):
@@ -142,9 +145,9 @@ def build_object_table(
 
 
 def bin_edges(table: ObjectTable) -> dict[str, list[float]]:
-    """Tertile edges per attribute, so that each bin holds about a third of the objects."""
+    """Quantile edges per attribute: tails of a tenth, then thirds around the middle."""
     return {
-        name: np.quantile(values, [1 / 3, 2 / 3]).tolist() if len(values) else [0.0, 0.0]
+        name: np.quantile(values, BIN_QUANTILES).tolist() if len(values) else [0.0] * 4
         for name, values in table.values.items()
     }
 
@@ -220,10 +223,12 @@ def discover_slices(
     candidates.sort(key=lambda s: s.score, reverse=True)
     chosen: list[FailureSlice] = []
     for candidate in candidates:
-        # A pair whose objects are mostly those of a chosen slice adds little: skip it.
+        # A slice nested in a chosen one, or a neighbouring bin of the same attributes
+        # (box_size=low after box_size=lowest), adds little: skip it.
         if any(
             set(c.conditions.items()) <= set(candidate.conditions.items())
             or set(candidate.conditions.items()) <= set(c.conditions.items())
+            or set(c.conditions) == set(candidate.conditions)
             for c in chosen
         ):
             continue

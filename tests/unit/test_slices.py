@@ -17,7 +17,7 @@ from evaluation.slices import (
 from tools.convert import empty_detections, make_detections
 
 
-def _table(n: int = 300, seed: int = 0) -> ObjectTable:
+def _table(n: int = 900, seed: int = 0) -> ObjectTable:
     rng = np.random.default_rng(seed)
     values = {
         name: rng.uniform(0, 1, n)
@@ -34,7 +34,7 @@ def _table(n: int = 300, seed: int = 0) -> ObjectTable:
     }
     classes = rng.choice(["car", "person", "sign"], n)
     # Known truth: small people are missed; everything else is found.
-    found = ~((values["box_size"] < 0.33) & (classes == "person"))
+    found = ~((values["box_size"] < 0.1) & (classes == "person"))
     return ObjectTable([f"s{i // 3}" for i in range(n)], classes, values, found)
 
 
@@ -42,10 +42,10 @@ def test_the_planted_failure_is_the_top_slice() -> None:
     table = _table()
     edges = bin_edges(table)
     slices = discover_slices(table, edges, top_k=3, min_support=10)
-    assert slices[0].conditions == {"box_size": "low", "class": "person"}
+    assert slices[0].conditions == {"box_size": "lowest", "class": "person"}
     assert slices[0].recall == 0.0 and slices[0].example_ids
     assert all(s.deficit > 0 for s in slices)
-    recall, support = slice_recall(table, edges, {"box_size": "low", "class": "person"})
+    recall, support = slice_recall(table, edges, {"box_size": "lowest", "class": "person"})
     assert recall == 0.0 and support == slices[0].support
 
 
@@ -87,3 +87,14 @@ def test_image_statistics_see_darkness_and_haze(tmp_path) -> None:
     )
     assert table.classes.tolist() == ["person"] and table.found.tolist() == [False]
     assert table.values["box_size"][0] == 8 / 32
+
+
+def test_neighbouring_bins_of_a_chosen_slice_are_not_chosen_again() -> None:
+    table = _table()
+    table.found[:] = True
+    table.found[table.values["box_size"] < 0.3] = False  # both the lowest and the low bin fail
+    table.found[(table.values["overlap"] > 0.9)] = False
+    slices = discover_slices(table, bin_edges(table), top_k=3, min_support=10)
+    attributes = [tuple(sorted(s.conditions)) for s in slices]
+    assert len(attributes) == len(set(attributes))
+    assert ("box_size",) in attributes and ("overlap",) in attributes

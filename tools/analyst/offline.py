@@ -12,36 +12,42 @@ FOG_SHARPNESS = 150.0
 SNOW_BRIGHTNESS = 90.0
 
 
+def _low(value: str | None) -> bool:
+    return value in ("low", "lowest")
+
+
+def _high(value: str | None) -> bool:
+    return value in ("high", "highest")
+
+
 def _conditions(evidence: SliceEvidence) -> tuple[SceneConditions, list[str]]:
     stats, given = evidence.stats, evidence.conditions
     found: dict[str, str] = {}
     reasons: list[str] = []
-    if given.get("brightness") == "low" or stats.get("brightness", 255) < NIGHT_BRIGHTNESS:
+    if _low(given.get("brightness")) or stats.get("brightness", 255) < NIGHT_BRIGHTNESS:
         night = stats.get("brightness", 255) < NIGHT_BRIGHTNESS
         found["lighting"] = "night" if night else "dusk"
         reasons.append(f"dark images (mean luma {stats.get('brightness', 0):.0f})")
     if (
-        given.get("sharpness") == "low"
-        or given.get("haze") == "high"
-        or given.get("contrast") == "low"
+        _low(given.get("sharpness")) or _high(given.get("haze")) or _low(given.get("contrast"))
     ) and stats.get("sharpness", 1e9) < FOG_SHARPNESS:
         found["weather"] = "fog"
         reasons.append(f"hazy, soft images (sharpness {stats.get('sharpness', 0):.0f})")
-    elif given.get("specks") == "high" or (
-        given.get("streaks") == "high" and stats.get("brightness", 0) >= SNOW_BRIGHTNESS
+    elif _high(given.get("specks")) or (
+        _high(given.get("streaks")) and stats.get("brightness", 0) >= SNOW_BRIGHTNESS
     ):
         found["weather"] = "snow"
         reasons.append("bright specks over a washed-out scene")
-    elif given.get("streaks") == "high":
+    elif _high(given.get("streaks")):
         found["weather"] = "rain"
         reasons.append("thin slanted streaks over a dim scene")
-    if given.get("box_size") == "low":
+    if _low(given.get("box_size")):
         found["distance"] = "far"
         reasons.append(f"small objects (size {stats.get('box_size', 0):.2f} of the image)")
-    elif given.get("box_size") == "high":
+    elif _high(given.get("box_size")):
         found["distance"] = "near"
         reasons.append("large, close objects cut by the frame")
-    if given.get("overlap") == "high":
+    if _high(given.get("overlap")):
         found["crowding"] = "dense"
         reasons.append(f"overlapping objects (IoU {stats.get('overlap', 0):.2f})")
     return SceneConditions.model_validate(found), reasons
