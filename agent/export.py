@@ -11,11 +11,6 @@ from tools.analyst.base import SliceEvidence
 from tools.analyst.prompting import slice_text, system_prompt
 
 
-def evidence_folder(deps: Deps, cycle: int, slice_name: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "=-_" else "_" for c in slice_name)
-    return deps.workspace.cycle_dir(cycle) / "evidence" / safe
-
-
 def approved_cycles(deps: Deps) -> set[tuple[str, int]]:
     """(loop, cycle) pairs whose batch a person or the policy approved."""
     return {
@@ -33,7 +28,7 @@ def sharegpt_records(deps: Deps) -> list[dict[str, Any]]:
         if event.kind != "analysis" or (event.loop_id, event.cycle) not in approved:
             continue
         for hypothesis in event.payload.get("hypotheses", []):
-            folder = evidence_folder(deps, event.cycle, hypothesis["slice_name"])
+            folder = deps.workspace.evidence_dir(event.cycle, hypothesis["slice_name"])
             images = sorted(str(p) for p in folder.glob("*.png")) if folder.is_dir() else []
             evidence = SliceEvidence(
                 slice_name=hypothesis["slice_name"],

@@ -17,7 +17,9 @@ def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:
     if "test" not in record.metrics:
         metrics = {
             **record.metrics,
-            **predict_and_evaluate(deps, model, Path(record.path), ("test",)),
+            **predict_and_evaluate(
+                deps, model, Path(record.path), ("test",), save_views=record.status == "incumbent"
+            ),
         }
         deps.registry.set_model_status(model, record.status, record.reason, metrics=metrics)
         return metrics

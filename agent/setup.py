@@ -160,8 +160,8 @@ def slice_fields(deps: Deps) -> list[str]:
     return deps.datasets.field_names(prefix=SLICE_PREFIX)
 
 
-def export_items(deps: Deps, split: str) -> list[ExportItem]:
-    view = deps.datasets.split(split)
+def export_items(deps: Deps, view: Any) -> list[ExportItem]:
+    """The samples of a dataset view as images with their ground-truth boxes, for a YOLO export."""
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
     return [
@@ -175,8 +175,12 @@ def predict_and_evaluate(
     weights: Path,
     splits: tuple[str, ...],
     progress: Progress = _no_progress,
+    save_views: bool = True,
 ) -> dict[str, Any]:
-    """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split."""
+    """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split.
+
+    `save_views` points the saved views `<split> failures` at this model: only the incumbent's.
+    """
     metrics: dict[str, Any] = {}
     truth_fields = slice_fields(deps)
     for index, split in enumerate(splits, 1):
@@ -196,9 +200,10 @@ def predict_and_evaluate(
             fields,
         )
         metrics[split] = result.model_dump(mode="json")
-        deps.datasets.save_view(
-            f"{split} failures", deps.datasets.failures_view(split, result.eval_key)
-        )
+        if save_views:
+            deps.datasets.save_view(
+                f"{split} failures", deps.datasets.failures_view(split, result.eval_key)
+            )
         progress("evaluate", index, len(splits))
     return metrics
 
@@ -214,7 +219,10 @@ def train_baseline(
     data_yaml = export_yolo(
         workspace.cycle_dir(0) / "data",
         deps.settings.classes,
-        {"train": export_items(deps, "train"), "val": export_items(deps, "val")},
+        {
+            "train": export_items(deps, deps.datasets.split("train")),
+            "val": export_items(deps, deps.datasets.split("val")),
+        },
     )
     epochs = epochs or deps.settings.detector.epochs
     result = deps.detector.train(

@@ -44,6 +44,11 @@ class Workspace:
     def synthetic_images_dir(self, batch_id: str) -> Path:
         return self.images_dir / "synthetic" / batch_id
 
+    def evidence_dir(self, cycle: int, slice_name: str) -> Path:
+        """Where the analyst's evidence images of one failure slice of one cycle are written."""
+        safe = "".join(c if c.isalnum() or c in "=-_" else "_" for c in slice_name)
+        return self.cycle_dir(cycle) / "evidence" / safe
+
     @property
     def models_dir(self) -> Path:
         return self.root / "models"

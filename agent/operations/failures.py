@@ -130,7 +130,7 @@ def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list
     truths = deps.datasets.labels(view)
     predictions = deps.datasets.labels(view, pred_field(state.incumbent))
     conf = deps.settings.evaluation.conf_threshold
-    out = deps.workspace.cycle_dir(state.cycle) / "evidence" / _safe(failure.name)
+    out = deps.workspace.evidence_dir(state.cycle, failure.name)
     scenes: list[str] = []
     crops: list[str] = []
     for (sample_id, path, _, _), truth, predicted in zip(samples, truths, predictions, strict=True):
@@ -150,10 +150,6 @@ def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list
                     str(crop_object(path, truth.xyxy[k], out / f"{sample_id}_miss{k}.png"))
                 )
     return scenes + crops
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "=-_" else "_" for c in name)
 
 
 def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:

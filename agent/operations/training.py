@@ -8,13 +8,13 @@ from typing import Any
 
 from agent.deps import Deps
 from agent.operations.failures import single_slices, slice_recalls, val_object_table, weights_of
-from agent.setup import predict_and_evaluate
+from agent.setup import export_items, predict_and_evaluate
 from agent.state import LoopState
 from evaluation.gate import GateResult, ModelScorecard, gate
 from evaluation.slices import (
     ObjectTable,
 )
-from storage.export import ExportItem, export_yolo
+from storage.export import export_yolo
 
 
 # -- retrain and gate ----------------------------------------------------------------------------
@@ -28,9 +28,9 @@ def synthetic_share(deps: Deps, cycle: int) -> float:
 
 def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
     """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
-    field_items = _items(deps, deps.datasets.split("train"), synthetic=False)
+    field_items = export_items(deps, deps.datasets.split("train"))
     approved = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
-    synthetic_items = _items(deps, approved, synthetic=True)
+    synthetic_items = export_items(deps, approved)
     share = synthetic_share(deps, state.cycle)
     limit = int(share / (1 - share) * len(field_items))
     if len(synthetic_items) > limit:
@@ -39,7 +39,10 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
     data_yaml = export_yolo(
         deps.workspace.cycle_dir(state.cycle) / "data",
         deps.settings.classes,
-        {"train": field_items + synthetic_items, "val": _items(deps, deps.datasets.split("val"))},
+        {
+            "train": field_items + synthetic_items,
+            "val": export_items(deps, deps.datasets.split("val")),
+        },
     )
     result = deps.detector.train(
         data_yaml,
@@ -59,33 +62,33 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
     }
 
 
-def _items(deps: Deps, view: Any, synthetic: bool = False) -> list[ExportItem]:
-    samples = deps.datasets.samples(view)
-    labels = deps.datasets.labels(view)
-    return [ExportItem(p, w, h, d) for (_, p, w, h), d in zip(samples, labels, strict=True)]
-
-
 def scorecard(
-    deps: Deps, model: str, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
-) -> tuple[ModelScorecard, ObjectTable]:
+    deps: Deps,
+    model: str,
+    table: ObjectTable,
+    edges: dict[str, list[float]],
+    slices: dict[str, dict[str, str]],
+) -> ModelScorecard:
+    """What the gate compares for `model`: its val mAP50 and recall per slice of its `table`."""
     record = deps.registry.model(model)
     assert record is not None
-    table = val_object_table(deps, model)
     map50 = record.metrics.get("val", {}).get("overall", {}).get("map50") or 0.0
-    return ModelScorecard(map50=map50, slice_recall=slice_recalls(table, edges, slices)), table
+    return ModelScorecard(map50=map50, slice_recall=slice_recalls(table, edges, slices))
 
 
 def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     """Evaluate the candidate on val and promote it only if the gate says so."""
     record = deps.registry.model(candidate)
     assert record is not None
-    metrics = predict_and_evaluate(deps, candidate, Path(record.path), ("val",))
+    metrics = predict_and_evaluate(deps, candidate, Path(record.path), ("val",), save_views=False)
     deps.registry.set_model_status(candidate, "candidate", metrics=metrics)
     targets = {s.name: s.conditions for s in state.slices}
-    table = val_object_table(deps, state.incumbent)
-    guarded = single_slices(table, state.bin_edges)
-    incumbent_card, _ = scorecard(deps, state.incumbent, state.bin_edges, {**targets, **guarded})
-    candidate_card, _ = scorecard(deps, candidate, state.bin_edges, {**targets, **guarded})
+    incumbent_table = val_object_table(deps, state.incumbent)
+    guarded = single_slices(incumbent_table, state.bin_edges)
+    slices = {**targets, **guarded}
+    incumbent_card = scorecard(deps, state.incumbent, incumbent_table, state.bin_edges, slices)
+    candidate_table = val_object_table(deps, candidate)
+    candidate_card = scorecard(deps, candidate, candidate_table, state.bin_edges, slices)
     settings = deps.settings.gate
     result = gate(
         incumbent_card,
@@ -98,6 +101,10 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     )
     if result.promote:
         deps.registry.promote(candidate, "; ".join(result.reasons))
+        # The App's `val failures` view follows the incumbent, never a rejected candidate.
+        deps.datasets.save_view(
+            "val failures", deps.datasets.failures_view("val", f"{candidate}_val")
+        )
     else:
         deps.registry.set_model_status(candidate, "rejected", "; ".join(result.reasons))
     return result

@@ -79,10 +79,8 @@ class UltralyticsDetector:
     ) -> TrainResult:
         """Train into `out_dir`; returns the final weights. `on_epoch(done, total)` reports progress."""
         yolo = _yolo_class()
-        source = str(init_weights) if init_weights is not None else self.model
-        if init_weights is None and not self.model.endswith(".yaml"):
-            source = self.model  # a user's own .pt to start from
-        model = yolo(source)
+        # From the given weights, else from self.model (a yaml, or a user's own .pt).
+        model = yolo(str(init_weights) if init_weights is not None else self.model)
         started = time.perf_counter()
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         arguments = dict(
