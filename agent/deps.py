@@ -118,6 +118,8 @@ def build_detector(settings: Settings) -> Detector:
         device=d.device,
         seed=d.seed,
         predict_conf=d.predict_conf,
+        threads=d.threads,
+        cache=d.cache,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +18,17 @@ class TrainResult:
     weights: Path
     seconds: float
     epochs: int
+    # Seconds of each epoch's pass over the training images (set-up and saving excluded), and
+    # how many images one pass holds: together they give the training throughput.
+    epoch_seconds: list[float] = field(default_factory=list)
+    train_images: int = 0
+    threads: int = 0  # torch intra-op threads the training ran with
+
+    @property
+    def images_per_second(self) -> float | None:
+        """Training images processed per second, over the epochs' passes; None if unmeasured."""
+        busy = sum(self.epoch_seconds)
+        return self.train_images * len(self.epoch_seconds) / busy if busy > 0 else None
 
 
 class Detector(Protocol):

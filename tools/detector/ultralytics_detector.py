@@ -15,6 +15,7 @@ import supervision as sv
 
 from tools.convert import empty_detections
 from tools.detector.base import TrainResult
+from tools.detector.cpu_threads import torch_threads, use_threads
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class UltralyticsDetector:
         device: str = "cpu",
         seed: int = 0,
         predict_conf: float = 0.01,
+        threads: int | None = None,
+        cache: bool = True,
     ) -> None:
         self.classes = list(classes)
         self.model = model
@@ -59,14 +62,40 @@ class UltralyticsDetector:
         self.device = device
         self.seed = seed
         self.predict_conf = predict_conf
+        # ultralytics' CPU device selection sets torch to cpu_count - 1 threads (one of two
+        # cores here) every time it runs; callbacks set the count back after it.
+        self.threads = torch_threads(threads)
+        self.cache = cache
         self._loaded: dict[Path, Any] = {}
 
     def _load(self, weights: Path) -> Any:
         if weights not in self._loaded:
             if not weights.is_file():
                 raise FileNotFoundError(f"model weights {weights} do not exist")
-            self._loaded = {weights: _yolo_class()(str(weights))}  # keep one model in memory
+            model = _yolo_class()(str(weights))
+            for event in ("on_predict_start", "on_val_start"):
+                model.add_callback(event, self._use_threads)
+            self._loaded = {weights: model}  # keep one model in memory
         return self._loaded[weights]
+
+    def _use_threads(self, _: Any = None) -> None:
+        if self._on_cpu():
+            use_threads(self.threads)
+
+    def _on_cpu(self) -> bool:
+        return self.device.lower() in ("cpu", "mps")
+
+    def _training_callbacks(self, model: Any, clock: _EpochClock) -> None:
+        def before_training(trainer: Any) -> None:
+            self._use_threads()
+            if self._on_cpu():
+                # ultralytics forces 0 dataloader workers on CPU; the setting decides here.
+                trainer.args.workers = self.workers
+
+        model.add_callback("on_pretrain_routine_start", before_training)
+        model.add_callback("on_train_start", lambda trainer: self._use_threads())
+        model.add_callback("on_train_epoch_start", lambda trainer: clock.start())
+        model.add_callback("on_train_epoch_end", clock.stop)
 
     def train(
         self,
@@ -81,6 +110,8 @@ class UltralyticsDetector:
         yolo = _yolo_class()
         # From the given weights, else from self.model (a yaml, or a user's own .pt).
         model = yolo(str(init_weights) if init_weights is not None else self.model)
+        clock = _EpochClock()
+        self._training_callbacks(model, clock)
         started = time.perf_counter()
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         arguments = dict(
@@ -102,7 +133,8 @@ class UltralyticsDetector:
             # must say True; training from a yaml says False (nothing to load or fetch).
             pretrained=init_weights is not None,
             val=False,
-            cache=False,
+            # Decoded images in memory: every epoch after the first skips JPEG decoding.
+            cache="ram" if self.cache else False,
             # Short CPU schedules: a fixed AdamW rate (lower when fine-tuning), a short warm-up,
             # and milder scale jitter so that small, far objects stay visible at 160 px.
             optimizer="AdamW",
@@ -120,7 +152,14 @@ class UltralyticsDetector:
         weights = out_dir / "weights" / "best.pt"
         if not weights.is_file():
             weights = out_dir / "weights" / "last.pt"
-        return TrainResult(weights=weights, seconds=time.perf_counter() - started, epochs=epochs)
+        return TrainResult(
+            weights=weights,
+            seconds=time.perf_counter() - started,
+            epochs=epochs,
+            epoch_seconds=clock.seconds,
+            train_images=clock.images,
+            threads=clock.threads,
+        )
 
     def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
         model = self._load(weights)
@@ -162,3 +201,23 @@ class UltralyticsDetector:
             workers=0,
         )
         return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}
+
+
+class _EpochClock:
+    """Times each epoch's pass over the training images, and reads back torch's thread count."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.images = 0
+        self.threads = 0
+        self._started = 0.0
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def stop(self, trainer: Any) -> None:
+        import torch
+
+        self.seconds.append(time.perf_counter() - self._started)
+        self.images = len(trainer.train_loader.dataset)
+        self.threads = torch.get_num_threads()  # read in the training process, after the epoch

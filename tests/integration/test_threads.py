@@ -1,0 +1,80 @@
+"""Training and prediction run on the thread count failforge sets, not the one ultralytics picks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from agent.deps import build_detector
+from agent.settings import Settings
+from storage.export import ExportItem, export_yolo
+from tools.convert import make_detections
+from tools.detector.cpu_threads import available_cores
+from tools.world.config import read_world
+from tools.world.field import render_field
+
+pytestmark = pytest.mark.slow
+
+WORLD = """\
+seed: 5
+image_size: 64
+splits: {train: 8, val: 4, test: 4}
+"""
+
+
+@pytest.fixture(scope="module")
+def data_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("threads")
+    (root / "world.yaml").write_text(WORLD)
+    world = read_world(root / "world.yaml")
+    splits = {}
+    for split in ("train", "val"):
+        splits[split] = [
+            ExportItem(item.path, 64, 64, make_detections(item.boxes, item.class_ids.astype(int)))
+            for item in render_field(world, root / "images" / split, split)
+        ]
+    return export_yolo(root / "data", ["car", "person", "sign"], splits)
+
+
+def _detector(threads: int | None) -> Any:
+    settings = Settings(detector={"imgsz": 64, "batch": 4, "threads": threads})
+    return build_detector(settings)
+
+
+def _threads_while_predicting(detector: Any, weights: Path, images: list[Path]) -> list[int]:
+    seen: list[int] = []
+    detector._load(weights).add_callback(
+        "on_predict_batch_end", lambda predictor: seen.append(torch.get_num_threads())
+    )
+    detector.predict(weights, images)
+    return seen
+
+
+def test_training_and_prediction_use_every_core_by_default(data_yaml: Path, tmp_path: Path) -> None:
+    detector = _detector(None)
+    result = detector.train(data_yaml, tmp_path / "run", None, 1)
+    # Read inside the training process at the end of the epoch; ultralytics alone would leave
+    # cpu_count - 1 threads there.
+    assert result.threads == available_cores()
+    assert result.train_images == 8
+    assert len(result.epoch_seconds) == 1 and result.images_per_second > 0
+    images = sorted((data_yaml.parent / "images" / "val").iterdir())
+    torch.set_num_threads(1)  # what a previous ultralytics device selection leaves behind
+    assert set(_threads_while_predicting(detector, result.weights, images)) == {available_cores()}
+
+
+def test_a_thread_cap_in_settings_is_honoured(data_yaml: Path, tmp_path: Path) -> None:
+    detector = _detector(1)
+    assert detector.threads == 1
+    result = detector.train(data_yaml, tmp_path / "run", None, 1)
+    assert result.threads == 1
+    images = sorted((data_yaml.parent / "images" / "val").iterdir())
+    torch.set_num_threads(available_cores())
+    assert set(_threads_while_predicting(detector, result.weights, images)) == {1}
+
+
+def test_a_cap_above_the_machine_is_the_machine() -> None:
+    assert _detector(available_cores() + 7).threads == available_cores()
