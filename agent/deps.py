@@ -115,6 +115,7 @@ def build_detector(settings: Settings) -> Detector:
         imgsz=d.imgsz,
         batch=d.batch,
         workers=d.workers,
+        cpu_workers=d.cpu_workers,
         device=d.device,
         seed=d.seed,
         predict_conf=d.predict_conf,

@@ -23,8 +23,9 @@ class DetectorSettings(BaseModel):
     finetune_epochs: int = Field(12, ge=1, description="epochs of each cycle's fine-tuning")
     imgsz: int = Field(160, ge=32)
     batch: int = Field(16, ge=1, description="16 beat 32 and 8 on test mAP50 at 30 epochs (0.574)")
-    workers: int = Field(
-        0, ge=0, description="dataloader worker processes (ultralytics would force 0 on CPU)"
+    workers: int = Field(2, ge=0, description="dataloader worker processes on a GPU")
+    cpu_workers: int = Field(
+        0, ge=0, description="... on a CPU, where they compete with training for the same cores"
     )
     threads: int | None = Field(
         None, ge=1, description="cap on torch's CPU threads; default: every core available"

@@ -45,7 +45,7 @@ def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: i
         model=d.model,
         imgsz=d.imgsz,
         batch=d.batch,
-        workers=workers,
+        cpu_workers=workers,
         device="cpu",
         seed=d.seed,
         threads=threads,

@@ -48,6 +48,7 @@ class UltralyticsDetector:
         imgsz: int = 160,
         batch: int = 32,
         workers: int = 2,
+        cpu_workers: int = 0,
         device: str = "cpu",
         seed: int = 0,
         predict_conf: float = 0.01,
@@ -59,6 +60,7 @@ class UltralyticsDetector:
         self.imgsz = imgsz
         self.batch = batch
         self.workers = workers
+        self.cpu_workers = cpu_workers
         self.device = device
         self.seed = seed
         self.predict_conf = predict_conf
@@ -90,7 +92,7 @@ class UltralyticsDetector:
             self._use_threads()
             if self._on_cpu():
                 # ultralytics forces 0 dataloader workers on CPU; the setting decides here.
-                trainer.args.workers = self.workers
+                trainer.args.workers = self.cpu_workers
 
         model.add_callback("on_pretrain_routine_start", before_training)
         model.add_callback("on_train_start", lambda trainer: self._use_threads())
