@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,19 @@ def _observer() -> Callable[[str, dict[str, Any]], None]:
         console.print(f"[bold]{node}[/bold] {detail}", highlight=False, soft_wrap=True)
 
     return observe
+
+
+@contextmanager
+def _showing_progress(deps: Any) -> Iterator[Any]:
+    """Progress bars for the loop's long steps (training epochs) while a loop runs."""
+    from agent.deps import no_progress
+
+    with progress_bars() as progress:
+        deps.progress = progress
+        try:
+            yield deps
+        finally:
+            deps.progress = no_progress
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -109,13 +123,14 @@ def run(
     if deps.registry.incumbent() is None:
         raise UsageError("No model yet; train the baseline first with `failforge baseline`.")
     loop = deps.settings.loop
-    outcome = start_loop(
-        deps,
-        cycles or loop.cycles,
-        budget or loop.budget,
-        auto_approve or loop.auto_approve,
-        _observer(),
-    )
+    with _showing_progress(deps):
+        outcome = start_loop(
+            deps,
+            cycles or loop.cycles,
+            budget or loop.budget,
+            auto_approve or loop.auto_approve,
+            _observer(),
+        )
     _print_outcome(outcome)
 
 
@@ -125,7 +140,9 @@ def resume(workspace: Path = WorkspaceOption) -> None:
     """Continue the current loop where it stopped (after a crash, or to see what it waits for)."""
     from agent.runner import resume_loop
 
-    _print_outcome(resume_loop(_deps(workspace), observe=_observer()))
+    with _showing_progress(_deps(workspace)) as deps:
+        outcome = resume_loop(deps, observe=_observer())
+    _print_outcome(outcome)
 
 
 @app.command()
@@ -196,7 +213,8 @@ def approve(
     """Approve a proposed batch (samples tagged `reject` in the App are left out); the loop goes on."""
     from agent.runner import decide_batch
 
-    outcome = decide_batch(_deps(workspace), batch_id, True, by, "approved", _observer())
+    with _showing_progress(_deps(workspace)) as deps:
+        outcome = decide_batch(deps, batch_id, True, by, "approved", _observer())
     console.print(f"Batch {batch_id} approved.")
     if outcome is not None:
         _print_outcome(outcome)
@@ -213,7 +231,8 @@ def reject(
     """Reject a proposed batch; the cycle ends without training and the loop goes on."""
     from agent.runner import decide_batch
 
-    outcome = decide_batch(_deps(workspace), batch_id, False, by, reason, _observer())
+    with _showing_progress(_deps(workspace)) as deps:
+        outcome = decide_batch(deps, batch_id, False, by, reason, _observer())
     console.print(f"Batch {batch_id} rejected.")
     if outcome is not None:
         _print_outcome(outcome)
@@ -275,18 +294,19 @@ def demo(
         train_baseline(deps, progress)
     loop_id = current_loop_id(deps)
     observe = _observer()
-    if loop_id is None:
-        outcome = start_loop(deps, cycles, deps.settings.loop.budget, True, observe)
-    else:
-        outcome = resume_loop(deps, observe=observe)
-    while outcome.waiting is not None:
-        # A batch whose scores miss the thresholds after every revision waits for a person;
-        # in the demo the demo itself is that person, and says so in the registry.
-        outcome = resume_loop(
-            deps,
-            {"approved": True, "by": "demo", "reason": "demo approves batches over threshold"},
-            observe,
-        )
+    with _showing_progress(deps):
+        if loop_id is None:
+            outcome = start_loop(deps, cycles, deps.settings.loop.budget, True, observe)
+        else:
+            outcome = resume_loop(deps, observe=observe)
+        while outcome.waiting is not None:
+            # A batch whose scores miss the thresholds after every revision waits for a person;
+            # in the demo the demo itself is that person, and says so in the registry.
+            outcome = resume_loop(
+                deps,
+                {"approved": True, "by": "demo", "reason": "demo approves batches over threshold"},
+                observe,
+            )
     _print_outcome(outcome)
     path = write_report(deps, outcome.state)
     incumbent = deps.registry.incumbent()

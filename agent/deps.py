@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,12 @@ from tools.analyst.base import FailureAnalyst
 from tools.detector.base import Detector
 from tools.generator.base import ImageGenerator
 from tools.labeler.base import Labeler
+
+Progress = Callable[[str, int, int], None]  # (task, done, total)
+
+
+def no_progress(task: str, done: int, total: int) -> None:
+    return None
 
 
 @dataclass
@@ -27,6 +34,8 @@ class Deps:
     analyst: FailureAnalyst
     generator: ImageGenerator
     labeler: Labeler
+    # Long steps report (task, done, total) here; the CLI draws progress bars from it.
+    progress: Progress = no_progress
 
 
 def build_analyst(settings: Settings, registry: Registry | None = None) -> FailureAnalyst:

@@ -49,6 +49,7 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
         deps.workspace.model_dir(candidate) / "train",
         weights_of(deps, state.incumbent),
         deps.settings.detector.finetune_epochs,
+        on_epoch=lambda done, total: deps.progress(f"train {candidate} (epochs)", done, total),
     )
     weights = deps.workspace.model_dir(candidate) / "weights.pt"
     shutil.copy2(result.weights, weights)
