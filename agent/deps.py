@@ -130,6 +130,7 @@ def build_detector(settings: Settings) -> Detector:
         predict_conf=d.predict_conf,
         threads=d.threads,
         cache=d.cache,
+        cpu_precision=d.cpu_precision,
     )
 
 

@@ -20,7 +20,14 @@ class DetectorSettings(BaseModel):
         "yolov8n.yaml", description="model yaml (trained from scratch) or a .pt path"
     )
     epochs: int = Field(30, ge=1, description="epochs of the baseline training")
-    finetune_epochs: int = Field(12, ge=1, description="epochs of each cycle's fine-tuning")
+    finetune_epochs: int = Field(12, ge=1, description="most epochs of a cycle's fine-tuning")
+    finetune_images: int | None = Field(
+        6000,
+        ge=1,
+        description="image passes per fine-tune, the same every cycle however large the data "
+        "grows: epochs = passes / training images (at least 1, at most finetune_epochs); "
+        "None: always finetune_epochs",
+    )
     imgsz: int = Field(160, ge=32)
     batch: int = Field(16, ge=1, description="16 beat 32 and 8 on test mAP50 at 30 epochs (0.574)")
     workers: int = Field(2, ge=0, description="dataloader worker processes on a GPU")
@@ -31,6 +38,11 @@ class DetectorSettings(BaseModel):
         None, ge=1, description="cap on torch's CPU threads; default: every core available"
     )
     cache: bool = Field(True, description="keep decoded training images in memory")
+    cpu_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="CPU training precision; auto: bfloat16 autocast where the CPU computes it "
+        "natively (AMX, AVX-512 BF16), else float32",
+    )
     seed: int = 0
     device: str = Field("cpu", description="'cpu', '0', 'cuda:0', ...")
     predict_conf: float = Field(0.05, gt=0, lt=1, description="lowest confidence stored")

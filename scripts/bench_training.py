@@ -22,13 +22,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# name: (torch threads or None for every core, dataloader workers, cache in RAM)
-VARIANTS: dict[str, tuple[int | None, int, bool]] = {
-    "ultralytics": (1, 0, False),
-    "all-cores": (None, 0, False),
-    "all-cores+cache": (None, 0, True),
-    "all-cores+cache+1-worker": (None, 1, True),
-    "all-cores+1-worker": (None, 1, False),
+# name: (torch threads or None for every core, dataloader workers, cache in RAM, train overrides)
+VARIANTS: dict[str, tuple[int | None, int, bool, dict]] = {
+    "ultralytics": (1, 0, False, {"cpu_precision": "fp32"}),
+    "all-cores": (None, 0, False, {"cpu_precision": "fp32"}),
+    "all-cores+cache": (None, 0, True, {"cpu_precision": "fp32"}),
+    "all-cores+cache+bf16": (None, 0, True, {"cpu_precision": "bf16"}),
+    "all-cores+cache+1-worker": (None, 1, True, {}),
+    "all-cores+1-worker": (None, 1, False, {}),
+    "all-cores+cache+freeze10": (None, 0, True, {"freeze": 10}),
+    "all-cores+cache+compile": (None, 0, True, {"compile": True}),
+    "all-cores+cache+batch32": (None, 0, True, {"batch": 32}),
 }
 
 
@@ -38,20 +42,24 @@ def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: i
     from tools.detector.ultralytics_detector import UltralyticsDetector
 
     settings = Settings.load(workspace)
-    threads, workers, cache = VARIANTS[variant]
+    threads, workers, cache, overrides = VARIANTS[variant]
     d = settings.detector
     detector = UltralyticsDetector(
         settings.classes,
         model=d.model,
         imgsz=d.imgsz,
-        batch=d.batch,
+        batch=overrides.get("batch", d.batch),
+        cpu_precision=overrides.get("cpu_precision", "fp32"),
         cpu_workers=workers,
         device="cpu",
         seed=d.seed,
         threads=threads,
         cache=cache,
     )
-    result = detector.train(data_yaml, out, workspace / "models" / "v1" / "weights.pt", epochs)
+    extra = {k: v for k, v in overrides.items() if k not in ("batch", "cpu_precision")}
+    result = detector.train(
+        data_yaml, out, workspace / "models" / "v1" / "weights.pt", epochs, **extra
+    )
     warm = result.epoch_seconds[1:] or result.epoch_seconds
     return {
         "variant": variant,

@@ -26,6 +26,15 @@ def synthetic_share(deps: Deps, cycle: int) -> float:
     )
 
 
+def finetune_epochs(deps: Deps, train_images: int) -> int:
+    """Epochs of a fine-tune on `train_images`: a fixed budget of image passes when one is set,
+    so later cycles, with more approved images, do not train longer than the first."""
+    detector = deps.settings.detector
+    if detector.finetune_images is None or train_images == 0:
+        return detector.finetune_epochs
+    return max(1, min(detector.finetune_epochs, round(detector.finetune_images / train_images)))
+
+
 def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
     """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
     field_items = export_items(deps, deps.datasets.split("train"))
@@ -48,7 +57,7 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
         data_yaml,
         deps.workspace.model_dir(candidate) / "train",
         weights_of(deps, state.incumbent),
-        deps.settings.detector.finetune_epochs,
+        finetune_epochs(deps, len(field_items) + len(synthetic_items)),
         on_epoch=lambda done, total: deps.progress(f"train {candidate} (epochs)", done, total),
     )
     weights = deps.workspace.model_dir(candidate) / "weights.pt"
@@ -60,6 +69,7 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
         "field": len(field_items),
         "synthetic": len(synthetic_items),
         "share": share,
+        "epochs": result.epochs,
     }
 
 

@@ -78,3 +78,28 @@ def test_a_thread_cap_in_settings_is_honoured(data_yaml: Path, tmp_path: Path) -
 
 def test_a_cap_above_the_machine_is_the_machine() -> None:
     assert _detector(available_cores() + 7).threads == available_cores()
+
+
+def test_bf16_training_runs_on_the_cpu_with_a_float32_loss(data_yaml: Path, tmp_path: Path) -> None:
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    from tools.detector.cpu_precision import Float32Loss
+
+    settings = Settings(detector={"imgsz": 64, "batch": 4, "cpu_precision": "bf16"})
+    detector = build_detector(settings)
+    seen: dict[str, Any] = {}
+    original = detector._training_callbacks
+
+    def spy(model: Any, clock: Any) -> None:
+        original(model, clock)
+
+        def record(trainer: Any) -> None:
+            seen["amp"] = trainer.args.amp
+            seen["loss"] = type(unwrap_model(trainer.model).criterion)
+
+        model.add_callback("on_train_epoch_end", record)
+
+    detector._training_callbacks = spy
+    result = detector.train(data_yaml, tmp_path / "run", None, 1)
+    assert seen == {"amp": "bf16", "loss": Float32Loss}
+    assert result.weights.is_file()

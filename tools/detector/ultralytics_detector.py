@@ -15,6 +15,12 @@ import supervision as sv
 
 from tools.convert import empty_detections
 from tools.detector.base import TrainResult
+from tools.detector.cpu_precision import (
+    Precision,
+    allow_cpu_bf16_autocast,
+    cpu_training_precision,
+    use_float32_loss,
+)
 from tools.detector.cpu_threads import torch_threads, use_threads
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,7 @@ class UltralyticsDetector:
         predict_conf: float = 0.01,
         threads: int | None = None,
         cache: bool = True,
+        cpu_precision: Precision = "auto",
     ) -> None:
         self.classes = list(classes)
         self.model = model
@@ -68,6 +75,7 @@ class UltralyticsDetector:
         # cores here) every time it runs; callbacks set the count back after it.
         self.threads = torch_threads(threads)
         self.cache = cache
+        self.cpu_precision = cpu_precision
         self._loaded: dict[Path, Any] = {}
 
     def _load(self, weights: Path) -> Any:
@@ -114,6 +122,14 @@ class UltralyticsDetector:
         model = yolo(str(init_weights) if init_weights is not None else self.model)
         clock = _EpochClock()
         self._training_callbacks(model, clock)
+        # bfloat16 autocast on a CPU that computes it natively: measured 1.6x faster forward and
+        # backward passes of YOLOv8n at 160 px (weights, optimiser and loss stay float32).
+        amp: bool | str = False
+        if self.device.lower() == "cpu" and cpu_training_precision(self.cpu_precision) == "bf16":
+            allow_cpu_bf16_autocast()
+            model.add_callback("on_train_start", use_float32_loss)
+            amp = "bf16"
+
         started = time.perf_counter()
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         arguments = dict(
@@ -130,20 +146,23 @@ class UltralyticsDetector:
             exist_ok=True,
             plots=False,
             verbose=False,
-            amp=False,
+            amp=amp,
             # ultralytics drops a loaded checkpoint's weights when pretrained=False: fine-tuning
             # must say True; training from a yaml says False (nothing to load or fetch).
             pretrained=init_weights is not None,
             val=False,
             # Decoded images in memory: every epoch after the first skips JPEG decoding.
             cache="ram" if self.cache else False,
-            # Short CPU schedules: a fixed AdamW rate (lower when fine-tuning), a short warm-up,
-            # and milder scale jitter so that small, far objects stay visible at 160 px.
+            # Short CPU schedules: AdamW (lower rate when fine-tuning), a short warm-up, milder
+            # scale jitter so that small, far objects stay visible at 160 px, and the last third
+            # without mosaic. Measured on the default world, 18 epochs, ultralytics test mAP50:
+            # lr0 0.002 -> 0.004 and mosaic closed for the last third: 0.479 -> 0.543; mosaic
+            # never: 0.521. At 30 epochs: 0.596 -> 0.633 (scripts/bench_training.py, notes).
             optimizer="AdamW",
-            lr0=0.002 if init_weights is None else 0.0005,
+            lr0=0.004 if init_weights is None else 0.0005,
             warmup_epochs=1 if init_weights is None else 0,
             scale=0.3,
-            close_mosaic=max(1, epochs // 5),
+            close_mosaic=max(1, epochs // 3),
         )
         arguments.update(overrides)
         if on_epoch is not None:
