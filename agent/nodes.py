@@ -50,8 +50,8 @@ def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 def discover_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
     def work() -> dict[str, Any]:
-        slices, edges, clusters = ops.discover(deps, state)
-        return {"slices": [s.model_dump() for s in slices], "edges": edges, "clusters": clusters}
+        slices, edges = ops.discover(deps, state)
+        return {"slices": [s.model_dump() for s in slices], "edges": edges}
 
     result = once(deps, state, "discover_failures", work)
     return {

@@ -236,35 +236,3 @@ def discover_slices(
         if len(chosen) == top_k:
             break
     return chosen
-
-
-def cluster_missed(
-    embeddings: np.ndarray,
-    sample_ids: Sequence[str],
-    miss_counts: np.ndarray,
-    clusters: int = 4,
-    seed: int = 0,
-) -> list[dict[str, object]]:
-    """Group images by embedding; report clusters whose share of misses exceeds their share of images."""
-    from sklearn.cluster import KMeans
-
-    if len(embeddings) < clusters * 2 or miss_counts.sum() == 0:
-        return []
-    labels = KMeans(n_clusters=clusters, n_init=4, random_state=seed).fit_predict(embeddings)
-    found = []
-    for c in range(clusters):
-        members = labels == c
-        miss_share = miss_counts[members].sum() / miss_counts.sum()
-        image_share = members.mean()
-        if miss_share > 1.3 * image_share:
-            ids = [sample_ids[i] for i in np.where(members & (miss_counts > 0))[0]][:8]
-            found.append(
-                {
-                    "cluster": c,
-                    "images": int(members.sum()),
-                    "miss_share": float(miss_share),
-                    "image_share": float(image_share),
-                    "example_ids": ids,
-                }
-            )
-    return found

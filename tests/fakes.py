@@ -65,7 +65,7 @@ class FakeOperations:
     def ensure_val_predictions(self, deps: Deps, model: str) -> None:
         self.calls["evaluate"] += 1
 
-    def discover(self, deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict, list]:
+    def discover(self, deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict]:
         self.calls["discover"] += 1
         failure = FailureSlice(
             name="brightness=low",
@@ -77,7 +77,7 @@ class FakeOperations:
             stats={"brightness": 30.0},
             example_ids=["a"],
         )
-        return [failure], {"brightness": [40.0, 90.0]}, []
+        return [failure], {"brightness": [40.0, 90.0]}
 
     def analyze(self, deps: Deps, state: LoopState) -> FailureAnalysis:
         self.calls["analyze"] += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -16,7 +15,6 @@ from evaluation.slices import (
     assign_bins,
     bin_edges,
     build_object_table,
-    cluster_missed,
     discover_slices,
     match_found,
     slice_mask,
@@ -76,9 +74,7 @@ def single_slices(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str
 
 
 # -- discover ------------------------------------------------------------------------------------
-def discover(
-    deps: Deps, state: LoopState
-) -> tuple[list[FailureSlice], dict[str, list[float]], list[dict[str, Any]]]:
+def discover(deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict[str, list[float]]]:
     """Top failure slices of the incumbent on val; failures are marked in FiftyOne for the App."""
     settings = deps.settings.loop
     ensure_val_predictions(deps, state.incumbent)
@@ -88,9 +84,8 @@ def discover(
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
     ids = [s[0] for s in samples]
-    misses = np.array([int(np.sum(~table.found[np.array(table.sample_ids) == i])) for i in ids])
-    embeddings = embed_cached(deps, state.incumbent, "val", [s[1] for s in samples])
-    clusters = cluster_missed(embeddings, ids, misses, seed=deps.settings.detector.seed)
+    # No embeddings or clusters of missed images here: nothing read them (measured: one val
+    # embedding per new incumbent and a KMeans each cycle, then thrown away).
     bins = assign_bins(table, edges)
     marks: dict[str, list[str]] = {i: [] for i in ids}
     for failure in slices:
@@ -101,7 +96,7 @@ def discover(
     deps.datasets.set_sample_values(ids, field, [marks[i] for i in ids])
     marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
     deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
-    return slices, edges, clusters
+    return slices, edges
 
 
 def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.ndarray:
