@@ -22,7 +22,7 @@ class DetectorSettings(BaseModel):
     epochs: int = Field(30, ge=1, description="epochs of the baseline training")
     finetune_epochs: int = Field(12, ge=1, description="most epochs of a cycle's fine-tuning")
     finetune_images: int | None = Field(
-        6000,
+        7000,
         ge=1,
         description="image passes per fine-tune, the same every cycle however large the data "
         "grows: epochs = passes / training images (at least 1, at most finetune_epochs); "
@@ -37,7 +37,11 @@ class DetectorSettings(BaseModel):
     threads: int | None = Field(
         None, ge=1, description="cap on torch's CPU threads; default: every core available"
     )
-    cache: bool = Field(True, description="keep decoded training images in memory")
+    cache: bool = Field(
+        False,
+        description="keep decoded training images in memory (measured: 1.66x vs 1.65x without, "
+        "within noise at 160 px; ultralytics then prints its own caching bar)",
+    )
     cpu_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="CPU training precision; auto: bfloat16 autocast where the CPU computes it "
