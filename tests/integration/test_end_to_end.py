@@ -44,6 +44,22 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         yield ws
 
 
+def _own_copy(trained_workspace: Path, target: Path) -> Path:
+    """A clone of the trained baseline for a test that runs a loop, so no test sees another's loop."""
+    from agent.deps import build_deps
+    from agent.settings import Settings
+    from agent.setup import clone_workspace
+
+    return clone_workspace(build_deps(Settings.load(trained_workspace)), target, {})
+
+
+def _pending_batch(ws: str) -> dict:
+    listed = json.loads(runner.invoke(app, ["batches", "-w", ws, "--json"]).output)
+    pending = [b for b in listed if b["status"] == "proposed"]
+    assert len(pending) == 1, listed
+    return pending[0]
+
+
 def test_init_stores_field_data_with_split_tags_and_truth_fields(trained_workspace: Path) -> None:
     from agent.deps import build_deps
     from agent.settings import Settings
@@ -101,11 +117,12 @@ LOOP_ENV = {
 
 
 def test_two_cycles_end_to_end_with_approval_and_report(
-    trained_workspace: Path, monkeypatch: pytest.MonkeyPatch
+    trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in LOOP_ENV.items():
         monkeypatch.setenv(key, value)
-    ws = str(trained_workspace)
+    workspace = _own_copy(trained_workspace, tmp_path / "ws")
+    ws = str(workspace)
     result = runner.invoke(app, ["run", "-w", ws, "--cycles", "2", "--budget", "32"])
     assert result.exit_code == 0, result.output
     assert "Waiting for a decision on batch" in result.output
@@ -126,7 +143,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     from agent.settings import Settings
 
     # A reviewer tags one image `reject` in the App: approval leaves it out.
-    deps = build_deps(Settings.load(trained_workspace))
+    deps = build_deps(Settings.load(workspace))
     proposed = deps.datasets.where(deps.datasets.batch(pending[0]["id"]), "status", "proposed")
     rejected_id = deps.datasets.samples(proposed)[0][0]
     deps.datasets.tag([rejected_id], "reject", synthetic=True)
@@ -147,10 +164,14 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     assert rejected.exit_code == 0, rejected.output
     assert "Loop finished" in rejected.output
 
-    deps = build_deps(Settings.load(trained_workspace))
+    deps = build_deps(Settings.load(workspace))
     models = {m.name: m for m in deps.registry.models()}
     assert "v2" in models and models["v2"].parent == "v1"
-    assert models["v2"].status in ("incumbent", "rejected") and models["v2"].reason
+    # Cycle 1's candidate is promoted or rejected as its gate said, with the gate's reasons.
+    gates = [e.payload for e in deps.registry.events() if e.kind == "gate"]
+    assert [g["candidate"] for g in gates] == ["v2"]  # cycle 2 was rejected: nothing trained
+    assert models["v2"].status == ("incumbent" if gates[0]["promote"] else "rejected")
+    assert models["v2"].reason == gates[0]["reasons"] != ""
     statuses = {b.status for b in deps.registry.batches()}
     assert {"approved", "rejected"} <= statuses
     approved_view = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
@@ -161,7 +182,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
 
     report = runner.invoke(app, ["report", "-w", ws])
     assert report.exit_code == 0, report.output
-    reports = trained_workspace / "reports"
+    reports = workspace / "reports"
     assert (reports / "report.md").is_file() and (reports / "batches.png").is_file()
     assert "| v1 |" in (reports / "report.md").read_text()
 
@@ -186,57 +207,91 @@ def test_fine_tuning_starts_from_the_given_weights(trained_workspace: Path, tmp_
     assert torch.allclose(first_conv(v1), first_conv(result.weights), atol=1e-4)
 
 
-def test_export_analyses_writes_sharegpt_records(trained_workspace: Path, tmp_path: Path) -> None:
-    out = tmp_path / "analyses.jsonl"
-    result = runner.invoke(
-        app, ["export-analyses", "-w", str(trained_workspace), "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert records, "cycle 1 was approved, so its analyses are exported"
-    first = records[0]
-    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
-    assert first["messages"][1]["content"].count("<image>") == len(first["images"]) > 0
-    assert all(Path(p).is_file() for p in first["images"])
-    assert "what_fails" in json.loads(first["messages"][2]["content"])
-
-
-def test_a_cycle_with_the_openai_analyst_against_a_local_server(
-    trained_workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(scope="module")
+def openai_cycle(
+    trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[dict]]:
+    """One cycle on its own copy, explained by the OpenAI-compatible analyst against a local
+    server that answers every slice with the recorded `fenced` answer, approved by a person."""
     from tests.replay_server import RECORDED, ReplayServer, Reply
 
+    workspace = _own_copy(trained_workspace, tmp_path_factory.mktemp("openai") / "ws")
+    ws = str(workspace)
     server = ReplayServer()
     url = server.start()
     server.script(Reply(RECORDED["fenced"]))
     try:
-        for key, value in {
-            **LOOP_ENV,
-            "FAILFORGE_ANALYST__BACKEND": "openai",
-            "FAILFORGE_ANALYST__BASE_URL": url,
-            "FAILFORGE_ANALYST__TIMEOUT": "10",
-        }.items():
-            monkeypatch.setenv(key, value)
-        ws = str(trained_workspace)
-        result = runner.invoke(
-            app, ["run", "-w", ws, "--cycles", "1", "--budget", "16", "--auto-approve"]
-        )
-        assert result.exit_code == 0, result.output
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in {
+                **LOOP_ENV,
+                "FAILFORGE_ANALYST__BACKEND": "openai",
+                "FAILFORGE_ANALYST__BASE_URL": url,
+                "FAILFORGE_ANALYST__TIMEOUT": "10",
+            }.items():
+                patch.setenv(key, value)
+            result = runner.invoke(app, ["run", "-w", ws, "--cycles", "1", "--budget", "16"])
+            assert result.exit_code == 0, result.output
+            assert "Waiting for a decision on batch" in result.output
+            approved = runner.invoke(app, ["approve", _pending_batch(ws)["id"], "-w", ws])
+            assert approved.exit_code == 0, approved.output
     finally:
         server.stop()
-    assert server.requests, "the analyst asked the server"
+    return workspace, server.requests
+
+
+def _analyses(workspace: Path) -> list[dict]:
     from agent.deps import build_deps
     from agent.settings import Settings
 
-    deps = build_deps(Settings.load(trained_workspace))
-    analyses = [e for e in deps.registry.events() if e.kind == "analysis"]
-    assert analyses[-1].payload["analyst"] == "openai"
-    assert analyses[-1].payload["hypotheses"][0]["conditions"]["weather"] == "fog"
+    deps = build_deps(Settings.load(workspace))
+    return [e.payload for e in deps.registry.events() if e.kind == "analysis"]
+
+
+def test_a_cycle_with_the_openai_analyst_against_a_local_server(
+    openai_cycle: tuple[Path, list[dict]],
+) -> None:
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
+    workspace, requests = openai_cycle
+    deps = build_deps(Settings.load(workspace))
+    assert [e.kind for e in deps.registry.events() if e.kind == "analyst_fallback"] == []
+    analyses = _analyses(workspace)
+    assert len(analyses) == 1 and analyses[0]["analyst"] == "openai"
+    hypotheses = analyses[0]["hypotheses"]
+    # One request per failure slice, and each hypothesis is the server's answer, not a fallback.
+    assert len(requests) == len(hypotheses) > 0
+    for hypothesis in hypotheses:
+        assert (hypothesis["what_fails"], hypothesis["why"]) == (
+            "cars in fog",
+            "haze removes contrast",
+        )
+        given = {k: v for k, v in hypothesis["conditions"].items() if v is not None}
+        assert given == {"weather": "fog"} and hypothesis["classes"] == ["car"]
+
+
+def test_export_analyses_writes_sharegpt_records(
+    openai_cycle: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    workspace, _ = openai_cycle
+    out = tmp_path / "analyses.jsonl"
+    result = runner.invoke(app, ["export-analyses", "-w", str(workspace), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    # One conversation per hypothesis of the approved cycle, answering with the analyst's words.
+    (analysis,) = _analyses(workspace)
+    answers = [json.loads(r["messages"][2]["content"]) for r in records]
+    assert [a["what_fails"] for a in answers] == [h["what_fails"] for h in analysis["hypotheses"]]
+    first = records[0]
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
+    assert first["messages"][1]["content"].count("<image>") == len(first["images"]) > 0
+    assert all(Path(p).is_file() for p in first["images"])
 
 
 def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
     trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    workspace = _own_copy(trained_workspace, tmp_path / "ws")
     from tests.backends.tiny_models import (
         build_tiny_grounding_dino,
         build_tiny_sam,
@@ -262,27 +317,30 @@ def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
     }
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    ws = str(trained_workspace)
+    ws = str(workspace)
     doctor = runner.invoke(app, ["doctor", "-w", ws, "--json"])
     assert doctor.exit_code == 0, doctor.output
     assert {c["backend"] for c in json.loads(doctor.output)} >= {"diffusers", "grounded-sam"}
     result = runner.invoke(app, ["run", "-w", ws, "--cycles", "1", "--budget", "2"])
     assert result.exit_code == 0, result.output
-    listed = json.loads(runner.invoke(app, ["batches", "-w", ws, "--json"]).output)
-    batch = listed[-1]
-    assert batch["status"] in ("proposed", "approved") and batch["images"] <= 2
+    assert "Waiting for a decision on batch" in result.output  # no --auto-approve: a person decides
+    batch = _pending_batch(ws)
 
     from agent.deps import build_deps
     from agent.settings import Settings
 
-    deps = build_deps(Settings.load(trained_workspace))
+    deps = build_deps(Settings.load(workspace))
     view = deps.datasets.batch(batch["id"])
+    assert len(view) == 2  # two requested, two made
     assert set(deps.datasets.values(view, "generator")) == {"diffusers"}
     assert set(deps.datasets.values(view, "labeler")) == {"grounded-sam"}
     assert all(q is not None for q in deps.datasets.values(view, "label_quality"))
-    if batch["status"] == "proposed":
-        approved = runner.invoke(app, ["approve", batch["id"], "-w", ws])
-        assert approved.exit_code == 0, approved.output
+    # What the batch offers is what the filters kept, and they kept something.
+    kept = deps.datasets.where(view, "status", "proposed")
+    assert batch["images"] == len(kept) >= 1
+    approved = runner.invoke(app, ["approve", batch["id"], "-w", ws])
+    assert approved.exit_code == 0, approved.output
+    assert deps.registry.batch(batch["id"]).status == "approved"
 
 
 def test_doctor_explains_what_cannot_run(

@@ -6,9 +6,11 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent import operations as ops
 from agent.runner import workspace_lock
 from agent.scheduler import JOB_ID, build_scheduler, run_scheduled_cycles
 from tests.fakes import FakeOperations, fake_deps
@@ -62,21 +64,32 @@ def test_two_scheduled_runs_at_once_never_overlap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deps = fake_deps(tmp_path, loop={"auto_approve": True})
-    FakeOperations(deps).install(monkeypatch)
+    fake = FakeOperations(deps).install(monkeypatch)
     monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
-    results: list[str] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(run_scheduled_cycles(str(tmp_path), 1)))
-        for _ in range(2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    # The first run is held inside its loop until the second has tried: a real overlap.
+    inside, release = threading.Event(), threading.Event()
+    discover = fake.discover
+
+    def held_discover(deps_: Any, state: Any) -> Any:
+        if not inside.is_set():  # only the first run is held
+            inside.set()
+            assert release.wait(30)
+        return discover(deps_, state)
+
+    monkeypatch.setattr(ops, "discover", held_discover)
+    first: list[str] = []
+    thread = threading.Thread(target=lambda: first.append(run_scheduled_cycles(str(tmp_path), 1)))
+    thread.start()
+    try:
+        assert inside.wait(30), "the first run never reached its loop"
+        second = run_scheduled_cycles(str(tmp_path), 1)
+    finally:
+        release.set()
         thread.join(30)
-    assert sorted(results) in (["finished", "skipped"], ["finished", "finished"])
-    assert len([e for e in deps.registry.events() if e.kind == "loop_started"]) == len(
-        [r for r in results if r == "finished"]
-    )
+    assert second == "skipped" and first == ["finished"]
+    kinds = [e.kind for e in deps.registry.events()]
+    assert kinds.count("loop_started") == 1 and kinds.count("schedule_skipped") == 1
+    assert fake.calls["discover"] == 1
 
 
 def test_a_bad_cron_expression_is_one_clear_error(tmp_path: Path) -> None:

@@ -12,10 +12,13 @@ from agent.planner import allocate, plan_requests, prompt_for, revise
 from evaluation.slices import FailureSlice
 from tools.analyst.base import SliceEvidence
 from tools.analyst.offline import OfflineAnalyst
-from tools.convert import make_detections
-from tools.generator.base import EditSource
+from tools.convert import class_ids, make_detections
+from tools.generator.base import EditSource, GenerationRequest
 from tools.generator.procedural import ProceduralGenerator
 from tools.labeler.truth import SceneTruthLabeler, check_labels
+from tools.world.render import RenderResult, render
+from tools.world.sampler import restage_scene, sample_scene
+from tools.world.scene import Conditions
 
 CLASSES = ["car", "person", "sign"]
 
@@ -105,6 +108,15 @@ def test_revise_turns_scores_into_plan_changes() -> None:
     assert revise({"unrealistic": 0.99}, 0.0, 0.0)[:2] == (0.0, 0.5)
 
 
+def _rendered(request: GenerationRequest, size: int) -> RenderResult:
+    """The scene a request describes, rendered directly: the truth the labels must match."""
+    assert not request.class_focus  # the renderer's default class mix
+    conditions = Conditions.model_validate(request.conditions)
+    if request.mode == "edit":
+        return render(restage_scene(request.source_boxes, conditions, request.seed, size))
+    return render(sample_scene(conditions, request.seed, size))
+
+
 def test_generator_and_truth_labeler_produce_exact_labels(tmp_path: Path) -> None:
     analysis = OfflineAnalyst().analyze([_evidence({"box_size": "low"}, {})], CLASSES)
     failure = FailureSlice(
@@ -132,10 +144,16 @@ def test_generator_and_truth_labeler_produce_exact_labels(tmp_path: Path) -> Non
     images, failed = ProceduralGenerator().generate(requests, tmp_path, 64)
     assert list(failed) == [requests[0].id] and len(images) == 5
     labels = SceneTruthLabeler().label(images, CLASSES)
+    served = {r.id: r for r in requests[1:]}
+    assert {r.mode for r in served.values()} == {"generate", "edit"}  # both paths are checked
     for image, detections in zip(images, labels, strict=True):
         assert detections is not None
         assert Image.open(image.path).size == (64, 64)
-        assert (detections.xyxy >= 0).all() and (detections.xyxy <= 64).all()
+        # Exact: the boxes and classes of the objects the renderer drew, none more, none less.
+        truth = _rendered(served[image.request_id], 64)
+        np.testing.assert_array_equal(detections.xyxy, truth.boxes)
+        np.testing.assert_array_equal(class_ids(detections), truth.class_ids)
+    assert sum(len(d) for d in labels if d is not None) > 0
     again, _ = ProceduralGenerator().generate(requests[1:2], tmp_path / "again", 64)
     assert np.array_equal(
         np.asarray(Image.open(again[0].path)), np.asarray(Image.open(images[0].path))

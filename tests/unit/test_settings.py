@@ -20,7 +20,17 @@ def test_yaml_values_then_environment_overrides(
     assert settings.detector.imgsz == 96  # yaml kept where the environment is silent
     assert settings.workspace == tmp_path.resolve()  # the folder asked for, not the variable
     assert settings.workspace_id == "abc"
-    assert settings.database_dir().name in ("fiftyone",) or settings.fiftyone.database_dir
+
+
+def test_fiftyone_database_lives_in_the_workspace_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # conftest points every test at one session database; a user's workspace has no such variable.
+    monkeypatch.delenv("FAILFORGE_FIFTYONE__DATABASE_DIR", raising=False)
+    assert Settings.load(tmp_path).database_dir() == tmp_path.resolve() / "fiftyone"
+    elsewhere = tmp_path / "shared-db"
+    monkeypatch.setenv("FAILFORGE_FIFTYONE__DATABASE_DIR", str(elsewhere))
+    assert Settings.load(tmp_path).database_dir() == elsewhere
 
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:
