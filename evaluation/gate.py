@@ -25,10 +25,12 @@ class GateResult(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
-def objective(card: ModelScorecard, targets: Sequence[str]) -> float:
-    """Mean recall of the target slices (the failures this cycle set out to fix)."""
-    values = [card.slice_recall[t] for t in targets if t in card.slice_recall]
-    return sum(values) / len(values) if values else 0.0
+def objective(card: ModelScorecard, targets: Sequence[str]) -> float | None:
+    """Mean recall of the target slices (the failures this cycle set out to fix); None when a
+    target was not measured on `card`, or there is no target: then nothing says it improved."""
+    if not targets or any(t not in card.slice_recall for t in targets):
+        return None
+    return sum(card.slice_recall[t] for t in targets) / len(targets)
 
 
 def gate(
@@ -40,10 +42,23 @@ def gate(
     max_slice_drop: float,
     guarded: Mapping[str, float] | None = None,
 ) -> GateResult:
-    """Promote if the objective rises by `min_gain` and neither mAP50 nor any slice drops too far."""
+    """Promote if the objective rises by `min_gain` and neither mAP50 nor any slice drops too far.
+
+    A candidate whose objective cannot be compared (a target not measured on either model, or
+    no target at all) is never promoted: an unmeasured gain is not a gain.
+    """
     before, after = objective(incumbent, targets), objective(candidate, targets)
     reasons = []
-    if after - before < min_gain:
+    if before is None or after is None:
+        unmeasured = [
+            t for t in targets if t not in incumbent.slice_recall or t not in candidate.slice_recall
+        ]
+        reasons.append(
+            f"target slices not measured on val: {', '.join(unmeasured)}"
+            if unmeasured
+            else "no target slice to measure the candidate on"
+        )
+    elif after - before < min_gain:
         reasons.append(f"objective rose {after - before:+.3f}, less than {min_gain:.3f}")
     if incumbent.map50 - candidate.map50 > max_map_drop:
         reasons.append(
@@ -59,10 +74,12 @@ def gate(
             f"objective {before:.3f} -> {after:.3f}, mAP50 {incumbent.map50:.3f} -> "
             f"{candidate.map50:.3f}"
         )
+    # GateResult's objectives are floats (the loop compares objective_after with its target);
+    # an unmeasured one is reported as 0.0 beside a reason that says it was not measured.
     return GateResult(
         promote=promote,
-        objective_before=before,
-        objective_after=after,
+        objective_before=before if before is not None else 0.0,
+        objective_after=after if after is not None else 0.0,
         map50_before=incumbent.map50,
         map50_after=candidate.map50,
         reasons=reasons,
