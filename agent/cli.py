@@ -3,108 +3,24 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="failforge: closed-loop active learning for object detectors.",
+from agent.cli_common import (
+    UsageError,
+    WorkspaceOption,
+    _deps,
+    _fmt,
+    app,
+    console,
+    errors,
+    friendly,
+    progress_bars,
 )
-console = Console()
-errors = Console(stderr=True)
-log = logging.getLogger("failforge")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-WorkspaceOption = typer.Option(
-    Path("."),
-    "--workspace",
-    "-w",
-    envvar="FAILFORGE_WORKSPACE",
-    help="workspace folder (default: current folder or FAILFORGE_WORKSPACE)",
-)
-
-
-class UsageError(Exception):
-    """A user's mistake: printed as one sentence, exit code 2."""
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from agent.runner import BatchDecisionError, LoopBusyError, NoLoopError
-    from storage.datasets import DatabaseConflictError
-    from storage.importers import ImportError_
-    from storage.workspace import WorkspaceError
-    from tools.world.config import WorldConfigError
-
-    return (
-        UsageError,
-        WorkspaceError,
-        WorldConfigError,
-        ImportError_,
-        DatabaseConflictError,
-        LoopBusyError,
-        NoLoopError,
-        BatchDecisionError,
-    )
-
-
-def friendly(command: F) -> F:
-    """Turn a user's mistake into one red sentence and exit code 2, never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except _user_errors() as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """A callback (task, done, total) that drives one rich progress bar per task name."""
-    with Progress(
-        TextColumn("{task.description:<18}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def update(task: str, done: int, total: int) -> None:
-            if task not in tasks:
-                tasks[task] = bars.add_task(task, total=total)
-            bars.update(tasks[task], completed=done, total=total)
-
-        yield update
-
-
-def _deps(workspace: Path) -> Any:
-    from agent.deps import build_deps
-    from agent.settings import Settings
-    from storage.workspace import Workspace
-
-    Workspace(workspace).require()
-    return build_deps(Settings.load(workspace))
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 @app.command()

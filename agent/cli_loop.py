@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from agent.cli import (
+from agent.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,

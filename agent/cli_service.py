@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from agent.cli import (
+from agent.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,

@@ -1,0 +1,212 @@
+"""Import layers read with `ast`: dependencies point one way, no cycles, FiftyOne behind storage/."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("agent", "tools", "evaluation", "storage")
+
+# Which of our packages each package may import (itself included).
+ALLOWED: dict[str, set[str]] = {
+    "agent": {"agent", "tools", "evaluation", "storage"},
+    "evaluation": {"evaluation", "storage", "tools"},
+    "storage": {"storage", "tools"},
+    "tools": {"tools"},
+}
+# Where `import fiftyone` may appear: the storage layer, and the App's side of the review.
+FIFTYONE_HOMES = ("storage/", "agent/plugins/")
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import statement of one of our modules."""
+
+    importer: str  # dotted module name
+    path: str  # file, relative to the repository root
+    line: int
+    target: str  # dotted name imported (a module, or a module's attribute)
+    module_level: bool  # False inside a function: a deliberate lazy import
+    type_checking: bool  # inside `if TYPE_CHECKING:`, never run
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _sources() -> dict[str, Path]:
+    return {
+        _module_name(path): path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+MODULES = _sources()
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _resolve(importer: str, is_package: bool, level: int, module: str | None) -> str:
+    """The absolute name of a (possibly relative) `from ... import`'s module."""
+    if level == 0:
+        return module or ""
+    base = importer.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join([*base, module] if module else base)
+
+
+def _imports_of(name: str, path: Path) -> list[Import]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    is_package = path.name == "__init__.py"
+    relative = str(path.relative_to(ROOT))
+    found: list[Import] = []
+
+    def visit(node: ast.AST, in_function: bool, in_type_checking: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                found.extend(
+                    Import(
+                        name,
+                        relative,
+                        child.lineno,
+                        alias.name,
+                        not in_function,
+                        in_type_checking,
+                    )
+                    for alias in child.names
+                )
+            elif isinstance(child, ast.ImportFrom):
+                module = _resolve(name, is_package, child.level, child.module)
+                for alias in child.names:
+                    # `from agent import cli_loop` imports a module; `from x import f`, x itself.
+                    submodule = f"{module}.{alias.name}"
+                    target = submodule if submodule in MODULES else module
+                    found.append(
+                        Import(
+                            name, relative, child.lineno, target, not in_function, in_type_checking
+                        )
+                    )
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, True, in_type_checking)
+            elif isinstance(child, ast.If) and _is_type_checking(child):
+                visit(child, in_function, True)
+            else:
+                visit(child, in_function, in_type_checking)
+
+    visit(tree, False, False)
+    return found
+
+
+IMPORTS = [i for name, path in MODULES.items() for i in _imports_of(name, path)]
+
+
+def _ours(target: str) -> str | None:
+    top = target.split(".")[0]
+    return top if top in PACKAGES else None
+
+
+def test_the_sources_are_found() -> None:
+    assert {"agent.cli", "tools.convert", "evaluation.gate", "storage.datasets"} <= set(MODULES)
+    assert any(i.target == "tools.convert" for i in IMPORTS)
+
+
+def test_dependencies_point_one_way() -> None:
+    wrong = [
+        f"{i.path}:{i.line}: {i.importer} imports {i.target}"
+        for i in IMPORTS
+        if (theirs := _ours(i.target)) is not None
+        and theirs not in ALLOWED[i.importer.split(".")[0]]
+    ]
+    assert wrong == [], "imports against the layers (agent > evaluation > storage > tools)"
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module, or a module importing itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for after in sorted(edges.get(node, ())):
+            if after not in index:
+                connect(after)
+                low[node] = min(low[node], low[after])
+            elif after in on_stack:
+                low[node] = min(low[node], index[after])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in edges.get(node, ()):
+                components.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return components
+
+
+def test_no_import_cycles_between_modules() -> None:
+    # Only imports that run when a module loads can make a cycle. Imports inside functions are
+    # deliberate lazy imports (heavy libraries, or a layer above called back at run time) and
+    # are left out; so are `if TYPE_CHECKING:` imports, which never run.
+    edges: dict[str, set[str]] = {}
+    for i in IMPORTS:
+        if i.module_level and not i.type_checking and i.target in MODULES:
+            edges.setdefault(i.importer, set()).add(i.target)
+    assert _cycles(edges) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"a"}}) == [["a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_fiftyone_is_imported_only_behind_storage_and_in_the_app_plugin() -> None:
+    outside = [
+        f"{i.path}:{i.line}: {i.target}"
+        for i in IMPORTS
+        if i.target.split(".")[0] == "fiftyone" and not i.path.startswith(FIFTYONE_HOMES)
+    ]
+    assert outside == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import fiftyone as fo\n", ("fiftyone", True)),
+        ("def f():\n    from tools import convert\n", ("tools.convert", False)),
+        ("from . import gate\n", ("evaluation.gate", True)),
+    ],
+)
+def test_imports_are_read_with_their_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: tuple[str, bool]
+) -> None:
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    path = tmp_path / "evaluation" / "probe.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    (found,) = _imports_of("evaluation.probe", path)
+    assert (found.target, found.module_level) == expected
