@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from evaluation.slices import FailureSlice
-from tools.analyst.base import SCENE_VOCABULARY, FailureAnalysis, Hypothesis
+from tools.analyst.base import FailureAnalysis, Hypothesis
 from tools.generator.base import EditSource, GenerationRequest
+from tools.vocabulary import CONDITIONS
 
 SUBJECTS = {"car": "a car", "person": "a pedestrian", "sign": "a traffic sign"}
 ACTIONS = {
@@ -86,7 +87,7 @@ def plan_requests(
         focus = [c for c in hypothesis.classes if c in classes]
         for _ in range(count):
             conditions = dict(blamed)
-            for name, values in SCENE_VOCABULARY.items():
+            for name, values in CONDITIONS.items():
                 if name not in conditions:
                     conditions[name] = str(rng.choice(values))
                 elif rng.random() < 0.5 * variation:
@@ -121,7 +122,7 @@ def untargeted_requests(
     rng = np.random.default_rng(seed)
     requests = []
     for index in range(images):
-        conditions = {name: str(rng.choice(values)) for name, values in SCENE_VOCABULARY.items()}
+        conditions = {name: str(rng.choice(values)) for name, values in CONDITIONS.items()}
         cls = str(rng.choice(list(classes)))
         requests.append(
             GenerationRequest(

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from tools.vocabulary import CONDITIONS, Crowding, Distance, Lighting, Weather
+
 # The scene vocabulary the generator understands; analysts express hypotheses in it.
-SCENE_VOCABULARY: dict[str, tuple[str, ...]] = {
-    "lighting": ("day", "dusk", "night"),
-    "weather": ("clear", "rain", "fog", "snow"),
-    "distance": ("near", "mid", "far"),
-    "crowding": ("sparse", "dense"),
-}
+SCENE_VOCABULARY: dict[str, tuple[str, ...]] = CONDITIONS
 
 
 class SceneConditions(BaseModel):
     """Conditions a hypothesis blames; None means 'not implicated'."""
 
-    lighting: Literal["day", "dusk", "night"] | None = None
-    weather: Literal["clear", "rain", "fog", "snow"] | None = None
-    distance: Literal["near", "mid", "far"] | None = None
-    crowding: Literal["sparse", "dense"] | None = None
+    lighting: Lighting | None = None
+    weather: Weather | None = None
+    distance: Distance | None = None
+    crowding: Crowding | None = None
 
     def given(self) -> dict[str, str]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -9,8 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from tools.vocabulary import CONDITIONS
 from tools.world.camera import CameraProfile
-from tools.world.scene import CONDITIONS
 
 # Field data is skewed the way real data is: mostly day, clear, mid-range, sparse.
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {

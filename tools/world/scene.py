@@ -1,4 +1,4 @@
-"""Scene specs of the demo world: the vocabulary of conditions and the records a renderer draws."""
+"""Scene specs of the demo world: the records a renderer draws, in the scene vocabulary."""
 
 from __future__ import annotations
 
@@ -6,21 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-CLASSES: tuple[str, ...] = ("car", "person", "sign")
-
-# Every condition the world knows, with its values in a fixed order (used for validation,
-# uniform test sampling and stable report tables).
-CONDITIONS: dict[str, tuple[str, ...]] = {
-    "lighting": ("day", "dusk", "night"),
-    "weather": ("clear", "rain", "fog", "snow"),
-    "distance": ("near", "mid", "far"),
-    "crowding": ("sparse", "dense"),
-}
-
-Lighting = Literal["day", "dusk", "night"]
-Weather = Literal["clear", "rain", "fog", "snow"]
-Distance = Literal["near", "mid", "far"]
-Crowding = Literal["sparse", "dense"]
+# CLASSES and CONDITIONS are re-exported: the world's modules read the vocabulary from here.
+from tools.vocabulary import CLASSES as CLASSES
+from tools.vocabulary import CONDITIONS as CONDITIONS
+from tools.vocabulary import ClassName, Crowding, Distance, Lighting, Weather
 
 
 class Conditions(BaseModel):
@@ -43,7 +32,7 @@ class Conditions(BaseModel):
 class SceneObject(BaseModel):
     """One object to draw: class, where its feet stand, its height in pixels and its looks."""
 
-    cls: Literal["car", "person", "sign"]
+    cls: ClassName
     x: float = Field(description="horizontal centre, pixels")
     y: float = Field(description="ground contact (bottom), pixels")
     height: float = Field(gt=0, description="object height in pixels")
