@@ -42,7 +42,10 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         patch.setenv("FAILFORGE_DETECTOR__BATCH", "4")
         result = runner.invoke(app, ["init", str(ws), "--world", str(world)])
         assert result.exit_code == 0, result.output
-        result = runner.invoke(app, ["baseline", "-w", str(ws), "--epochs", "40"])
+        # 60 epochs: with the faster-learning baseline recipe, 40 left a model (val mAP50 0.27
+        # on 57 objects) on which FiftyOne's COCO AP and ultralytics' AP differ by 0.05; at 60
+        # (0.44) they agree within 0.02, so the cross-check below tests the evaluation itself.
+        result = runner.invoke(app, ["baseline", "-w", str(ws), "--epochs", "60"])
         assert result.exit_code == 0, result.output
         yield ws
 
