@@ -71,14 +71,17 @@ def friendly(command: F) -> F:
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """A callback (task, done, total) that drives one rich progress bar per task name."""
+def progress_bars(to_stderr: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """A callback (task, done, total) that drives one rich progress bar per task name.
+
+    `to_stderr` keeps standard output for a command's JSON alone (`--json`).
+    """
     with Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=errors if to_stderr else console,
         transient=False,
     ) as bars:
         tasks: dict[str, Any] = {}

@@ -142,7 +142,7 @@ def bench(
             f"Unknown or empty --arms/--seeds ({', '.join(unknown) or 'none given'}); "
             f"arms are {', '.join(ARMS)}."
         )
-    with progress_bars() as progress:
+    with progress_bars(to_stderr=as_json) as progress:
         result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")

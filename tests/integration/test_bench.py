@@ -46,6 +46,8 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     bench = json.loads((out / "bench.json").read_text())
+    # `--json`: standard output is the JSON alone (progress bars go to standard error).
+    assert json.loads(result.stdout) == bench
     assert set(bench["arms"]) == {"none", "untargeted", "targeted", "retrieval"}
     assert {"map50", "map50_95", "recall"} <= set(bench["baseline"]["overall"])
     slices = set(bench["baseline"]["slices"])
