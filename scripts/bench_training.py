@@ -38,24 +38,22 @@ VARIANTS: dict[str, tuple[int | None, int, bool, dict]] = {
 
 def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: int) -> dict:
     """Train in this process (called in a child) and return the figures as a dict."""
+    from agent.deps import build_detector
     from agent.settings import Settings
-    from tools.detector.ultralytics_detector import UltralyticsDetector
 
     settings = Settings.load(workspace)
     threads, workers, cache, overrides = VARIANTS[variant]
-    d = settings.detector
-    detector = UltralyticsDetector(
-        settings.classes,
-        model=d.model,
-        imgsz=d.imgsz,
-        batch=overrides.get("batch", d.batch),
-        cpu_precision=overrides.get("cpu_precision", "fp32"),
-        cpu_workers=workers,
-        device="cpu",
-        seed=d.seed,
-        threads=threads,
-        cache=cache,
+    detector_settings = settings.detector.model_copy(
+        update={
+            "batch": overrides.get("batch", settings.detector.batch),
+            "cpu_precision": overrides.get("cpu_precision", "fp32"),
+            "cpu_workers": workers,
+            "device": "cpu",
+            "threads": threads,
+            "cache": cache,
+        }
     )
+    detector = build_detector(settings.model_copy(update={"detector": detector_settings}))
     extra = {k: v for k, v in overrides.items() if k not in ("batch", "cpu_precision")}
     result = detector.train(
         data_yaml, out, workspace / "models" / "v1" / "weights.pt", epochs, **extra

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("tune-out"))
     args = parser.parse_args()
 
-    from agent.deps import build_deps
+    from agent.deps import build_deps, build_detector
     from agent.settings import Settings
     from agent.setup import export_items
     from storage.export import export_yolo
@@ -46,15 +46,14 @@ def main() -> None:
             {s: export_items(deps, deps.datasets.split(s)) for s in ("train", "val", "test")},
         )
     overrides = json.loads(args.overrides)
-    d = settings.detector
-    detector = UltralyticsDetector(
-        settings.classes,
-        model=d.model,
-        imgsz=d.imgsz,
-        batch=overrides.pop("batch", d.batch),
-        seed=d.seed,
-        cpu_precision=args.precision,
+    detector_settings = settings.detector.model_copy(
+        update={
+            "batch": overrides.pop("batch", settings.detector.batch),
+            "cpu_precision": args.precision,
+        }
     )
+    detector = build_detector(settings.model_copy(update={"detector": detector_settings}))
+    assert isinstance(detector, UltralyticsDetector)  # the recipe tuned is ultralytics' own
     result = detector.train(data, args.out / "runs" / args.name, None, args.epochs, **overrides)
     metrics = detector.validate(result.weights, data, "test")
     print(
