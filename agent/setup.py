@@ -140,12 +140,7 @@ def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any])
     values = {**read_settings_file(root), **settings_values, "workspace_id": workspace_id}
     write_settings_file(target, values)
     # Model paths in the copied registry point into the source; repoint them to the links.
-    registry = Registry(target / "registry.sqlite")
-    for model in registry.models():
-        linked = target / Path(model.path).relative_to(root)
-        registry.add_model(
-            model.name, linked, model.parent, model.status, model.metrics, model.cycle, model.reason
-        )
+    Registry(target / "registry.sqlite").relocate_models(root, target)
     return target
 
 

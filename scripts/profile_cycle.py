@@ -70,24 +70,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "ws"
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("current_loop.json"))
-        # The copied registry names model files in the source; the copy has the same layout.
         from agent.deps import build_deps
         from agent.runner import start_loop
         from agent.settings import Settings
         from storage.registry import Registry
 
-        registry = Registry(copy / "registry.sqlite")
-        for model in registry.models():
-            relative = Path(model.path).relative_to(source)
-            registry.add_model(
-                model.name,
-                copy / relative,
-                model.parent,
-                model.status,
-                model.metrics,
-                model.cycle,
-                model.reason,
-            )
+        # The copied registry names model files in the source; the copy has the same layout.
+        Registry(copy / "registry.sqlite").relocate_models(source, copy)
         deps = build_deps(Settings.load(copy))
         calls: dict[str, float] = defaultdict(float)
         deps.detector = Timed("detector", deps.detector, calls)  # type: ignore[assignment]

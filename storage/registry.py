@@ -131,6 +131,13 @@ class Registry:
         with self.session() as s:
             return list(s.scalars(select(ModelVersion).order_by(ModelVersion.created_at)))
 
+    def relocate_models(self, old_root: Path, new_root: Path) -> None:
+        """Point every model file under `old_root` at the same place under `new_root`, for a
+        registry copied with its workspace."""
+        with self.session() as s:
+            for model in s.scalars(select(ModelVersion)):
+                model.path = str(new_root / Path(model.path).relative_to(old_root))
+
     def incumbent(self) -> ModelVersion | None:
         with self.session() as s:
             return s.scalars(select(ModelVersion).where(ModelVersion.status == "incumbent")).first()

@@ -50,3 +50,16 @@ def test_step_records_keep_the_first_result_and_events_append(registry: Registry
     assert [e.kind for e in events] == ["gate", "cycle_finished"]
     assert events[0].payload == {"promote": True}
     assert [e.kind for e in registry.events(after_id=events[0].id)] == ["cycle_finished"]
+
+
+def test_a_copied_registry_points_at_the_copied_model_files(registry: Registry) -> None:
+    old, new = Path("/old/ws"), Path("/new/ws")
+    registry.add_model("v1", old / "models/v1/weights.pt", None, "retired", {"val": {}})
+    registry.add_model("v2", old / "models/v2/weights.pt", "v1", "incumbent", {}, cycle=1)
+    registry.relocate_models(old, new)
+    assert [(m.name, Path(m.path)) for m in registry.models()] == [
+        ("v1", new / "models/v1/weights.pt"),
+        ("v2", new / "models/v2/weights.pt"),
+    ]
+    v2 = registry.model("v2")
+    assert (v2.parent, v2.status, v2.cycle) == ("v1", "incumbent", 1)
