@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from agent.settings import Settings
 from storage.datasets import WorkspaceDatasets, connect
@@ -14,6 +14,9 @@ from tools.analyst.base import FailureAnalyst
 from tools.detector.base import Detector
 from tools.generator.base import ImageGenerator
 from tools.labeler.base import Labeler
+
+if TYPE_CHECKING:
+    from agent.steps.planning import BatchPlanner
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
 
@@ -34,6 +37,8 @@ class Deps:
     analyst: FailureAnalyst
     generator: ImageGenerator
     labeler: Labeler
+    # How a cycle's budget becomes requests: the agent's targeting or a benchmark arm.
+    planner: BatchPlanner = field(default_factory=lambda: build_planner("targeted"))
     # Long steps report (task, done, total) here; the CLI draws progress bars from it.
     progress: Progress = no_progress
 
@@ -114,6 +119,13 @@ def build_labeler(settings: Settings) -> Labeler:
     return SceneTruthLabeler()
 
 
+def build_planner(strategy: str) -> BatchPlanner:
+    # Imported here: the planners use the steps, which use Deps.
+    from agent.steps.planning import PLANNERS
+
+    return PLANNERS[strategy]()
+
+
 def build_detector(settings: Settings) -> Detector:
     d = settings.detector
     from tools.detector.ultralytics_detector import UltralyticsDetector
@@ -148,4 +160,5 @@ def build_deps(settings: Settings) -> Deps:
         analyst=build_analyst(settings, registry),
         generator=build_generator(settings),
         labeler=build_labeler(settings),
+        planner=build_planner(settings.loop.strategy),
     )

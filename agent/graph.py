@@ -65,11 +65,10 @@ def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> 
         graph.add_node(step.__name__, partial(step, deps=deps))
     graph.add_edge(START, "evaluate_detector")
     graph.add_edge("evaluate_detector", "discover_failures")
-    # Targeted strategies stop without a failure slice; the benchmark's baselines go on.
-    needs_slices = deps.settings.loop.strategy in ("targeted", "retrieval")
+    # Targeted planners stop without a failure slice; the benchmark's other arms go on.
     graph.add_conditional_edges(
         "discover_failures",
-        partial(nodes.route_after_discover, needs_slices=needs_slices),
+        partial(nodes.route_after_discover, needs_slices=deps.planner.needs_slices),
         {"analyze_failures": "analyze_failures", "decide_next": "decide_next"},
     )
     graph.add_edge("analyze_failures", "plan_batch")
@@ -82,11 +81,12 @@ def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> 
         {"plan_batch": "plan_batch", "request_approval": "request_approval"},
     )
     graph.add_edge("request_approval", "record_decision")
-    # The `none` baseline trains on field data alone: no images, same recipe.
+    # The `none` arm trains on field data alone: no images, same recipe.
     graph.add_conditional_edges(
         "record_decision",
         partial(
-            nodes.route_after_decision, train_without_images=deps.settings.loop.strategy == "none"
+            nodes.route_after_decision,
+            train_without_images=deps.planner.trains_without_images,
         ),
         {"retrain_detector": "retrain_detector", "decide_next": "decide_next"},
     )

@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 from langgraph.types import interrupt
 
-from agent import operations as ops
+from agent import steps as ops
 from agent.deps import Deps
-from agent.planner import revise
 from agent.state import BatchSummary, CycleRecord, Decision, LoopState
+from agent.steps.prompts import revise
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
 from evaluation.slices import FailureSlice
@@ -292,7 +292,7 @@ def stop_reason(
     state: LoopState, deps: Deps, spent: int, without: int, verdict: GateResult | None
 ) -> str | None:
     """Why the loop stops after this cycle, or None to go on."""
-    if not state.slices and deps.settings.loop.strategy in ("targeted", "retrieval"):
+    if not state.slices and deps.planner.needs_slices:
         return "no failure slice found: nothing to target"
     if verdict and verdict.promote and verdict.objective_after >= deps.settings.loop.target_recall:
         return f"target reached: objective {verdict.objective_after:.3f}"

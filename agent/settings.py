@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SETTINGS_FILE = "failforge.yaml"
@@ -87,12 +87,24 @@ class LoopSettings(BaseModel):
     patience: int = Field(2, ge=1, description="stop after this many cycles without promotion")
     target_recall: float = Field(0.9, gt=0, le=1, description="stop when the objective reaches it")
     auto_approve: bool = False
-    strategy: Literal["targeted", "untargeted", "none", "retrieval"] = Field(
+    strategy: Literal["targeted", "none", "generic", "uniform", "retrieval", "oracle"] = Field(
         "targeted",
-        description="targeted: the agent; the others are the benchmark's baselines (generation "
-        "without analysis, training only, nearest real images from a pool)",
+        description="targeted: the agent; the others are the benchmark's arms (training only, "
+        "class-only generation like the field, uniform conditions, nearest real images from a "
+        "pool, the planner aimed at the true worst test slices)",
+    )
+    oracle_slices: dict[str, float] = Field(
+        default_factory=dict,
+        description="the oracle arm's targets, `condition=value` -> recall deficit; set by the "
+        "benchmark from world truth, never by the loop",
     )
     real_sample: int = Field(200, ge=10, description="real images used in quality scoring")
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _renamed_strategy(cls, value: object) -> object:
+        # Benchmarks before the arms were renamed stored `untargeted` for today's `uniform`.
+        return "uniform" if value == "untargeted" else value
 
 
 class QualitySettings(BaseModel):

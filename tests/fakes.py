@@ -1,4 +1,4 @@
-"""A recording stand-in for agent.operations, so the graph runs with real LangGraph and SQLite but no models."""
+"""A recording stand-in for agent.steps, so the graph runs with real LangGraph and SQLite but no models."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agent import operations as ops
-from agent.deps import Deps
+from agent import steps as ops
+from agent.deps import Deps, build_planner
 from agent.settings import Settings
 from agent.state import Decision, LoopState
 from evaluation.gate import GateResult
@@ -195,4 +195,5 @@ def fake_deps(root: Path, **settings: Any) -> Deps:
         analyst=None,
         generator=None,  # type: ignore[arg-type]
         labeler=None,
+        planner=build_planner(config.loop.strategy),
     )  # type: ignore[arg-type]

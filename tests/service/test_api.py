@@ -96,7 +96,7 @@ def test_pause_stops_between_steps_and_resume_finishes(
 ) -> None:
     import time
 
-    from agent import operations as ops
+    from agent import steps as ops
 
     slow_plan = ops.plan
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.planner import allocate, plan_requests, prompt_for, revise
+from agent.steps.prompts import allocate, plan_requests, prompt_for, revise
 from evaluation.slices import FailureSlice
 from tools.analyst.base import SliceEvidence
 from tools.analyst.offline import OfflineAnalyst

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.operations.training import finetune_epochs
+from agent.steps.training import finetune_epochs
 from tests.fakes import fake_deps
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.planner import ACTIONS, CROWDING, ENVIRONMENT, LIGHTING, SUBJECTS, VIEWPOINT
+from agent.steps.prompts import ACTIONS, CROWDING, ENVIRONMENT, LIGHTING, SUBJECTS, VIEWPOINT
 from tools.analyst.base import SCENE_VOCABULARY, SceneConditions
 from tools.vocabulary import CLASSES, CONDITIONS
 from tools.world.config import DEFAULT_PRIORS, WorldConfig

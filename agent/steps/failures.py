@@ -41,8 +41,9 @@ def ensure_val_predictions(deps: Deps, model: str) -> None:
         predict_and_evaluate(deps, model, weights_of(deps, model), ("val",))
 
 
-def val_object_table(deps: Deps, model: str) -> ObjectTable:
-    view = deps.datasets.split("val")
+def val_object_table(deps: Deps, model: str, split: str = "val") -> ObjectTable:
+    """One row per ground-truth object of `split` (val unless a report asks for test)."""
+    view = deps.datasets.split(split)
     samples = deps.datasets.samples(view)
     return build_object_table(
         [s[0] for s in samples],

@@ -1,4 +1,4 @@
-"""Batch planning: split the cycle's image budget over failure slices and write one prompt per image."""
+"""Targeted prompts: split a batch's images over failure slices and write one prompt per image."""
 
 from __future__ import annotations
 
@@ -112,28 +112,6 @@ def plan_requests(
                     realism=realism,
                 )
             )
-    return requests
-
-
-def untargeted_requests(
-    images: int, classes: Sequence[str], seed: int, batch_id: str
-) -> list[GenerationRequest]:
-    """Generation without analysis: every condition and class drawn uniformly."""
-    rng = np.random.default_rng(seed)
-    requests = []
-    for index in range(images):
-        conditions = {name: str(rng.choice(values)) for name, values in CONDITIONS.items()}
-        cls = str(rng.choice(list(classes)))
-        requests.append(
-            GenerationRequest(
-                id=f"{batch_id}-{index:04d}",
-                slice_name="untargeted",
-                prompt=prompt_for(cls, conditions, int(rng.integers(3))),
-                conditions=conditions,
-                class_focus=[],
-                seed=int(rng.integers(2**31 - 1)),
-            )
-        )
     return requests
 
 

@@ -1,21 +1,19 @@
-"""The work behind each loop step (queries, model calls, files), so that graph nodes stay thin.
+"""The loop's work behind each step (queries, model calls, files), so that graph nodes stay thin.
 
 Nodes call these through this package (`ops.discover(...)`), which is also where tests put fakes.
 """
 
-from agent.operations.batches import (
+from agent.steps.batches import (
     apply_decision,
     approval_payload,
     batch_id_for,
-    edit_sources,
     generate,
     label,
     label_qa,
     plan,
-    retrieval_requests,
     score,
 )
-from agent.operations.failures import (
+from agent.steps.failures import (
     analyze,
     discover,
     embed_cached,
@@ -27,7 +25,7 @@ from agent.operations.failures import (
     val_object_table,
     weights_of,
 )
-from agent.operations.training import gate_candidate, retrain, scorecard, synthetic_share
+from agent.steps.training import gate_candidate, retrain, scorecard, synthetic_share
 
 __all__ = [
     "analyze",
@@ -35,7 +33,6 @@ __all__ = [
     "approval_payload",
     "batch_id_for",
     "discover",
-    "edit_sources",
     "embed_cached",
     "ensure_val_predictions",
     "evidence_images",
@@ -46,7 +43,6 @@ __all__ = [
     "plan",
     "pred_field",
     "retrain",
-    "retrieval_requests",
     "score",
     "scorecard",
     "single_slices",

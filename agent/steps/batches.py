@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from agent.deps import Deps
-from agent.operations.failures import embed_cached, weights_of
-from agent.planner import plan_requests, untargeted_requests
 from agent.state import Decision, LoopState
+from agent.steps.failures import embed_cached, weights_of
+from agent.steps.planning import Budget
 from evaluation.quality import (
     QualityScores,
     detection_label_quality,
@@ -20,8 +20,7 @@ from evaluation.quality import (
 )
 from storage.datasets import LabeledImage
 from tools.convert import class_ids
-from tools.generator.base import EditSource, GeneratedImage, GenerationRequest
-from tools.generator.retrieval import nearest_pool_images, pool_entries
+from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.labeler.truth import check_labels
 
 
@@ -30,86 +29,15 @@ def batch_id_for(state: LoopState) -> str:
     return f"{state.loop_id}-c{state.cycle}-r{state.revision}"
 
 
-def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[EditSource]:
-    """Training images (never val) whose layout an edit may re-stage, chosen by seed."""
-    view = deps.datasets.split("train")
-    samples = deps.datasets.samples(view)
-    labels = deps.datasets.labels(view)
-    rng = np.random.default_rng(seed)
-    sources = []
-    for i in rng.permutation(len(samples))[:count]:
-        detections = labels[i]
-        if len(detections):
-            boxes = [
-                (float(x0), float(y0), float(x1), float(y1), deps.settings.classes[int(c)])
-                for (x0, y0, x1, y1), c in zip(detections.xyxy, class_ids(detections), strict=True)
-            ]
-            sources.append(EditSource(samples[i][0], str(samples[i][1]), boxes))
-    return sources
-
-
 def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
-    """This cycle's requests under the loop's strategy (the agent's, or a benchmark baseline's)."""
-    assert state.analysis is not None
+    """This cycle's requests from the workspace's planner (the agent's, or a benchmark arm's)."""
     remaining = max(0, state.budget - state.spent)
-    images = min(deps.settings.loop.batch_size, remaining)
-    seed = deps.settings.detector.seed * 1000 + state.cycle * 10 + state.revision
-    strategy = deps.settings.loop.strategy
-    if strategy == "none":
-        return []
-    if strategy == "untargeted":
-        return untargeted_requests(images, deps.settings.classes, seed, batch_id_for(state))
-    if strategy == "retrieval":
-        return retrieval_requests(deps, state, images)
-    return plan_requests(
-        state.analysis,
-        state.slices,
-        images,
-        deps.settings.classes,
-        seed,
-        batch_id_for(state),
-        deps.settings.loop.min_slice_share,
-        deps.settings.loop.edit_share,
-        edit_sources(deps, seed),
-        state.variation,
-        state.realism,
+    budget = Budget(
+        images=min(deps.settings.loop.batch_size, remaining),
+        batch_id=batch_id_for(state),
+        seed=deps.settings.detector.seed * 1000 + state.cycle * 10 + state.revision,
     )
-
-
-def retrieval_requests(deps: Deps, state: LoopState, images: int) -> list[GenerationRequest]:
-    """The pool images nearest (detector embeddings) to the val images with target-slice misses."""
-    pool_dir = deps.settings.backends.retrieval_pool
-    if pool_dir is None:
-        raise RuntimeError("The retrieval strategy needs backends.retrieval_pool.")
-    entries = pool_entries(pool_dir)
-    pool = embed_cached(deps, state.incumbent, "pool", [Path(e["path"]) for e in entries])
-    view = deps.datasets.split("val")
-    samples = deps.datasets.samples(view)
-    val = embed_cached(deps, state.incumbent, "val", [s[1] for s in samples])
-    failing = {i for f in state.slices for i in f.example_ids}
-    marks = deps.datasets.values(view, f"failures_c{state.cycle}")
-    failing |= {s[0] for s, m in zip(samples, marks, strict=True) if m}
-    rows = [k for k, s in enumerate(samples) if s[0] in failing]
-    used_paths = set(
-        deps.datasets.values(deps.datasets.synthetic(), "source_path")
-        if "source_path" in deps.datasets.field_names(synthetic=True)
-        else []
-    )
-    used = {k for k, e in enumerate(entries) if e["path"] in used_paths}
-    chosen = nearest_pool_images(pool, val[rows], images, used)
-    batch_id = batch_id_for(state)
-    return [
-        GenerationRequest(
-            id=f"{batch_id}-{n:04d}",
-            slice_name="retrieval",
-            prompt="nearest real image from the pool",
-            conditions={},
-            seed=0,
-            mode="retrieve",
-            source_path=entries[k]["path"],
-        )
-        for n, k in enumerate(chosen)
-    ]
+    return deps.planner.plan(deps, state, budget)
 
 
 # -- generate and label --------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.deps import Deps
-from agent.operations.failures import single_slices, slice_recalls, val_object_table, weights_of
 from agent.setup import export_items, predict_and_evaluate
 from agent.state import LoopState
+from agent.steps.failures import single_slices, slice_recalls, val_object_table, weights_of
 from evaluation.gate import GateResult, ModelScorecard, gate
 from evaluation.slices import (
     ObjectTable,

@@ -1,0 +1,127 @@
+"""The BatchPlanner port: one planner per strategy, each spending the budget its own way."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, get_args
+
+import numpy as np
+import pytest
+
+from agent.settings import LoopSettings, Settings
+from agent.state import LoopState
+from agent.steps.planning import PLANNERS, Budget
+from evaluation.field_conditions import estimate_field_conditions
+from tools.convert import make_detections
+from tools.world.config import WorldConfig
+from tools.world.field import FieldImage, render_field
+
+CLASSES = ["car", "person", "sign"]
+
+
+class FieldDatasets:
+    """Stands in for WorkspaceDatasets' read side over rendered field images."""
+
+    def __init__(self, images: list[FieldImage], size: int) -> None:
+        self.images, self.size = images, size
+
+    def split(self, name: str) -> str:
+        return name
+
+    def samples(self, view: str) -> list[tuple[str, Path, int, int]]:
+        return [(f"s{k}", i.path, self.size, self.size) for k, i in enumerate(self.images)]
+
+    def labels(self, view: str) -> list[Any]:
+        return [make_detections(i.boxes, i.class_ids) for i in self.images]
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory: pytest.TempPathFactory) -> list[FieldImage]:
+    world = WorldConfig()  # the thresholds are read off the default 160-pixel camera
+    folder = tmp_path_factory.mktemp("field")
+    return [i for i in render_field(world, folder, "train", count=80) if len(i.boxes)]
+
+
+def _deps(tmp_path: Path, images: list[FieldImage], **loop: Any) -> Any:
+    settings = Settings(workspace=tmp_path, workspace_id="plan", loop=loop)
+    return SimpleNamespace(settings=settings, datasets=FieldDatasets(images, 160))
+
+
+def _state() -> LoopState:
+    return LoopState(loop_id="l", max_cycles=1, budget=600, incumbent="v1")
+
+
+def test_every_strategy_has_a_planner() -> None:
+    strategy = LoopSettings.model_fields["strategy"].annotation
+    assert set(PLANNERS) == set(get_args(strategy))
+    assert [name for name, p in PLANNERS.items() if p.trains_without_images] == ["none"]
+    assert {name for name, p in PLANNERS.items() if p.needs_slices} == {"targeted", "retrieval"}
+
+
+def test_old_benchmarks_strategy_name_still_loads(tmp_path: Path) -> None:
+    assert Settings(workspace=tmp_path, loop={"strategy": "untargeted"}).loop.strategy == "uniform"
+
+
+def test_uniform_spreads_every_condition_evenly(tmp_path: Path, field: list[FieldImage]) -> None:
+    requests = PLANNERS["uniform"]().plan(
+        _deps(tmp_path, field), _state(), Budget(600, "b", seed=3)
+    )
+    assert len(requests) == 600 and len({r.id for r in requests}) == 600
+    night = sum(r.conditions["lighting"] == "night" for r in requests) / 600
+    assert night == pytest.approx(1 / 3, abs=0.06)
+    assert all("night" in r.prompt for r in requests if r.conditions["lighting"] == "night")
+
+
+def test_generic_asks_for_the_class_alone_and_gets_scenes_like_the_field(
+    tmp_path: Path, field: list[FieldImage]
+) -> None:
+    requests = PLANNERS["generic"]().plan(
+        _deps(tmp_path, field), _state(), Budget(400, "b", seed=3)
+    )
+    assert {r.prompt for r in requests} <= {
+        "a photo of a car",
+        "a photo of a pedestrian",
+        "a photo of a traffic sign",
+    }
+    shares = Counter(r.conditions["lighting"] for r in requests)
+    field_night = np.mean([i.conditions.lighting == "night" for i in field])
+    # Night is a tenth of the field (default priors): generic requests follow the field, not 1/3.
+    assert shares["night"] / 400 == pytest.approx(field_night, abs=0.08)
+    assert shares["day"] > shares["dusk"] + shares["night"]
+
+
+def test_the_oracle_spends_on_the_slices_it_is_given(
+    tmp_path: Path, field: list[FieldImage]
+) -> None:
+    oracle = {"distance=far": 0.3, "lighting=night": 0.1}
+    deps = _deps(tmp_path, field, oracle_slices=oracle, edit_share=0.0)
+    requests = PLANNERS["oracle"]().plan(deps, _state(), Budget(100, "b", seed=1))
+    by_slice = Counter(r.slice_name for r in requests)
+    assert set(by_slice) == set(oracle) and by_slice["distance=far"] > by_slice["lighting=night"]
+    assert all(
+        r.conditions["distance"] == "far" for r in requests if r.slice_name == "distance=far"
+    )
+    with pytest.raises(RuntimeError, match="oracle_slices"):
+        PLANNERS["oracle"]().plan(_deps(tmp_path, field), _state(), Budget(10, "b", seed=1))
+
+
+def test_none_plans_nothing(tmp_path: Path, field: list[FieldImage]) -> None:
+    assert PLANNERS["none"]().plan(_deps(tmp_path, field), _state(), Budget(50, "b", 0)) == []
+
+
+def test_field_conditions_read_off_pixels_agree_with_the_world(field: list[FieldImage]) -> None:
+    estimates = estimate_field_conditions(
+        [str(i.path) for i in field],
+        [160] * len(field),
+        [make_detections(i.boxes, i.class_ids) for i in field],
+    )
+    for condition, floor in (("lighting", 0.85), ("weather", 0.65), ("distance", 0.7)):
+        agree = np.mean(
+            [
+                e[condition] == getattr(i.conditions, condition)
+                for e, i in zip(estimates, field, strict=True)
+            ]
+        )
+        assert agree >= floor, (condition, agree)
