@@ -1,4 +1,8 @@
-"""`failforge bench`: the closed loop against its alternatives at the same image budget, over seeds."""
+"""`failforge bench`: the closed loop against its alternatives at the same image budget, over seeds.
+
+Order matters for a fair test: every seed's baseline is trained first, the two worst baseline
+slices on `test` are then fixed and written to bench.json, and only then do the arms run.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ from agent.report import ensure_test_metrics
 from agent.runner import current_loop_id, loop_status, resume_loop, start_loop
 from agent.settings import Settings
 from agent.setup import clone_workspace, init_workspace, train_baseline
-from evaluation.bench import aggregate, markdown, plots
+from agent.steps.failures import val_object_table
+from evaluation.bench import aggregate, markdown, oracle_targets, plots, worst_slices
+from evaluation.slices import assign_bins, slice_mask
 from tools.generator.retrieval import build_pool
 from tools.world.config import WorldConfig, read_world
 
-ARMS = ("none", "untargeted", "targeted", "retrieval")
+ARMS = ("none", "generic", "uniform", "targeted", "retrieval", "oracle")
 Progress = Callable[[str, int, int], None]
 
 
@@ -47,6 +53,7 @@ def _run_arm(
     budget: int,
     cycles: int,
     pool: Path,
+    oracle: dict[str, float],
     progress: Progress,
 ) -> dict[str, Any]:
     """Run one arm's loop from a clone of the seed's baseline; test metrics after each cycle."""
@@ -66,6 +73,8 @@ def _run_arm(
                     "batch_size": per_cycle,
                     "patience": cycles + 1,
                     "target_recall": 1.0,
+                    # Only the oracle arm is told the true worst slices (read by the bench).
+                    "oracle_slices": oracle if arm == "oracle" else {},
                 },
                 "backends": {"retrieval_pool": str(pool)},
             },
@@ -109,9 +118,44 @@ def _run_arm(
         "step_seconds": steps,
         "seconds": time.perf_counter() - started,
         "stop_reason": state.stop_reason if state else None,
+        "loop_slices": _discovered(deps, outcome.loop_id, cycles),
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def _discovered(deps: Deps, loop_id: str, cycles: int) -> list[dict[str, Any]]:
+    """The slices the loop found on `val` each cycle, with that cycle's bin edges."""
+    found = []
+    for cycle in range(1, cycles + 1):
+        result = deps.registry.step_result(f"{loop_id}/c{cycle}/r0/discover_failures")
+        if result is None:
+            continue
+        for failure in result["slices"]:
+            found.append(
+                {
+                    "name": failure["name"],
+                    "conditions": failure["conditions"],
+                    "edges": result["edges"],
+                }
+            )
+    return found
+
+
+def loop_slice_recall(deps: Deps, model: str, slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recall on `test` of the objects in any of the loop's `val` slices (same attributes, same
+    bin edges), pooled, with the object count: `{"recall": r, "objects": n}`."""
+    if not slices:
+        return {"recall": None, "objects": 0}
+    table = val_object_table(deps, model, "test")
+    mask = None
+    for failure in slices:
+        inside = slice_mask(assign_bins(table, failure["edges"]), failure["conditions"])
+        mask = inside if mask is None else mask | inside
+    assert mask is not None
+    objects = int(mask.sum())
+    recall = float(table.found[mask].mean()) if objects else None
+    return {"recall": recall, "objects": objects}
 
 
 def run_bench(
@@ -127,17 +171,65 @@ def run_bench(
     out = out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     world = read_world(yaml_path)
+    bases = {seed: _base_workspace(out, world, seed, progress) for seed in seeds}
+    baselines = {seed: ensure_test_metrics(base, "v1")["test"] for seed, base in bases.items()}
+    worst = _preregister(out, baselines, world, budget, cycles, seeds)
     runs: dict[int, dict[str, Any]] = {}
-    for seed in seeds:
-        base = _base_workspace(out, world, seed, progress)
+    for seed, base in bases.items():
         pool = out / f"seed{seed}" / "pool"
         if not (pool / "pool.json").is_file():
             build_pool(world.model_copy(update={"seed": seed}), pool, count=3 * budget)
-        runs[seed] = {"baseline": ensure_test_metrics(base, "v1")["test"], "arms": {}}
+        oracle = oracle_targets(baselines[seed], base.settings.loop.top_slices)
+        runs[seed] = {"baseline": baselines[seed], "arms": {}}
         for arm in arms:
-            runs[seed]["arms"][arm] = _run_arm(base, out, arm, seed, budget, cycles, pool, progress)
-    result = aggregate(runs, arms, budget, cycles)
+            runs[seed]["arms"][arm] = _run_arm(
+                base, out, arm, seed, budget, cycles, pool, oracle, progress
+            )
+        _measure_loop_slices(base, out, seed, runs[seed])
+    result = aggregate(runs, arms, budget, cycles, worst)
+    result["world"] = world.model_dump(mode="json")
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     (out / "bench.md").write_text(markdown(result))
     plots(result, out)
     return result
+
+
+def _preregister(
+    out: Path,
+    baselines: dict[int, dict[str, Any]],
+    world: WorldConfig,
+    budget: int,
+    cycles: int,
+    seeds: Sequence[int],
+) -> list[str]:
+    """Fix the two worst baseline slices on `test` before any arm runs; a resumed run keeps them."""
+    path = out / "bench.json"
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        if earlier.get("worst_slices") and earlier.get("seeds") == list(seeds):
+            return list(earlier["worst_slices"])
+    worst = worst_slices(baselines, 2)
+    preregistered = {
+        "status": "arms running",
+        "worst_slices": worst,
+        "seeds": list(seeds),
+        "budget": budget,
+        "cycles": cycles,
+        "world": world.model_dump(mode="json"),
+    }
+    path.write_text(json.dumps(preregistered, indent=2))
+    return worst
+
+
+def _measure_loop_slices(base: Deps, out: Path, seed: int, run: dict[str, Any]) -> None:
+    """Every arm's final model (and the baseline) on `test`, on the slices the targeted loop found
+    on `val`: does each arm fix what the loop aimed at?"""
+    targeted = run["arms"].get("targeted")
+    slices = targeted.get("loop_slices", []) if targeted else []
+    run["loop_slices"] = {"baseline": loop_slice_recall(base, "v1", slices)}
+    for arm in run["arms"]:
+        deps = build_deps(Settings.load(out / f"seed{seed}" / arm))
+        incumbent = deps.registry.incumbent()
+        assert incumbent is not None
+        ensure_test_metrics(deps, incumbent.name)
+        run["loop_slices"][arm] = loop_slice_recall(deps, incumbent.name, slices)

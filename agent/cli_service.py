@@ -119,16 +119,20 @@ def export_analyses_command(
 @friendly
 def bench(
     world: Path | None = typer.Option(
-        None, "--world", help="world.yaml (default world if omitted)"
+        None, "--world", help="world.yaml, or a preset: default, night-fog, rare-far-fog"
     ),
     budget: int = typer.Option(450, min=1, help="images per arm over all cycles"),
     cycles: int = typer.Option(3, min=1, help="cycles per arm"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
-    arms: str = typer.Option("none,untargeted,targeted,retrieval", help="arms to run"),
+    arms: str = typer.Option(
+        "none,generic,uniform,targeted,retrieval,oracle",
+        help="arms to run (`none` is needed for net gains, `targeted` for comparisons)",
+    ),
     out: Path = typer.Option(Path("bench-out"), help="output folder (resumable)"),
     as_json: bool = typer.Option(False, "--json", help="print bench.json"),
 ) -> None:
-    """Does the closed loop beat training more, untargeted generation and retrieval at equal budget?"""
+    """Does the closed loop beat training longer, generic and uniform generation and retrieval at
+    equal budget (and how close does it get to the oracle)?"""
     from agent.bench import ARMS, run_bench
 
     try:

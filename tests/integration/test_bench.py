@@ -1,4 +1,4 @@
-"""Integration: all four benchmark arms on a tiny world, one seed, one cycle; shape and consistency."""
+"""Integration: every benchmark arm on a tiny world, two seeds, one cycle; shape and consistency."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
+from agent.settings import Settings
+from evaluation.bench import worst_slices
+from storage.registry import Registry
 
 # It trains models: measured ~300 s on 2 busy CPU cores, half the default timeout
 # (pyproject.toml); a longer limit keeps a slower runner from flaking, a hang still fails.
@@ -38,7 +41,7 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
         "--cycles",
         "1",
         "--seeds",
-        "0",
+        "0,1",
         "--out",
         str(out),
         "--json",
@@ -48,36 +51,53 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
     bench = json.loads((out / "bench.json").read_text())
     # `--json`: standard output is the JSON alone (progress bars go to standard error).
     assert json.loads(result.stdout) == bench
-    assert set(bench["arms"]) == {"none", "untargeted", "targeted", "retrieval"}
+    arms = {"none", "generic", "uniform", "targeted", "retrieval", "oracle"}
+    assert set(bench["arms"]) == arms and bench["seeds"] == [0, 1]
     assert {"map50", "map50_95", "recall"} <= set(bench["baseline"]["overall"])
     slices = set(bench["baseline"]["slices"])
     assert {"lighting=night", "weather=fog", "distance=far", "crowding=dense"} <= slices
-    for block in bench["arms"].values():
+    # The worst slices come from the baselines alone (fixed before any arm ran).
+    baselines = {}
+    for seed in (0, 1):
+        v1 = Registry(out / f"seed{seed}" / "base" / "registry.sqlite").model("v1")
+        assert v1 is not None
+        baselines[seed] = v1.metrics["test"]
+    assert bench["worst_slices"] == worst_slices(baselines, 2)
+    for arm, block in bench["arms"].items():
         assert set(block["slices"]) == slices
         assert len(block["per_cycle"]) == 1 and "map50_std" in block["overall"]
         assert block["timings"]["wall_seconds"] > 0
-    ran = {arm: json.loads((out / "seed0" / arm / "arm.json").read_text()) for arm in bench["arms"]}
-    assert {arm: block["images"] for arm, block in bench["arms"].items()} == {
-        arm: [sum(r["images"])] for arm, r in ran.items()
-    }
-    # `none` generates nothing; the others spend at most the budget of 12.
-    assert ran["none"]["images"] == [0]
-    assert 0 < ran["untargeted"]["images"][0] <= 12
-    for arm in ("targeted", "retrieval"):
-        # A targeted arm spends images exactly when discovery found a slice to aim at; when it
-        # found none it stops and says so (a tiny model may leave nothing to target).
-        nothing_to_target = ran[arm]["stop_reason"] == "no failure slice found: nothing to target"
-        assert (ran[arm]["images"] == [0]) == nothing_to_target, ran[arm]
-        assert ran[arm]["images"][0] <= 12
-    # One baseline, shared: every arm's model descends from the same v1.
-    base_v1 = (out / "seed0" / "base" / "models" / "v1" / "weights.pt").stat().st_ino
-    for arm in bench["arms"]:
-        assert (out / "seed0" / arm / "models" / "v1" / "weights.pt").stat().st_ino == base_v1
-    # `none` trains on field data alone: a fine-tuned candidate exists, from no images.
-    from storage.registry import Registry
-
-    none_models = Registry(out / "seed0" / "none" / "registry.sqlite").models()
-    assert [m.name for m in none_models] == ["v1", "v2"] and none_models[1].parent == "v1"
+        assert set(block["net_gain"]) == slices | {"worst2", "loop_slices", "overall_map50"}
+        for key, gain in block["net_gain"].items():
+            if gain["ci95"] is not None:
+                assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1], (arm, key)
+    assert bench["arms"]["none"]["net_gain"]["worst2"]["mean"] == 0.0
+    assert set(bench["comparisons"]) == {f"targeted_vs_{a}" for a in arms - {"targeted"}}
+    for seed in (0, 1):
+        ran = {
+            arm: json.loads((out / f"seed{seed}" / arm / "arm.json").read_text()) for arm in arms
+        }
+        # `none` generates nothing; the others spend at most the budget of 12.
+        assert ran["none"]["images"] == [0]
+        for arm in ("generic", "uniform", "oracle"):
+            assert 0 < ran[arm]["images"][0] <= 12, (arm, ran[arm])
+        for arm in ("targeted", "retrieval"):
+            # A targeted arm spends images exactly when discovery found a slice to aim at; when
+            # it found none it stops and says so (a tiny model may leave nothing to target).
+            nothing = ran[arm]["stop_reason"] == "no failure slice found: nothing to target"
+            assert (ran[arm]["images"] == [0]) == nothing, ran[arm]
+            assert ran[arm]["images"][0] <= 12
+        # One baseline per seed, shared: every arm's model descends from the same v1.
+        base_v1 = (out / f"seed{seed}" / "base" / "models" / "v1" / "weights.pt").stat().st_ino
+        for arm in arms:
+            v1 = out / f"seed{seed}" / arm / "models" / "v1" / "weights.pt"
+            assert v1.stat().st_ino == base_v1
+            # Only the oracle arm is handed world truth (the baseline's worst test slices).
+            told = Settings.load(out / f"seed{seed}" / arm).loop.oracle_slices
+            assert bool(told) == (arm == "oracle"), arm
+        # `none` trains on field data alone: a fine-tuned candidate exists, from no images.
+        none_models = Registry(out / f"seed{seed}" / "none" / "registry.sqlite").models()
+        assert [m.name for m in none_models] == ["v1", "v2"] and none_models[1].parent == "v1"
     assert (out / "bench.md").is_file() and (out / "gain_per_slice.png").is_file()
     assert (out / "curves.png").is_file()
     again = CliRunner().invoke(app, args)  # finished arms are read back, not rerun

@@ -85,12 +85,42 @@ def _check_condition(name: str, probabilities: dict[str, float]) -> None:
         raise ValueError(f"probabilities of '{name}' sum to {total:g}, not 1")
 
 
+# Named worlds for `--world NAME`: deployments that differ from what the field camera sees.
+PRESETS: dict[str, dict[str, object]] = {
+    "default": {},
+    # Night and fog are common where the detector is deployed, rare in the field data.
+    "night-fog": {
+        "conditions": {
+            "lighting": {"day": 0.80, "dusk": 0.15, "night": 0.05},
+            "weather": {"clear": 0.75, "rain": 0.12, "fog": 0.05, "snow": 0.08},
+        },
+        "test_conditions": {
+            "lighting": {"day": 0.3, "dusk": 0.2, "night": 0.5},
+            "weather": {"clear": 0.3, "rain": 0.15, "fog": 0.4, "snow": 0.15},
+        },
+    },
+    # Far objects and fog are rare in the field; the test covers every condition evenly.
+    "rare-far-fog": {
+        "conditions": {
+            "distance": {"near": 0.45, "mid": 0.47, "far": 0.08},
+            "weather": {"clear": 0.72, "rain": 0.14, "fog": 0.04, "snow": 0.10},
+        },
+    },
+}
+
+
 def read_world(path: Path | None) -> WorldConfig:
-    """Read world.yaml (or the defaults when `path` is None); raise WorldConfigError on bad input."""
+    """Read world.yaml, a preset's name, or the defaults when `path` is None; raise
+    WorldConfigError on bad input."""
     if path is None:
         return WorldConfig()
+    if not path.is_file() and str(path) in PRESETS:
+        return WorldConfig.model_validate(PRESETS[str(path)])
     if not path.is_file():
-        raise WorldConfigError(f"World file {path} does not exist; pass the path of a world.yaml.")
+        raise WorldConfigError(
+            f"World file {path} does not exist; pass the path of a world.yaml or a preset "
+            f"({', '.join(PRESETS)})."
+        )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:

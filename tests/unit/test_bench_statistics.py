@@ -1,0 +1,103 @@
+"""The benchmark's statistics on handcrafted runs: pre-registered slices, net gains, intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evaluation.bench import aggregate, markdown, oracle_targets, paired_interval, worst_slices
+
+SLICES = ("distance=far", "distance=near", "lighting=night")
+
+
+def _evaluation(recalls: dict[str, float], map50: float, objects: int = 100) -> dict[str, Any]:
+    return {
+        "overall": {"map50": map50, "map50_95": map50 / 2, "recall": 0.7},
+        "slices": {
+            name: {"map50": r, "map50_95": r / 2, "recall": r, "objects": objects}
+            for name, r in recalls.items()
+        },
+    }
+
+
+def _arm(recalls: dict[str, float], map50: float) -> dict[str, Any]:
+    return {
+        "cycles": [_evaluation(recalls, map50)],
+        "images": [10],
+        "step_seconds": {"retrain_detector": 1.0},
+        "seconds": 2.0,
+    }
+
+
+def _runs() -> dict[int, dict[str, Any]]:
+    runs = {}
+    for seed, shift in ((0, 0.0), (1, 0.02), (2, -0.01)):
+        base = {"distance=far": 0.4 + shift, "distance=near": 0.9, "lighting=night": 0.5}
+        none = {k: v + 0.05 for k, v in base.items()}
+        targeted = {**none, "distance=far": none["distance=far"] + 0.10 + shift}
+        runs[seed] = {
+            "baseline": _evaluation(base, 0.5),
+            "arms": {"none": _arm(none, 0.55), "targeted": _arm(targeted, 0.56)},
+            "loop_slices": {
+                "baseline": {"recall": 0.4, "objects": 80},
+                "none": {"recall": 0.45, "objects": 80},
+                "targeted": {"recall": 0.55 + shift, "objects": 80},
+            },
+        }
+    return runs
+
+
+def test_worst_slices_rank_by_mean_baseline_recall_over_seeds() -> None:
+    runs = _runs()
+    baselines = {seed: run["baseline"] for seed, run in runs.items()}
+    assert worst_slices(baselines, 2) == ["distance=far", "lighting=night"]
+
+
+def test_net_gains_are_paired_against_none_with_intervals_around_their_means() -> None:
+    runs = _runs()
+    result = aggregate(runs, ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
+    assert result["worst_slices"] == ["distance=far", "lighting=night"]
+    net = result["arms"]["targeted"]["net_gain"]
+    # targeted minus none on far: 0.10 + shift per seed -> mean 0.1033.
+    assert net["distance=far"]["mean"] == pytest.approx((0.10 + 0.12 + 0.09) / 3)
+    assert net["distance=near"]["mean"] == pytest.approx(0.0)
+    assert net["worst2"]["mean"] == pytest.approx(net["distance=far"]["mean"] / 2)
+    assert net["loop_slices"]["mean"] == pytest.approx(0.55 + 0.01 / 3 - 0.45)
+    assert net["overall_map50"]["mean"] == pytest.approx(0.01)
+    for block in net.values():
+        low, high = block["ci95"]
+        assert low <= block["mean"] <= high
+    assert result["arms"]["none"]["net_gain"]["worst2"]["mean"] == pytest.approx(0.0)
+    comparison = result["comparisons"]["targeted_vs_none"]
+    assert comparison["distance=far"]["mean"] == pytest.approx(net["distance=far"]["mean"])
+    text = markdown(result)
+    assert text.splitlines()[0].startswith("# failforge bench")
+    assert "| targeted | +0.052" in text  # the lead table: net gain on the worst two first
+
+
+def test_one_seed_gets_a_binomial_interval_and_map50_none() -> None:
+    recall = paired_interval([(0.6, 100)], [(0.5, 100)])
+    low, high = recall["ci95"]
+    assert recall["mean"] == pytest.approx(0.1) and low < 0.1 < high
+    # sqrt((0.24 + 0.25) / 100) = 0.07: the interval is +-1.96 of it.
+    assert high - low == pytest.approx(2 * 1.96 * 0.07, abs=1e-6)
+    assert paired_interval([(0.6, None)], [(0.5, None)]) == {
+        "mean": pytest.approx(0.1),
+        "ci95": None,
+    }
+    assert paired_interval([(None, 10)], [(0.5, 10)]) == {"mean": None, "ci95": None}
+
+
+def test_identical_differences_give_a_point_interval() -> None:
+    block = paired_interval([(0.6, 1), (0.7, 1)], [(0.5, 1), (0.6, 1)])
+    assert block["mean"] == pytest.approx(0.1)
+    assert block["ci95"] == pytest.approx([0.1, 0.1])
+
+
+def test_the_oracle_targets_the_largest_deficits_on_test() -> None:
+    baseline = _evaluation({"distance=far": 0.4, "distance=near": 0.9, "lighting=night": 0.5}, 0.5)
+    assert oracle_targets(baseline, 2) == {
+        "distance=far": pytest.approx(0.3),
+        "lighting=night": pytest.approx(0.2),
+    }
