@@ -15,15 +15,25 @@ from agent.settings import Settings
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
 
 
+RESUME_LOG = "app-resume.log"
+
+
 def launch_resume(workspace: Path) -> subprocess.Popen[bytes]:
-    """Resume the loop in its own process: training must not run inside the App's server."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "resume", "--workspace", str(workspace)],
-        cwd=Path(__file__).resolve().parents[1],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """Resume the loop in its own process (training must not run inside the App's server); it
+    delivers the recorded decision. Its output goes to reports/app-resume.log, for when it fails."""
+    log_file = workspace / "reports" / RESUME_LOG
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            # `python -m agent`, not `-m agent.cli`: run as __main__, cli.py would be a second copy
+            # of the module and the other command modules would register on the first one.
+            [sys.executable, "-m", "agent", "resume", "--workspace", str(workspace)],
+            cwd=Path(__file__).resolve().parents[1],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def decide_from_app(

@@ -139,11 +139,29 @@ def resume_loop(
         if status.finished:
             return status
         if status.waiting is not None:
+            decision = decision or recorded_decision(deps, status.waiting)
             if decision is None:
                 return status
             return _drive(deps, loop_id, Command(resume=decision), observe)
         deps.registry.log("loop_resumed", loop_id, status.state.cycle if status.state else 0)
         return _drive(deps, loop_id, None, observe)
+
+
+def recorded_decision(deps: Deps, waiting: dict[str, Any]) -> dict[str, Any] | None:
+    """The decision already recorded on the batch a loop waits for, if any.
+
+    A decision is written to the registry first and handed to the loop second; whatever ends in
+    between (the App's background resume, a killed CLI) leaves it recorded but undelivered, and
+    any later resume delivers it instead of waiting for a decision that was already made.
+    """
+    batch = deps.registry.batch(str(waiting.get("batch_id")))
+    if batch is None or batch.status not in ("approved", "rejected"):
+        return None
+    return {
+        "approved": batch.status == "approved",
+        "by": batch.decided_by or "",
+        "reason": batch.reason,
+    }
 
 
 def record_decision(

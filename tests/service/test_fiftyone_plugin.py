@@ -1,4 +1,4 @@
-"""The FiftyOne review operators, called directly: they use the one decision function and resume once."""
+"""The FiftyOne review operators: one decision function, and a resume that delivers the decision."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from agent.review import PLUGINS_DIR
-from agent.runner import start_loop
+from agent.review import PLUGINS_DIR, RESUME_LOG, launch_resume
+from agent.runner import resume_loop, start_loop
 from tests.fakes import FakeOperations, fake_deps
 
 
@@ -25,7 +25,7 @@ def test_operators_decide_through_the_shared_function(
     from agent.plugins.failforge_review import ApproveBatch, RejectBatch
 
     deps = fake_deps(tmp_path)
-    FakeOperations(deps).install(monkeypatch)
+    fake = FakeOperations(deps).install(monkeypatch)
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     resumed: list[Path] = []
@@ -42,3 +42,17 @@ def test_operators_decide_through_the_shared_function(
     assert batch.status == ("approved" if approved else "rejected") and batch.decided_by == "carol"
     again = operator.execute(ctx)
     assert "already" in again["error"] and len(resumed) == 1
+    # What the background `failforge resume` does: no decision passed, the recorded one delivered.
+    outcome = resume_loop(deps)
+    assert outcome.finished and outcome.waiting is None
+    assert fake.calls["retrain"] == (1 if approved else 0)
+    assert outcome.state is not None and outcome.state.history[0].approved is approved
+
+
+def test_the_apps_background_resume_runs_the_resume_command(tmp_path: Path) -> None:
+    """The real process the App starts: it must reach `failforge resume` (it once answered
+    "No such command") and leave its output where a person can read it."""
+    process = launch_resume(tmp_path)
+    assert process.wait(timeout=120) == 2  # no workspace here: a usage error, said in one sentence
+    log = (tmp_path / "reports" / RESUME_LOG).read_text()
+    assert "No such command" not in log and "failforge" in log and "Traceback" not in log

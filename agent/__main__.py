@@ -1,0 +1,5 @@
+"""`python -m agent ...` runs the failforge command line (what the `failforge` script runs)."""
+
+from agent.cli import main
+
+main()
