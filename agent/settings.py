@@ -93,6 +93,16 @@ class LoopSettings(BaseModel):
         "class-only generation like the field, uniform conditions, nearest real images from a "
         "pool, the planner aimed at the true worst test slices)",
     )
+    concentrate: bool = Field(
+        False,
+        description="class-only slices lend their class as focus instead of taking budget, and "
+        "edits serve only lighting/weather hypotheses (a re-staged layout keeps its distance)",
+    )
+    free_conditions: Literal["uniform", "misses"] = Field(
+        "uniform",
+        description="conditions a hypothesis does not blame: drawn uniformly, or in proportion "
+        "to the slice's miss rate under each (estimated from val pixels, never world truth)",
+    )
     oracle_slices: dict[str, float] = Field(
         default_factory=dict,
         description="the oracle arm's targets, `condition=value` -> recall deficit; set by the "

@@ -69,24 +69,26 @@ def scene_statistics(path: str) -> dict[str, float]:
     }
 
 
+def estimate_image_conditions(path: str, size: int, detections: sv.Detections) -> dict[str, str]:
+    """The four conditions of one labelled image (an image without objects reads as near, sparse)."""
+    widths = detections.xyxy[:, 2] - detections.xyxy[:, 0]
+    heights = detections.xyxy[:, 3] - detections.xyxy[:, 1]
+    overlap = 0.0
+    if len(detections) > 1:
+        ious = sv.box_iou_batch(detections.xyxy, detections.xyxy)
+        np.fill_diagonal(ious, 0)
+        overlap = float(ious.max())
+    return estimate_conditions(
+        scene_statistics(path), np.sqrt(widths * heights) / size, overlap, len(detections)
+    )
+
+
 def estimate_field_conditions(
     paths: Sequence[str], sizes: Sequence[int], labels: Sequence[sv.Detections]
 ) -> list[dict[str, str]]:
     """One estimate per image (images without objects are skipped: nothing to generate from)."""
-    estimates = []
-    for path, size, detections in zip(paths, sizes, labels, strict=True):
-        if len(detections) == 0:
-            continue
-        widths = detections.xyxy[:, 2] - detections.xyxy[:, 0]
-        heights = detections.xyxy[:, 3] - detections.xyxy[:, 1]
-        ious = sv.box_iou_batch(detections.xyxy, detections.xyxy)
-        np.fill_diagonal(ious, 0)
-        estimates.append(
-            estimate_conditions(
-                scene_statistics(path),
-                np.sqrt(widths * heights) / size,
-                float(ious.max()) if len(detections) > 1 else 0.0,
-                len(detections),
-            )
-        )
-    return estimates
+    return [
+        estimate_image_conditions(path, size, detections)
+        for path, size, detections in zip(paths, sizes, labels, strict=True)
+        if len(detections)
+    ]

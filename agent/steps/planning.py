@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from agent.steps.failures import embed_cached
+from agent.steps.failures import embed_cached, val_object_table
 from agent.steps.prompts import SUBJECTS, plan_requests, prompt_for
-from evaluation.field_conditions import estimate_field_conditions
-from evaluation.slices import FailureSlice
+from evaluation.field_conditions import estimate_field_conditions, estimate_image_conditions
+from evaluation.slices import FailureSlice, assign_bins, slice_mask
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
 from tools.convert import class_ids
 from tools.generator.base import EditSource, GenerationRequest
@@ -68,6 +68,7 @@ class TargetedPlanner:
 
     def plan(self, deps: Deps, state: LoopState, budget: Budget) -> list[GenerationRequest]:
         assert state.analysis is not None
+        loop = deps.settings.loop
         return plan_requests(
             state.analysis,
             state.slices,
@@ -75,11 +76,13 @@ class TargetedPlanner:
             deps.settings.classes,
             budget.seed,
             budget.batch_id,
-            deps.settings.loop.min_slice_share,
-            deps.settings.loop.edit_share,
+            loop.min_slice_share,
+            loop.edit_share,
             edit_sources(deps, budget.seed),
             state.variation,
             state.realism,
+            concentrate=loop.concentrate,
+            free_weights=miss_weights(deps, state) if loop.free_conditions == "misses" else None,
         )
 
 
@@ -241,6 +244,32 @@ PLANNERS: dict[str, type[BatchPlanner]] = {
         OraclePlanner,
     )
 }
+
+
+def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, float]]]:
+    """Per target slice, condition and value: the slice's miss rate on `val` among objects whose
+    image reads as that value (conditions estimated from pixels and boxes; Laplace-smoothed)."""
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    labels = deps.datasets.labels(view)
+    estimated = {
+        s[0]: estimate_image_conditions(str(s[1]), max(s[2], s[3]), d)
+        for s, d in zip(samples, labels, strict=True)
+    }
+    table = val_object_table(deps, state.incumbent)
+    bins = assign_bins(table, state.bin_edges)
+    weights: dict[str, dict[str, dict[str, float]]] = {}
+    for failure in state.slices:
+        rows = np.where(slice_mask(bins, failure.conditions))[0]
+        per_condition: dict[str, dict[str, float]] = {}
+        for name, values in CONDITIONS.items():
+            per_condition[name] = {}
+            for value in values:
+                here = [k for k in rows if estimated[table.sample_ids[k]][name] == value]
+                missed = sum(not table.found[k] for k in here)
+                per_condition[name][value] = (missed + 1) / (len(here) + 2)
+        weights[failure.name] = per_condition
+    return weights
 
 
 def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[EditSource]:

@@ -58,6 +58,10 @@ def prompt_for(cls: str, conditions: dict[str, str], variant: int) -> str:
     )
 
 
+# Conditions an edit of a real image can change; its layout fixes how near and how crowded it is.
+EDITABLE = frozenset({"lighting", "weather"})
+
+
 def plan_requests(
     analysis: FailureAnalysis,
     slices: Sequence[FailureSlice],
@@ -70,32 +74,47 @@ def plan_requests(
     edit_sources: Sequence[EditSource] = (),
     variation: float = 0.0,
     realism: float = 0.0,
+    concentrate: bool = False,
+    free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
 
     Conditions a hypothesis blames are fixed; the others are drawn at random (more so with
-    `variation`), so the batch stays diverse. A share of requests edits real training images:
+    `variation`), uniformly or, with `free_weights` (slice -> condition -> value -> weight),
+    towards where that slice's misses are. A share of requests edits real training images:
     their layout and classes are kept and re-staged under the blamed conditions.
+
+    `concentrate`: hypotheses that blame no condition (class-only slices) take no budget of
+    their own; their classes become the focus of the others. And edits are used only where
+    the blamed conditions are ones an edit can change (lighting, weather): a re-staged layout
+    keeps its distance and crowding, which would drop a blamed `far` or `dense`.
     """
     rng = np.random.default_rng(seed)
     by_name = {s.name: s for s in slices}
     hypotheses: list[Hypothesis] = [h for h in analysis.hypotheses if h.slice_name in by_name]
+    extra_focus: list[str] = []
+    if concentrate and any(h.conditions.given() for h in hypotheses):
+        extra_focus = [c for h in hypotheses if not h.conditions.given() for c in h.classes]
+        hypotheses = [h for h in hypotheses if h.conditions.given()]
     counts = allocate([by_name[h.slice_name].score for h in hypotheses], images, floor_share)
     requests: list[GenerationRequest] = []
     for hypothesis, count in zip(hypotheses, counts, strict=True):
         blamed = hypothesis.conditions.given()
-        focus = [c for c in hypothesis.classes if c in classes]
+        own = [c for c in hypothesis.classes if c in classes]
+        focus = list(dict.fromkeys(c for c in [*own, *extra_focus] if c in classes))
+        weights = (free_weights or {}).get(hypothesis.slice_name, {})
+        editable = not concentrate or set(blamed) <= EDITABLE
         for _ in range(count):
             conditions = dict(blamed)
             for name, values in CONDITIONS.items():
                 if name not in conditions:
-                    conditions[name] = str(rng.choice(values))
+                    conditions[name] = _draw(rng, values, weights.get(name))
                 elif rng.random() < 0.5 * variation:
                     conditions[name] = str(rng.choice(values))  # widen around the failure
-            cls = focus[0] if focus else str(rng.choice(list(classes)))
+            cls = own[0] if own else str(rng.choice(list(classes)))
             index = len(requests)
             source = None
-            if edit_sources and rng.random() < edit_share:
+            if editable and edit_sources and rng.random() < edit_share:
                 source = edit_sources[int(rng.integers(len(edit_sources)))]
             requests.append(
                 GenerationRequest(
@@ -113,6 +132,16 @@ def plan_requests(
                 )
             )
     return requests
+
+
+def _draw(rng: np.random.Generator, values: Sequence[str], weights: dict[str, float] | None) -> str:
+    """One value, uniformly or in proportion to `weights` (values missing from it weigh 0)."""
+    if not weights:
+        return str(rng.choice(list(values)))
+    p = np.array([max(weights.get(v, 0.0), 0.0) for v in values], dtype=float)
+    if p.sum() <= 0:
+        return str(rng.choice(list(values)))
+    return str(values[int(rng.choice(len(values), p=p / p.sum()))])
 
 
 def revise(

@@ -10,7 +10,7 @@ from PIL import Image
 
 from agent.steps.prompts import allocate, plan_requests, prompt_for, revise
 from evaluation.slices import FailureSlice
-from tools.analyst.base import SliceEvidence
+from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions, SliceEvidence
 from tools.analyst.offline import OfflineAnalyst
 from tools.convert import class_ids, make_detections
 from tools.generator.base import EditSource, GenerationRequest
@@ -166,3 +166,67 @@ def test_label_check_drops_degenerate_boxes() -> None:
     )
     kept, dropped = check_labels(detections, 64, 64)
     assert len(kept) == 1 and dropped == 2
+
+
+def _hypothesis_slice(
+    name: str, score: float, classes: list[str], **blamed: str
+) -> tuple[Hypothesis, FailureSlice]:
+    hypothesis = Hypothesis(
+        slice_name=name,
+        what_fails=name,
+        why="test",
+        conditions=SceneConditions.model_validate(blamed),
+        classes=classes,
+        confidence=0.8,
+    )
+    failure = FailureSlice(
+        name=name, conditions={}, support=50, recall=0.3, deficit=0.3, score=score
+    )
+    return hypothesis, failure
+
+
+def test_concentrating_turns_a_class_only_slice_into_focus_not_budget() -> None:
+    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
+    dense, dense_slice = _hypothesis_slice("dense", 0.1, [], crowding="dense")
+    signs, signs_slice = _hypothesis_slice("class=sign", 0.2, ["sign"])
+    analysis = FailureAnalysis(analyst="test", hypotheses=[far, dense, signs])
+    slices = [far_slice, dense_slice, signs_slice]
+    diluted = plan_requests(analysis, slices, 90, CLASSES, 1, "b")
+    assert sum(r.slice_name == "class=sign" for r in diluted) >= 30  # a third on signs alone
+    concentrated = plan_requests(analysis, slices, 90, CLASSES, 1, "b", concentrate=True)
+    assert {r.slice_name for r in concentrated} == {"far", "dense"} and len(concentrated) == 90
+    assert all("sign" in r.class_focus for r in concentrated)
+    assert sum(r.conditions["distance"] == "far" for r in concentrated) >= 60
+
+
+def test_blamed_distance_and_crowding_survive_edits() -> None:
+    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
+    night, night_slice = _hypothesis_slice("night", 0.2, [], lighting="night")
+    analysis = FailureAnalysis(analyst="test", hypotheses=[far, night])
+    sources = [EditSource("s1", "s1.jpg", [(10.0, 10.0, 30.0, 60.0, "person")])]
+    requests = plan_requests(
+        analysis,
+        [far_slice, night_slice],
+        100,
+        CLASSES,
+        2,
+        "b",
+        edit_sources=sources,
+        edit_share=0.5,
+        concentrate=True,
+    )
+    # A re-staged layout keeps its own distance: far requests are generated, night ones edited.
+    assert {r.mode for r in requests if r.slice_name == "far"} == {"generate"}
+    assert {r.mode for r in requests if r.slice_name == "night"} == {"generate", "edit"}
+
+
+def test_free_conditions_follow_the_misses() -> None:
+    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
+    analysis = FailureAnalysis(analyst="test", hypotheses=[far])
+    weights = {"far": {"lighting": {"day": 0.1, "dusk": 0.1, "night": 0.8}}}
+    requests = plan_requests(analysis, [far_slice], 200, CLASSES, 3, "b", free_weights=weights)
+    night = sum(r.conditions["lighting"] == "night" for r in requests) / 200
+    assert night == pytest.approx(0.8, abs=0.08)
+    assert all(r.conditions["distance"] == "far" for r in requests)
+    # Conditions without weights stay uniform.
+    assert len({r.conditions["weather"] for r in requests}) == 4
