@@ -125,3 +125,32 @@ def test_field_conditions_read_off_pixels_agree_with_the_world(field: list[Field
             ]
         )
         assert agree >= floor, (condition, agree)
+
+
+def test_miss_weights_point_at_the_conditions_where_a_slice_misses(
+    tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.steps import planning
+    from evaluation.slices import FailureSlice, ObjectTable
+
+    # One object per image; the detector misses exactly the objects of night images.
+    night = np.array([i.conditions.lighting == "night" for i in field])
+    table = ObjectTable(
+        [f"s{k}" for k in range(len(field))],
+        np.array(["car"] * len(field)),
+        {"box_size": np.full(len(field), 0.1)},
+        ~night,
+    )
+    monkeypatch.setattr(planning, "val_object_table", lambda deps, model: table)
+    state = _state().model_copy(
+        update={
+            "slices": [
+                FailureSlice(
+                    name="small", conditions={}, support=80, recall=0.5, deficit=0.2, score=0.1
+                )
+            ],
+            "bin_edges": {"box_size": [0.0, 0.2, 0.4, 0.6]},
+        }
+    )
+    weights = planning.miss_weights(_deps(tmp_path, field), state)["small"]["lighting"]
+    assert weights["night"] > 0.6 and weights["day"] < 0.2 and weights["dusk"] < 0.3
