@@ -44,6 +44,7 @@ CHECKPOINT_TYPES = [
     ("tools.analyst.base", "Hypothesis"),
     ("tools.analyst.base", "SceneConditions"),
     ("tools.generator.base", "GenerationRequest"),
+    ("tools.world.camera", "CameraProfile"),
 ]
 
 

@@ -19,7 +19,9 @@ from evaluation.slices import FailureSlice
 from storage.registry import Registry
 from storage.workspace import Workspace
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
+from tools.convert import make_detections
 from tools.generator.base import GenerationRequest
+from tools.world.field import FieldImage
 
 
 class FakeOperations:
@@ -197,3 +199,19 @@ def fake_deps(root: Path, **settings: Any) -> Deps:
         labeler=None,
         planner=build_planner(config.loop.strategy),
     )  # type: ignore[arg-type]
+
+
+class FieldDatasets:
+    """Stands in for WorkspaceDatasets' read side over rendered field images."""
+
+    def __init__(self, images: list[FieldImage], size: int) -> None:
+        self.images, self.size = images, size
+
+    def split(self, name: str) -> str:
+        return name
+
+    def samples(self, view: str) -> list[tuple[str, Path, int, int]]:
+        return [(f"s{k}", i.path, self.size, self.size) for k, i in enumerate(self.images)]
+
+    def labels(self, view: str) -> list[Any]:
+        return [make_detections(i.boxes, i.class_ids) for i in self.images]

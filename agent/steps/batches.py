@@ -10,6 +10,7 @@ import numpy as np
 
 from agent.deps import Deps
 from agent.state import Decision, LoopState
+from agent.steps.camera import field_camera
 from agent.steps.failures import embed_cached, weights_of
 from agent.steps.planning import Budget
 from evaluation.quality import (
@@ -37,7 +38,17 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
         batch_id=batch_id_for(state),
         seed=deps.settings.detector.seed * 1000 + state.cycle * 10 + state.revision,
     )
-    return deps.planner.plan(deps, state, budget)
+    requests = deps.planner.plan(deps, state, budget)
+    # Every arm renders through the same camera: the realism floor from Settings, raised by
+    # revisions; the camera itself is estimated from the field images.
+    realism = max(state.realism, deps.settings.generator.realism)
+    if realism > 0 and requests:
+        camera = field_camera(deps)
+        requests = [
+            r.model_copy(update={"realism": max(r.realism, realism), "camera": camera})
+            for r in requests
+        ]
+    return requests
 
 
 # -- generate and label --------------------------------------------------------------------------

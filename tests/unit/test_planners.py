@@ -14,27 +14,12 @@ from agent.settings import LoopSettings, Settings
 from agent.state import LoopState
 from agent.steps.planning import PLANNERS, Budget
 from evaluation.field_conditions import estimate_field_conditions
+from tests.fakes import FieldDatasets
 from tools.convert import make_detections
 from tools.world.config import WorldConfig
 from tools.world.field import FieldImage, render_field
 
 CLASSES = ["car", "person", "sign"]
-
-
-class FieldDatasets:
-    """Stands in for WorkspaceDatasets' read side over rendered field images."""
-
-    def __init__(self, images: list[FieldImage], size: int) -> None:
-        self.images, self.size = images, size
-
-    def split(self, name: str) -> str:
-        return name
-
-    def samples(self, view: str) -> list[tuple[str, Path, int, int]]:
-        return [(f"s{k}", i.path, self.size, self.size) for k, i in enumerate(self.images)]
-
-    def labels(self, view: str) -> list[Any]:
-        return [make_detections(i.boxes, i.class_ids) for i in self.images]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
 
+from tools.world.camera import CameraProfile
+
 Box = tuple[float, float, float, float, str]  # x0, y0, x1, y1 (pixels) and class name
 
 
@@ -32,6 +34,9 @@ class GenerationRequest(BaseModel):
     source_path: str | None = Field(None, description="for 'retrieve': the pool image to take")
     source_boxes: list[tuple[float, float, float, float, str]] = Field(default_factory=list)
     realism: float = Field(0.0, ge=0, le=1, description="how much field-camera degradation")
+    camera: CameraProfile | None = Field(
+        None, description="the field camera to degrade through (estimated from field images)"
+    )
 
 
 class GeneratedImage(BaseModel):

@@ -48,14 +48,15 @@ class ProceduralGenerator:
         result = render(spec)
         pixels = result.image
         if request.realism > 0:
+            field = request.camera or self.camera
             camera = CameraProfile(
-                noise_sigma=self.camera.noise_sigma * request.realism,
-                blur_sigma=self.camera.blur_sigma * request.realism,
-                jpeg_quality=self.camera.jpeg_quality,
+                noise_sigma=field.noise_sigma * request.realism,
+                blur_sigma=field.blur_sigma * request.realism,
+                jpeg_quality=field.jpeg_quality,
                 color_cast=(
-                    1 + (self.camera.color_cast[0] - 1) * request.realism,
-                    1 + (self.camera.color_cast[1] - 1) * request.realism,
-                    1 + (self.camera.color_cast[2] - 1) * request.realism,
+                    1 + (field.color_cast[0] - 1) * request.realism,
+                    1 + (field.color_cast[1] - 1) * request.realism,
+                    1 + (field.color_cast[2] - 1) * request.realism,
                 ),
             )
             pixels = camera.apply(pixels, np.random.default_rng(request.seed))

@@ -1,0 +1,41 @@
+"""The field camera of a workspace, estimated once from its training images and kept beside them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from evaluation.field_conditions import estimate_image_conditions
+from tools.generator.camera_fit import clean_renders, fit_camera
+from tools.world.camera import CameraProfile
+
+if TYPE_CHECKING:
+    from agent.deps import Deps
+
+CAMERA_FILE = "field_camera.json"
+
+
+def field_camera(deps: Deps, images: int = 32) -> CameraProfile:
+    """Blur, noise, JPEG quality and colour cast of the field camera, read off `train` images
+    (estimated conditions, never world truth); computed once, then read from the workspace."""
+    path = deps.workspace.root / CAMERA_FILE
+    if path.is_file():
+        return CameraProfile.model_validate_json(path.read_text())
+    view = deps.datasets.split("train")
+    samples = deps.datasets.samples(view)
+    labels = deps.datasets.labels(view)
+    rng = np.random.default_rng(deps.settings.detector.seed)
+    chosen = [k for k in rng.permutation(len(samples)) if len(labels[k])][:images]
+    field, conditions = [], []
+    for k in chosen:
+        _, image_path, width, height = samples[k]
+        with Image.open(image_path) as image:
+            field.append(np.asarray(image.convert("RGB")))
+        conditions.append(estimate_image_conditions(str(image_path), max(width, height), labels[k]))
+    camera = fit_camera(field, clean_renders(conditions, deps.settings.detector.imgsz))
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(camera.model_dump_json())
+    temporary.replace(path)  # a killed process leaves no half-written estimate
+    return camera
