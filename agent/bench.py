@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from agent.deps import Deps, build_deps
 from agent.report import ensure_test_metrics
@@ -55,9 +56,16 @@ def _run_arm(
     pool: Path,
     oracle: dict[str, float],
     progress: Progress,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run one arm's loop from a clone of the seed's baseline; test metrics after each cycle."""
+    """Run one arm's loop from a clone of the seed's baseline; test metrics after each cycle.
+
+    `overrides` (a variant's settings) are merged into the arm's settings; a variant's
+    strategy is `targeted` unless its overrides name another.
+    """
     folder = out / f"seed{seed}" / arm
+    overrides = overrides or {}
+    strategy = overrides.get("loop", {}).get("strategy", "targeted" if arm not in ARMS else arm)
     result_file = folder / "arm.json"
     if result_file.is_file():
         return dict(json.loads(result_file.read_text()))
@@ -68,13 +76,15 @@ def _run_arm(
             folder,
             {
                 # Every arm runs every cycle: no early stop, the same recipe and budget.
+                **overrides,
                 "loop": {
-                    "strategy": arm,
+                    **overrides.get("loop", {}),
+                    "strategy": strategy,
                     "batch_size": per_cycle,
                     "patience": cycles + 1,
                     "target_recall": 1.0,
                     # Only the oracle arm is told the true worst slices (read by the bench).
-                    "oracle_slices": oracle if arm == "oracle" else {},
+                    "oracle_slices": oracle if strategy == "oracle" else {},
                 },
                 "backends": {"retrieval_pool": str(pool)},
             },
@@ -166,8 +176,15 @@ def run_bench(
     seeds: Sequence[int],
     arms: Sequence[str],
     progress: Progress,
+    variants: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run every arm for every seed (resumable: finished arms are read back) and aggregate."""
+    """Run every arm for every seed (resumable: finished arms are read back) and aggregate.
+
+    `variants` are extra arms: a name and the settings it changes (a targeting lever measured
+    against the same baselines, pools and `none` arm as everything else).
+    """
+    variants = variants or {}
+    arms = [*arms, *(name for name in variants if name not in arms)]
     out = out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     world = read_world(yaml_path)
@@ -183,11 +200,12 @@ def run_bench(
         runs[seed] = {"baseline": baselines[seed], "arms": {}}
         for arm in arms:
             runs[seed]["arms"][arm] = _run_arm(
-                base, out, arm, seed, budget, cycles, pool, oracle, progress
+                base, out, arm, seed, budget, cycles, pool, oracle, progress, variants.get(arm)
             )
         _measure_loop_slices(base, out, seed, runs[seed])
     result = aggregate(runs, arms, budget, cycles, worst)
     result["world"] = world.model_dump(mode="json")
+    result["variants"] = variants
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     (out / "bench.md").write_text(markdown(result))
     plots(result, out)
@@ -233,3 +251,40 @@ def _measure_loop_slices(base: Deps, out: Path, seed: int, run: dict[str, Any]) 
         assert incumbent is not None
         ensure_test_metrics(deps, incumbent.name)
         run["loop_slices"][arm] = loop_slice_recall(deps, incumbent.name, slices)
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """`NAME:section.key=value;...` -> (NAME, nested settings); values are read as YAML.
+
+    Raises ValueError with one sentence when the text does not have that shape.
+    """
+    name, _, assignments = text.partition(":")
+    if not name.strip() or name.strip() in ARMS or not assignments.strip():
+        raise ValueError(
+            f"A variant is NAME:section.key=value[;...] with a new NAME, not '{text}' "
+            f"(e.g. concentrate:loop.concentrate=true)."
+        )
+    settings: dict[str, Any] = {}
+    for assignment in assignments.split(";"):
+        key, equals, value = assignment.partition("=")
+        path = [part for part in key.strip().split(".") if part]
+        if not equals or len(path) < 2:
+            raise ValueError(f"'{assignment}' in variant '{name}' is not section.key=value.")
+        node = settings
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(value)
+        if not _known(Settings, path):
+            raise ValueError(f"Variant '{name}' sets {key.strip()}, which is not a setting.")
+    return name.strip(), settings
+
+
+def _known(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether `section.key...` names a field of the settings model (a typo would be ignored)."""
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    inner = field.annotation
+    return isinstance(inner, type) and issubclass(inner, BaseModel) and _known(inner, path[1:])

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from agent.cli_common import (
@@ -129,11 +131,18 @@ def bench(
         help="arms to run (`none` is needed for net gains, `targeted` for comparisons)",
     ),
     out: Path = typer.Option(Path("bench-out"), help="output folder (resumable)"),
+    variant: list[str] = typer.Option(
+        [],
+        "--variant",
+        help="an extra targeted arm with changed settings, NAME:section.key=value[;...] "
+        "(repeatable), e.g. concentrate:loop.concentrate=true",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print bench.json"),
 ) -> None:
     """Does the closed loop beat training longer, generic and uniform generation and retrieval at
     equal budget (and how close does it get to the oracle)?"""
-    from agent.bench import ARMS, run_bench
+    from agent.bench import ARMS, parse_variant, run_bench
+    from agent.settings import Settings
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -146,8 +155,21 @@ def bench(
             f"Unknown or empty --arms/--seeds ({', '.join(unknown) or 'none given'}); "
             f"arms are {', '.join(ARMS)}."
         )
+    variants: dict[str, Any] = {}
+    for text in variant:
+        try:
+            name, values = parse_variant(text)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        try:
+            Settings(workspace=Path("."), **values)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise UsageError(f"Variant '{name}': {where}: {problem['msg']}.") from None
+        variants[name] = values
     with progress_bars(to_stderr=as_json) as progress:
-        result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress)
+        result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress, variants)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:

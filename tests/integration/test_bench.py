@@ -44,6 +44,8 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
         "0,1",
         "--out",
         str(out),
+        "--variant",
+        "focused:loop.concentrate=true;loop.free_conditions=misses",
         "--json",
     ]
     result = CliRunner().invoke(app, args)
@@ -51,8 +53,12 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
     bench = json.loads((out / "bench.json").read_text())
     # `--json`: standard output is the JSON alone (progress bars go to standard error).
     assert json.loads(result.stdout) == bench
-    arms = {"none", "generic", "uniform", "targeted", "retrieval", "oracle"}
+    arms = {"none", "generic", "uniform", "targeted", "retrieval", "oracle", "focused"}
     assert set(bench["arms"]) == arms and bench["seeds"] == [0, 1]
+    # A variant is a targeted arm with its own settings, measured like every other arm.
+    focused = Settings.load(out / "seed0" / "focused").loop
+    assert focused.strategy == "targeted" and focused.concentrate
+    assert focused.free_conditions == "misses"
     assert {"map50", "map50_95", "recall"} <= set(bench["baseline"]["overall"])
     slices = set(bench["baseline"]["slices"])
     assert {"lighting=night", "weather=fog", "distance=far", "crowding=dense"} <= slices
@@ -81,7 +87,7 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
         assert ran["none"]["images"] == [0]
         for arm in ("generic", "uniform", "oracle"):
             assert 0 < ran[arm]["images"][0] <= 12, (arm, ran[arm])
-        for arm in ("targeted", "retrieval"):
+        for arm in ("targeted", "retrieval", "focused"):
             # A targeted arm spends images exactly when discovery found a slice to aim at; when
             # it found none it stops and says so (a tiny model may leave nothing to target).
             nothing = ran[arm]["stop_reason"] == "no failure slice found: nothing to target"
@@ -107,3 +113,18 @@ def test_bench_runs_every_arm_from_one_shared_baseline(
 def test_bench_refuses_unknown_arms(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "--arms", "targeted,magic", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "magic" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variant", "says"),
+    [
+        ("focused", "NAME:section.key=value"),
+        ("none:loop.concentrate=true", "new NAME"),
+        ("x:loop.concentrat=true", "not a setting"),
+        ("x:loop.free_conditions=sometimes", "free_conditions"),
+    ],
+)
+def test_bench_refuses_bad_variants(tmp_path: Path, variant: str, says: str) -> None:
+    result = CliRunner().invoke(app, ["bench", "--variant", variant, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert "Traceback" not in result.output
