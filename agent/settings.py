@@ -146,6 +146,14 @@ class GateSettings(BaseModel):
     min_gain: float = Field(0.01, ge=0)
     max_map_drop: float = Field(0.02, ge=0)
     max_slice_drop: float = Field(0.05, ge=0)
+    confidence: float | None = Field(
+        None,
+        gt=0.5,
+        lt=1,
+        description="decide on confidence bounds of paired per-object differences on val "
+        "instead of fixed margins: a gain must be above 0, a guarded slice's drop beyond "
+        "max_slice_drop and above 0, each one-sided at this confidence (e.g. 0.9)",
+    )
 
 
 class AnalystSettings(BaseModel):

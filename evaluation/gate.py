@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 
@@ -12,6 +14,11 @@ class ModelScorecard(BaseModel):
 
     map50: float
     slice_recall: dict[str, float] = Field(default_factory=dict)
+    slice_found: dict[str, list[bool]] = Field(
+        default_factory=dict,
+        description="per slice, whether each of its objects was found: the same objects in the "
+        "same order on both models, the paired evidence a confidence-bound gate reads",
+    )
 
 
 class GateResult(BaseModel):
@@ -41,9 +48,14 @@ def gate(
     max_map_drop: float,
     max_slice_drop: float,
     guarded: Mapping[str, float] | None = None,
+    confidence: float | None = None,
 ) -> GateResult:
     """Promote if the objective rises by `min_gain` and neither mAP50 nor any slice drops too far.
 
+    With `confidence` (e.g. 0.9), a gain counts only when its one-sided lower bound is above
+    0, and a guarded slice blocks only when its drop is beyond the limit and its lower bound
+    above 0: standard errors of the paired per-object differences on val, so that small,
+    noisy slices neither promote nor block by chance. Without it, the fixed margins decide.
     A candidate whose objective cannot be compared (a target not measured on either model, or
     no target at all) is never promoted: an unmeasured gain is not a gain.
     """
@@ -58,6 +70,13 @@ def gate(
             if unmeasured
             else "no target slice to measure the candidate on"
         )
+    elif confidence is not None:
+        low = after - before - _z(confidence) * _paired_error(incumbent, candidate, targets)
+        if low <= 0:
+            reasons.append(
+                f"objective rose {after - before:+.3f}, not above 0 with {confidence:.0%} "
+                f"confidence (lower bound {low:+.3f})"
+            )
     elif after - before < min_gain:
         reasons.append(f"objective rose {after - before:+.3f}, less than {min_gain:.3f}")
     if incumbent.map50 - candidate.map50 > max_map_drop:
@@ -66,8 +85,18 @@ def gate(
         )
     for name, old in (guarded if guarded is not None else incumbent.slice_recall).items():
         new = candidate.slice_recall.get(name)
-        if new is not None and old - new > max_slice_drop:
+        if new is None or old - new <= max_slice_drop:
+            continue
+        if confidence is None:
             reasons.append(f"recall of {name} fell {old - new:.3f}, more than {max_slice_drop:.3f}")
+            continue
+        # A drop counts when it is beyond the limit and beyond noise: its lower bound above 0.
+        low = old - new - _z(confidence) * _paired_error(incumbent, candidate, [name])
+        if low > 0:
+            reasons.append(
+                f"recall of {name} fell {old - new:.3f} (lower bound {low:.3f} at "
+                f"{confidence:.0%} confidence), more than {max_slice_drop:.3f}"
+            )
     promote = not reasons
     if promote:
         reasons.append(
@@ -84,3 +113,25 @@ def gate(
         map50_after=candidate.map50,
         reasons=reasons,
     )
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(confidence)
+
+
+def _paired_error(
+    incumbent: ModelScorecard, candidate: ModelScorecard, slices: Sequence[str]
+) -> float:
+    """Standard error of the mean over `slices` of the per-object recall differences (paired:
+    the same objects on both models). Infinite where the objects were not recorded."""
+    variances = []
+    for name in slices:
+        before = np.asarray(incumbent.slice_found.get(name, []), dtype=float)
+        after = np.asarray(candidate.slice_found.get(name, []), dtype=float)
+        if len(before) == 0 or len(before) != len(after):
+            return float("inf")
+        differences = after - before
+        variances.append(
+            differences.var(ddof=1) / len(differences) if len(differences) > 1 else 1.0
+        )
+    return float(np.sqrt(sum(variances)) / len(variances)) if variances else float("inf")

@@ -11,9 +11,7 @@ from agent.setup import export_items, predict_and_evaluate
 from agent.state import LoopState
 from agent.steps.failures import single_slices, slice_recalls, val_object_table, weights_of
 from evaluation.gate import GateResult, ModelScorecard, gate
-from evaluation.slices import (
-    ObjectTable,
-)
+from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo
 
 
@@ -84,7 +82,15 @@ def scorecard(
     record = deps.registry.model(model)
     assert record is not None
     map50 = record.metrics.get("val", {}).get("overall", {}).get("map50") or 0.0
-    return ModelScorecard(map50=map50, slice_recall=slice_recalls(table, edges, slices))
+    bins = assign_bins(table, edges)
+    found = {}
+    for name, conditions in slices.items():
+        mask = slice_mask(bins, conditions)
+        if mask.any():
+            found[name] = table.found[mask].tolist()
+    return ModelScorecard(
+        map50=map50, slice_recall=slice_recalls(table, edges, slices), slice_found=found
+    )
 
 
 def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
@@ -109,6 +115,7 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
         settings.max_map_drop,
         settings.max_slice_drop,
         {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
+        settings.confidence,
     )
     if result.promote:
         deps.registry.promote(candidate, "; ".join(result.reasons))

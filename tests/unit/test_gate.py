@@ -106,3 +106,50 @@ def test_no_promotion_when_a_target_was_not_measured(
     result = gate(incumbent, candidate, targets, 0.0, 1.0, 1.0)
     assert not result.promote
     assert result.reasons == [reason]
+
+
+def _found(name: str, flags: list[bool], map50: float = 0.5) -> ModelScorecard:
+    return ModelScorecard(
+        map50=map50,
+        slice_recall={name: sum(flags) / len(flags)},
+        slice_found={name: flags},
+    )
+
+
+def test_a_confident_gain_promotes_and_a_noisy_one_does_not() -> None:
+    # 40 night objects: the candidate finds 12 more and loses none -> a clear, paired gain.
+    before = [True] * 16 + [False] * 24
+    clear = [True] * 28 + [False] * 12
+    result = gate(_found(NIGHT, before), _found(NIGHT, clear), [NIGHT], **LIMITS, confidence=0.9)
+    assert result.promote, result.reasons
+    # The same +0.05 recall as trading 6 found objects for 8 others is noise, not a gain.
+    swapped = [False] * 6 + [True] * 10 + [True] * 8 + [False] * 16
+    noisy = gate(_found(NIGHT, before), _found(NIGHT, swapped), [NIGHT], **LIMITS, confidence=0.9)
+    assert not noisy.promote and "confidence" in noisy.reasons[0]
+    # Without a confidence level, the fixed min_gain (0.25) decides: +0.3 promotes.
+    assert gate(_found(NIGHT, before), _found(NIGHT, clear), [NIGHT], **LIMITS).promote
+
+
+def test_a_guarded_slice_blocks_only_on_a_drop_beyond_noise() -> None:
+    target_before, target_after = [False] * 20, [True] * 20  # a certain gain on the target
+    # 8 fog objects: 3 lost and 1 gained, -0.25, is within noise on so few objects.
+    fog_before = [True, True, True, False, True, True, True, False]
+    fog_small_drop = [False, False, False, True, True, True, True, False]
+    cards = []
+    for target, fog in ((target_before, fog_before), (target_after, fog_small_drop)):
+        cards.append(
+            ModelScorecard(
+                map50=0.5,
+                slice_recall={NIGHT: sum(target) / 20, FOG: sum(fog) / 8},
+                slice_found={NIGHT: target, FOG: fog},
+            )
+        )
+    guarded = {FOG: cards[0].slice_recall[FOG]}
+    assert not gate(*cards, [NIGHT], **LIMITS, guarded=guarded).promote  # fixed margin: blocked
+    assert gate(*cards, [NIGHT], **LIMITS, guarded=guarded, confidence=0.9).promote
+    # Half of 60 fog objects lost: a drop beyond noise blocks even with confidence.
+    big_before, big_after = [True] * 60, [False] * 30 + [True] * 30
+    cards[0].slice_recall[FOG], cards[1].slice_recall[FOG] = 1.0, 0.5
+    cards[0].slice_found[FOG], cards[1].slice_found[FOG] = big_before, big_after
+    blocked = gate(*cards, [NIGHT], **LIMITS, guarded={FOG: 1.0}, confidence=0.9)
+    assert not blocked.promote and "lower bound" in blocked.reasons[0]
