@@ -1,5 +1,5 @@
 """`python -m agent ...` runs the failforge command line (what the `failforge` script runs)."""
 
-from agent.cli import main
+from agent.entry.cli import main
 
 main()

@@ -72,7 +72,7 @@ def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: i
 def export(workspace: Path, folder: Path) -> Path:
     from agent.deps import build_deps
     from agent.settings import Settings
-    from agent.setup import export_items
+    from agent.steps.predictions import export_items
     from storage.export import export_yolo
 
     deps = build_deps(Settings.load(workspace))

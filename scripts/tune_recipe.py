@@ -32,7 +32,7 @@ def main() -> None:
 
     from agent.deps import build_deps, build_detector
     from agent.settings import Settings
-    from agent.setup import export_items
+    from agent.steps.predictions import export_items
     from storage.export import export_yolo
     from tools.detector.ultralytics_detector import UltralyticsDetector
 

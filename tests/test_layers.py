@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "tools": {"tools"},
 }
 # Where `import fiftyone` may appear: the storage layer, and the App's side of the review.
-FIFTYONE_HOMES = ("storage/", "agent/plugins/")
+FIFTYONE_HOMES = ("storage/", "agent/entry/plugins/")
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,9 @@ def _ours(target: str) -> str | None:
 
 
 def test_the_sources_are_found() -> None:
-    assert {"agent.cli", "tools.convert", "evaluation.gate", "storage.datasets"} <= set(MODULES)
+    assert {"agent.entry.cli", "tools.convert", "evaluation.gate", "storage.datasets"} <= set(
+        MODULES
+    )
     assert any(i.target == "tools.convert" for i in IMPORTS)
 
 
@@ -182,6 +184,36 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"a"}}) == [["a"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# Inside agent/: the ways in drive the loop, the loop's steps know neither.
+AGENT_ROLES = ("agent.entry", "agent.control", "agent.steps")
+AGENT_ALLOWED: dict[str, set[str]] = {
+    "agent.entry": {"agent.entry", "agent.control", "agent.steps", "agent"},
+    "agent.control": {"agent.control", "agent.steps", "agent"},
+    "agent.steps": {"agent.steps", "agent"},
+    "agent": {"agent.steps", "agent"},  # settings, deps, state, graph, nodes
+}
+
+
+def _agent_role(module: str) -> str | None:
+    if not module.startswith("agent"):
+        return None
+    if module == "agent.__main__":  # `python -m agent`: a way in
+        return "agent.entry"
+    return next((r for r in AGENT_ROLES if module == r or module.startswith(r + ".")), "agent")
+
+
+def test_inside_agent_entry_drives_control_drives_steps() -> None:
+    wrong = [
+        f"{i.path}:{i.line}: {i.importer} imports {i.target}"
+        for i in IMPORTS
+        if (mine := _agent_role(i.importer)) is not None
+        and (theirs := _agent_role(i.target)) is not None
+        and not i.type_checking
+        and theirs not in AGENT_ALLOWED[mine]
+    ]
+    assert wrong == [], "agent/: entry -> control -> steps -> the loop's core, never back"
 
 
 def test_fiftyone_is_imported_only_behind_storage_and_in_the_app_plugin() -> None:

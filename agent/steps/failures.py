@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.deps import Deps
-from agent.setup import predict_and_evaluate
 from agent.state import LoopState
+from agent.steps.predictions import predict_and_evaluate
 from evaluation.slices import (
     FailureSlice,
     ObjectTable,

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.deps import Deps
-from agent.setup import export_items, predict_and_evaluate
 from agent.state import LoopState
 from agent.steps.failures import single_slices, slice_recalls, val_object_table, weights_of
+from agent.steps.predictions import export_items, predict_and_evaluate
 from evaluation.gate import GateResult, ModelScorecard, gate
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.control.workspaces import clone_workspace, init_workspace
 from agent.deps import build_deps
 from agent.settings import Settings
-from agent.setup import clone_workspace, init_workspace, slice_fields
+from agent.steps.predictions import slice_fields
 from evaluation.metrics import evaluate_split
 from tools.convert import make_detections
 

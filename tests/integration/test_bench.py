@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.entry.cli import app
 from agent.settings import Settings
 from evaluation.bench import worst_slices
 from storage.registry import Registry

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.entry.cli import app
 
 # It trains models: its first test, with the baseline fixture, took ~440 s on 2 busy CPU cores,
 # close to the default timeout (pyproject.toml); a longer limit keeps a slower runner from
@@ -52,9 +52,9 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
 def _own_copy(trained_workspace: Path, target: Path) -> Path:
     """A clone of the trained baseline for a test that runs a loop, so no test sees another's loop."""
+    from agent.control.workspaces import clone_workspace
     from agent.deps import build_deps
     from agent.settings import Settings
-    from agent.setup import clone_workspace
 
     return clone_workspace(build_deps(Settings.load(trained_workspace)), target, {})
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.entry.cli import app
 
 pytestmark = pytest.mark.slow
 

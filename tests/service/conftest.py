@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
-from agent.api import create_app
 from agent.deps import Deps
+from agent.entry.api import create_app
 from tests.fakes import FakeOperations, fake_deps
 
 TOKEN = "s3cret-token"

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from agent.api import check_bind
+from agent.entry.api import check_bind
 from tests.service.conftest import LiveApi
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from agent.review import PLUGINS_DIR, RESUME_LOG, launch_resume
-from agent.runner import resume_loop, start_loop
+from agent.control.runner import resume_loop, start_loop
+from agent.entry.review import PLUGINS_DIR, RESUME_LOG, launch_resume
 from tests.fakes import FakeOperations, fake_deps
 
 
@@ -22,15 +22,15 @@ def test_the_plugin_declares_its_operators() -> None:
 def test_operators_decide_through_the_shared_function(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, approved: bool
 ) -> None:
-    from agent.plugins.failforge_review import ApproveBatch, RejectBatch
+    from agent.entry.plugins.failforge_review import ApproveBatch, RejectBatch
 
     deps = fake_deps(tmp_path)
     fake = FakeOperations(deps).install(monkeypatch)
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     resumed: list[Path] = []
-    monkeypatch.setattr("agent.review.build_deps", lambda settings: deps)
-    monkeypatch.setattr("agent.review.launch_resume", lambda root: resumed.append(root))
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    monkeypatch.setattr("agent.entry.review.launch_resume", lambda root: resumed.append(root))
     operator = ApproveBatch() if approved else RejectBatch()
     assert operator.config.label == ("Approve batch" if approved else "Reject batch")
     ctx = SimpleNamespace(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agent import steps as ops
-from agent.runner import workspace_lock
-from agent.scheduler import JOB_ID, build_scheduler, run_scheduled_cycles
+from agent.control.runner import workspace_lock
+from agent.entry.scheduler import JOB_ID, build_scheduler, run_scheduled_cycles
 from tests.fakes import FakeOperations, fake_deps
 
 RUNS: list[str] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.runner import (
+from agent.control.runner import (
     LoopBusyError,
     decide_batch,
     loop_status,
@@ -142,7 +142,7 @@ import sys
 from pathlib import Path
 import pytest
 from tests.fakes import FakeOperations, fake_deps
-from agent.runner import start_loop
+from agent.control.runner import start_loop
 deps = fake_deps(Path(sys.argv[1]))
 patch = pytest.MonkeyPatch()
 FakeOperations(deps, kill_in=sys.argv[2]).install(patch)

@@ -1,4 +1,4 @@
-"""Workspace set-up: create a workspace from the demo world or a user's data, and train the baseline."""
+"""Workspaces: create one from the demo world or a user's data, clone one, train its baseline."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 from agent.deps import Deps
 from agent.settings import Settings, read_settings_file, write_settings_file
-from evaluation.metrics import evaluate_split
+from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_evaluate
 from storage.datasets import LabeledImage, WorkspaceDatasets, connect
-from storage.export import ExportItem, export_yolo
+from storage.export import export_yolo
 from storage.importers import import_labelled
 from storage.registry import Registry
 from storage.workspace import Workspace, WorkspaceError
@@ -24,7 +24,6 @@ from tools.world.field import SPLITS, render_field
 from tools.world.scene import CLASSES
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
-SLICE_PREFIX = "world_"
 
 
 def _no_progress(task: str, done: int, total: int) -> None:
@@ -148,59 +147,6 @@ def _dump_yaml(data: dict[str, Any]) -> str:
     import yaml
 
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def slice_fields(deps: Deps) -> list[str]:
-    """The world condition fields present in the field dataset (none for imported data)."""
-    return deps.datasets.field_names(prefix=SLICE_PREFIX)
-
-
-def export_items(deps: Deps, view: Any) -> list[ExportItem]:
-    """The samples of a dataset view as images with their ground-truth boxes, for a YOLO export."""
-    samples = deps.datasets.samples(view)
-    labels = deps.datasets.labels(view)
-    return [
-        ExportItem(path, w, h, det) for (_, path, w, h), det in zip(samples, labels, strict=True)
-    ]
-
-
-def predict_and_evaluate(
-    deps: Deps,
-    model: str,
-    weights: Path,
-    splits: tuple[str, ...],
-    progress: Progress = _no_progress,
-    save_views: bool = True,
-) -> dict[str, Any]:
-    """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split.
-
-    `save_views` points the saved views `<split> failures` at this model: only the incumbent's.
-    """
-    metrics: dict[str, Any] = {}
-    truth_fields = slice_fields(deps)
-    for index, split in enumerate(splits, 1):
-        # World slices are report-only truth: measured on `test`, never on `val`, which the
-        # loop's decisions use (and where it finds its own slices from pixels and labels).
-        fields = truth_fields if split == "test" else []
-        view = deps.datasets.split(split)
-        samples = deps.datasets.samples(view)
-        predictions = deps.detector.predict(weights, [p for _, p, _, _ in samples])
-        deps.datasets.set_predictions([i for i, _, _, _ in samples], predictions, f"pred_{model}")
-        result = evaluate_split(
-            deps.datasets,
-            model,
-            f"pred_{model}",
-            split,
-            deps.settings.evaluation.conf_threshold,
-            fields,
-        )
-        metrics[split] = result.model_dump(mode="json")
-        if save_views:
-            deps.datasets.save_view(
-                f"{split} failures", deps.datasets.failures_view(split, result.eval_key)
-            )
-        progress("evaluate", index, len(splits))
-    return metrics
 
 
 def train_baseline(

@@ -32,8 +32,8 @@ class _Decide(foo.Operator):
         return types.Property(inputs)
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from agent.review import decide_from_app
-        from agent.runner import BatchDecisionError
+        from agent.control.runner import BatchDecisionError
+        from agent.entry.review import decide_from_app
 
         params = ctx.params
         reason = params.get("reason") or "approved in the FiftyOne App"

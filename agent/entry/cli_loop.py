@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from agent.cli_common import (
+from agent.entry.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,
@@ -117,7 +117,7 @@ def run(
     ),
 ) -> None:
     """Start a loop: find failures, generate targeted data, retrain, gate, cycle after cycle."""
-    from agent.runner import start_loop
+    from agent.control.runner import start_loop
 
     deps = _deps(workspace)
     if deps.registry.incumbent() is None:
@@ -138,7 +138,7 @@ def run(
 @friendly
 def resume(workspace: Path = WorkspaceOption) -> None:
     """Continue the current loop where it stopped (after a crash, or to see what it waits for)."""
-    from agent.runner import resume_loop
+    from agent.control.runner import resume_loop
 
     with _showing_progress(_deps(workspace)) as deps:
         outcome = resume_loop(deps, observe=_observer())
@@ -152,7 +152,7 @@ def stop(
     by: str = typer.Option("cli", help="who stops it"),
 ) -> None:
     """End the current loop for good (a waiting or crashed one); a new `failforge run` may start."""
-    from agent.runner import stop_loop
+    from agent.control.runner import stop_loop
 
     outcome = stop_loop(_deps(workspace), by)
     console.print(
@@ -168,7 +168,7 @@ def batches(
 ) -> None:
     """Every batch with its cycle, status, image count and quality scores."""
     deps = _deps(workspace)
-    from agent.queries import batch_rows
+    from agent.control.queries import batch_rows
 
     rows = batch_rows(deps)
     if as_json:
@@ -211,7 +211,7 @@ def approve(
     by: str = typer.Option("cli", help="who decides"),
 ) -> None:
     """Approve a proposed batch (samples tagged `reject` in the App are left out); the loop goes on."""
-    from agent.runner import decide_batch
+    from agent.control.runner import decide_batch
 
     with _showing_progress(_deps(workspace)) as deps:
         outcome = decide_batch(deps, batch_id, True, by, "approved", _observer())
@@ -229,7 +229,7 @@ def reject(
     by: str = typer.Option("cli", help="who decides"),
 ) -> None:
     """Reject a proposed batch; the cycle ends without training and the loop goes on."""
-    from agent.runner import decide_batch
+    from agent.control.runner import decide_batch
 
     with _showing_progress(_deps(workspace)) as deps:
         outcome = decide_batch(deps, batch_id, False, by, reason, _observer())
@@ -242,8 +242,8 @@ def reject(
 @friendly
 def report(workspace: Path = WorkspaceOption) -> None:
     """Write reports/report.md with PNG plots: per-slice recall and mAP, batch scores, promotions."""
-    from agent.report import write_report
-    from agent.runner import current_loop_id, loop_status
+    from agent.control.report import write_report
+    from agent.control.runner import current_loop_id, loop_status
 
     deps = _deps(workspace)
     loop_id = current_loop_id(deps)
@@ -270,10 +270,10 @@ def demo(
     """The whole story on the demo world: init, baseline, 3 auto-approved cycles, report, before/after."""
     import yaml
 
-    from agent.report import ensure_test_metrics, slice_table, write_report
-    from agent.runner import current_loop_id, resume_loop, start_loop
+    from agent.control.report import ensure_test_metrics, slice_table, write_report
+    from agent.control.runner import current_loop_id, resume_loop, start_loop
+    from agent.control.workspaces import init_workspace, train_baseline
     from agent.settings import read_settings_file, write_settings_file
-    from agent.setup import init_workspace, train_baseline
 
     directory = directory.resolve()
     if not (directory / "failforge.yaml").is_file():

@@ -14,9 +14,8 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from agent.deps import Deps
-from agent.queries import batch_rows, status_payload
-from agent.runner import (
+from agent.control.queries import batch_rows, status_payload
+from agent.control.runner import (
     BatchDecisionError,
     LoopBusyError,
     LoopOutcome,
@@ -27,6 +26,7 @@ from agent.runner import (
     start_loop,
     stop_loop,
 )
+from agent.deps import Deps
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500

@@ -38,7 +38,7 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from agent.runner import BatchDecisionError, LoopBusyError, NoLoopError
+    from agent.control.runner import BatchDecisionError, LoopBusyError, NoLoopError
     from storage.datasets import DatabaseConflictError
     from storage.importers import ImportError_
     from storage.workspace import WorkspaceError

@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.control.report import ensure_test_metrics
+from agent.control.runner import current_loop_id, loop_status, resume_loop, start_loop
+from agent.control.workspaces import clone_workspace, init_workspace, train_baseline
 from agent.deps import Deps, build_deps
-from agent.report import ensure_test_metrics
-from agent.runner import current_loop_id, loop_status, resume_loop, start_loop
 from agent.settings import Settings
-from agent.setup import clone_workspace, init_workspace, train_baseline
 from agent.steps.failures import val_object_table
 from evaluation.bench import aggregate, markdown, oracle_targets, plots, worst_slices
 from evaluation.slices import assign_bins, slice_mask

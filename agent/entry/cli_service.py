@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from agent.cli_common import (
+from agent.entry.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,
@@ -34,7 +34,7 @@ def serve(
     """The HTTP API (and, with --cron, scheduled cycles) for this workspace."""
     import uvicorn
 
-    from agent.api import check_bind, create_app
+    from agent.entry.api import check_bind, create_app
 
     deps = _deps(workspace)
     token = deps.settings.api_token
@@ -43,7 +43,7 @@ def serve(
     except ValueError as error:
         raise UsageError(str(error)) from None
     if cron:
-        from agent.scheduler import build_scheduler
+        from agent.entry.scheduler import build_scheduler
 
         try:
             build_scheduler(deps.workspace.root, cron, cycles, background=True).start()
@@ -61,7 +61,7 @@ def schedule(
     cycles: int = typer.Option(1, min=1, help="cycles per run"),
 ) -> None:
     """Run cycles on a schedule; one at a time, and a restart after missed runs runs once."""
-    from agent.scheduler import build_scheduler
+    from agent.entry.scheduler import build_scheduler
 
     deps = _deps(workspace)
     try:
@@ -79,8 +79,8 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """For each configured backend: can it run here (package, weights, device), and why not."""
-    from agent.doctor import as_json as checks_json
-    from agent.doctor import diagnose
+    from agent.control.doctor import as_json as checks_json
+    from agent.control.doctor import diagnose
     from agent.settings import Settings
     from storage.workspace import Workspace
 
@@ -107,7 +107,7 @@ def export_analyses_command(
     out: Path | None = typer.Option(None, help="JSONL file (default: reports/analyses.jsonl)"),
 ) -> None:
     """Write approved analyses with their evidence images as a JSONL set to LoRA-tune the analyst."""
-    from agent.export import export_analyses
+    from agent.control.export import export_analyses
 
     if fmt != "sharegpt":
         raise UsageError(f"Unknown --format '{fmt}'; only sharegpt is supported.")
@@ -141,7 +141,7 @@ def bench(
 ) -> None:
     """Does the closed loop beat training longer, generic and uniform generation and retrieval at
     equal budget (and how close does it get to the oracle)?"""
-    from agent.bench import ARMS, parse_variant, run_bench
+    from agent.control.bench import ARMS, parse_variant, run_bench
     from agent.settings import Settings
 
     try:

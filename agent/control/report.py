@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.deps import Deps
-from agent.setup import predict_and_evaluate
 from agent.state import LoopState
+from agent.steps.predictions import predict_and_evaluate
 
 
 def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:

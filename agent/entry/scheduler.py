@@ -23,8 +23,14 @@ def run_scheduled_cycles(workspace: str, cycles: int) -> str:
     Takes the same workspace lock as the CLI, so it never runs beside another loop; a busy
     workspace is logged and skipped, not queued.
     """
+    from agent.control.runner import (
+        LoopBusyError,
+        current_loop_id,
+        loop_status,
+        resume_loop,
+        start_loop,
+    )
     from agent.deps import build_deps
-    from agent.runner import LoopBusyError, current_loop_id, loop_status, resume_loop, start_loop
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(Path(workspace)))

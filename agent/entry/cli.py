@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from agent.cli_common import (
+from agent.entry.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,
@@ -34,7 +34,7 @@ def init(
     import_format: str = typer.Option("yolo", "--format", help="yolo or coco"),
 ) -> None:
     """Create a workspace with field data from the demo world or from your own labelled images."""
-    from agent.setup import init_workspace
+    from agent.control.workspaces import init_workspace
 
     if import_format not in ("yolo", "coco"):
         raise UsageError(f"Unknown --format '{import_format}'; use yolo or coco.")
@@ -61,7 +61,7 @@ def baseline(
     epochs: int | None = typer.Option(None, help="training epochs (default: settings)"),
 ) -> None:
     """Train model v1 on `train` and evaluate it on `val` and `test`, overall and per slice."""
-    from agent.setup import train_baseline
+    from agent.control.workspaces import train_baseline
 
     deps = _deps(workspace)
     with progress_bars() as progress:
@@ -72,7 +72,7 @@ def baseline(
 
 
 def _print_status(deps: Any, split: str) -> None:
-    from agent.queries import status_payload
+    from agent.control.queries import status_payload
 
     payload = status_payload(deps, split)
     if payload["incumbent"] is None:
@@ -107,7 +107,7 @@ def status(
         raise UsageError(f"Unknown split '{split}'; use val or test.")
     deps = _deps(workspace)
     if as_json:
-        from agent.queries import status_payload
+        from agent.control.queries import status_payload
 
         sys.stdout.write(json.dumps(status_payload(deps, split), indent=2) + "\n")
     else:
@@ -124,7 +124,7 @@ def app_command(
     """Open the workspace's field data in the FiftyOne App, with the batch review operators."""
     import os
 
-    from agent.review import PLUGINS_DIR
+    from agent.entry.review import PLUGINS_DIR
 
     # Read by FiftyOne when it starts, and by the review plugin inside the App's server.
     os.environ["FIFTYONE_PLUGINS_DIR"] = str(PLUGINS_DIR)
@@ -140,7 +140,7 @@ def app_command(
 
 
 # The other commands register themselves on `app` when their modules load.
-from agent import cli_loop, cli_service  # noqa: E402, F401
+from agent.entry import cli_loop, cli_service  # noqa: E402, F401
 
 
 def main() -> None:

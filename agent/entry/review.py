@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.control.runner import record_decision
 from agent.deps import build_deps
-from agent.runner import record_decision
 from agent.settings import Settings
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
@@ -25,10 +25,10 @@ def launch_resume(workspace: Path) -> subprocess.Popen[bytes]:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            # `python -m agent`, not `-m agent.cli`: run as __main__, cli.py would be a second copy
+            # `python -m agent`, not `-m agent.entry.cli`: run as __main__, cli.py would be a second copy
             # of the module and the other command modules would register on the first one.
             [sys.executable, "-m", "agent", "resume", "--workspace", str(workspace)],
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=log,
