@@ -4,37 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from langgraph.types import interrupt
+from pydantic import BaseModel
 
 from agent import steps as ops
 from agent.deps import Deps
 from agent.state import BatchSummary, CycleRecord, Decision, LoopState
 from agent.steps.prompts import revise
+from agent.steps.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
-from evaluation.quality import QualityScores
-from evaluation.slices import FailureSlice
+
+Result = TypeVar("Result", bound=BaseModel)
 
 
 def once(
-    deps: Deps, state: LoopState, step: str, work: Callable[[], dict[str, Any]]
-) -> dict[str, Any]:
-    """Run a side-effecting step once per (loop, cycle, revision, step); replay its result after."""
+    deps: Deps, state: LoopState, step: str, kind: type[Result], work: Callable[[], Result]
+) -> Result:
+    """Run a side-effecting step once per (loop, cycle, revision, step); replay its result after.
+
+    The result is stored in the registry (not a LangGraph @task: the registry also serves the
+    event log and the benchmark's reading of what each cycle discovered) and replayed as `kind`.
+    """
     key = f"{state.loop_id}/c{state.cycle}/r{state.revision}/{step}"
     done = deps.registry.step_result(key)
     if done is not None:
         deps.registry.log("step_replayed", state.loop_id, state.cycle, step)
-        return done
+        return kind.model_validate(done)
     result = work()
+    stored = result.model_dump(mode="json")
     deps.registry.log(
         "step_finished",
         state.loop_id,
         state.cycle,
         step,
-        **{k: v for k, v in result.items() if isinstance(v, int | float | str)},
+        **{k: v for k, v in stored.items() if isinstance(v, int | float | str)},
     )
-    return deps.registry.record_step(key, result)
+    # A run that stored it first wins: replay theirs.
+    return kind.model_validate(deps.registry.record_step(key, stored))
 
 
 def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -49,15 +57,8 @@ def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 
 def discover_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
-    def work() -> dict[str, Any]:
-        slices, edges = ops.discover(deps, state)
-        return {"slices": [s.model_dump() for s in slices], "edges": edges}
-
-    result = once(deps, state, "discover_failures", work)
-    return {
-        "slices": [FailureSlice.model_validate(s) for s in result["slices"]],
-        "bin_edges": result["edges"],
-    }
+    found = once(deps, state, "discover_failures", Discovery, lambda: ops.discover(deps, state))
+    return {"slices": found.slices, "bin_edges": found.edges}
 
 
 def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -100,13 +101,15 @@ def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 def generate_images(state: LoopState, deps: Deps) -> dict[str, Any]:
     batch_id = ops.batch_id_for(state)
-    result = once(deps, state, "generate_images", lambda: ops.generate(deps, state, batch_id))
+    made = once(
+        deps, state, "generate_images", Generation, lambda: ops.generate(deps, state, batch_id)
+    )
     return {
         "batch": BatchSummary(
             batch_id=batch_id,
-            manifest=result["manifest"],
-            generated=result["generated"],
-            failed=result["failed"],
+            manifest=made.manifest,
+            generated=made.generated,
+            failed=made.failed,
             labelled=0,
             kept=0,
         )
@@ -116,18 +119,19 @@ def generate_images(state: LoopState, deps: Deps) -> dict[str, Any]:
 def label_images(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.batch is not None
     batch = state.batch
-    result = once(
+    labelled = once(
         deps,
         state,
         "label_images",
+        Labelling,
         lambda: ops.label(deps, state, batch.batch_id, Path(batch.manifest)),
     )
     return {
         "batch": batch.model_copy(
             update={
-                "labelled": result["labelled"],
-                "dropped_boxes": result["dropped_boxes"],
-                "label_flagged": result.get("label_flagged", 0),
+                "labelled": labelled.labelled,
+                "dropped_boxes": labelled.dropped_boxes,
+                "label_flagged": labelled.label_flagged,
             }
         )
     }
@@ -137,33 +141,23 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.batch is not None
     batch = state.batch
 
-    def work() -> dict[str, Any]:
-        result = ops.score(deps, state, batch.batch_id)
-        return {
-            "scores": result["scores"].model_dump(),
-            "kept": result["kept"],
-            "groups": {k: v.model_dump() for k, v in result["groups"].items()},
-            "over": result["over"],
-            "dropped": result["dropped"],
-        }
-
-    result = once(deps, state, "score_batch", work)
+    scored = once(
+        deps, state, "score_batch", Scoring, lambda: ops.score(deps, state, batch.batch_id)
+    )
     summary = batch.model_copy(
         update={
-            "scores": QualityScores.model_validate(result["scores"]),
-            "kept": result["kept"],
-            "group_scores": {
-                k: QualityScores.model_validate(v) for k, v in result["groups"].items()
-            },
-            "over_threshold": result["over"],
+            "scores": scored.scores,
+            "kept": scored.kept,
+            "group_scores": scored.groups,
+            "over_threshold": scored.over,
         }
     )
     deps.registry.add_batch(
         batch.batch_id,
         state.loop_id,
         state.cycle,
-        result["kept"],
-        {**result["scores"], "over_threshold": result["over"], "dropped": result["dropped"]},
+        scored.kept,
+        {**scored.scores.model_dump(), "over_threshold": scored.over, "dropped": scored.dropped},
         [r.prompt for r in state.requests],
     )
     return {"batch": summary}
@@ -202,27 +196,28 @@ def record_decision(state: LoopState, deps: Deps) -> dict[str, Any]:
 def retrain_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
     # The name is fixed before training starts, so a run killed mid-training reuses it.
     candidate = once(
-        deps, state, "name_candidate", lambda: {"candidate": deps.registry.next_model_name()}
-    )["candidate"]
-    result = once(
         deps,
         state,
-        "retrain_detector",
-        lambda: {"candidate": candidate, **ops.retrain(deps, state, candidate)},
+        "name_candidate",
+        CandidateName,
+        lambda: CandidateName(candidate=deps.registry.next_model_name()),
+    ).candidate
+    trained = once(
+        deps, state, "retrain_detector", Training, lambda: ops.retrain(deps, state, candidate)
     )
-    return {"candidate": result["candidate"]}
+    return {"candidate": trained.candidate}
 
 
 def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.candidate is not None
     candidate = state.candidate
-    result = once(
+    verdict = once(
         deps,
         state,
         "gate_candidate",
-        lambda: ops.gate_candidate(deps, state, candidate).model_dump(),
+        GateResult,
+        lambda: ops.gate_candidate(deps, state, candidate),
     )
-    verdict = GateResult.model_validate(result)
     deps.registry.log(
         "gate",
         state.loop_id,

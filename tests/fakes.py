@@ -13,6 +13,7 @@ from agent import steps as ops
 from agent.deps import Deps, build_planner
 from agent.settings import Settings
 from agent.state import Decision, LoopState
+from agent.steps.results import Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
 from evaluation.slices import FailureSlice
@@ -67,7 +68,7 @@ class FakeOperations:
     def ensure_val_predictions(self, deps: Deps, model: str) -> None:
         self.calls["evaluate"] += 1
 
-    def discover(self, deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict]:
+    def discover(self, deps: Deps, state: LoopState) -> Discovery:
         self.calls["discover"] += 1
         failure = FailureSlice(
             name="brightness=low",
@@ -79,7 +80,7 @@ class FakeOperations:
             stats={"brightness": 30.0},
             example_ids=["a"],
         )
-        return [failure], {"brightness": [40.0, 90.0]}
+        return Discovery(slices=[failure], edges={"brightness": [40.0, 90.0]})
 
     def analyze(self, deps: Deps, state: LoopState) -> FailureAnalysis:
         self.calls["analyze"] += 1
@@ -114,27 +115,25 @@ class FakeOperations:
             for i in range(4)
         ]
 
-    def generate(self, deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
+    def generate(self, deps: Deps, state: LoopState, batch_id: str) -> Generation:
         self.calls["generate"] += 1
         manifest = deps.workspace.root / f"{batch_id}.json"
         manifest.write_text(json.dumps({"images": [], "failed": {}}))
-        return {"manifest": str(manifest), "generated": 4, "failed": 0}
+        return Generation(manifest=str(manifest), generated=4, failed=0)
 
-    def label(self, deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> dict[str, int]:
+    def label(self, deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labelling:
         self.calls["label"] += 1
-        return {"labelled": 4, "dropped_boxes": 0, "unlabelled": 0}
+        return Labelling(labelled=4)
 
-    def score(self, deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
+    def score(self, deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         index = min(self.calls["score"], len(self.scores) - 1)
         self.calls["score"] += 1
         scores = QualityScores(**self.scores[index])
-        return {
-            "scores": scores,
-            "groups": {},
-            "kept": self.kept,
-            "dropped": {},
-            "over": scores.worst_over(deps.settings.quality.thresholds()),
-        }
+        return Scoring(
+            scores=scores,
+            kept=self.kept,
+            over=scores.worst_over(deps.settings.quality.thresholds()),
+        )
 
     def apply_decision(self, deps: Deps, state: LoopState, decision: Decision) -> int:
         self.calls["decision"] += 1
@@ -147,7 +146,7 @@ class FakeOperations:
         )
         return self.kept if decision.approved else 0
 
-    def retrain(self, deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
+    def retrain(self, deps: Deps, state: LoopState, candidate: str) -> Training:
         self.calls["retrain"] += 1
         deps.registry.add_model(
             candidate,
@@ -158,7 +157,9 @@ class FakeOperations:
             state.cycle,
         )
         self._maybe_die("retrain")
-        return {"weights": "x", "seconds": 1.0, "field": 10, "synthetic": 4, "share": 0.3}
+        return Training(
+            candidate=candidate, weights="x", seconds=1.0, field=10, synthetic=4, share=0.3
+        )
 
     def gate_candidate(self, deps: Deps, state: LoopState, candidate: str) -> GateResult:
         index = min(self.calls["gate"], len(self.promote) - 1)

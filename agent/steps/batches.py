@@ -13,6 +13,7 @@ from agent.state import Decision, LoopState
 from agent.steps.camera import field_camera
 from agent.steps.failures import embed_cached, weights_of
 from agent.steps.planning import Budget
+from agent.steps.results import Generation, Labelling, Scoring
 from evaluation.quality import (
     QualityScores,
     detection_label_quality,
@@ -52,7 +53,7 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
 
 
 # -- generate and label --------------------------------------------------------------------------
-def generate(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
+def generate(deps: Deps, state: LoopState, batch_id: str) -> Generation:
     """Render the batch into its own folder and write a manifest; failures are counted, not fatal."""
     out_dir = deps.workspace.synthetic_images_dir(batch_id)
     size = deps.settings.detector.imgsz
@@ -70,10 +71,10 @@ def generate(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
             request=request_id,
             reason=reason,
         )
-    return {"manifest": str(manifest), "generated": len(images), "failed": len(failed)}
+    return Generation(manifest=str(manifest), generated=len(images), failed=len(failed))
 
 
-def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> dict[str, int]:
+def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labelling:
     """Label the batch and add it to the synthetic dataset as 'proposed' (replacing a partial add)."""
     content = json.loads(manifest.read_text())
     images = [GeneratedImage.model_validate(i) for i in content["images"]]
@@ -122,13 +123,13 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> dict[s
     ids = deps.datasets.add_images(records, synthetic=True)
     flagged = label_qa(deps, state, ids, records)
     carried_dropped = sum(image.carried_dropped for image in images)
-    return {
-        "labelled": len(records),
-        "dropped_boxes": dropped_boxes + carried_dropped,
-        "unlabelled": unlabelled,
-        "label_flagged": flagged,
-        "carried_dropped": carried_dropped,
-    }
+    return Labelling(
+        labelled=len(records),
+        dropped_boxes=dropped_boxes + carried_dropped,
+        unlabelled=unlabelled,
+        label_flagged=flagged,
+        carried_dropped=carried_dropped,
+    )
 
 
 def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[LabeledImage]) -> int:
@@ -153,14 +154,14 @@ def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[Labeled
 
 
 # -- score ---------------------------------------------------------------------------------------
-def score(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
+def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     """Quality scores of the batch against real training images; filters mark what is kept."""
     settings = deps.settings
     view = deps.datasets.batch(batch_id)
     samples = deps.datasets.samples(view)
     if not samples:  # the `none` strategy, or a batch where every image failed
         empty = QualityScores(unrealistic=0, unrepresentative=0, unvaried=0, unoriginal=0)
-        return {"scores": empty, "groups": {}, "kept": 0, "dropped": {}, "over": {}}
+        return Scoring(scores=empty, kept=0)
     labels = deps.datasets.labels(view)
     targets = deps.datasets.values(view, "target_slice")
     real_view = deps.datasets.split("train")
@@ -198,17 +199,17 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> dict[str, Any]:
     deps.datasets.save_view(
         f"batch {batch_id}", deps.datasets.where(view, "status", "proposed"), synthetic=True
     )
-    return {
-        "scores": result.scores,
-        "groups": result.groups,
-        "kept": len(kept),
-        "dropped": {
+    return Scoring(
+        scores=result.scores,
+        groups=result.groups,
+        kept=len(kept),
+        dropped={
             "duplicates": result.dropped_duplicates,
             "unoriginal": result.dropped_unoriginal,
             "unrealistic": result.dropped_unrealistic,
         },
-        "over": result.scores.worst_over(settings.quality.thresholds()),
-    }
+        over=result.scores.worst_over(settings.quality.thresholds()),
+    )
 
 
 def approval_payload(state: LoopState) -> dict[str, Any]:

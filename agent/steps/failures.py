@@ -9,6 +9,7 @@ import numpy as np
 from agent.deps import Deps
 from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
+from agent.steps.results import Discovery
 from evaluation.slices import (
     FailureSlice,
     ObjectTable,
@@ -75,7 +76,7 @@ def single_slices(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str
 
 
 # -- discover ------------------------------------------------------------------------------------
-def discover(deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict[str, list[float]]]:
+def discover(deps: Deps, state: LoopState) -> Discovery:
     """Top failure slices of the incumbent on val; failures are marked in FiftyOne for the App."""
     settings = deps.settings.loop
     ensure_val_predictions(deps, state.incumbent)
@@ -97,7 +98,7 @@ def discover(deps: Deps, state: LoopState) -> tuple[list[FailureSlice], dict[str
     deps.datasets.set_sample_values(ids, field, [marks[i] for i in ids])
     marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
     deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
-    return slices, edges
+    return Discovery(slices=slices, edges=edges)
 
 
 def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.ndarray:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from agent.deps import Deps
 from agent.state import LoopState
 from agent.steps.failures import single_slices, slice_recalls, val_object_table, weights_of
 from agent.steps.predictions import export_items, predict_and_evaluate
+from agent.steps.results import Training
 from evaluation.gate import GateResult, ModelScorecard, gate
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo
@@ -33,7 +33,7 @@ def finetune_epochs(deps: Deps, train_images: int) -> int:
     return max(1, min(detector.finetune_epochs, round(detector.finetune_images / train_images)))
 
 
-def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
+def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
     """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
     field_items = export_items(deps, deps.datasets.split("train"))
     approved = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
@@ -61,14 +61,15 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> dict[str, Any]:
     weights = deps.workspace.model_dir(candidate) / "weights.pt"
     shutil.copy2(result.weights, weights)
     deps.registry.add_model(candidate, weights, state.incumbent, "candidate", {}, state.cycle)
-    return {
-        "weights": str(weights),
-        "seconds": result.seconds,
-        "field": len(field_items),
-        "synthetic": len(synthetic_items),
-        "share": share,
-        "epochs": result.epochs,
-    }
+    return Training(
+        candidate=candidate,
+        weights=str(weights),
+        seconds=result.seconds,
+        field=len(field_items),
+        synthetic=len(synthetic_items),
+        share=share,
+        epochs=result.epochs,
+    )
 
 
 def scorecard(

@@ -1,0 +1,61 @@
+"""What each side-effecting step returns: typed results, stored once and replayed as the same type."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from evaluation.quality import QualityScores
+from evaluation.slices import FailureSlice
+
+
+class Discovery(BaseModel):
+    """The incumbent's failure slices on val and the attribute bin edges that define them."""
+
+    slices: list[FailureSlice]
+    edges: dict[str, list[float]]
+
+
+class Generation(BaseModel):
+    """A rendered batch: its manifest file and how many images were made or failed."""
+
+    manifest: str
+    generated: int
+    failed: int = 0
+
+
+class Labelling(BaseModel):
+    """A labelled batch added to the synthetic dataset as 'proposed'."""
+
+    labelled: int
+    dropped_boxes: int = 0
+    unlabelled: int = 0
+    label_flagged: int = Field(0, description="auto-labels flagged for review by label QA")
+    carried_dropped: int = 0
+
+
+class Scoring(BaseModel):
+    """The batch's quality scores, per-group scores, what the filters kept and dropped."""
+
+    scores: QualityScores
+    groups: dict[str, QualityScores] = Field(default_factory=dict)
+    kept: int
+    dropped: dict[str, int] = Field(default_factory=dict)
+    over: dict[str, float] = Field(default_factory=dict, description="scores over threshold")
+
+
+class CandidateName(BaseModel):
+    """The name a cycle's candidate model gets, fixed before training starts."""
+
+    candidate: str
+
+
+class Training(BaseModel):
+    """A fine-tuned candidate: where its weights are and what it was trained on."""
+
+    candidate: str
+    weights: str
+    seconds: float
+    field: int
+    synthetic: int
+    share: float
+    epochs: int | None = None
