@@ -21,6 +21,7 @@ from agent.control.workspaces import clone_workspace, init_workspace, train_base
 from agent.deps import Deps, build_deps
 from agent.settings import Settings
 from agent.steps.failures import val_object_table
+from agent.steps.results import Discovery
 from evaluation.bench import aggregate, markdown, oracle_targets, plots, worst_slices
 from evaluation.slices import assign_bins, slice_mask
 from tools.generator.retrieval import build_pool
@@ -138,17 +139,14 @@ def _discovered(deps: Deps, loop_id: str, cycles: int) -> list[dict[str, Any]]:
     """The slices the loop found on `val` each cycle, with that cycle's bin edges."""
     found = []
     for cycle in range(1, cycles + 1):
-        result = deps.registry.step_result(f"{loop_id}/c{cycle}/r0/discover_failures")
-        if result is None:
+        stored = deps.registry.step_result(f"{loop_id}/c{cycle}/r0/discover_failures")
+        if stored is None:
             continue
-        for failure in result["slices"]:
-            found.append(
-                {
-                    "name": failure["name"],
-                    "conditions": failure["conditions"],
-                    "edges": result["edges"],
-                }
-            )
+        discovery = Discovery.model_validate(stored)
+        found += [
+            {"name": f.name, "conditions": f.conditions, "edges": discovery.edges}
+            for f in discovery.slices
+        ]
     return found
 
 
