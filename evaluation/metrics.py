@@ -1,4 +1,4 @@
-"""Detection metrics overall and per slice, computed from FiftyOne's COCO-style evaluation results."""
+"""Detection metrics overall and per slice, from COCO-style evaluations (storage hands over the arrays)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from storage.datasets import DetectionEvaluation, WorkspaceDatasets
 
 MISSING = "(none)"
 
@@ -34,12 +36,12 @@ class EvaluationResult(BaseModel):
 
 
 def metrics_from_results(
-    results: Any, classes: Sequence[str], conf_threshold: float, images: int
+    results: DetectionEvaluation, classes: Sequence[str], conf_threshold: float, images: int
 ) -> DetectionMetrics:
-    """Read mAP50, mAP50-95 and thresholded precision/recall off a COCO detection results object."""
-    precision_curves = np.asarray(results.precision)  # (ious, classes, recall points)
-    iou_threshs = np.asarray(results.iou_threshs)
-    result_classes = list(results.classes)
+    """Read mAP50, mAP50-95 and thresholded precision/recall off a COCO-style evaluation."""
+    precision_curves = results.precision  # (ious, classes, recall points)
+    iou_threshs = results.iou_thresholds
+    result_classes = results.classes
     ap50: dict[str, float] = {}
     ap_all: list[float] = []
     if precision_curves.size:
@@ -52,9 +54,7 @@ def metrics_from_results(
                 continue
             ap50[name] = float(np.mean(precision_curves[at_50, c, :]))
             ap_all.append(float(np.mean(precision_curves[:, c, :])))
-    ytrue = np.asarray(results.ytrue, dtype=object)
-    ypred = np.asarray(results.ypred, dtype=object)
-    confs = np.array([-1.0 if c is None else float(c) for c in results.confs], dtype=float)
+    ytrue, ypred, confs = results.ytrue, results.ypred, results.confidences
     is_gt = ytrue != MISSING
     is_pred = (ypred != MISSING) & (confs >= conf_threshold)
     true_pos = int(np.sum(is_gt & is_pred & (ytrue == ypred)))
@@ -76,7 +76,7 @@ def slice_name(field_name: str, value: Any) -> str:
 
 
 def evaluate_split(
-    datasets: Any,
+    datasets: WorkspaceDatasets,
     model: str,
     pred_field: str,
     split: str,

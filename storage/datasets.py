@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import supervision as sv
 
 from tools.convert import RelativeBox, from_relative, to_relative
@@ -19,6 +20,18 @@ GROUND_TRUTH = "ground_truth"
 SPLIT_TAGS = ("train", "val", "test")
 
 _connected_to: str | None = None
+
+
+@dataclass
+class DetectionEvaluation:
+    """A COCO-style detection evaluation as plain arrays (what FiftyOne's results object holds)."""
+
+    precision: np.ndarray  # (IoU thresholds, classes, recall points); -1 where a class is absent
+    iou_thresholds: np.ndarray
+    classes: list[str]
+    ytrue: np.ndarray  # per matched pair: true class name, or "(none)" for a false positive
+    ypred: np.ndarray  # per matched pair: predicted class name, or "(none)" for a miss
+    confidences: np.ndarray  # per matched pair: prediction confidence, -1 where none
 
 
 class DatabaseConflictError(RuntimeError):
@@ -238,11 +251,14 @@ class WorkspaceDatasets:
         dataset.select(list(sample_ids), ordered=True).set_values(field_name, list(values))
 
     # -- evaluation -------------------------------------------------------------------------
-    def evaluate(self, view: Any, pred_field: str, eval_key: str | None, iou: float = 0.5) -> Any:
-        """COCO-style evaluation with mAP over IoU 0.50:0.95; per-object results under `eval_key`."""
+    def evaluate(
+        self, view: Any, pred_field: str, eval_key: str | None, iou: float = 0.5
+    ) -> DetectionEvaluation:
+        """COCO-style evaluation with mAP over IoU 0.50:0.95; per-object results under `eval_key`.
+        FiftyOne's results object stays here: the caller gets its arrays."""
         if eval_key is not None and eval_key in view._dataset.list_evaluations():
             view._dataset.delete_evaluation(eval_key)
-        return view.evaluate_detections(
+        results = view.evaluate_detections(
             pred_field,
             gt_field=GROUND_TRUTH,
             eval_key=eval_key,
@@ -251,6 +267,16 @@ class WorkspaceDatasets:
             iou=iou,
             classes=self.classes,
             progress=False,
+        )
+        return DetectionEvaluation(
+            precision=np.asarray(results.precision),
+            iou_thresholds=np.asarray(results.iou_threshs),
+            classes=list(results.classes),
+            ytrue=np.asarray(results.ytrue, dtype=object),
+            ypred=np.asarray(results.ypred, dtype=object),
+            confidences=np.array(
+                [-1.0 if c is None else float(c) for c in results.confs], dtype=float
+            ),
         )
 
     def failures_view(self, split: str, eval_key: str) -> Any:
