@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.control.runner import current_loop_id, loop_status
 from agent.deps import Deps
 
 
@@ -41,3 +42,10 @@ def batch_rows(deps: Deps) -> list[dict[str, Any]]:
         }
         for b in deps.registry.batches()
     ]
+
+
+def waiting_batch_id(deps: Deps) -> str | None:
+    """The batch the current loop waits for a decision on, if it waits for one."""
+    loop_id = current_loop_id(deps)
+    waiting = loop_status(deps, loop_id).waiting if loop_id else None
+    return str(waiting["batch_id"]) if waiting else None

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.control.queries import waiting_batch_id
 from agent.control.runner import record_decision
-from agent.deps import build_deps
+from agent.deps import Deps, build_deps
 from agent.settings import Settings
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
@@ -36,12 +37,24 @@ def launch_resume(workspace: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _workspace_deps(workspace: Path | None = None) -> Deps:
+    root = workspace or Path(os.environ.get("FAILFORGE_WORKSPACE", "."))
+    return build_deps(Settings.load(root))
+
+
+def pending_batch(workspace: Path | None = None) -> str | None:
+    """The batch the workspace's loop waits for: the review form's default on any dataset."""
+    try:
+        return waiting_batch_id(_workspace_deps(workspace))
+    except Exception:  # no workspace here, or no loop: the reviewer types the id
+        return None
+
+
 def decide_from_app(
     batch_id: str, approved: bool, by: str, reason: str, workspace: Path | None = None
 ) -> dict[str, Any]:
     """Record the decision (exactly one wins), then resume the waiting loop in the background."""
-    root = workspace or Path(os.environ.get("FAILFORGE_WORKSPACE", "."))
-    deps = build_deps(Settings.load(root))
+    deps = _workspace_deps(workspace)
     decision = record_decision(deps, batch_id, approved, by, reason)
     launch_resume(deps.workspace.root)
     return {"batch_id": batch_id, **decision}

@@ -56,3 +56,26 @@ def test_the_apps_background_resume_runs_the_resume_command(tmp_path: Path) -> N
     assert process.wait(timeout=120) == 2  # no workspace here: a usage error, said in one sentence
     log = (tmp_path / "reports" / RESUME_LOG).read_text()
     assert "No such command" not in log and "failforge" in log and "Traceback" not in log
+
+
+def test_the_review_form_offers_the_batch_the_loop_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.entry.plugins.failforge_review import ApproveBatch
+
+    deps = fake_deps(tmp_path)
+    FakeOperations(deps).install(monkeypatch)
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    operator = ApproveBatch()
+
+    class FieldView:  # the field dataset's view has no batch_id field
+        def distinct(self, field: str) -> list[str]:
+            raise ValueError(field)
+
+    def default() -> object:
+        form = operator.resolve_input(SimpleNamespace(view=FieldView())).to_json()
+        return form["type"]["properties"]["batch_id"]["default"]
+
+    assert default() is None  # no loop waits yet
+    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None and default() == waiting["batch_id"]

@@ -25,7 +25,11 @@ class _Decide(foo.Operator):
 
     def resolve_input(self, ctx: Any) -> Any:
         inputs = types.Object()
-        inputs.str("batch_id", label="Batch", required=True, default=_batch_of_view(ctx))
+        from agent.entry.review import pending_batch
+
+        # The batch on screen, else the one the loop waits for (also on the field dataset).
+        default = _batch_of_view(ctx) or pending_batch()
+        inputs.str("batch_id", label="Batch", required=True, default=default)
         inputs.str("by", label="Reviewer", default="fiftyone-app")
         if not self.approved:
             inputs.str("reason", label="Why", required=True)
