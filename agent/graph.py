@@ -14,6 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from agent import nodes
 from agent.deps import Deps
 from agent.state import LoopState
+from storage.workspace import WorkspaceError
 
 STEPS: list[Callable[..., dict[str, Any]]] = [
     nodes.evaluate_detector,
@@ -56,7 +57,16 @@ def sqlite_checkpointer(path: Path) -> BaseCheckpointSaver:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     serde = JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
-    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False), serde=serde)
+    connection = sqlite3.connect(str(path), check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        raise WorkspaceError(
+            f"The loop checkpoints {path} cannot be read as a database ({error}); restore "
+            "the file from a copy, or move it away to start a new loop (nothing was changed)."
+        ) from None
+    return SqliteSaver(connection, serde=serde)
 
 
 def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> Any:

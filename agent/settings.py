@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from storage.workspace import WorkspaceError
 
 SETTINGS_FILE = "failforge.yaml"
 
@@ -259,16 +261,38 @@ class Settings(BaseSettings):
         """Settings of `workspace`: its failforge.yaml, then FAILFORGE_* overrides."""
         workspace = workspace.expanduser().resolve()
         values = read_settings_file(workspace)
+        try:
+            settings = cls(**values)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise WorkspaceError(
+                f"{workspace / SETTINGS_FILE}: {where}: {problem['msg']}; fix it (nothing was "
+                "changed)."
+            ) from None
         # The folder is the one asked for, whatever FAILFORGE_WORKSPACE says.
-        return cls(**values).model_copy(update={"workspace": workspace})
+        return settings.model_copy(update={"workspace": workspace})
 
     def database_dir(self) -> Path:
         return self.fiftyone.database_dir or self.workspace / "fiftyone"
 
 
 def read_settings_file(workspace: Path) -> dict[str, Any]:
+    """The workspace's failforge.yaml as a mapping; WorkspaceError (one sentence) when damaged."""
     path = workspace / SETTINGS_FILE
-    raw = yaml.safe_load(path.read_text()) if path.is_file() else None
+    try:
+        raw = yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise WorkspaceError(
+            f"{path} is not valid YAML{where}; fix or restore it (nothing was changed)."
+        ) from error
+    if raw is not None and not isinstance(raw, dict):
+        raise WorkspaceError(
+            f"{path} must hold a mapping of settings (section: {{key: value}}); fix or restore "
+            "it (nothing was changed)."
+        )
     return dict(raw or {})
 
 

@@ -20,8 +20,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from storage.workspace import WorkspaceError
 
 
 def _now() -> datetime:
@@ -91,7 +93,14 @@ class Registry:
     def __init__(self, url_or_path: str | Path) -> None:
         url = url_or_path if isinstance(url_or_path, str) else f"sqlite:///{url_or_path}"
         self._engine = create_engine(url, json_serializer=lambda v: json.dumps(v, default=str))
-        Base.metadata.create_all(self._engine)
+        try:
+            Base.metadata.create_all(self._engine)
+        except DatabaseError as error:
+            raise WorkspaceError(
+                f"The registry {url_or_path} cannot be read as a database "
+                f"({type(error.orig).__name__}: damaged or overwritten); restore it from a copy "
+                "(nothing was changed)."
+            ) from None
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @contextmanager

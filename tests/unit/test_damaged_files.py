@@ -1,0 +1,46 @@
+"""Damaged workspace files give one sentence naming the file and what to do, and stay untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.graph import sqlite_checkpointer
+from agent.settings import Settings
+from storage.registry import Registry
+from storage.workspace import WorkspaceError
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("loop: [unclosed\n", "is not valid YAML at line"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("loop: {batch_size: -3}\n", "loop.batch_size"),
+        (b"\xff\xfe\x00garbage", "is not valid YAML"),
+    ],
+)
+def test_a_damaged_settings_file(tmp_path: Path, content: str | bytes, says: str) -> None:
+    path = tmp_path / "failforge.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = path.read_bytes()
+    with pytest.raises(WorkspaceError, match=says) as raised:
+        Settings.load(tmp_path)
+    assert str(path) in str(raised.value) and "\n" not in str(raised.value)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "content", [b"garbage, not a database\n" * 10, b"SQLite format 3\x00" + b"\x01" * 200]
+)
+def test_a_damaged_registry_or_checkpoint_file(tmp_path: Path, content: bytes) -> None:
+    registry = tmp_path / "registry.sqlite"
+    registry.write_bytes(content)
+    with pytest.raises(WorkspaceError, match=r"registry\.sqlite cannot be read as a database"):
+        Registry(registry)
+    checkpoints = tmp_path / "checkpoints.sqlite"
+    checkpoints.write_bytes(content)
+    with pytest.raises(WorkspaceError, match=r"checkpoints\.sqlite cannot be read as a database"):
+        sqlite_checkpointer(checkpoints)
+    assert registry.read_bytes() == content and checkpoints.read_bytes() == content
