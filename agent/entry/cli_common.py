@@ -61,11 +61,16 @@ def friendly(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tools.detector.base import WeightsError
+
         try:
             return command(*args, **kwargs)
         except _user_errors() as error:
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except WeightsError as error:  # not the user's mistake: exit 1, still one sentence
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

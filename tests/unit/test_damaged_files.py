@@ -44,3 +44,17 @@ def test_a_damaged_registry_or_checkpoint_file(tmp_path: Path, content: bytes) -
     with pytest.raises(WorkspaceError, match=r"checkpoints\.sqlite cannot be read as a database"):
         sqlite_checkpointer(checkpoints)
     assert registry.read_bytes() == content and checkpoints.read_bytes() == content
+
+
+def test_damaged_model_weights(tmp_path: Path) -> None:
+    from tools.detector.base import WeightsError
+    from tools.detector.ultralytics_detector import UltralyticsDetector
+
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"PK\x03\x04 truncated")
+    detector = UltralyticsDetector(["car"], device="cpu")
+    with pytest.raises(WeightsError, match="cannot be loaded") as raised:
+        detector.predict(weights, [])
+    assert str(weights) in str(raised.value) and weights.read_bytes() == b"PK\x03\x04 truncated"
+    with pytest.raises(WeightsError, match="do not exist"):
+        detector.train(tmp_path / "data.yaml", tmp_path / "out", tmp_path / "missing.pt", 1)

@@ -11,6 +11,10 @@ import numpy as np
 import supervision as sv
 
 
+class WeightsError(RuntimeError):
+    """Model weights that cannot be loaded (missing, truncated, not a model); one sentence."""
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """Where the trained weights are and how long it took."""

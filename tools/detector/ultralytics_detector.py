@@ -14,7 +14,7 @@ import numpy as np
 import supervision as sv
 
 from tools.convert import empty_detections
-from tools.detector.base import TrainResult
+from tools.detector.base import TrainResult, WeightsError
 from tools.detector.cpu_precision import (
     Precision,
     allow_cpu_bf16_autocast,
@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
+def _open(yolo: Any, weights: Path) -> Any:
+    """Load a `.pt`; a missing or damaged file is one sentence naming it, not a traceback."""
+    if not weights.is_file():
+        raise WeightsError(f"The model weights {weights} do not exist; retrain or restore them.")
+    try:
+        return yolo(str(weights))
+    except Exception as error:  # torch and pickle raise many kinds for a damaged file
+        raise WeightsError(
+            f"The model weights {weights} cannot be loaded ({type(error).__name__}: damaged or "
+            "not a model); retrain or restore them (nothing was changed)."
+        ) from None
+
+
 def _yolo_class() -> Any:
     # ultralytics reads these when imported. Offline mode stops it from reaching for
     # yolov8n.pt (AMP check), fonts (plots) and update checks; nothing can be downloaded here.
@@ -80,9 +93,7 @@ class UltralyticsDetector:
 
     def _load(self, weights: Path) -> Any:
         if weights not in self._loaded:
-            if not weights.is_file():
-                raise FileNotFoundError(f"model weights {weights} do not exist")
-            model = _yolo_class()(str(weights))
+            model = _open(_yolo_class(), weights)
             for event in ("on_predict_start", "on_val_start"):
                 model.add_callback(event, self._use_threads)
             self._loaded = {weights: model}  # keep one model in memory
@@ -119,7 +130,7 @@ class UltralyticsDetector:
         """Train into `out_dir`; returns the final weights. `on_epoch(done, total)` reports progress."""
         yolo = _yolo_class()
         # From the given weights, else from self.model (a yaml, or a user's own .pt).
-        model = yolo(str(init_weights) if init_weights is not None else self.model)
+        model = _open(yolo, init_weights) if init_weights is not None else yolo(self.model)
         clock = _EpochClock()
         self._training_callbacks(model, clock)
         # bfloat16 autocast on a CPU that computes it natively: measured 1.6x faster forward and
