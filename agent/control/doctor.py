@@ -1,4 +1,5 @@
-"""`failforge doctor`: for each configured backend, can it run here (package, weights, device), and why not."""
+"""`failforge doctor`: every backend and engine, configured or not: can it run here (package, weights,
+device, server), and why not."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class Check:
     backend: str
     ok: bool
     reason: str
+    configured: bool = True
 
 
 def _package(name: str) -> str | None:
@@ -53,80 +55,93 @@ def _verdict(tool: str, backend: str, *problems: str | None) -> Check:
 
 
 def diagnose(settings: Settings) -> list[Check]:
-    checks = []
+    """One check per backend of every tool and per engine; `configured` marks the ones in use
+    (only those decide the exit code)."""
+    checks = [_detector(settings)]
+    a = settings.analyst
+    checks += [
+        _verdict("analyst", "offline"),
+        _verdict(
+            "analyst",
+            "qwen",
+            _package("transformers"),
+            _package("qwen_vl_utils"),
+            _weights(a.model),
+            _device(a.device),
+        ),
+        # A server is only asked when it is the one in use (an unused URL may point nowhere).
+        _verdict(
+            "analyst",
+            "openai",
+            _package("openai"),
+            _reachable(a.base_url) if a.backend == "openai" else None,
+        ),
+    ]
+    g = settings.generator
+    pool = settings.backends.retrieval_pool
+    checks += [
+        _verdict("generator", "procedural"),
+        _verdict(
+            "generator",
+            "diffusers",
+            _package("diffusers"),
+            _weights(g.model),
+            None if g.cpu_offload else _device(g.device),
+        ),
+        _verdict(
+            "generator",
+            "retrieval",
+            None
+            if pool and (pool / "pool.json").is_file()
+            else "backends.retrieval_pool has no pool.json",
+        ),
+    ]
+    lab = settings.labeler
+    checks += [
+        _verdict("labeler", "truth"),
+        _verdict(
+            "labeler",
+            "grounded-sam",
+            _package("transformers"),
+            _weights(lab.detector_model),
+            _weights(lab.sam_model) if lab.sam_model else None,
+            _device(lab.device),
+        ),
+    ]
+    in_use = {
+        ("detector", settings.detector.backend),
+        ("analyst", a.backend),
+        ("generator", settings.backends.generator),
+        ("labeler", settings.backends.labeler),
+    }
+    for check in checks:
+        check.configured = (check.tool, check.backend) in in_use
+        if (
+            (check.tool, check.backend) == ("analyst", "openai")
+            and check.ok
+            and not check.configured
+        ):
+            check.reason = f"package present; the server at {a.base_url} is asked only when in use"
+    # Engines beyond one machine: what they would need, and that this version does not use them.
+    checks += [
+        _verdict(
+            "engine",
+            "postgres",
+            _package("psycopg"),
+            "this version keeps its state in SQLite files only",
+        ),
+        _verdict("engine", "ray", _package("ray"), "this version generates and labels in-process"),
+    ]
+    for check in checks[-2:]:
+        check.configured = False
+    return checks
+
+
+def _detector(settings: Settings) -> Check:
     d = settings.detector
     model_problem = None if d.model.endswith(".yaml") else _weights(d.model)
-    checks.append(
-        _verdict(
-            "detector",
-            d.backend,
-            _package("ultralytics"),
-            model_problem,
-            _device(
-                "cpu"
-                if d.device == "cpu"
-                else f"cuda:{d.device}"
-                if d.device.isdigit()
-                else d.device
-            ),
-        )
-    )
-    a = settings.analyst
-    if a.backend == "offline":
-        checks.append(_verdict("analyst", "offline"))
-    elif a.backend == "qwen":
-        checks.append(
-            _verdict(
-                "analyst",
-                "qwen",
-                _package("transformers"),
-                _package("qwen_vl_utils"),
-                _weights(a.model),
-                _device(a.device),
-            )
-        )
-    else:
-        checks.append(_verdict("analyst", "openai", _package("openai"), _reachable(a.base_url)))
-    generator = settings.backends.generator
-    if generator == "diffusers":
-        g = settings.generator
-        checks.append(
-            _verdict(
-                "generator",
-                generator,
-                _package("diffusers"),
-                _weights(g.model),
-                None if g.cpu_offload else _device(g.device),
-            )
-        )
-    elif generator == "retrieval":
-        pool = settings.backends.retrieval_pool
-        checks.append(
-            _verdict(
-                "generator",
-                generator,
-                None
-                if pool and (pool / "pool.json").is_file()
-                else "backends.retrieval_pool has no pool.json",
-            )
-        )
-    else:
-        checks.append(_verdict("generator", generator))
-    if settings.backends.labeler == "grounded-sam":
-        lab = settings.labeler
-        checks.append(
-            _verdict(
-                "labeler",
-                "grounded-sam",
-                _package("transformers"),
-                _weights(lab.detector_model),
-                _weights(lab.sam_model) if lab.sam_model else None,
-                _device(lab.device),
-            )
-        )
-    else:
-        checks.append(_verdict("labeler", "truth"))
-    return checks
+    device = "cpu" if d.device == "cpu" else f"cuda:{d.device}" if d.device.isdigit() else d.device
+    return _verdict("detector", d.backend, _package("ultralytics"), model_problem, _device(device))
 
 
 def _reachable(base_url: str) -> str | None:

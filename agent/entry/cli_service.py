@@ -78,7 +78,8 @@ def doctor(
     workspace: Path = WorkspaceOption,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """For each configured backend: can it run here (package, weights, device), and why not."""
+    """Every backend and engine, configured or not: can it run here, and why not (exit 1 when a
+    configured one cannot)."""
     from agent.control.doctor import as_json as checks_json
     from agent.control.doctor import diagnose
     from agent.settings import Settings
@@ -89,13 +90,20 @@ def doctor(
     if as_json:
         sys.stdout.write(json.dumps(checks_json(checks), indent=2) + "\n")
     else:
-        table = Table(title="backends")
-        for column in ("tool", "backend", "ok", "reason"):
+        table = Table(title="backends and engines")
+        for column in ("tool", "backend", "in use", "can run", "reason"):
             table.add_column(column)
         for c in checks:
-            table.add_row(c.tool, c.backend, "yes" if c.ok else "[red]no[/red]", c.reason)
+            failed = "[red]no[/red]" if c.configured else "no"
+            table.add_row(
+                c.tool,
+                c.backend,
+                "yes" if c.configured else "",
+                "yes" if c.ok else failed,
+                c.reason,
+            )
         console.print(table)
-    if not all(c.ok for c in checks):
+    if not all(c.ok for c in checks if c.configured):
         raise typer.Exit(1)
 
 

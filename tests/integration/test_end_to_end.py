@@ -326,7 +326,8 @@ def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
     ws = str(workspace)
     doctor = runner.invoke(app, ["doctor", "-w", ws, "--json"])
     assert doctor.exit_code == 0, doctor.output
-    assert {c["backend"] for c in json.loads(doctor.output)} >= {"diffusers", "grounded-sam"}
+    in_use = {c["backend"] for c in json.loads(doctor.output) if c["configured"]}
+    assert in_use >= {"diffusers", "grounded-sam"}
     result = runner.invoke(app, ["run", "-w", ws, "--cycles", "1", "--budget", "2"])
     assert result.exit_code == 0, result.output
     assert "Waiting for a decision on batch" in result.output  # no --auto-approve: a person decides
@@ -357,5 +358,11 @@ def test_doctor_explains_what_cannot_run(
     monkeypatch.setenv("FAILFORGE_GENERATOR__DEVICE", "cuda")
     result = runner.invoke(app, ["doctor", "-w", str(trained_workspace), "--json"])
     assert result.exit_code == 1
-    generator = next(c for c in json.loads(result.output) if c["tool"] == "generator")
+    checks = json.loads(result.output)
+    generator = next(c for c in checks if c["tool"] == "generator" and c["configured"])
     assert not generator["ok"] and "not in the local Hugging Face cache" in generator["reason"]
+    # Every backend and engine is listed, in use or not, each with why it can or cannot run.
+    listed = {(c["tool"], c["backend"]) for c in checks}
+    assert {("analyst", "qwen"), ("analyst", "openai"), ("labeler", "grounded-sam")} <= listed
+    assert {("engine", "postgres"), ("engine", "ray")} <= listed
+    assert all(c["reason"] for c in checks)
