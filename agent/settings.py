@@ -79,6 +79,12 @@ class LoopSettings(BaseModel):
     top_slices: int = Field(3, ge=1)
     min_support: int = Field(20, ge=1, description="fewest objects a failure slice may have")
     min_slice_share: float = Field(0.15, ge=0, le=1, description="budget floor per slice")
+    slice_shrinkage: float | None = Field(
+        None,
+        gt=0,
+        description="rank failure slices by recall deficit shrunk with this many pseudo-objects "
+        "at the overall recall (small, reliable deficits can win) instead of deficit x support",
+    )
     edit_share: float = Field(
         0.3, ge=0, le=1, description="share of requests that edit real images"
     )

@@ -183,8 +183,14 @@ def discover_slices(
     top_k: int = 3,
     min_support: int = 20,
     max_examples: int = 8,
+    shrinkage: float | None = None,
 ) -> list[FailureSlice]:
-    """Rank single attributes and pairs by recall deficit x support share; return the top ones."""
+    """Rank single attributes and pairs by recall deficit x support share; return the top ones.
+
+    With `shrinkage` (k pseudo-objects at the overall recall), slices rank by their shrunk
+    deficit instead: a small slice with a large deficit can win, and its deficit is trusted
+    only as far as its objects support it (k / (support + k) of it is pulled to the mean).
+    """
     if len(table.found) == 0:
         return []
     bins = assign_bins(table, edges)
@@ -206,6 +212,8 @@ def discover_slices(
         deficit = overall - recall
         if deficit <= 0:
             continue
+        scale = total if shrinkage is None else support + shrinkage
+        score = deficit * support / scale
         missed_ids = [table.sample_ids[i] for i in np.where(mask & ~table.found)[0]]
         candidates.append(
             FailureSlice(
@@ -214,7 +222,7 @@ def discover_slices(
                 support=support,
                 recall=recall,
                 deficit=deficit,
-                score=deficit * support / total,
+                score=score,
                 stats={name: float(values[mask].mean()) for name, values in table.values.items()},
                 overall_stats={name: float(values.mean()) for name, values in table.values.items()},
                 example_ids=list(dict.fromkeys(missed_ids))[:max_examples],

@@ -82,7 +82,13 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     ensure_val_predictions(deps, state.incumbent)
     table = val_object_table(deps, state.incumbent)
     edges = bin_edges(table)
-    slices = discover_slices(table, edges, settings.top_slices, settings.min_support)
+    slices = discover_slices(
+        table,
+        edges,
+        settings.top_slices,
+        settings.min_support,
+        shrinkage=settings.slice_shrinkage,
+    )
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
     ids = [s[0] for s in samples]

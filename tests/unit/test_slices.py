@@ -98,3 +98,22 @@ def test_neighbouring_bins_of_a_chosen_slice_are_not_chosen_again() -> None:
     attributes = [tuple(sorted(s.conditions)) for s in slices]
     assert len(attributes) == len(set(attributes))
     assert ("box_size",) in attributes and ("overlap",) in attributes
+
+
+def test_shrinkage_lets_a_small_reliable_failure_win() -> None:
+    # 12 signs, all missed; 300 cars at 0.8 recall; 300 people all found.
+    classes = np.array(["sign"] * 12 + ["car"] * 300 + ["person"] * 300)
+    found = np.ones(len(classes), dtype=bool)
+    found[:12] = False
+    found[12:72] = False
+    values = {"box_size": np.full(len(classes), 0.2)}
+    table = ObjectTable([f"s{i}" for i in range(len(classes))], classes, values, found)
+    edges = bin_edges(table)
+    by_support = discover_slices(table, edges, top_k=1, min_support=10)
+    assert by_support[0].conditions == {"class": "car"}  # deficit x support share favours size
+    shrunk = discover_slices(table, edges, top_k=1, min_support=10, shrinkage=20)
+    assert shrunk[0].conditions == {"class": "sign"}
+    # Very strong shrinkage pulls the small slice to the mean: size wins again.
+    assert discover_slices(table, edges, top_k=1, min_support=3, shrinkage=2000)[0].conditions == {
+        "class": "car"
+    }
