@@ -38,6 +38,18 @@ class DatabaseConflictError(RuntimeError):
     """One process can talk to one FiftyOne database; a second one was asked for."""
 
 
+def database_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean FiftyOne's database stopped answering (mongod gone or hung)."""
+    from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+    return (ConnectionFailure, AutoReconnect, ServerSelectionTimeoutError)
+
+
+def database_location() -> str:
+    """Where this process's FiftyOne database is, for messages."""
+    return _connected_to or "(not connected)"
+
+
 def connect(database_dir: Path, database_uri: str | None = None) -> None:
     """Point FiftyOne at the workspace's database before first use (it reads config at import)."""
     global _connected_to

@@ -61,6 +61,7 @@ def friendly(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from storage.datasets import database_errors, database_location
         from tools.detector.base import WeightsError
 
         try:
@@ -70,6 +71,17 @@ def friendly(command: F) -> F:
             raise typer.Exit(2) from None
         except WeightsError as error:  # not the user's mistake: exit 1, still one sentence
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except database_errors() as error:
+            # The loop is checkpointed after every step: it stopped where it was.
+            errors.print(
+                f"[red]error:[/red] FiftyOne's database at {database_location()} stopped "
+                f"answering ({type(error).__name__}); start it again (or check "
+                "fiftyone.database_uri), then run `failforge resume`: the loop continues from "
+                "its last finished step.",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -56,3 +56,22 @@ def test_init_refuses_an_existing_workspace(tmp_path: Path) -> None:
     code, output = _run("init", str(tmp_path))
     assert code == 2 and "already a failforge workspace" in output
     assert (tmp_path / "failforge.yaml").read_text() == "workspace_id: keep\n"
+
+
+def test_a_database_that_stops_answering_is_one_sentence_and_exit_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import typer
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from agent.entry.cli_common import friendly
+
+    @friendly
+    def step() -> None:
+        raise ServerSelectionTimeoutError("localhost:27017: [Errno 111] Connection refused")
+
+    with pytest.raises(typer.Exit) as raised:
+        step()
+    assert raised.value.exit_code == 1
+    said = capsys.readouterr().err
+    assert "database" in said and "failforge resume" in said and "Traceback" not in said
