@@ -71,24 +71,8 @@ def _run_arm(
     if result_file.is_file():
         return dict(json.loads(result_file.read_text()))
     if not (folder / "failforge.yaml").is_file():
-        per_cycle = -(-budget // cycles)
         clone_workspace(
-            base,
-            folder,
-            {
-                # Every arm runs every cycle: no early stop, the same recipe and budget.
-                **overrides,
-                "loop": {
-                    **overrides.get("loop", {}),
-                    "strategy": strategy,
-                    "batch_size": per_cycle,
-                    "patience": cycles + 1,
-                    "target_recall": 1.0,
-                    # Only the oracle arm is told the true worst slices (read by the bench).
-                    "oracle_slices": oracle if strategy == "oracle" else {},
-                },
-                "backends": {"retrieval_pool": str(pool)},
-            },
+            base, folder, _arm_settings(strategy, budget, cycles, pool, oracle, overrides)
         )
     deps = build_deps(Settings.load(folder))
     evaluations: list[dict[str, Any]] = []
@@ -133,6 +117,30 @@ def _run_arm(
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def _arm_settings(
+    strategy: str,
+    budget: int,
+    cycles: int,
+    pool: Path,
+    oracle: dict[str, float],
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """An arm's settings: every arm runs every cycle (no early stop), same recipe and budget."""
+    return {
+        **overrides,
+        "loop": {
+            **overrides.get("loop", {}),
+            "strategy": strategy,
+            "batch_size": -(-budget // cycles),
+            "patience": cycles + 1,
+            "target_recall": 1.0,
+            # Only the oracle arm is told the true worst slices (read by the bench).
+            "oracle_slices": oracle if strategy == "oracle" else {},
+        },
+        "backends": {"retrieval_pool": str(pool)},
+    }
 
 
 def _discovered(deps: Deps, loop_id: str, cycles: int) -> list[dict[str, Any]]:

@@ -57,57 +57,9 @@ def _verdict(tool: str, backend: str, *problems: str | None) -> Check:
 def diagnose(settings: Settings) -> list[Check]:
     """One check per backend of every tool and per engine; `configured` marks the ones in use
     (only those decide the exit code)."""
-    checks = [_detector(settings)]
+    checks = [_detector(settings), *_analysts(settings), *_generators(settings)]
+    checks += _labelers(settings)
     a = settings.analyst
-    checks += [
-        _verdict("analyst", "offline"),
-        _verdict(
-            "analyst",
-            "qwen",
-            _package("transformers"),
-            _package("qwen_vl_utils"),
-            _weights(a.model),
-            _device(a.device),
-        ),
-        # A server is only asked when it is the one in use (an unused URL may point nowhere).
-        _verdict(
-            "analyst",
-            "openai",
-            _package("openai"),
-            _reachable(a.base_url) if a.backend == "openai" else None,
-        ),
-    ]
-    g = settings.generator
-    pool = settings.backends.retrieval_pool
-    checks += [
-        _verdict("generator", "procedural"),
-        _verdict(
-            "generator",
-            "diffusers",
-            _package("diffusers"),
-            _weights(g.model),
-            None if g.cpu_offload else _device(g.device),
-        ),
-        _verdict(
-            "generator",
-            "retrieval",
-            None
-            if pool and (pool / "pool.json").is_file()
-            else "backends.retrieval_pool has no pool.json",
-        ),
-    ]
-    lab = settings.labeler
-    checks += [
-        _verdict("labeler", "truth"),
-        _verdict(
-            "labeler",
-            "grounded-sam",
-            _package("transformers"),
-            _weights(lab.detector_model),
-            _weights(lab.sam_model) if lab.sam_model else None,
-            _device(lab.device),
-        ),
-    ]
     in_use = {
         ("detector", settings.detector.backend),
         ("analyst", a.backend),
@@ -135,6 +87,65 @@ def diagnose(settings: Settings) -> list[Check]:
     for check in checks[-2:]:
         check.configured = False
     return checks
+
+
+def _analysts(settings: Settings) -> list[Check]:
+    a = settings.analyst
+    return [
+        _verdict("analyst", "offline"),
+        _verdict(
+            "analyst",
+            "qwen",
+            _package("transformers"),
+            _package("qwen_vl_utils"),
+            _weights(a.model),
+            _device(a.device),
+        ),
+        # A server is only asked when it is the one in use (an unused URL may point nowhere).
+        _verdict(
+            "analyst",
+            "openai",
+            _package("openai"),
+            _reachable(a.base_url) if a.backend == "openai" else None,
+        ),
+    ]
+
+
+def _generators(settings: Settings) -> list[Check]:
+    g = settings.generator
+    pool = settings.backends.retrieval_pool
+    return [
+        _verdict("generator", "procedural"),
+        _verdict(
+            "generator",
+            "diffusers",
+            _package("diffusers"),
+            _weights(g.model),
+            None if g.cpu_offload else _device(g.device),
+        ),
+        _verdict(
+            "generator",
+            "retrieval",
+            None
+            if pool and (pool / "pool.json").is_file()
+            else "backends.retrieval_pool has no pool.json",
+        ),
+    ]
+
+
+def _labelers(settings: Settings) -> list[Check]:
+    lab = settings.labeler
+    return [
+        _verdict("labeler", "truth"),
+        _verdict(
+            "labeler",
+            "grounded-sam",
+            _package("transformers"),
+            _weights(lab.detector_model),
+            _weights(lab.sam_model) if lab.sam_model else None,
+            _device(lab.device),
+        ),
+    ]
 
 
 def _detector(settings: Settings) -> Check:

@@ -54,13 +54,24 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out = deps.workspace.reports_dir
     out.mkdir(parents=True, exist_ok=True)
-    models = deps.registry.models()
-    incumbent = deps.registry.incumbent()
     lines = ["# failforge report", ""]
+    lines += _models_section(deps)
+    lines += _test_section(deps, out)
+    lines += _batches_section(deps, out)
+    if state is not None and state.history:
+        lines += _cycles_section(state, out)
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _models_section(deps: Deps) -> list[str]:
+    """Every model version with its parent, status and val mAP50."""
+    models = deps.registry.models()
+    lines: list[str] = []
     lines += [
         "## Models",
         "",
@@ -73,6 +84,16 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
             f"| {m.name} | {m.parent or '-'} | {m.cycle} | {m.status} | "
             f"{_fmt(val.get('map50'))} | {m.reason[:120]} |"
         )
+    return lines
+
+
+def _test_section(deps: Deps, out: Path) -> list[str]:
+    """Baseline against incumbent per test slice, and the per-slice plot of every promoted model."""
+    import matplotlib.pyplot as plt
+
+    models = deps.registry.models()
+    incumbent = deps.registry.incumbent()
+    lines: list[str] = []
     promoted = [m for m in models if m.status in ("incumbent", "retired")]
     chart_models = [m.name for m in promoted]
     test_metrics = {name: ensure_test_metrics(deps, name)["test"] for name in chart_models}
@@ -121,6 +142,14 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
         figure.savefig(out / "slices.png", dpi=90)
         plt.close(figure)
         lines += ["", "![per-slice recall and mAP50](slices.png)"]
+    return lines
+
+
+def _batches_section(deps: Deps, out: Path) -> list[str]:
+    """Every batch with its decision and quality scores, and their plot."""
+    import matplotlib.pyplot as plt
+
+    lines: list[str] = []
     batches = deps.registry.batches()
     if batches:
         lines += [
@@ -158,48 +187,52 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
         figure.savefig(out / "batches.png", dpi=90)
         plt.close(figure)
         lines += ["", "![batch scores](batches.png)"]
-    if state is not None and state.history:
-        lines += [
-            "",
-            "## Cycles",
-            "",
-            "| cycle | batch | images | candidate | promoted | "
-            "objective (val) | mAP50 (val) | why |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in state.history:
-            lines.append(
-                f"| {r.cycle} | {r.batch_id or '-'} | {r.images} | {r.candidate or '-'} | "
-                f"{'yes' if r.promoted else 'no'} | {_fmt(r.objective_before)} -> "
-                f"{_fmt(r.objective_after)} | {_fmt(r.map50_before)} -> {_fmt(r.map50_after)} | "
-                f"{'; '.join(r.reasons)[:160]} |"
-            )
-        figure, axis = plt.subplots(figsize=(7, 4))
-        cycles = [r.cycle for r in state.history if r.objective_before is not None]
-        axis.plot(
-            cycles,
-            [r.objective_before for r in state.history if r.objective_before is not None],
-            marker="o",
-            label="incumbent",
+    return lines
+
+
+def _cycles_section(state: LoopState, out: Path) -> list[str]:
+    """Each cycle's batch, candidate and gate figures, and the promotions plot."""
+    import matplotlib.pyplot as plt
+
+    lines: list[str] = []
+    lines += [
+        "",
+        "## Cycles",
+        "",
+        "| cycle | batch | images | candidate | promoted | objective (val) | mAP50 (val) | why |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in state.history:
+        lines.append(
+            f"| {r.cycle} | {r.batch_id or '-'} | {r.images} | {r.candidate or '-'} | "
+            f"{'yes' if r.promoted else 'no'} | {_fmt(r.objective_before)} -> "
+            f"{_fmt(r.objective_after)} | {_fmt(r.map50_before)} -> {_fmt(r.map50_after)} | "
+            f"{'; '.join(r.reasons)[:160]} |"
         )
-        axis.plot(
-            cycles,
-            [r.objective_after for r in state.history if r.objective_after is not None],
-            marker="s",
-            label="candidate",
-        )
-        for r in state.history:
-            if r.promoted and r.objective_after is not None:
-                axis.annotate("promoted", (r.cycle, r.objective_after))
-        axis.set_xlabel("cycle")
-        axis.set_ylabel("mean recall of target slices (val)")
-        axis.legend()
-        figure.tight_layout()
-        figure.savefig(out / "promotions.png", dpi=90)
-        plt.close(figure)
-        lines += ["", "![promotions](promotions.png)"]
-        if state.stop_reason:
-            lines += ["", f"Loop stopped: {state.stop_reason}."]
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    figure, axis = plt.subplots(figsize=(7, 4))
+    cycles = [r.cycle for r in state.history if r.objective_before is not None]
+    axis.plot(
+        cycles,
+        [r.objective_before for r in state.history if r.objective_before is not None],
+        marker="o",
+        label="incumbent",
+    )
+    axis.plot(
+        cycles,
+        [r.objective_after for r in state.history if r.objective_after is not None],
+        marker="s",
+        label="candidate",
+    )
+    for r in state.history:
+        if r.promoted and r.objective_after is not None:
+            axis.annotate("promoted", (r.cycle, r.objective_after))
+    axis.set_xlabel("cycle")
+    axis.set_ylabel("mean recall of target slices (val)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out / "promotions.png", dpi=90)
+    plt.close(figure)
+    lines += ["", "![promotions](promotions.png)"]
+    if state.stop_reason:
+        lines += ["", f"Loop stopped: {state.stop_reason}."]
+    return lines
