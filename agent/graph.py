@@ -40,6 +40,7 @@ CHECKPOINT_TYPES = [
     ("agent.state", "CycleRecord"),
     ("evaluation.slices", "FailureSlice"),
     ("evaluation.gate", "GateResult"),
+    ("evaluation.gate", "SliceOutcome"),
     ("evaluation.quality", "QualityScores"),
     ("tools.analyst.base", "FailureAnalysis"),
     ("tools.analyst.base", "Hypothesis"),

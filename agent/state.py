@@ -50,6 +50,10 @@ class CycleRecord(BaseModel):
     map50_after: float | None = None
     targets: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
+    outcomes: dict[str, str] = Field(
+        default_factory=dict,
+        description="per target slice: confirmed, refuted or unclear by its val recall change",
+    )
 
 
 class LoopState(BaseModel):

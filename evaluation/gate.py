@@ -21,6 +21,17 @@ class ModelScorecard(BaseModel):
     )
 
 
+class SliceOutcome(BaseModel):
+    """What a targeted slice's val recall did from incumbent to candidate: the test of the
+    hypothesis that was aimed at it."""
+
+    before: float
+    after: float
+    low: float = Field(description="lower end of the 90% two-sided interval of after - before")
+    high: float
+    verdict: str = Field(description="confirmed (interval above 0), refuted (below), or unclear")
+
+
 class GateResult(BaseModel):
     """The gate's verdict with the figures behind it."""
 
@@ -30,6 +41,9 @@ class GateResult(BaseModel):
     map50_before: float
     map50_after: float
     reasons: list[str] = Field(default_factory=list)
+    outcomes: dict[str, SliceOutcome] = Field(
+        default_factory=dict, description="per target slice: did the recall rise?"
+    )
 
 
 def objective(card: ModelScorecard, targets: Sequence[str]) -> float | None:
@@ -106,6 +120,7 @@ def gate(
     # GateResult's objectives are floats (the loop compares objective_after with its target);
     # an unmeasured one is reported as 0.0 beside a reason that says it was not measured.
     return GateResult(
+        outcomes=slice_outcomes(incumbent, candidate, targets),
         promote=promote,
         objective_before=before if before is not None else 0.0,
         objective_after=after if after is not None else 0.0,
@@ -113,6 +128,28 @@ def gate(
         map50_after=candidate.map50,
         reasons=reasons,
     )
+
+
+def slice_outcomes(
+    incumbent: ModelScorecard, candidate: ModelScorecard, targets: Sequence[str]
+) -> dict[str, SliceOutcome]:
+    """Each target's recall change with a 90% interval from its paired per-object differences."""
+    outcomes = {}
+    for name in targets:
+        if name not in incumbent.slice_recall or name not in candidate.slice_recall:
+            continue
+        before, after = incumbent.slice_recall[name], candidate.slice_recall[name]
+        margin = _z(0.95) * _paired_error(incumbent, candidate, [name])
+        low, high = after - before - margin, after - before + margin
+        verdict = "confirmed" if low > 0 else "refuted" if high < 0 else "unclear"
+        outcomes[name] = SliceOutcome(
+            before=before,
+            after=after,
+            low=max(low, -1.0),
+            high=min(high, 1.0),
+            verdict=verdict,
+        )
+    return outcomes
 
 
 def _z(confidence: float) -> float:

@@ -199,14 +199,16 @@ def _cycles_section(state: LoopState, out: Path) -> list[str]:
         "",
         "## Cycles",
         "",
-        "| cycle | batch | images | candidate | promoted | objective (val) | mAP50 (val) | why |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cycle | batch | images | candidate | promoted | objective (val) | mAP50 (val) | "
+        "hypotheses (val recall) | why |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in state.history:
         lines.append(
             f"| {r.cycle} | {r.batch_id or '-'} | {r.images} | {r.candidate or '-'} | "
             f"{'yes' if r.promoted else 'no'} | {_fmt(r.objective_before)} -> "
             f"{_fmt(r.objective_after)} | {_fmt(r.map50_before)} -> {_fmt(r.map50_after)} | "
+            f"{', '.join(f'{k}: {v}' for k, v in r.outcomes.items()) or '-'} | "
             f"{'; '.join(r.reasons)[:160]} |"
         )
     figure, axis = plt.subplots(figsize=(7, 4))

@@ -71,7 +71,7 @@ class TargetedPlanner:
         loop = deps.settings.loop
         return plan_requests(
             state.analysis,
-            state.slices,
+            _after_outcomes(state),
             budget.images,
             deps.settings.classes,
             budget.seed,
@@ -244,6 +244,21 @@ PLANNERS: dict[str, type[BatchPlanner]] = {
         OraclePlanner,
     )
 }
+
+
+def _after_outcomes(state: LoopState) -> list[FailureSlice]:
+    """This cycle's slices, those whose earlier hypothesis was refuted (val recall fell after
+    training on images aimed at them) at half their score: spend less where aiming failed."""
+    refuted = {
+        name
+        for record in state.history
+        for name, verdict in record.outcomes.items()
+        if verdict == "refuted"
+    }
+    return [
+        s.model_copy(update={"score": s.score / 2}) if s.name in refuted else s
+        for s in state.slices
+    ]
 
 
 def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, float]]]:

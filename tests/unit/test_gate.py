@@ -153,3 +153,30 @@ def test_a_guarded_slice_blocks_only_on_a_drop_beyond_noise() -> None:
     cards[0].slice_found[FOG], cards[1].slice_found[FOG] = big_before, big_after
     blocked = gate(*cards, [NIGHT], **LIMITS, guarded={FOG: 1.0}, confidence=0.9)
     assert not blocked.promote and "lower bound" in blocked.reasons[0]
+
+
+def test_each_target_gets_an_outcome_confirmed_refuted_or_unclear() -> None:
+    fog_before = [True] * 20 + [False] * 20
+    cards = [
+        ModelScorecard(
+            map50=0.5,
+            slice_recall={NIGHT: 0.25, FOG: 0.5},
+            slice_found={NIGHT: [True] * 10 + [False] * 30, FOG: fog_before},
+        ),
+        ModelScorecard(
+            map50=0.5,
+            slice_recall={NIGHT: 0.75, FOG: 0.5},
+            # Night: 20 more found, none lost. Fog: 3 lost, 3 gained: the same recall.
+            slice_found={
+                NIGHT: [True] * 30 + [False] * 10,
+                FOG: [False] * 3 + [True] * 17 + [True] * 3 + [False] * 17,
+            },
+        ),
+    ]
+    outcomes = gate(*cards, [NIGHT, FOG], **LIMITS).outcomes
+    assert outcomes[NIGHT].verdict == "confirmed" and outcomes[NIGHT].low > 0
+    assert outcomes[FOG].verdict == "unclear" and outcomes[FOG].low < 0 < outcomes[FOG].high
+    lost = cards[1].model_copy(
+        update={"slice_recall": {NIGHT: 0.0, FOG: 0.5}, "slice_found": {NIGHT: [False] * 40}}
+    )
+    assert gate(cards[0], lost, [NIGHT], **LIMITS).outcomes[NIGHT].verdict == "refuted"

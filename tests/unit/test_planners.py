@@ -139,3 +139,59 @@ def test_miss_weights_point_at_the_conditions_where_a_slice_misses(
     )
     weights = planning.miss_weights(_deps(tmp_path, field), state)["small"]["lighting"]
     assert weights["night"] > 0.6 and weights["day"] < 0.2 and weights["dusk"] < 0.3
+
+
+def test_a_refuted_hypothesis_gets_less_of_the_next_budget(
+    tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.state import CycleRecord
+    from agent.steps import planning
+    from evaluation.slices import FailureSlice
+    from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
+
+    monkeypatch.setattr(planning, "edit_sources", lambda deps, seed: [])
+    slices = [
+        FailureSlice(name=n, conditions={}, support=50, recall=0.3, deficit=0.3, score=0.1)
+        for n in ("far", "night")
+    ]
+    analysis = FailureAnalysis(
+        analyst="t",
+        hypotheses=[
+            Hypothesis(
+                slice_name="far",
+                what_fails="",
+                why="",
+                confidence=1,
+                conditions=SceneConditions(distance="far"),
+            ),
+            Hypothesis(
+                slice_name="night",
+                what_fails="",
+                why="",
+                confidence=1,
+                conditions=SceneConditions(lighting="night"),
+            ),
+        ],
+    )
+    state = _state().model_copy(update={"slices": slices, "analysis": analysis})
+
+    def spent(history: list[CycleRecord]) -> Counter[str]:
+        planned = planning.PLANNERS["targeted"]().plan(
+            _deps(tmp_path, field),
+            state.model_copy(update={"history": history}),
+            Budget(90, "b", 1),
+        )
+        return Counter(r.slice_name for r in planned)
+
+    assert spent([]) == {"far": 45, "night": 45}
+    refuted = CycleRecord(
+        cycle=1,
+        batch_id="b",
+        approved=True,
+        images=9,
+        candidate="v2",
+        promoted=False,
+        outcomes={"far": "refuted", "night": "confirmed"},
+    )
+    after = spent([refuted])
+    assert after["far"] < after["night"] and sum(after.values()) == 90
