@@ -31,7 +31,11 @@ class NoLoopError(RuntimeError):
 
 
 class BatchDecisionError(RuntimeError):
-    """A batch that does not exist, or was already decided."""
+    """A batch that was already decided, or that no loop waits for."""
+
+
+class UnknownBatchError(BatchDecisionError):
+    """A batch id that names no batch."""
 
 
 @contextmanager
@@ -174,7 +178,7 @@ def record_decision(
     """
     batch = deps.registry.batch(batch_id)
     if batch is None:
-        raise BatchDecisionError(
+        raise UnknownBatchError(
             f"There is no batch {batch_id}; list them with `failforge batches`."
         )
     if batch.status != "proposed":
