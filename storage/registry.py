@@ -260,6 +260,12 @@ class Registry:
         with self.session() as s:
             s.add(Event(kind=kind, loop_id=loop_id, cycle=cycle, step=step, payload=payload))
 
+    def last_events(self, count: int) -> list[Event]:
+        """The `count` newest events, oldest first."""
+        with self.session() as s:
+            query = select(Event).order_by(Event.id.desc()).limit(count)
+            return list(reversed(list(s.scalars(query))))
+
     def events(self, after_id: int = 0, limit: int = 1000) -> list[Event]:
         with self.session() as s:
             query = select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)

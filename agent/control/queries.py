@@ -49,3 +49,88 @@ def waiting_batch_id(deps: Deps) -> str | None:
     loop_id = current_loop_id(deps)
     waiting = loop_status(deps, loop_id).waiting if loop_id else None
     return str(waiting["batch_id"]) if waiting else None
+
+
+# What each quality score says, for a reviewer reading it against its threshold.
+SCORE_READINGS = {
+    "unrealistic": "how easily a classifier tells these images from real ones",
+    "unrepresentative": "how far they sit from the field images (label quality of real vs synthetic)",
+    "unvaried": "share of near-copies inside the batch",
+    "unoriginal": "share of near-copies of real training images",
+}
+
+
+def review_summary(deps: Deps) -> dict[str, Any]:
+    """Everything a reviewer needs on one screen: the loop, and the batch it waits for with the
+    hypotheses behind it, the slices and budgets, the scores against their thresholds."""
+    incumbent = deps.registry.incumbent()
+    loop_id = current_loop_id(deps)
+    outcome = loop_status(deps, loop_id) if loop_id else None
+    state = outcome.state if outcome else None
+    events = [
+        {"kind": e.kind, "cycle": e.cycle, "step": e.step, "at": e.at.isoformat()}
+        for e in deps.registry.last_events(8)
+    ]
+    summary: dict[str, Any] = {
+        "incumbent": incumbent.name if incumbent else None,
+        "loop_id": loop_id,
+        "cycle": state.cycle if state else None,
+        "finished": outcome.finished if outcome else None,
+        "stop_reason": outcome.stop_reason if outcome else None,
+        "waiting_for": outcome.waiting["batch_id"] if outcome and outcome.waiting else None,
+        "field_dataset": deps.datasets.field_name,
+        "synthetic_dataset": deps.datasets.synthetic_name,
+        "events": events,
+        "batch": None,
+    }
+    if state is None or outcome is None or outcome.waiting is None or state.batch is None:
+        return summary
+    budget: dict[str, int] = {}
+    for request in state.requests:
+        budget[request.slice_name] = budget.get(request.slice_name, 0) + 1
+    thresholds = deps.settings.quality.thresholds()
+    scores = state.batch.scores.model_dump() if state.batch.scores else {}
+    summary["batch"] = {
+        "batch_id": state.batch.batch_id,
+        "synthetic_view": f"batch {state.batch.batch_id}",
+        "images": state.batch.kept,
+        "generated": state.batch.generated,
+        "label_flagged": state.batch.label_flagged,
+        "hypotheses": [
+            {
+                "slice": h.slice_name,
+                "what_fails": h.what_fails,
+                "why": h.why,
+                "conditions": h.conditions.given(),
+                "confidence": h.confidence,
+                "evidence_ids": h.evidence_ids,
+            }
+            for h in (state.analysis.hypotheses if state.analysis else [])
+        ],
+        "slices": [
+            {
+                "slice": s.name,
+                "val_recall": s.recall,
+                "objects": s.support,
+                "images_asked": budget.get(s.name, 0),
+                "example_ids": s.example_ids,
+            }
+            for s in state.slices
+        ],
+        "scores": [
+            {
+                "score": name,
+                "value": scores.get(name),
+                "threshold": threshold,
+                "over": scores.get(name) is not None and scores[name] > threshold,
+                "reading": SCORE_READINGS[name],
+            }
+            for name, threshold in thresholds.items()
+        ],
+        "earlier_outcomes": [
+            {"cycle": r.cycle, "slice": name, "verdict": verdict}
+            for r in state.history
+            for name, verdict in r.outcomes.items()
+        ],
+    }
+    return summary

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.control.queries import waiting_batch_id
+from agent.control.queries import review_summary, waiting_batch_id
 from agent.control.runner import record_decision
 from agent.deps import Deps, build_deps
 from agent.settings import Settings
@@ -58,3 +58,81 @@ def decide_from_app(
     decision = record_decision(deps, batch_id, approved, by, reason)
     launch_resume(deps.workspace.root)
     return {"batch_id": batch_id, **decision}
+
+
+def summary_for_app(workspace: Path | None = None) -> dict[str, Any]:
+    """The review panel's content (see `review_summary`), or why there is none."""
+    try:
+        return review_summary(_workspace_deps(workspace))
+    except Exception as error:  # no workspace here: the panel says so instead of failing
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def review_markdown(summary: dict[str, Any]) -> str:
+    """The panel's text: the loop, then the batch with its hypotheses, slices and scores."""
+    if "error" in summary:
+        return f"**failforge** cannot read its workspace: {summary['error']}"
+    lines = [
+        f"### Loop {summary.get('loop_id') or '(none)'}",
+        f"Incumbent **{summary.get('incumbent') or '-'}**, cycle {summary.get('cycle') or '-'}; "
+        + (
+            f"waiting for a decision on **{summary['waiting_for']}**."
+            if summary.get("waiting_for")
+            else f"stopped: {summary['stop_reason']}."
+            if summary.get("stop_reason")
+            else "not waiting for a decision."
+        ),
+    ]
+    events = summary.get("events") or []
+    if events:
+        lines.append(
+            "Last events: " + ", ".join(f"{e['kind']} (cycle {e['cycle']})" for e in events)
+        )
+    batch = summary.get("batch")
+    if not batch:
+        return "\n\n".join(lines)
+    hypotheses = [
+        "| hypothesis | why | blamed conditions | confidence |",
+        "|---|---|---|---|",
+        *(
+            f"| {h['slice']}: {h['what_fails']} | {h['why']} | "
+            f"{', '.join(f'{k}={v}' for k, v in h['conditions'].items()) or '-'} | "
+            f"{h['confidence']:.2f} |"
+            for h in batch["hypotheses"]
+        ),
+    ]
+    slices = [
+        "| target slice | val recall | objects | images asked |",
+        "|---|---|---|---|",
+        *(
+            f"| {s['slice']} | {s['val_recall']:.3f} | {s['objects']} | {s['images_asked']} |"
+            for s in batch["slices"]
+        ),
+    ]
+    scores = [
+        "| quality score | value | threshold | reading |",
+        "|---|---|---|---|",
+        *(
+            f"| {q['score']} | "
+            + ("-" if q["value"] is None else f"{q['value']:.3f}")
+            + f"{' (over)' if q['over'] else ''} | {q['threshold']:.3f} | {q['reading']} |"
+            for q in batch["scores"]
+        ),
+    ]
+    lines += [
+        f"### Batch {batch['batch_id']}",
+        f"{batch['images']} images proposed of {batch['generated']} generated; "
+        f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
+        "\n".join(hypotheses),
+        "\n".join(slices),
+        "\n".join(scores),
+    ]
+    if batch["earlier_outcomes"]:
+        lines.append(
+            "Earlier hypotheses: "
+            + ", ".join(
+                f"cycle {o['cycle']} {o['slice']}: {o['verdict']}"
+                for o in batch["earlier_outcomes"]
+            )
+        )
+    return "\n\n".join(lines)

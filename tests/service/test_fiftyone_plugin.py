@@ -79,3 +79,58 @@ def test_the_review_form_offers_the_batch_the_loop_waits_for(
     assert default() is None  # no loop waits yet
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None and default() == waiting["batch_id"]
+
+
+class _State:
+    """Stands in for ctx.panel.state: attributes that default to None."""
+
+    def __getattr__(self, name: str) -> object:
+        return None
+
+
+class _Ops:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def open_dataset(self, name: str) -> None:
+        self.calls.append(("open_dataset", {"dataset": name}))
+
+    def set_view(self, view: object = None, name: str | None = None) -> None:
+        self.calls.append(("set_view", {"name": name}))
+
+
+def test_the_review_panel_shows_the_waiting_batch_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.entry.plugins.failforge_review import ReviewPanel
+
+    deps = fake_deps(tmp_path)
+    deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
+    FakeOperations(deps).install(monkeypatch)
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    manifest = yaml.safe_load((PLUGINS_DIR / "failforge_review" / "fiftyone.yml").read_text())
+    assert manifest["panels"] == ["failforge_review_panel"]
+    panel = ReviewPanel()
+    ctx = SimpleNamespace(panel=SimpleNamespace(state=_State()), ops=_Ops(), params={})
+
+    panel.on_load(ctx)
+    idle = panel.render(ctx).to_json()
+    assert "not waiting for a decision" in idle["type"]["properties"]["summary"]["default"]
+    assert "approve" not in idle["type"]["properties"]
+
+    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None
+    panel.refresh(ctx)
+    shown = panel.render(ctx).to_json()["type"]["properties"]
+    text = shown["summary"]["default"]
+    assert f"waiting for a decision on **{waiting['batch_id']}**" in text
+    assert "| brightness=low: dark | night | lighting=night | 0.80 |" in text  # the hypothesis
+    assert "| brightness=low | 0.300 | 40 | 4 |" in text  # slice, val recall, objects, images
+    assert "| unvaried | 0.000 | 0.200 |" in text  # each score against its threshold
+    assert {"show_batch", "evidence_0", "misses_0", "approve", "reject"} <= set(shown)
+    assert shown["approve"]["view"]["params"] == {"batch_id": waiting["batch_id"]}
+    panel.show_batch(ctx)
+    assert ctx.ops.calls == [
+        ("open_dataset", {"dataset": "ff-synthetic"}),
+        ("set_view", {"name": f"batch {waiting['batch_id']}"}),
+    ]

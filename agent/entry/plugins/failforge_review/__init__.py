@@ -1,6 +1,8 @@
-"""FiftyOne operators "Approve batch" and "Reject batch": thin calls into failforge's decision function.
+"""failforge in the FiftyOne App: a review panel, and the "Approve batch" / "Reject batch" operators.
 
-The one module outside storage/ that imports fiftyone: it is the App's side of the review.
+The one module outside storage/ that imports fiftyone: it is the App's side of the review. What
+the panel shows comes from `agent.control.queries.review_summary`; decisions go through the same
+function as the CLI and the API (`agent.entry.review`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,85 @@ class RejectBatch(_Decide):
         return foo.OperatorConfig(name="reject_batch", label="Reject batch")
 
 
+class ReviewPanel(foo.Panel):
+    """The reviewer's one place: the loop, the batch it waits for and why, and the decision."""
+
+    @property
+    def config(self) -> Any:
+        return foo.PanelConfig(
+            name="failforge_review_panel",
+            label="failforge review",
+            help_markdown="The batch the loop proposes, the failures it aims at, its scores.",
+        )
+
+    def on_load(self, ctx: Any) -> None:
+        from agent.entry.review import summary_for_app
+
+        ctx.panel.state.summary = summary_for_app()
+
+    def refresh(self, ctx: Any) -> None:
+        self.on_load(ctx)
+
+    def show_batch(self, ctx: Any) -> None:
+        """The batch's proposed images: its saved view on the synthetic dataset."""
+        summary = ctx.panel.state.summary or {}
+        batch = summary.get("batch") or {}
+        if batch:
+            ctx.ops.open_dataset(summary["synthetic_dataset"])
+            ctx.ops.set_view(name=batch["synthetic_view"])
+
+    def show_samples(self, ctx: Any) -> None:
+        """The field samples behind a hypothesis or a slice (its evidence, its misses)."""
+        import fiftyone as fo
+
+        summary = ctx.panel.state.summary or {}
+        ids = list(ctx.params.get("ids") or [])
+        if ids and summary.get("field_dataset"):
+            ctx.ops.open_dataset(summary["field_dataset"])
+            ctx.ops.set_view(view=fo.load_dataset(summary["field_dataset"]).select(ids))
+
+    def render(self, ctx: Any) -> Any:
+        from agent.entry.review import review_markdown
+
+        summary = ctx.panel.state.summary or {}
+        panel = types.Object()
+        panel.md(review_markdown(summary), name="summary")
+        panel.btn("refresh", label="Refresh", on_click=self.refresh)
+        batch = summary.get("batch")
+        if batch:
+            panel.btn("show_batch", label="Show the batch's images", on_click=self.show_batch)
+            for k, hypothesis in enumerate(batch["hypotheses"]):
+                panel.btn(
+                    f"evidence_{k}",
+                    label=f"Show the evidence for {hypothesis['slice']}",
+                    on_click=self.show_samples,
+                    params={"ids": hypothesis["evidence_ids"]},
+                )
+            for k, failure in enumerate(batch["slices"]):
+                panel.btn(
+                    f"misses_{k}",
+                    label=f"Show misses in {failure['slice']}",
+                    on_click=self.show_samples,
+                    params={"ids": failure["example_ids"]},
+                )
+            panel.btn(
+                "approve",
+                label="Approve batch",
+                on_click="@failforge/review/approve_batch",
+                prompt=True,
+                params={"batch_id": batch["batch_id"]},
+            )
+            panel.btn(
+                "reject",
+                label="Reject batch",
+                on_click="@failforge/review/reject_batch",
+                prompt=True,
+                params={"batch_id": batch["batch_id"]},
+            )
+        return types.Property(panel, view=types.GridView(orientation="vertical"))
+
+
 def register(plugin: Any) -> None:
     plugin.register(ApproveBatch)
     plugin.register(RejectBatch)
+    plugin.register(ReviewPanel)
