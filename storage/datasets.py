@@ -309,6 +309,13 @@ class WorkspaceDatasets:
         dataset = self.synthetic() if synthetic else self.field()
         return list(dataset.list_saved_views())
 
-    def launch_app(self, port: int, address: str = "127.0.0.1") -> Any:
+    def launch_app(self, port: int, address: str = "127.0.0.1", panel: str | None = None) -> Any:
+        """Serve the App on the field dataset; `panel` opens beside the samples grid."""
         fo = _fo()
-        return fo.launch_app(self.field(), port=port, address=address, remote=True)
+        spaces = None
+        if panel is not None:
+            spaces = fo.Space(
+                children=[fo.Panel(type="Samples", pinned=True), fo.Panel(type=panel)],
+                orientation="horizontal",
+            )
+        return fo.launch_app(self.field(), port=port, address=address, remote=True, spaces=spaces)

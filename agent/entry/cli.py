@@ -124,14 +124,14 @@ def app_command(
     """Open the workspace's field data in the FiftyOne App, with the batch review operators."""
     import os
 
-    from agent.entry.review import PLUGINS_DIR
+    from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
 
     # Read by FiftyOne when it starts, and by the review plugin inside the App's server.
     os.environ["FIFTYONE_PLUGINS_DIR"] = str(PLUGINS_DIR)
     os.environ["FAILFORGE_WORKSPACE"] = str(workspace.resolve())
     deps = _deps(workspace)
     port = port or deps.settings.fiftyone.app_port
-    session = deps.datasets.launch_app(port=port, address=address)
+    session = deps.datasets.launch_app(port=port, address=address, panel=REVIEW_PANEL)
     console.print(
         f"FiftyOne App: http://{address}:{port}  (saved views: "
         f"{', '.join(deps.datasets.saved_views()) or 'none yet'}); Ctrl-C to stop."

@@ -14,6 +14,7 @@ from agent.deps import Deps, build_deps
 from agent.settings import Settings
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
+REVIEW_PANEL = "failforge_review_panel"  # the panel's name in the plugin, opened by `failforge app`
 
 
 RESUME_LOG = "app-resume.log"
@@ -73,7 +74,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
     if "error" in summary:
         return f"**failforge** cannot read its workspace: {summary['error']}"
     lines = [
-        f"### Loop {summary.get('loop_id') or '(none)'}",
+        f"##### Loop {summary.get('loop_id') or '(none)'}",
         f"Incumbent **{summary.get('incumbent') or '-'}**, cycle {summary.get('cycle') or '-'}; "
         + (
             f"waiting for a decision on **{summary['waiting_for']}**."
@@ -120,7 +121,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
         ),
     ]
     lines += [
-        f"### Batch {batch['batch_id']}",
+        f"##### Batch {batch['batch_id']}",
         f"{batch['images']} images proposed of {batch['generated']} generated; "
         f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
         "\n".join(hypotheses),

@@ -115,14 +115,14 @@ def test_the_review_panel_shows_the_waiting_batch_and_why(
 
     panel.on_load(ctx)
     idle = panel.render(ctx).to_json()
-    assert "not waiting for a decision" in idle["type"]["properties"]["summary"]["default"]
+    assert "not waiting for a decision" in idle["type"]["properties"]["review"]["default"]
     assert "approve" not in idle["type"]["properties"]
 
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     panel.refresh(ctx)
     shown = panel.render(ctx).to_json()["type"]["properties"]
-    text = shown["summary"]["default"]
+    text = shown["review"]["default"]
     assert f"waiting for a decision on **{waiting['batch_id']}**" in text
     assert "| brightness=low: dark | night | lighting=night | 0.80 |" in text  # the hypothesis
     assert "| brightness=low | 0.300 | 40 | 4 |" in text  # slice, val recall, objects, images

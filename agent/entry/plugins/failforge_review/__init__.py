@@ -109,7 +109,8 @@ class ReviewPanel(foo.Panel):
 
         summary = ctx.panel.state.summary or {}
         panel = types.Object()
-        panel.md(review_markdown(summary), name="summary")
+        # Its own name: a panel shows state values under a property's name (`summary` is data).
+        panel.md(review_markdown(summary), name="review")
         panel.btn("refresh", label="Refresh", on_click=self.refresh)
         batch = summary.get("batch")
         if batch:
