@@ -69,18 +69,12 @@ class TargetedPlanner:
     def plan(self, deps: Deps, state: LoopState, budget: Budget) -> list[GenerationRequest]:
         assert state.analysis is not None
         loop = deps.settings.loop
-        return plan_requests(
+        return _aimed(
+            deps,
+            state,
+            budget,
             state.analysis,
             _after_outcomes(state),
-            budget.images,
-            deps.settings.classes,
-            budget.seed,
-            budget.batch_id,
-            loop.min_slice_share,
-            loop.edit_share,
-            edit_sources(deps, budget.seed),
-            state.variation,
-            state.realism,
             concentrate=loop.concentrate,
             free_weights=miss_weights(deps, state) if loop.free_conditions == "misses" else None,
         )
@@ -177,19 +171,7 @@ class OraclePlanner:
                 )
             )
         analysis = FailureAnalysis(analyst="oracle", hypotheses=hypotheses)
-        return plan_requests(
-            analysis,
-            slices,
-            budget.images,
-            deps.settings.classes,
-            budget.seed,
-            budget.batch_id,
-            deps.settings.loop.min_slice_share,
-            deps.settings.loop.edit_share,
-            edit_sources(deps, budget.seed),
-            state.variation,
-            state.realism,
-        )
+        return _aimed(deps, state, budget, analysis, slices)
 
 
 class RetrievalPlanner:
@@ -244,6 +226,34 @@ PLANNERS: dict[str, type[BatchPlanner]] = {
         OraclePlanner,
     )
 }
+
+
+def _aimed(
+    deps: Deps,
+    state: LoopState,
+    budget: Budget,
+    analysis: FailureAnalysis,
+    slices: list[FailureSlice],
+    concentrate: bool = False,
+    free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
+) -> list[GenerationRequest]:
+    """Requests aimed at `slices` as `analysis` explains them: the targeted and oracle arms'
+    shared planning, with the loop's floor, edit share, variation and realism."""
+    return plan_requests(
+        analysis,
+        slices,
+        budget.images,
+        deps.settings.classes,
+        budget.seed,
+        budget.batch_id,
+        deps.settings.loop.min_slice_share,
+        deps.settings.loop.edit_share,
+        edit_sources(deps, budget.seed),
+        state.variation,
+        state.realism,
+        concentrate=concentrate,
+        free_weights=free_weights,
+    )
 
 
 def _after_outcomes(state: LoopState) -> list[FailureSlice]:
