@@ -226,7 +226,7 @@ def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
         candidate=candidate,
         promote=verdict.promote,
         reasons="; ".join(verdict.reasons),
-        outcomes={name: outcome.verdict for name, outcome in verdict.outcomes.items()},
+        outcomes=verdict.verdicts(),
     )
     return {"gate": verdict}
 
@@ -249,7 +249,7 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
         map50_before=verdict.map50_before if verdict else None,
         map50_after=verdict.map50_after if verdict else None,
         reasons=verdict.reasons if verdict else [state.decision.reason if state.decision else ""],
-        outcomes={k: v.verdict for k, v in verdict.outcomes.items()} if verdict else {},
+        outcomes=verdict.verdicts() if verdict else {},
     )
     spent = state.spent + images
     without = 0 if promoted else state.cycles_without_promotion + 1

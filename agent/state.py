@@ -81,3 +81,11 @@ class LoopState(BaseModel):
     history: list[CycleRecord] = Field(default_factory=list)
     cycles_without_promotion: int = 0
     stop_reason: str | None = None
+
+    def earlier_outcomes(self) -> list[dict[str, str | int]]:
+        """Every finished cycle's target slices with their verdict: what aiming did before."""
+        return [
+            {"cycle": record.cycle, "slice": name, "verdict": verdict}
+            for record in self.history
+            for name, verdict in record.outcomes.items()
+        ]

@@ -45,6 +45,10 @@ class GateResult(BaseModel):
         default_factory=dict, description="per target slice: did the recall rise?"
     )
 
+    def verdicts(self) -> dict[str, str]:
+        """Per target slice: confirmed, refuted or unclear."""
+        return {name: outcome.verdict for name, outcome in self.outcomes.items()}
+
 
 def objective(card: ModelScorecard, targets: Sequence[str]) -> float | None:
     """Mean recall of the target slices (the failures this cycle set out to fix); None when a

@@ -127,10 +127,6 @@ def review_summary(deps: Deps) -> dict[str, Any]:
             }
             for name, threshold in thresholds.items()
         ],
-        "earlier_outcomes": [
-            {"cycle": r.cycle, "slice": name, "verdict": verdict}
-            for r in state.history
-            for name, verdict in r.outcomes.items()
-        ],
+        "earlier_outcomes": state.earlier_outcomes(),
     }
     return summary

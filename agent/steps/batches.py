@@ -227,11 +227,7 @@ def approval_payload(state: LoopState) -> dict[str, Any]:
         "prompts": sorted({r.prompt for r in state.requests})[:20],
         "target_slices": [s.name for s in state.slices],
         # What aiming did before: each earlier target slice's val recall, confirmed or refuted.
-        "earlier_outcomes": [
-            {"cycle": r.cycle, "slice": name, "verdict": verdict}
-            for r in state.history
-            for name, verdict in r.outcomes.items()
-        ],
+        "earlier_outcomes": state.earlier_outcomes(),
         "fiftyone_view": f"batch {state.batch.batch_id}",
         "how_to_decide": f"failforge approve {state.batch.batch_id} | "
         f"failforge reject {state.batch.batch_id} --reason TEXT",
