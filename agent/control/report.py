@@ -45,6 +45,15 @@ def slice_table(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str,
     return rows
 
 
+def _save(figure: Any, path: Path) -> None:
+    """Write a report figure and free it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -138,9 +147,7 @@ def _test_section(deps: Deps, out: Path) -> list[str]:
             axis.tick_params(axis="x", rotation=60)
             axis.set_ylim(0, 1)
             axis.legend()
-        figure.tight_layout()
-        figure.savefig(out / "slices.png", dpi=90)
-        plt.close(figure)
+        _save(figure, out / "slices.png")
         lines += ["", "![per-slice recall and mAP50](slices.png)"]
     return lines
 
@@ -183,9 +190,7 @@ def _batches_section(deps: Deps, out: Path) -> list[str]:
         axis.set_ylim(0, 1)
         axis.set_title("batch quality scores (higher is worse)")
         axis.legend()
-        figure.tight_layout()
-        figure.savefig(out / "batches.png", dpi=90)
-        plt.close(figure)
+        _save(figure, out / "batches.png")
         lines += ["", "![batch scores](batches.png)"]
     return lines
 
@@ -231,9 +236,7 @@ def _cycles_section(state: LoopState, out: Path) -> list[str]:
     axis.set_xlabel("cycle")
     axis.set_ylabel("mean recall of target slices (val)")
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(out / "promotions.png", dpi=90)
-    plt.close(figure)
+    _save(figure, out / "promotions.png")
     lines += ["", "![promotions](promotions.png)"]
     if state.stop_reason:
         lines += ["", f"Loop stopped: {state.stop_reason}."]

@@ -115,34 +115,24 @@ class ReviewPanel(foo.Panel):
         batch = summary.get("batch")
         if batch:
             panel.btn("show_batch", label="Show the batch's images", on_click=self.show_batch)
-            for k, hypothesis in enumerate(batch["hypotheses"]):
+            # Field samples behind each hypothesis (its evidence) and each slice (its misses).
+            shown = [
+                (f"evidence_{k}", f"Show the evidence for {h['slice']}", h["evidence_ids"])
+                for k, h in enumerate(batch["hypotheses"])
+            ] + [
+                (f"misses_{k}", f"Show misses in {f['slice']}", f["example_ids"])
+                for k, f in enumerate(batch["slices"])
+            ]
+            for name, label, ids in shown:
+                panel.btn(name, label=label, on_click=self.show_samples, params={"ids": ids})
+            for decision in ("approve", "reject"):
                 panel.btn(
-                    f"evidence_{k}",
-                    label=f"Show the evidence for {hypothesis['slice']}",
-                    on_click=self.show_samples,
-                    params={"ids": hypothesis["evidence_ids"]},
+                    decision,
+                    label=f"{decision.capitalize()} batch",
+                    on_click=f"@failforge/review/{decision}_batch",
+                    prompt=True,
+                    params={"batch_id": batch["batch_id"]},
                 )
-            for k, failure in enumerate(batch["slices"]):
-                panel.btn(
-                    f"misses_{k}",
-                    label=f"Show misses in {failure['slice']}",
-                    on_click=self.show_samples,
-                    params={"ids": failure["example_ids"]},
-                )
-            panel.btn(
-                "approve",
-                label="Approve batch",
-                on_click="@failforge/review/approve_batch",
-                prompt=True,
-                params={"batch_id": batch["batch_id"]},
-            )
-            panel.btn(
-                "reject",
-                label="Reject batch",
-                on_click="@failforge/review/reject_batch",
-                prompt=True,
-                params={"batch_id": batch["batch_id"]},
-            )
         return types.Property(panel, view=types.GridView(orientation="vertical"))
 
 
