@@ -53,15 +53,23 @@ def browser() -> Iterator[object]:
 
 
 def _click(browser: object, label: str, wait: float = 60) -> None:
-    """Click the visible button whose text is `label`, once the App has drawn it."""
+    """Click the visible button whose text is `label`, once the App has drawn it and nothing
+    lies over it (FiftyOne shows its own advert over the panel at a moment of its choosing)."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+
     deadline = time.monotonic() + wait
     path = f"//button[normalize-space()='{label}']"
     while time.monotonic() < deadline:
         for button in browser.find_elements("xpath", path):  # type: ignore[attr-defined]
             if button.is_displayed() and button.is_enabled():
                 browser.execute_script("arguments[0].scrollIntoView()", button)  # type: ignore[attr-defined]
-                button.click()
-                return
+                try:
+                    button.click()
+                    return
+                except ElementClickInterceptedException:
+                    if label != "Dismiss":
+                        with contextlib.suppress(AssertionError):
+                            _click(browser, "Dismiss", wait=2)
         time.sleep(1)
     raise AssertionError(f"no '{label}' button appeared in the App")
 
