@@ -4,6 +4,7 @@ without failforge knows about their own data, used by the benchmark's `generic` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import supervision as sv
@@ -55,6 +56,7 @@ def estimate_conditions(
     }
 
 
+@lru_cache(maxsize=8192)
 def scene_statistics(path: str) -> dict[str, float]:
     """`image_statistics` plus the colour warmth and gradient slant the estimates need."""
     with Image.open(path) as image:
