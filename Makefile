@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := agent tools evaluation storage
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench faults clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ lint: install
 
 bench: install
 	$(PY) scripts/bench_loop.py
+
+# Kill a real loop at every node (start, middle, end) and inside two database writes, resume it,
+# check that registry, checkpoint and FiftyOne agree (about 40 s a case on 2 cores).
+faults: install
+	$(PY) scripts/fault_matrix.py --out faults-out $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from agent.state import BatchSummary, CycleRecord, Decision, LoopState
 from agent.steps.prompts import revise
 from agent.steps.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
+from storage.registry import Event
 
 Result = TypeVar("Result", bound=BaseModel)
 
@@ -34,15 +35,21 @@ def once(
         return kind.model_validate(done)
     result = work()
     stored = result.model_dump(mode="json")
-    deps.registry.log(
-        "step_finished",
-        state.loop_id,
-        state.cycle,
-        step,
-        **{k: v for k, v in stored.items() if isinstance(v, int | float | str)},
+    event = Event(
+        kind="step_finished",
+        loop_id=state.loop_id,
+        cycle=state.cycle,
+        step=step,
+        payload={k: v for k, v in stored.items() if isinstance(v, int | float | str)},
     )
     # A run that stored it first wins: replay theirs.
-    return kind.model_validate(deps.registry.record_step(key, stored))
+    return kind.model_validate(deps.registry.record_step(key, stored, event))
+
+
+def log_once(deps: Deps, state: LoopState, kind: str, step: str, **payload: Any) -> None:
+    """A node's event, written once per (loop, cycle, revision) even when a resume reruns it."""
+    key = f"{state.loop_id}/c{state.cycle}/r{state.revision}/{kind}"
+    deps.registry.log_once(key, kind, state.loop_id, state.cycle, step, **payload)
 
 
 def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -50,9 +57,7 @@ def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
     if incumbent is None:
         raise RuntimeError("No incumbent model; train one with `failforge baseline` first.")
     ops.ensure_val_predictions(deps, incumbent.name)
-    deps.registry.log(
-        "cycle_started", state.loop_id, state.cycle, "evaluate_detector", incumbent=incumbent.name
-    )
+    log_once(deps, state, "cycle_started", "evaluate_detector", incumbent=incumbent.name)
     return {"incumbent": incumbent.name}
 
 
@@ -63,10 +68,10 @@ def discover_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
     analysis = ops.analyze(deps, state)
-    deps.registry.log(
+    log_once(
+        deps,
+        state,
         "analysis",
-        state.loop_id,
-        state.cycle,
         "analyze_failures",
         **analysis.model_dump(mode="json"),
     )
@@ -179,10 +184,10 @@ def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
 def record_decision(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.decision is not None and state.batch is not None
     approved = ops.apply_decision(deps, state, state.decision)
-    deps.registry.log(
+    log_once(
+        deps,
+        state,
         "batch_decided",
-        state.loop_id,
-        state.cycle,
         "record_decision",
         batch_id=state.batch.batch_id,
         approved=state.decision.approved,
@@ -218,10 +223,10 @@ def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
         GateResult,
         lambda: ops.gate_candidate(deps, state, candidate),
     )
-    deps.registry.log(
+    log_once(
+        deps,
+        state,
         "gate",
-        state.loop_id,
-        state.cycle,
         "gate_candidate",
         candidate=candidate,
         promote=verdict.promote,
@@ -254,10 +259,10 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
     spent = state.spent + images
     without = 0 if promoted else state.cycles_without_promotion + 1
     stop = stop_reason(state, deps, spent, without, verdict)
-    deps.registry.log(
+    log_once(
+        deps,
+        state,
         "cycle_finished",
-        state.loop_id,
-        state.cycle,
         "decide_next",
         promoted=promoted,
         images=images,

@@ -243,11 +243,16 @@ class Registry:
             record = s.get(StepRecord, key)
             return None if record is None else dict(record.result)
 
-    def record_step(self, key: str, result: dict[str, Any]) -> dict[str, Any]:
-        """Store a step's result once; if another run stored it first, return theirs."""
+    def record_step(
+        self, key: str, result: dict[str, Any], event: Event | None = None
+    ) -> dict[str, Any]:
+        """Store a step's result once (with its event, in the same transaction, so a kill
+        between them cannot log it twice); if another run stored it first, return theirs."""
         try:
             with self.session() as s:
                 s.add(StepRecord(key=key, result=result))
+                if event is not None:
+                    s.add(event)
             return result
         except IntegrityError:
             existing = self.step_result(key)
@@ -259,6 +264,16 @@ class Registry:
     ) -> None:
         with self.session() as s:
             s.add(Event(kind=kind, loop_id=loop_id, cycle=cycle, step=step, payload=payload))
+
+    def log_once(
+        self, key: str, kind: str, loop_id: str = "", cycle: int = 0, step: str = "", **payload: Any
+    ) -> None:
+        """Log an event unless one was logged under `key` before (a loop node that a killed
+        process had finished runs again on resume, and must not tell its story twice)."""
+        event = Event(kind=kind, loop_id=loop_id, cycle=cycle, step=step, payload=payload)
+        marker = f"event/{key}"
+        if self.step_result(marker) is None:
+            self.record_step(marker, {"kind": kind}, event)
 
     def last_events(self, count: int) -> list[Event]:
         """The `count` newest events, oldest first."""

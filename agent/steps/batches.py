@@ -238,7 +238,11 @@ def apply_decision(deps: Deps, state: LoopState, decision: Decision) -> int:
     """Record the decision (first one wins) and set sample statuses; returns images approved."""
     assert state.batch is not None
     batch_id = state.batch.batch_id
-    view = deps.datasets.where(deps.datasets.batch(batch_id), "status", "proposed")
+    # Every sample the scores kept, whatever its status: a decision applied by a process that was
+    # killed halfway is applied again in full, to the same samples, with the same count.
+    view = deps.datasets.where_in(
+        deps.datasets.batch(batch_id), "status", ["proposed", "approved", "rejected"]
+    )
     samples = deps.datasets.samples(view)
     tags = deps.datasets.tags(view)
     approved_ids = [
