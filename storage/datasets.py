@@ -68,6 +68,8 @@ def connect(database_dir: Path, database_uri: str | None = None) -> None:
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     os.environ.setdefault("FIFTYONE_SHOW_PROGRESS_BARS", "false")
+    if not database_uri:
+        _start_database(database_dir)
     import logging
 
     import fiftyone as fo
@@ -78,6 +80,31 @@ def connect(database_dir: Path, database_uri: str | None = None) -> None:
     if database_uri:
         fo.config.database_uri = database_uri
     _connected_to = target
+
+
+_database_service: Any = None  # kept for the process's life: dropping it stops our mongod
+
+
+def _start_database(database_dir: Path) -> None:
+    """Start this directory's mongod, or join the one another process started for it.
+
+    FiftyOne joins whatever database service runs on the machine, whatever its directory, and
+    children inherit its port: a second workspace's data would land in the first one's database
+    (and die with it). The service is found by its arguments, so ours carries the directory.
+    """
+    global _database_service
+    import fiftyone.core.service as fos
+
+    class WorkspaceDatabaseService(fos.DatabaseService):  # type: ignore[misc]
+        @property
+        def _service_args(self) -> list[str]:
+            # FiftyOne's service entry point skips "--flag value" pairs it does not know.
+            return [*super()._service_args, "--failforge-dbpath", str(database_dir.resolve())]
+
+    os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)  # a parent's database, maybe not ours
+    os.environ["FIFTYONE_DATABASE_DIR"] = str(database_dir)  # the service's mongod reads it
+    _database_service = WorkspaceDatabaseService()
+    os.environ["FIFTYONE_PRIVATE_DATABASE_PORT"] = str(_database_service.port)
 
 
 def _fo() -> Any:

@@ -1,0 +1,49 @@
+"""Each FiftyOne database directory gets its own mongod, even beside another workspace's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+REPORT = """
+import os, sys, time
+from pathlib import Path
+from storage.datasets import connect
+connect(Path(sys.argv[1]))
+import fiftyone.core.odm.database as db
+options = db.get_db_conn().client.admin.command("getCmdLineOpts")
+print(options["parsed"]["storage"]["dbPath"], os.environ["FIFTYONE_PRIVATE_DATABASE_PORT"])
+sys.stdout.flush()
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _database_of(folder: Path, linger: float = 0.0) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", REPORT, str(folder), str(linger)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_workspace_gets_its_own_database_not_the_running_one(tmp_path: Path) -> None:
+    first = _database_of(tmp_path / "a", linger=60)
+    try:
+        assert first.stdout is not None
+        first_path, first_port = first.stdout.readline().split()
+        # FiftyOne alone would join the running service (and its directory) here.
+        second = _database_of(tmp_path / "b")
+        second_path, second_port = second.communicate(timeout=120)[0].split()
+        same = _database_of(tmp_path / "a")
+        same_path, same_port = same.communicate(timeout=120)[0].split()
+    finally:
+        first.kill()
+    assert Path(first_path) == tmp_path / "a" and Path(second_path) == tmp_path / "b"
+    assert second_port != first_port
+    assert (same_path, same_port) == (first_path, first_port)  # one mongod per directory
