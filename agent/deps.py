@@ -150,7 +150,7 @@ def build_deps(settings: Settings) -> Deps:
     """Real backends for `settings`; the workspace must exist."""
     workspace = Workspace(settings.workspace).require()
     connect(settings.database_dir(), settings.fiftyone.database_uri)
-    registry = Registry(workspace.registry_file)
+    registry = Registry.at(settings.state_location())
     return Deps(
         settings=settings,
         workspace=workspace,

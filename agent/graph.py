@@ -13,8 +13,10 @@ from langgraph.graph import END, START, StateGraph
 
 from agent import nodes
 from agent.deps import Deps
+from agent.settings import Settings
 from agent.state import LoopState
-from storage.workspace import WorkspaceError
+from storage.state import StateLocation
+from storage.workspace import Workspace, WorkspaceError
 
 STEPS: list[Callable[..., dict[str, Any]]] = [
     nodes.evaluate_detector,
@@ -48,6 +50,27 @@ CHECKPOINT_TYPES = [
     ("tools.generator.base", "GenerationRequest"),
     ("tools.world.camera", "CameraProfile"),
 ]
+
+
+def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
+    """The loop's checkpoints where the workspace's state lives (SQLite file or Postgres)."""
+    location = settings.state_location()
+    if location.shared:
+        return postgres_checkpointer(location)
+    return sqlite_checkpointer(Workspace(settings.workspace).checkpoint_file)
+
+
+@lru_cache(maxsize=16)
+def postgres_checkpointer(location: StateLocation) -> BaseCheckpointSaver:
+    """Checkpoints in the workspace's schema of a shared Postgres (one connection per process)."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    saver = PostgresSaver(
+        location.connect(), serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
+    )
+    saver.setup()  # creates or migrates its tables; idempotent
+    return saver
 
 
 @lru_cache(maxsize=16)

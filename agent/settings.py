@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from storage.state import StateLocation
 from storage.workspace import WorkspaceError
 
 SETTINGS_FILE = "failforge.yaml"
@@ -68,6 +69,20 @@ class FiftyOneSettings(BaseModel):
     database_dir: Path | None = Field(None, description="default: <workspace>/fiftyone")
     database_uri: str | None = Field(None, description="a MongoDB server instead of a local one")
     app_port: int = 5151
+
+
+class StateSettings(BaseModel):
+    """Where failforge keeps its own state: registry, loop checkpoints, schedules, the loop lock."""
+
+    url: str | None = Field(
+        None,
+        description="a Postgres database shared by hosts (postgresql+psycopg://user:pw@host/db; "
+        "each workspace gets its own schema, the loop lock becomes an advisory lock); "
+        "default: SQLite files in the workspace",
+    )
+    busy_timeout: float = Field(
+        30.0, gt=0, description="seconds a SQLite write waits for another process's lock"
+    )
 
 
 class LoopSettings(BaseModel):
@@ -242,6 +257,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     fiftyone: FiftyOneSettings = Field(default_factory=FiftyOneSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     gate: GateSettings = Field(default_factory=GateSettings)
@@ -281,6 +297,11 @@ class Settings(BaseSettings):
 
     def database_dir(self) -> Path:
         return self.fiftyone.database_dir or self.workspace / "fiftyone"
+
+    def state_location(self) -> StateLocation:
+        return StateLocation(
+            self.state.url, self.workspace.resolve(), self.workspace_id, self.state.busy_timeout
+        )
 
 
 def read_settings_file(workspace: Path) -> dict[str, Any]:

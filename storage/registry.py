@@ -18,11 +18,13 @@ from sqlalchemy import (
     Text,
     create_engine,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from storage.state import REGISTRY_FILE, StateLocation
 from storage.workspace import WorkspaceError
 
 
@@ -90,12 +92,31 @@ class Event(Base):
 class Registry:
     """What happened in a workspace, in one SQLite file (or any SQLAlchemy URL)."""
 
-    def __init__(self, url_or_path: str | Path) -> None:
+    @classmethod
+    def at(cls, location: StateLocation) -> Registry:
+        """The workspace's registry wherever its state lives."""
+        return cls(location.sqlalchemy_url(REGISTRY_FILE), location.busy_timeout, location.schema)
+
+    def __init__(
+        self, url_or_path: str | Path, busy_timeout: float = 30.0, schema: str | None = None
+    ) -> None:
         url = url_or_path if isinstance(url_or_path, str) else f"sqlite:///{url_or_path}"
-        self._engine = create_engine(url, json_serializer=lambda v: json.dumps(v, default=str))
+        sqlite = url.startswith("sqlite")
+        self._engine = create_engine(
+            url,
+            json_serializer=lambda v: json.dumps(v, default=str),
+            # A writer waits this long for another process's lock, then the step fails.
+            connect_args={"timeout": busy_timeout} if sqlite else {},
+            execution_options={"schema_translate_map": {None: schema}} if schema else {},
+        )
         try:
+            if schema:
+                with self._engine.begin() as connection:
+                    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             Base.metadata.create_all(self._engine)
         except DatabaseError as error:
+            if "locked" in str(error.orig):  # busy, not damaged: the caller says so
+                raise
             raise WorkspaceError(
                 f"The registry {url_or_path} cannot be read as a database "
                 f"({type(error.orig).__name__}: damaged or overwritten); restore it from a copy "

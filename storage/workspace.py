@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.state import CHECKPOINT_FILE, REGISTRY_FILE
+
 SETTINGS_FILE = "failforge.yaml"
 
 
@@ -24,11 +26,11 @@ class Workspace:
 
     @property
     def registry_file(self) -> Path:
-        return self.root / "registry.sqlite"
+        return self.root / REGISTRY_FILE
 
     @property
     def checkpoint_file(self) -> Path:
-        return self.root / "checkpoints.sqlite"
+        return self.root / CHECKPOINT_FILE
 
     @property
     def lock_file(self) -> Path:

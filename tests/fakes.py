@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from agent import steps as ops
 from agent.deps import Deps, build_planner
 from agent.settings import Settings
@@ -184,11 +186,12 @@ def fake_deps(root: Path, **settings: Any) -> Deps:
     """Deps with a real workspace folder and registry; model-facing members are unused by the fakes."""
     workspace = Workspace(root)
     workspace.create()
-    (root / "failforge.yaml").write_text("workspace_id: fake\n")
-    registry = Registry(workspace.registry_file)
+    settings.setdefault("workspace_id", "fake")
+    (root / "failforge.yaml").write_text(yaml.safe_dump(settings))
+    config = Settings(workspace=root, **settings)
+    registry = Registry.at(config.state_location())
     if registry.model("v1") is None:
         registry.add_model("v1", root / "v1.pt", None, "incumbent", {})
-    config = Settings(workspace=root, workspace_id="fake", **settings)
     return Deps(
         settings=config,
         workspace=workspace,

@@ -74,19 +74,32 @@ def diagnose(settings: Settings) -> list[Check]:
             and not check.configured
         ):
             check.reason = f"package present; the server at {a.base_url} is asked only when in use"
-    # Engines beyond one machine: what they would need, and that this version does not use them.
+    # Engines beyond one machine.
     checks += [
-        _verdict(
-            "engine",
-            "postgres",
-            _package("psycopg"),
-            "this version keeps its state in SQLite files only",
-        ),
+        _postgres(settings),
         _verdict("engine", "ray", _package("ray"), "this version generates and labels in-process"),
     ]
-    for check in checks[-2:]:
-        check.configured = False
+    checks[-1].configured = False
     return checks
+
+
+def _postgres(settings: Settings) -> Check:
+    """Shared state: configured when state.url is set, then the server must answer."""
+    location = settings.state_location()
+    check = _verdict("engine", "postgres", _package("psycopg"))
+    check.configured = location.shared
+    if not location.shared:
+        check.reason += " (state is in the workspace's SQLite files; state.url moves it here)"
+    elif check.ok:
+        try:
+            location.connect().close()
+        except Exception as error:  # any failure to connect is the verdict, not a crash
+            check.ok = False
+            from sqlalchemy.engine import make_url
+
+            shown = make_url(location.url or "").render_as_string(hide_password=True)
+            check.reason = f"cannot reach {shown}: {str(error).splitlines()[0]}"
+    return check
 
 
 def _analysts(settings: Settings) -> list[Check]:

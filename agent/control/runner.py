@@ -15,8 +15,9 @@ from typing import Any
 from langgraph.types import Command
 
 from agent.deps import Deps
-from agent.graph import build_graph, sqlite_checkpointer
+from agent.graph import build_graph, open_checkpointer
 from agent.state import LoopState
+from storage.state import StateBusyError
 
 CURRENT_LOOP_FILE = "current_loop.json"
 Observer = Callable[[str, dict[str, Any]], None]  # (node name, update)
@@ -64,6 +65,18 @@ def workspace_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def loop_lock(deps: Deps) -> Iterator[None]:
+    """One loop per workspace: a file lock, or an advisory lock where the state is shared."""
+    location = deps.settings.state_location()
+    lock = location.advisory_lock() if location.shared else workspace_lock(deps.workspace.lock_file)
+    try:
+        with lock:
+            yield
+    except StateBusyError as error:
+        raise LoopBusyError(str(error)) from None
+
+
 @dataclass
 class LoopOutcome:
     """Where a loop stands after a call: finished (with why), or waiting for a decision."""
@@ -85,7 +98,7 @@ def current_loop_id(deps: Deps) -> str | None:
 
 
 def _drive(deps: Deps, loop_id: str, payload: Any, observe: Observer | None) -> LoopOutcome:
-    graph = build_graph(deps, sqlite_checkpointer(deps.workspace.checkpoint_file))
+    graph = build_graph(deps, open_checkpointer(deps.settings))
     config = _config(loop_id)
     for chunk in graph.stream(payload, config, stream_mode="updates", durability="sync"):
         for node, update in chunk.items():
@@ -106,7 +119,7 @@ def start_loop(
     deps: Deps, cycles: int, budget: int, auto_approve: bool, observe: Observer | None = None
 ) -> LoopOutcome:
     """Start a new loop (a new LangGraph thread) and run it until it ends or needs a decision."""
-    with workspace_lock(deps.workspace.lock_file):
+    with loop_lock(deps):
         existing = current_loop_id(deps)
         if existing is not None and not loop_status(deps, existing).finished:
             raise LoopBusyError(f"Loop {existing} is not finished; `failforge resume` it first.")
@@ -122,7 +135,7 @@ def start_loop(
 
 
 def loop_status(deps: Deps, loop_id: str) -> LoopOutcome:
-    graph = build_graph(deps, sqlite_checkpointer(deps.workspace.checkpoint_file))
+    graph = build_graph(deps, open_checkpointer(deps.settings))
     snapshot = graph.get_state(_config(loop_id))
     state = LoopState.model_validate(snapshot.values) if snapshot.values else None
     waiting = next((i.value for t in snapshot.tasks for i in t.interrupts), None)
@@ -135,7 +148,7 @@ def resume_loop(
     deps: Deps, decision: dict[str, Any] | None = None, observe: Observer | None = None
 ) -> LoopOutcome:
     """Continue the current loop: after a crash from its last checkpoint, or with a decision."""
-    with workspace_lock(deps.workspace.lock_file):
+    with loop_lock(deps):
         loop_id = current_loop_id(deps)
         if loop_id is None:
             raise NoLoopError("No loop has been started in this workspace; use `failforge run`.")
@@ -228,11 +241,11 @@ def stop_loop(deps: Deps, by: str) -> LoopOutcome | None:
     loop_id = current_loop_id(deps)
     if loop_id is None:
         return None
-    with workspace_lock(deps.workspace.lock_file):
+    with loop_lock(deps):
         status = loop_status(deps, loop_id)
         if status.finished:
             return status
-        graph = build_graph(deps, sqlite_checkpointer(deps.workspace.checkpoint_file))
+        graph = build_graph(deps, open_checkpointer(deps.settings))
         # As if decide_next had just said stop: its edge then leads to the end.
         graph.update_state(
             _config(loop_id), {"stop_reason": f"stopped by {by}"}, as_node="decide_next"

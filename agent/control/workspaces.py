@@ -111,7 +111,8 @@ def init_workspace(
         source = f"{import_format} import of {import_path}"
     # Written last: a folder becomes a workspace only once its data is in place.
     write_settings_file(root, values)
-    Registry(workspace.registry_file).log("workspace_created", source=source, counts=counts)
+    registry = Registry.at(Settings.load(root).state_location())
+    registry.log("workspace_created", source=source, counts=counts)
     return InitSummary(root, source, counts, report.skipped if report else [])
 
 

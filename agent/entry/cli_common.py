@@ -72,6 +72,18 @@ def friendly(command: F) -> F:
         except WeightsError as error:  # not the user's mistake: exit 1, still one sentence
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except locked_errors() as error:
+            if "locked" not in str(error):
+                raise
+            errors.print(
+                "[red]error:[/red] The workspace's state (registry or checkpoints) stayed locked "
+                "by another process for longer than state.busy_timeout; find that process "
+                "(a long query, a copy tool, a second host on a network drive), then run "
+                "`failforge resume`: the loop continues from its last finished step.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
         except database_errors() as error:
             # The loop is checkpointed after every step: it stopped where it was.
             errors.print(
@@ -85,6 +97,15 @@ def friendly(command: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def locked_errors() -> tuple[type[BaseException], ...]:
+    """SQLite's "database is locked", raised through SQLAlchemy (registry) or directly (checkpoints)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    return (OperationalError, sqlite3.OperationalError)
 
 
 @contextmanager

@@ -12,6 +12,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from agent.settings import Settings
+from storage.state import SCHEDULER_FILE
+
 log = logging.getLogger(__name__)
 JOB_ID = "failforge-cycles"
 MISFIRE_GRACE_SECONDS = 3600
@@ -62,7 +65,7 @@ def build_scheduler(
     background: bool = False,
     job: Any = run_scheduled_cycles,
 ) -> BaseScheduler:
-    """A scheduler whose job (kept in `<workspace>/scheduler.sqlite`) runs `cycles` on `cron`.
+    """A scheduler whose job (kept where the workspace's state is) runs `cycles` on `cron`.
 
     max_instances=1 and coalesce=True: a restart after missed runs runs once, not a burst; runs
     missed by more than the grace time are dropped.
@@ -71,7 +74,10 @@ def build_scheduler(
         trigger = CronTrigger.from_crontab(cron)
     except ValueError as error:
         raise ValueError(f"--cron '{cron}' is not a crontab expression ({error}).") from error
-    store = SQLAlchemyJobStore(url=f"sqlite:///{workspace.resolve() / 'scheduler.sqlite'}")
+    location = Settings.load(workspace).state_location()
+    store = SQLAlchemyJobStore(
+        url=location.sqlalchemy_url(SCHEDULER_FILE), tableschema=location.schema
+    )
     defaults = {"max_instances": 1, "coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
     scheduler_class = BackgroundScheduler if background else BlockingScheduler
     scheduler = scheduler_class(jobstores={"default": store}, job_defaults=defaults)

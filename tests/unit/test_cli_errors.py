@@ -75,3 +75,41 @@ def test_a_database_that_stops_answering_is_one_sentence_and_exit_1(
     assert raised.value.exit_code == 1
     said = capsys.readouterr().err
     assert "database" in said and "failforge resume" in said and "Traceback" not in said
+
+
+LOCKER = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_registry_locked_longer_than_the_busy_timeout_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from agent.control.runner import start_loop
+    from tests.fakes import FakeOperations, fake_deps
+
+    deps = fake_deps(tmp_path)
+    FakeOperations(deps).install(monkeypatch)
+    start_loop(deps, cycles=1, budget=10, auto_approve=False)  # waits for a decision
+    batch = deps.registry.batches()
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(deps.workspace.registry_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        monkeypatch.setenv("FAILFORGE_STATE__BUSY_TIMEOUT", "0.5")
+        code, output = _run("approve", batch[0].id, "-w", str(tmp_path))
+    finally:
+        locker.kill()
+        locker.wait()
+    assert code == 1 and "stayed locked" in output and "Traceback" not in output
+    assert batch and deps.registry.batch(batch[0].id).status == "proposed"  # nothing lost
