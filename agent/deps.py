@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from agent.settings import Settings
+from agent.settings import ExecutionSettings, Settings
 from storage.datasets import WorkspaceDatasets, connect
 from storage.registry import Registry
 from storage.workspace import Workspace
@@ -17,6 +18,7 @@ from tools.labeler.base import Labeler
 
 if TYPE_CHECKING:
     from agent.steps.planning import BatchPlanner
+    from tools.execution.ray_pool import RayPool
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
 
@@ -75,8 +77,23 @@ def build_analyst(settings: Settings, registry: Registry | None = None) -> Failu
     return OfflineAnalyst()
 
 
+def _fanned_out(settings: Settings, build: Callable[[Settings], Any]) -> RayPool:
+    """A Ray pool whose workers each build the tool once, in-process, from the same settings."""
+    from tools.execution.ray_pool import RayPool
+
+    local = settings.model_copy(update={"execution": ExecutionSettings()})
+    e = settings.execution
+    return RayPool(partial(build, local), e.workers, e.address, e.gpus_per_worker)
+
+
 def build_generator(settings: Settings) -> ImageGenerator:
-    if settings.backends.generator == "retrieval" or settings.loop.strategy == "retrieval":
+    retrieval = settings.backends.generator == "retrieval" or settings.loop.strategy == "retrieval"
+    if settings.execution.backend == "ray" and not retrieval:
+        from tools.execution.ray_pool import RayGenerator
+
+        pool = _fanned_out(settings, build_generator)
+        return RayGenerator(pool, settings.backends.generator)
+    if retrieval:
         from tools.generator.retrieval import PoolRetriever
 
         return PoolRetriever()
@@ -101,6 +118,10 @@ def build_generator(settings: Settings) -> ImageGenerator:
 
 
 def build_labeler(settings: Settings) -> Labeler:
+    if settings.execution.backend == "ray":
+        from tools.execution.ray_pool import RayLabeler
+
+        return RayLabeler(_fanned_out(settings, build_labeler), settings.backends.labeler)
     if settings.backends.labeler == "grounded-sam":
         from tools.labeler.grounded_sam import GroundedSamLabeler
 

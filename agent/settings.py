@@ -234,6 +234,19 @@ class LabelerSettings(BaseModel):
     qa_threshold: float = Field(0.3, ge=0, le=1, description="label quality under which to flag")
 
 
+class ExecutionSettings(BaseModel):
+    """Where generation and labelling run: in the loop's process, or over Ray workers."""
+
+    backend: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        None, description="a Ray cluster ('auto', ray://head:10001); default: start one here"
+    )
+    workers: int = Field(2, ge=1, description="Ray workers per tool; each loads its model once")
+    gpus_per_worker: float = Field(
+        0.0, ge=0, description="GPUs each worker asks Ray for (1, or 0.5 to share one)"
+    )
+
+
 class BackendSettings(BaseModel):
     """Which generator and labeler the loop uses (the analyst has its own section)."""
 
@@ -258,6 +271,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     fiftyone: FiftyOneSettings = Field(default_factory=FiftyOneSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     gate: GateSettings = Field(default_factory=GateSettings)

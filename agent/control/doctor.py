@@ -77,9 +77,11 @@ def diagnose(settings: Settings) -> list[Check]:
     # Engines beyond one machine.
     checks += [
         _postgres(settings),
-        _verdict("engine", "ray", _package("ray"), "this version generates and labels in-process"),
+        _verdict("engine", "ray", _package("ray")),
     ]
-    checks[-1].configured = False
+    checks[-1].configured = settings.execution.backend == "ray"
+    if not checks[-1].configured:
+        checks[-1].reason += " (generation and labelling run in-process; execution.backend: ray)"
     return checks
 
 
