@@ -91,20 +91,49 @@ def _start_database(database_dir: Path) -> None:
     FiftyOne joins whatever database service runs on the machine, whatever its directory, and
     children inherit its port: a second workspace's data would land in the first one's database
     (and die with it). The service is found by its arguments, so ours carries the directory.
+    A mongod on this directory that plain FiftyOne started (its App, an older failforge) is
+    joined by its port: a second mongod cannot open a directory that one already holds.
     """
     global _database_service
     import fiftyone.core.service as fos
+    import fiftyone.service.util as fosu
+
+    directory = str(database_dir.resolve())
+    tag = ["--failforge-dbpath", directory]
 
     class WorkspaceDatabaseService(fos.DatabaseService):  # type: ignore[misc]
         @property
         def _service_args(self) -> list[str]:
             # FiftyOne's service entry point skips "--flag value" pairs it does not know.
-            return [*super()._service_args, "--failforge-dbpath", str(database_dir.resolve())]
+            return [*super()._service_args, *tag]
 
     os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)  # a parent's database, maybe not ours
     os.environ["FIFTYONE_DATABASE_DIR"] = str(database_dir)  # the service's mongod reads it
-    _database_service = WorkspaceDatabaseService()
-    os.environ["FIFTYONE_PRIVATE_DATABASE_PORT"] = str(_database_service.port)
+    ours = list(fosu.find_processes_by_args(["--51-service", "db", "--multi", *tag]))
+    port = None if ours else _foreign_mongod_port(directory)
+    if port is None:
+        _database_service = WorkspaceDatabaseService()
+        port = _database_service.port
+    os.environ["FIFTYONE_PRIVATE_DATABASE_PORT"] = str(port)
+
+
+def _foreign_mongod_port(directory: str) -> int | None:
+    """The port of a mongod serving `directory` that some other FiftyOne started, if any."""
+    import psutil
+    from fiftyone.service.util import get_listening_tcp_ports
+
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        if not command or not Path(command[0]).name.startswith("mongod"):
+            continue
+        if "--dbpath" in command and command.index("--dbpath") + 1 < len(command):
+            served = command[command.index("--dbpath") + 1]
+            if str(Path(served).resolve()) == directory:
+                try:
+                    return next(iter(get_listening_tcp_ports(process)), None)
+                except psutil.Error:
+                    return None
+    return None
 
 
 def _fo() -> Any:

@@ -47,3 +47,22 @@ def test_a_second_workspace_gets_its_own_database_not_the_running_one(tmp_path: 
     assert Path(first_path) == tmp_path / "a" and Path(second_path) == tmp_path / "b"
     assert second_port != first_port
     assert (same_path, same_port) == (first_path, first_port)  # one mongod per directory
+
+
+def test_a_mongod_that_plain_fiftyone_started_on_the_directory_is_joined(tmp_path: Path) -> None:
+    from fiftyone.core.service import DatabaseService
+
+    folder = tmp_path / "c"
+    (folder / "log").mkdir(parents=True)
+    log = str(folder / "log" / "mongo.log")
+    mongod = DatabaseService.find_mongod()
+    foreign = subprocess.Popen(
+        [mongod, "--dbpath", str(folder), "--port", "0", "--nounixsocket", "--logpath", log]
+    )
+    try:
+        joined = _database_of(folder)
+        path, _ = joined.communicate(timeout=120)[0].split()
+        assert joined.returncode == 0 and Path(path) == folder  # not a second mongod (it fails)
+    finally:
+        foreign.terminate()
+        foreign.wait(timeout=60)
