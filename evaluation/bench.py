@@ -88,7 +88,10 @@ def aggregate(
                 steps.setdefault(step, []).append(seconds)
         summary["timings"] = {
             "step_seconds": {k: float(np.mean(v)) for k, v in steps.items()},
-            "wall_seconds": float(np.mean([runs[s]["arms"][arm]["seconds"] for s in seeds])),
+            # A resumed arm's clock missed the part before its kill: left out (nan if all were).
+            "wall_seconds": float(np.mean(walls))
+            if (walls := _walls(runs, seeds, arm))
+            else np.nan,
         }
         result["arms"][arm] = summary
     result["worst_baseline_slices"] = list(worst)
@@ -377,3 +380,9 @@ def _f(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+.3f}"
+
+
+def _walls(runs: Mapping[int, Mapping[str, Any]], seeds: Sequence[int], arm: str) -> list[float]:
+    return [
+        runs[s]["arms"][arm]["seconds"] for s in seeds if not runs[s]["arms"][arm].get("resumed")
+    ]

@@ -75,8 +75,6 @@ def _run_arm(
             base, folder, _arm_settings(strategy, budget, cycles, pool, oracle, overrides)
         )
     deps = build_deps(Settings.load(folder))
-    evaluations: list[dict[str, Any]] = []
-    images: list[int] = []
     steps: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -84,39 +82,47 @@ def _run_arm(
         now = time.perf_counter()
         steps[node] = steps.get(node, 0.0) + now - clock[0]
         if node == "decide_next":
-            incumbent = deps.registry.incumbent()
-            assert incumbent is not None
-            evaluations.append(ensure_test_metrics(deps, incumbent.name)["test"])
-            record = update["history"][-1]
-            images.append(record.images)
-            progress(f"seed {seed} {arm}", len(evaluations), cycles)
+            progress(f"seed {seed} {arm}", len(update["history"]), cycles)
         clock[0] = time.perf_counter()
 
     started = time.perf_counter()
-    if current_loop_id(deps) is None:
-        outcome = start_loop(deps, cycles, budget, True, observe)
-    else:
-        outcome = resume_loop(deps, observe=observe)
+    resumed = current_loop_id(deps) is not None
+    outcome = (
+        resume_loop(deps, observe=observe)
+        if resumed
+        else start_loop(deps, cycles, budget, True, observe)
+    )
     while outcome.waiting is not None:  # over threshold after every revision: the bench approves
         outcome = resume_loop(
             deps, {"approved": True, "by": "bench", "reason": "benchmark"}, observe
         )
     state = loop_status(deps, outcome.loop_id).state
-    while len(evaluations) < cycles:  # a loop that stopped early keeps its last model
-        evaluations.append(
-            evaluations[-1] if evaluations else ensure_test_metrics(deps, "v1")["test"]
-        )
-        images.append(0)
+    # Read from the loop's own history, so cycles finished before a kill are counted too.
+    history = state.history if state else []
+    models = _model_after_each_cycle(history, cycles)
     result = {
-        "cycles": evaluations,
-        "images": images,
+        "cycles": [ensure_test_metrics(deps, model)["test"] for model in models],
+        "images": [r.images for r in history] + [0] * (cycles - len(history)),
         "step_seconds": steps,
+        # A resumed arm's clock covers only the part after the resume.
         "seconds": time.perf_counter() - started,
+        "resumed": resumed,
         "stop_reason": state.stop_reason if state else None,
         "loop_slices": _discovered(deps, outcome.loop_id, cycles),
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def _model_after_each_cycle(history: list[Any], cycles: int) -> list[str]:
+    """The incumbent after each cycle (a loop that stopped early keeps its last model)."""
+    models, model = [], "v1"
+    for cycle in range(cycles):
+        record = history[cycle] if cycle < len(history) else None
+        if record is not None and record.promoted and record.candidate:
+            model = record.candidate
+        models.append(model)
+    return models
 
 
 def _arm_settings(

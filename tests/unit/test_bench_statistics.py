@@ -101,3 +101,23 @@ def test_the_oracle_targets_the_largest_deficits_on_test() -> None:
         "distance=far": pytest.approx(0.3),
         "lighting=night": pytest.approx(0.2),
     }
+
+
+def test_an_arms_model_per_cycle_comes_from_the_loops_history() -> None:
+    """Read from history, so cycles that finished before a kill and resume still count."""
+    from agent.control.bench import _model_after_each_cycle
+    from agent.state import CycleRecord
+
+    def record(cycle: int, candidate: str, promoted: bool) -> CycleRecord:
+        return CycleRecord(
+            cycle=cycle,
+            batch_id=f"b{cycle}",
+            approved=True,
+            images=135,
+            candidate=candidate,
+            promoted=promoted,
+        )
+
+    history = [record(1, "v2", True), record(2, "v3", False)]
+    assert _model_after_each_cycle(history, 3) == ["v2", "v2", "v2"]  # stopped early: kept
+    assert _model_after_each_cycle([], 2) == ["v1", "v1"]
