@@ -33,7 +33,7 @@ def main() -> int:
     if not (base / "failforge.yaml").is_file():
         base = trained_baseline(out)
     seconds = node_seconds(base, out / "cases", args.cycles)
-    console = Console(stderr=True)
+    console = Console(stderr=True, emoji=False)
     results = []
     for point in args.points.split(","):
         result = run_case(base, out / "cases", point, args.cycles, seconds)
@@ -47,7 +47,7 @@ def main() -> int:
         table.add_row(
             r.point, r.died, str(r.resume_code), "; ".join(r.problems), f"{r.seconds:.0f}"
         )
-    Console().print(table)
+    Console(emoji=False).print(table)
     rows = [{**r.__dict__, "workspace": str(r.workspace)} for r in results]
     (out / "faults.json").write_text(json.dumps({"node_seconds": seconds, "cases": rows}, indent=2))
     return 0 if all(r.survived for r in results) else 1
