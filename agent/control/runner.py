@@ -111,7 +111,7 @@ def _drive(deps: Deps, loop_id: str, payload: Any, observe: Observer | None) -> 
     for task in snapshot.tasks:
         for pending in task.interrupts:
             waiting = pending.value
-    finished = not snapshot.next
+    finished = _finished(snapshot)
     return LoopOutcome(loop_id, finished, state.stop_reason if state else None, waiting, state)
 
 
@@ -140,8 +140,14 @@ def loop_status(deps: Deps, loop_id: str) -> LoopOutcome:
     state = LoopState.model_validate(snapshot.values) if snapshot.values else None
     waiting = next((i.value for t in snapshot.tasks for i in t.interrupts), None)
     return LoopOutcome(
-        loop_id, not snapshot.next, state.stop_reason if state else None, waiting, state
+        loop_id, _finished(snapshot), state.stop_reason if state else None, waiting, state
     )
+
+
+def _finished(snapshot: Any) -> bool:
+    """No next node and no task left: a process killed right after a node saved its writes, but
+    before the next checkpoint, leaves that task pending with no next node yet (not finished)."""
+    return not snapshot.next and not snapshot.tasks
 
 
 def resume_loop(

@@ -190,3 +190,50 @@ def test_stop_ends_a_waiting_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert outcome is not None and outcome.finished and outcome.stop_reason == "stopped by erin"
     assert fake.calls["retrain"] == 0 and waiting.waiting is not None
     assert start_loop(deps, cycles=1, budget=10, auto_approve=True).finished
+
+
+KILLED_BETWEEN_WRITES_AND_CHECKPOINT = """
+import os, signal, sys
+from pathlib import Path
+import pytest
+from langgraph.checkpoint.sqlite import SqliteSaver
+from tests.fakes import FakeOperations, fake_deps
+from agent.control.runner import start_loop
+saved = SqliteSaver.put_writes
+def put_writes(self, config, writes, task_id, task_path=""):
+    saved(self, config, writes, task_id, task_path)
+    if any(channel == "decision" for channel, _ in writes):  # request_approval's writes
+        os.kill(os.getpid(), signal.SIGKILL)
+SqliteSaver.put_writes = put_writes
+deps = fake_deps(Path(sys.argv[1]))
+patch = pytest.MonkeyPatch()
+FakeOperations(deps).install(patch)
+start_loop(deps, cycles=1, budget=100, auto_approve=True)
+"""
+
+
+def test_a_kill_after_a_nodes_writes_but_before_the_next_checkpoint_is_not_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the kill matrix: LangGraph then shows no next node, only the pending task."""
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(KILLED_BETWEEN_WRITES_AND_CHECKPOINT),
+            str(tmp_path),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, child.stderr
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps).install(monkeypatch)
+    loop_id = resume_loop.__globals__["current_loop_id"](deps)
+    assert not loop_status(deps, loop_id).finished
+    outcome = resume_loop(deps)
+    assert outcome.finished and outcome.state is not None and len(outcome.state.history) == 1
+    assert fake.calls["retrain"] == 1 and deps.registry.incumbent().name == "v2"
