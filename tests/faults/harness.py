@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -137,9 +138,9 @@ def _victim(point: str, marker: Path, delay: float, workspace: Path, cycles: int
 
 def node_seconds(base: Path, folder: Path, cycles: int) -> dict[str, float]:
     """Each node's first duration in an uninterrupted loop: `middle` kills fire at half of it."""
-    workspace = clone(base, folder / "timing")
     marker = folder / "timing.json"
-    _victim("timing", marker, 0.0, workspace, cycles)
+    if not marker.is_file():  # measured once per matrix folder
+        _victim("timing", marker, 0.0, clone(base, folder / "timing"), cycles)
     return dict(json.loads(marker.read_text()))
 
 
@@ -148,7 +149,9 @@ def run_case(
 ) -> CaseResult:
     """Kill a loop at `point`, resume it in a new process, check what it left."""
     started = time.perf_counter()
-    workspace = clone(base, folder / point.replace(":", "-").replace(".", "-"))
+    target = folder / point.replace(":", "-").replace(".", "-")
+    shutil.rmtree(target, ignore_errors=True)  # a case runs from a fresh clone every time
+    workspace = clone(base, target)
     marker = workspace / "killed-at.txt"
     delay = (seconds or {}).get(point.partition(":")[0], 0.0) / 2
     _victim(point, marker, delay, workspace, cycles)
