@@ -28,7 +28,7 @@ def once(
     The result is stored in the registry (not a LangGraph @task: the registry also serves the
     event log and the benchmark's reading of what each cycle discovered) and replayed as `kind`.
     """
-    key = f"{state.loop_id}/c{state.cycle}/r{state.revision}/{step}"
+    key = _step_key(state, step)
     done = deps.registry.step_result(key)
     if done is not None:
         deps.registry.log("step_replayed", state.loop_id, state.cycle, step)
@@ -48,8 +48,14 @@ def once(
 
 def log_once(deps: Deps, state: LoopState, kind: str, step: str, **payload: Any) -> None:
     """A node's event, written once per (loop, cycle, revision) even when a resume reruns it."""
-    key = f"{state.loop_id}/c{state.cycle}/r{state.revision}/{kind}"
-    deps.registry.log_once(key, kind, state.loop_id, state.cycle, step, **payload)
+    deps.registry.log_once(
+        _step_key(state, kind), kind, state.loop_id, state.cycle, step, **payload
+    )
+
+
+def _step_key(state: LoopState, name: str) -> str:
+    """What a step's result or event is stored under: one per (loop, cycle, revision, name)."""
+    return f"{state.loop_id}/c{state.cycle}/r{state.revision}/{name}"
 
 
 def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:

@@ -126,13 +126,14 @@ def _foreign_mongod_port(directory: str) -> int | None:
         command = process.info["cmdline"] or []
         if not command or not Path(command[0]).name.startswith("mongod"):
             continue
-        if "--dbpath" in command and command.index("--dbpath") + 1 < len(command):
-            served = command[command.index("--dbpath") + 1]
-            if str(Path(served).resolve()) == directory:
-                try:
-                    return next(iter(get_listening_tcp_ports(process)), None)
-                except psutil.Error:
-                    return None
+        if "--dbpath" not in command[:-1]:  # the flag with a value after it
+            continue
+        if str(Path(command[command.index("--dbpath") + 1]).resolve()) != directory:
+            continue
+        try:
+            return next(iter(get_listening_tcp_ports(process)), None)
+        except psutil.Error:
+            return None
     return None
 
 

@@ -291,10 +291,9 @@ class Registry:
     ) -> None:
         """Log an event unless one was logged under `key` before (a loop node that a killed
         process had finished runs again on resume, and must not tell its story twice)."""
+        # record_step keeps the first run's marker and drops this event if one is there.
         event = Event(kind=kind, loop_id=loop_id, cycle=cycle, step=step, payload=payload)
-        marker = f"event/{key}"
-        if self.step_result(marker) is None:
-            self.record_step(marker, {"kind": kind}, event)
+        self.record_step(f"event/{key}", {"kind": kind}, event)
 
     def last_events(self, count: int) -> list[Event]:
         """The `count` newest events, oldest first."""

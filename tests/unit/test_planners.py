@@ -157,20 +157,11 @@ def test_a_refuted_hypothesis_gets_less_of_the_next_budget(
     analysis = FailureAnalysis(
         analyst="t",
         hypotheses=[
-            Hypothesis(
-                slice_name="far",
-                what_fails="",
-                why="",
-                confidence=1,
-                conditions=SceneConditions(distance="far"),
-            ),
-            Hypothesis(
-                slice_name="night",
-                what_fails="",
-                why="",
-                confidence=1,
-                conditions=SceneConditions(lighting="night"),
-            ),
+            Hypothesis(slice_name=name, what_fails="", why="", confidence=1, conditions=blamed)
+            for name, blamed in (
+                ("far", SceneConditions(distance="far")),
+                ("night", SceneConditions(lighting="night")),
+            )
         ],
     )
     state = _state().model_copy(update={"slices": slices, "analysis": analysis})
