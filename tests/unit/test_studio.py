@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,10 +21,22 @@ def test_langgraph_json_names_a_factory_that_builds_the_loop(
     target = config["graphs"]["failforge"]
     path, _, name = target.partition(":")
     assert (REPO / path).is_file() and "env" not in config  # nothing it names is missing
+    from agent.control.runner import LoopBusyError, loop_lock
     from agent.entry import studio
 
     deps = fake_deps(tmp_path)
     monkeypatch.setenv("FAILFORGE_WORKSPACE", str(tmp_path))
     monkeypatch.setattr(studio, "build_deps", lambda settings: deps)
-    graph = getattr(studio, name)()
-    assert {"evaluate_detector", "request_approval", "decide_next"} <= set(graph.nodes)
+    factory = getattr(studio, name)
+
+    async def build(runtime: object) -> set[str]:
+        async with factory(runtime) as graph:
+            return set(graph.nodes)
+
+    reading = SimpleNamespace(execution_runtime=None)  # the server reading state or schemas
+    assert {"evaluate_detector", "request_approval", "decide_next"} <= asyncio.run(build(reading))
+    # A run takes the workspace's loop lock: refused while another loop holds it.
+    running = SimpleNamespace(execution_runtime=object())
+    with loop_lock(deps), pytest.raises(LoopBusyError):
+        asyncio.run(build(running))
+    assert "retrain_detector" in asyncio.run(build(running))  # and released after a run
