@@ -6,6 +6,7 @@ from typing import Any
 
 from agent.control.runner import current_loop_id, loop_status
 from agent.deps import Deps
+from agent.state import CycleRecord
 
 
 def status_payload(deps: Deps, split: str) -> dict[str, Any]:
@@ -60,6 +61,19 @@ SCORE_READINGS = {
 }
 
 
+def _cycle_outcome(record: CycleRecord) -> dict[str, Any]:
+    """How a finished cycle ended: what was decided, trained and promoted, and why."""
+    return {
+        "cycle": record.cycle,
+        "batch_id": record.batch_id,
+        "approved": record.approved,
+        "images": record.images,
+        "candidate": record.candidate,
+        "promoted": record.promoted,
+        "reasons": record.reasons,
+    }
+
+
 def review_summary(deps: Deps) -> dict[str, Any]:
     """Everything a reviewer needs on one screen: the loop, and the batch it waits for with the
     hypotheses behind it, the slices and budgets, the scores against their thresholds."""
@@ -81,6 +95,7 @@ def review_summary(deps: Deps) -> dict[str, Any]:
         "field_dataset": deps.datasets.field_name,
         "synthetic_dataset": deps.datasets.synthetic_name,
         "events": events,
+        "last_cycle": _cycle_outcome(state.history[-1]) if state and state.history else None,
         "batch": None,
     }
     if state is None or outcome is None or outcome.waiting is None or state.batch is None:

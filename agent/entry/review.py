@@ -69,6 +69,24 @@ def summary_for_app(workspace: Path | None = None) -> dict[str, Any]:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
+def _cycle_line(last: dict[str, Any]) -> str:
+    """One sentence on how the last cycle ended, shown once a decision has run its course."""
+    decided = (
+        f"batch {last['batch_id']} approved ({last['images']} images)"
+        if last["approved"]
+        else f"batch {last['batch_id']} rejected ({'; '.join(last['reasons'])}), nothing trained"
+    )
+    trained = ""
+    if last["candidate"]:
+        verdict = "promoted" if last["promoted"] else "not promoted"
+        trained = f"; candidate **{last['candidate']}** {verdict}"
+        reasons = last["reasons"]
+        if reasons:  # the gate lists every slice that fell: the first two, then a count
+            more = f"; and {len(reasons) - 2} more" if len(reasons) > 2 else ""
+            trained += f" ({'; '.join(reasons[:2])}{more})"
+    return f"Cycle {last['cycle']}: {decided}{trained}."
+
+
 def review_markdown(summary: dict[str, Any]) -> str:
     """The panel's text: the loop, then the batch with its hypotheses, slices and scores."""
     if "error" in summary:
@@ -84,6 +102,9 @@ def review_markdown(summary: dict[str, Any]) -> str:
             else "not waiting for a decision."
         ),
     ]
+    last = summary.get("last_cycle")
+    if last:
+        lines.append(_cycle_line(last))
     events = summary.get("events") or []
     if events:
         lines.append(

@@ -110,6 +110,10 @@ def test_the_review_panel_shows_the_waiting_batch_and_why(
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
     manifest = yaml.safe_load((PLUGINS_DIR / "failforge_review" / "fiftyone.yml").read_text())
     assert manifest["panels"] == ["failforge_review_panel"]
+    from agent.entry.plugins.failforge_review import ApproveBatch, RejectBatch
+
+    # A decision trains or not: the App must not treat its operators as safe.
+    assert {op().config.risk_level.value for op in (ApproveBatch, RejectBatch)} == {"high"}
     panel = ReviewPanel()
     ctx = SimpleNamespace(panel=SimpleNamespace(state=_State()), ops=_Ops(), params={})
 

@@ -23,6 +23,8 @@ def _batch_of_view(ctx: Any) -> str | None:
 
 
 class _Decide(foo.Operator):
+    """Decides a batch; the loop then trains on it or not, so both declare a high risk level."""
+
     approved = True
 
     def resolve_input(self, ctx: Any) -> Any:
@@ -56,7 +58,7 @@ class ApproveBatch(_Decide):
 
     @property
     def config(self) -> Any:
-        return foo.OperatorConfig(name="approve_batch", label="Approve batch")
+        return foo.OperatorConfig(name="approve_batch", label="Approve batch", risk_level="high")
 
 
 class RejectBatch(_Decide):
@@ -64,7 +66,7 @@ class RejectBatch(_Decide):
 
     @property
     def config(self) -> Any:
-        return foo.OperatorConfig(name="reject_batch", label="Reject batch")
+        return foo.OperatorConfig(name="reject_batch", label="Reject batch", risk_level="high")
 
 
 class ReviewPanel(foo.Panel):
