@@ -21,7 +21,7 @@ COMPOSE = REPO / "docker" / "compose.yaml"
     reason="docker-compose is not installed (.ci/run installs Debian's package)",
 )
 def test_compose_file_validates_and_keeps_internal_ports_private() -> None:
-    env = {**os.environ, "FAILFORGE_API_TOKEN": "x"}
+    env = {**os.environ, "FAILFORGE_API_TOKEN": "x", "FAILFORGE_DB_PASSWORD": "y"}
     result = subprocess.run(
         ["docker-compose", "-f", str(COMPOSE), "config"],
         env=env,
@@ -32,31 +32,50 @@ def test_compose_file_validates_and_keeps_internal_ports_private() -> None:
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert "ports" not in services["mongo"]
+    for internal in ("mongo", "postgres", "ray-head", "ray-worker"):
+        assert "ports" not in services[internal], internal
     app_ports = [
         str(p) if isinstance(p, str) else f"{p.get('host_ip', '')}:{p['published']}"
         for p in services["app"]["ports"]
     ]
     assert any(p.startswith("127.0.0.1:5151") for p in app_ports)
-    assert services["vllm"]["image"].split(":")[-1] not in ("", "latest")
-    assert "healthcheck" in services["vllm"] and "healthcheck" in services["mongo"]
-    for name in ("app", "vllm"):
+    for name in ("vllm", "mongo", "postgres", "ray-head"):
+        assert "healthcheck" in services[name], name
+    for name in ("vllm", "mongo", "postgres"):
+        assert services[name]["image"].split(":")[-1] not in ("", "latest"), name
+    # The app keeps its state in Postgres and fans generation and labelling out over Ray.
+    app_env = services["app"]["environment"]
+    assert (
+        app_env["FAILFORGE_STATE__URL"]
+        == "postgresql+psycopg://failforge:y@postgres:5432/failforge"
+    )
+    assert app_env["FAILFORGE_EXECUTION__BACKEND"] == "ray"
+    assert app_env["FAILFORGE_EXECUTION__ADDRESS"].startswith("ray-head:")
+    assert {"postgres", "ray-head"} <= set(services["app"]["depends_on"])
+    # Workers write images where the app reads them: the same workspace volume, same path.
+    worker_mounts = [
+        v["target"] if isinstance(v, dict) else v.split(":")[1]
+        for v in services["ray-worker"]["volumes"]
+    ]
+    assert "/workspace" in worker_mounts
+    for name in ("app", "vllm", "ray-worker"):
         devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices[0]["capabilities"] == ["gpu"]
-    missing = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config"],
-        env={k: v for k, v in env.items() if k != "FAILFORGE_API_TOKEN"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert missing.returncode != 0 and "FAILFORGE_API_TOKEN" in missing.stderr
+    for secret in ("FAILFORGE_API_TOKEN", "FAILFORGE_DB_PASSWORD"):
+        missing = subprocess.run(
+            ["docker-compose", "-f", str(COMPOSE), "config"],
+            env={k: v for k, v in env.items() if k != secret},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert missing.returncode != 0 and secret in missing.stderr, secret
 
 
 def test_dockerfile_installs_from_source_with_pythonpath() -> None:
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "FROM nvidia/cuda" in dockerfile and "PYTHONPATH=/app" in dockerfile
-    assert "-c constraints.txt -e ." in dockerfile
+    assert '-c constraints.txt -e ".[ray]"' in dockerfile  # one image: app, Ray head, workers
 
 
 def test_langgraph_json_points_at_the_graph_factory() -> None:
