@@ -137,11 +137,23 @@ def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any])
     Workspace(target).create()
     workspace_id = uuid.uuid4().hex[:10]
     source.datasets.clone_to(workspace_id)
-    values = {**read_settings_file(root), **settings_values, "workspace_id": workspace_id}
+    values = {**_merged(read_settings_file(root), settings_values), "workspace_id": workspace_id}
     write_settings_file(target, values)
     # Model paths in the copied registry point into the source; repoint them to the links.
     Registry(target / "registry.sqlite").relocate_models(root, target)
     return target
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` laid over it section by section: a clone told to change
+    `detector.batch` keeps the source's other detector settings (its image size, say)."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _dump_yaml(data: dict[str, Any]) -> str:

@@ -37,3 +37,17 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     settings = Settings.load(tmp_path)
     assert settings.classes == ["car", "person", "sign"]
     assert settings.detector.model == "yolov8n.yaml"
+
+
+def test_a_clone_changes_only_the_settings_it_is_given() -> None:
+    from agent.control.workspaces import _merged
+
+    source = {"detector": {"imgsz": 96, "batch": 16}, "loop": {"cycles": 3}, "world": "w.yaml"}
+    changed = _merged(source, {"detector": {"batch": 4}, "gate": {"min_gain": 0.0}})
+    assert changed == {
+        "detector": {"imgsz": 96, "batch": 4},  # the source's image size survives
+        "loop": {"cycles": 3},
+        "world": "w.yaml",
+        "gate": {"min_gain": 0.0},
+    }
+    assert source["detector"] == {"imgsz": 96, "batch": 16}  # the source is left as it was
