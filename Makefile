@@ -32,9 +32,11 @@ lint: install
 bench: install
 	$(PY) scripts/bench_loop.py
 
-# Kill a real loop at every node (start, middle, end) and inside two database writes, resume it,
+# A killed FiftyOne database (pytest -m faults), then a real loop killed at every node (start,
+# middle, end) and inside two database writes, resumed,
 # check that registry, checkpoint and FiftyOne agree (about 40 s a case on 2 cores).
 faults: install
+	$(PY) -m pytest -m faults
 	$(PY) scripts/fault_matrix.py --out faults-out $(FAULTS_ARGS)
 
 clean:

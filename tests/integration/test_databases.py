@@ -66,3 +66,18 @@ def test_a_mongod_that_plain_fiftyone_started_on_the_directory_is_joined(tmp_pat
     finally:
         foreign.terminate()
         foreign.wait(timeout=60)
+
+
+def test_every_fiftyone_write_is_journaled_before_it_is_acknowledged() -> None:
+    # Unjournaled, an acknowledged write dies with a killed mongod while the registry already
+    # says its step is done (tests/integration/test_database_loss.py, `make faults`).
+    import mongoengine
+
+    from agent.settings import Settings
+    from storage.datasets import connect
+
+    connect(Settings().database_dir())  # this test session's database
+    import fiftyone.core.odm.database as fodb
+
+    assert fodb.get_db_conn().client.write_concern.document == {"j": True}
+    assert mongoengine.get_db().client.write_concern.document == {"j": True}
