@@ -110,8 +110,38 @@ def aggregate(
             for arm in arms
             if arm != "targeted"
         }
+    if "none" in arms and all("last_candidate" in runs[s]["arms"][a] for s in seeds for a in arms):
+        _add_candidate_gains(result, runs, arms, slices, worst)
     result["targets"] = targets(result)
     return result
+
+
+def _add_candidate_gains(
+    result: dict[str, Any],
+    runs: Mapping[int, Mapping[str, Any]],
+    arms: Sequence[str],
+    slices: Sequence[str],
+    worst: Sequence[str],
+) -> None:
+    """`arms.<arm>.candidate_net_gain` and `candidate_comparisons`: the last candidates, net of
+    `none`'s last candidate (fine-tuned as long on field data alone), whatever the gate said."""
+    keys = [key for key in gain_keys(slices) if key != "loop_slices"]
+    values = {arm: _values(runs, arm, slices, worst, candidate=True) for arm in arms}
+    for arm in arms:
+        result["arms"][arm]["candidate_net_gain"] = {
+            key: paired_interval(values[arm][key], values["none"][key]) for key in keys
+        }
+        result["arms"][arm]["candidates"] = [
+            runs[s]["arms"][arm]["last_candidate"]["model"] for s in sorted(runs)
+        ]
+    if "targeted" in arms:
+        result["candidate_comparisons"] = {
+            f"targeted_vs_{arm}": {
+                key: paired_interval(values["targeted"][key], values[arm][key]) for key in keys
+            }
+            for arm in arms
+            if arm != "targeted"
+        }
 
 
 def gain_keys(slices: Sequence[str]) -> list[str]:
@@ -124,12 +154,18 @@ Measured = tuple[float | None, int | None]
 
 
 def _values(
-    runs: Mapping[int, Mapping[str, Any]], arm: str, slices: Sequence[str], worst: Sequence[str]
+    runs: Mapping[int, Mapping[str, Any]],
+    arm: str,
+    slices: Sequence[str],
+    worst: Sequence[str],
+    candidate: bool = False,
 ) -> dict[str, list[Measured]]:
-    """Per key, the arm's final value on each seed (in seed order)."""
+    """Per key, the arm's final value on each seed (in seed order): of the gated incumbent, or
+    with `candidate` of the last candidate, promoted or not (no loop slices measured for it)."""
     out: dict[str, list[Measured]] = {key: [] for key in gain_keys(slices)}
     for seed in sorted(runs):
-        final = runs[seed]["arms"][arm]["cycles"][-1]
+        run = runs[seed]["arms"][arm]
+        final = run["last_candidate"]["test"] if candidate else run["cycles"][-1]
         for name in slices:
             block = final["slices"].get(name, {})
             out[name].append((block.get("recall"), block.get("objects")))
@@ -141,7 +177,7 @@ def _values(
             if recalls and all(r is not None for r in recalls)
             else (None, None)
         )
-        loop = runs[seed].get("loop_slices", {}).get(arm, {})
+        loop = {} if candidate else runs[seed].get("loop_slices", {}).get(arm, {})
         out["loop_slices"].append((loop.get("recall"), loop.get("objects")))
         out["overall_map50"].append((final["overall"].get("map50"), None))
     return out
@@ -268,6 +304,7 @@ def markdown(result: Mapping[str, Any]) -> str:
                 f"| {name.removeprefix('targeted_vs_')} | {_interval(block['worst2'])} | "
                 f"{_interval(block['loop_slices'])} | {_interval(block['overall_map50'])} |"
             )
+    lines += _candidate_lines(result)
     lines += [
         "",
         "Recall on `test` (mean ± std over seeds); gain over the baseline in brackets.",
@@ -299,6 +336,33 @@ def markdown(result: Mapping[str, Any]) -> str:
         )
     lines += ["", "Targets: " + ", ".join(f"{k}: {v}" for k, v in result["targets"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _candidate_lines(result: Mapping[str, Any]) -> list[str]:
+    """The last candidates' table: what each arm's images were worth, whatever the gate said."""
+    arms = [a for a in result["arms"] if "candidate_net_gain" in result["arms"][a]]
+    if not arms:
+        return []
+    comparisons = result.get("candidate_comparisons", {})
+    lines = [
+        "",
+        "Last candidate, promoted or not (the model trained on all of the arm's images), net of "
+        "`none`'s last candidate (fine-tuned as long on field data alone): what the images were "
+        "worth, apart from the gate's yes or no.",
+        "",
+        "| arm | net recall gain, worst two | net mAP50 gain | targeted minus arm, worst two "
+        "| candidate per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        block = result["arms"][arm]
+        net = block["candidate_net_gain"]
+        versus = comparisons.get(f"targeted_vs_{arm}", {}).get("worst2")
+        lines.append(
+            f"| {arm} | {_interval(net.get('worst2'))} | {_interval(net.get('overall_map50'))} "
+            f"| {_interval(versus) if versus else '-'} | {', '.join(block['candidates'])} |"
+        )
+    return lines
 
 
 def plots(result: Mapping[str, Any], out: Path) -> list[Path]:

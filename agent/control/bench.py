@@ -69,7 +69,11 @@ def _run_arm(
     strategy = overrides.get("loop", {}).get("strategy", "targeted" if arm not in ARMS else arm)
     result_file = folder / "arm.json"
     if result_file.is_file():
-        return dict(json.loads(result_file.read_text()))
+        stored = dict(json.loads(result_file.read_text()))
+        if "last_candidate" not in stored:  # an arm measured before candidates were reported
+            stored["last_candidate"] = _last_candidate_on_test(build_deps(Settings.load(folder)))
+            result_file.write_text(json.dumps(stored))
+        return stored
     if not (folder / "failforge.yaml").is_file():
         clone_workspace(
             base, folder, _arm_settings(strategy, budget, cycles, pool, oracle, overrides)
@@ -109,9 +113,21 @@ def _run_arm(
         "resumed": resumed,
         "stop_reason": state.stop_reason if state else None,
         "loop_slices": _discovered(deps, outcome.loop_id, cycles),
+        "last_candidate": _last_candidate_on_test(deps),
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def _last_candidate_on_test(deps: Deps) -> dict[str, Any]:
+    """The last cycle's candidate on `test`, promoted or not: the model trained on all of the
+    arm's images. The gate's yes/no hides how good the data was when it rejects (on a seed
+    where every candidate of every arm was rejected, every arm gained exactly 0)."""
+    loop_id = current_loop_id(deps)
+    state = loop_status(deps, loop_id).state if loop_id else None
+    trained = [r.candidate for r in (state.history if state else []) if r.candidate]
+    model = trained[-1] if trained else "v1"
+    return {"model": model, "test": ensure_test_metrics(deps, model)["test"]}
 
 
 def _model_after_each_cycle(history: list[Any], cycles: int) -> list[str]:

@@ -121,3 +121,34 @@ def test_an_arms_model_per_cycle_comes_from_the_loops_history() -> None:
     history = [record(1, "v2", True), record(2, "v3", False)]
     assert _model_after_each_cycle(history, 3) == ["v2", "v2", "v2"]  # stopped early: kept
     assert _model_after_each_cycle([], 2) == ["v1", "v1"]
+
+
+def test_last_candidates_are_compared_whatever_the_gate_said() -> None:
+    # Every gate said no: the incumbents are the baseline, so every gated net gain is 0, while
+    # the candidates trained on the arms' images differ.
+    runs = _runs()
+    for seed, run in runs.items():
+        base = {k: v["recall"] for k, v in run["baseline"]["slices"].items()}
+        for arm, lift in (("none", 0.01), ("targeted", 0.06 + seed / 100)):
+            run["arms"][arm]["cycles"] = [run["baseline"]]
+            lifted = {k: r + lift for k, r in base.items()}
+            run["arms"][arm]["last_candidate"] = {
+                "model": "v3",
+                "test": _evaluation(lifted, 0.5 + lift),
+            }
+    result = aggregate(runs, ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
+    targeted = result["arms"]["targeted"]
+    assert targeted["net_gain"]["worst2"]["mean"] == pytest.approx(0.0)
+    candidate = targeted["candidate_net_gain"]["worst2"]
+    assert candidate["mean"] == pytest.approx(0.06)  # (0.05 + 0.06 + 0.07) / 3
+    low, high = candidate["ci95"]
+    assert low <= candidate["mean"] <= high and high - low > 0
+    assert targeted["candidates"] == ["v3", "v3", "v3"]
+    assert "loop_slices" not in targeted["candidate_net_gain"]  # not measured for candidates
+    assert "Last candidate, promoted or not" in markdown(result)
+
+
+def test_runs_measured_before_candidates_were_reported_still_aggregate() -> None:
+    result = aggregate(_runs(), ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
+    assert "candidate_net_gain" not in result["arms"]["targeted"]
+    assert "Last candidate" not in markdown(result)
