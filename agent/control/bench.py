@@ -158,8 +158,11 @@ def _arm_settings(
             "batch_size": -(-budget // cycles),
             "patience": cycles + 1,
             "target_recall": 1.0,
-            # Only the oracle arm is told the true worst slices (read by the bench).
-            "oracle_slices": oracle if strategy == "oracle" else {},
+            # Only the oracle arm is told the true worst slices (read by the bench); an oracle
+            # variant may name its own (a probe: the planner aimed at one chosen slice).
+            "oracle_slices": (overrides.get("loop", {}).get("oracle_slices") or oracle)
+            if strategy == "oracle"
+            else {},
         },
         "backends": {"retrieval_pool": str(pool)},
     }
