@@ -100,6 +100,12 @@ class LoopSettings(BaseModel):
         description="rank failure slices by recall deficit shrunk with this many pseudo-objects "
         "at the overall recall (small, reliable deficits can win) instead of deficit x support",
     )
+    slice_deficit: Literal["overall", "beyond_size"] = Field(
+        "overall",
+        description="what a slice's recall deficit is measured against: the overall recall, or "
+        "the recall its objects' box size and overlap predict (failures that size and occlusion "
+        "explain rank low: more images at the same resolution rarely fix them)",
+    )
     edit_share: float = Field(
         0.3, ge=0, le=1, description="share of requests that edit real images"
     )

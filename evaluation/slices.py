@@ -30,7 +30,9 @@ class FailureSlice(BaseModel):
     conditions: dict[str, str] = Field(description="attribute -> bin (or class name)")
     support: int = Field(description="objects in the slice")
     recall: float
-    deficit: float = Field(description="overall recall minus slice recall")
+    deficit: float = Field(
+        description="expected recall (overall, or as size predicts) minus slice recall"
+    )
     score: float = Field(description="deficit x support share; the ranking key")
     stats: dict[str, float] = Field(default_factory=dict, description="mean attributes")
     overall_stats: dict[str, float] = Field(default_factory=dict, description="over all objects")
@@ -177,6 +179,27 @@ def slice_recall(
     return (float(table.found[mask].mean()) if support else None), support
 
 
+def expected_recall(
+    bins: dict[str, np.ndarray], found: np.ndarray, given: Sequence[str], prior: float = 5.0
+) -> np.ndarray:
+    """Per object, the recall of objects like it in the `given` attributes' bins alone (their
+    cell's recall, smoothed towards the overall recall with `prior` pseudo-objects).
+
+    With `given` = box size and overlap, a slice's deficit against this is what the detector
+    misses beyond what object size and occlusion explain: small and hidden objects are missed
+    at any amount of data at a fixed input resolution, so only the excess is worth images.
+    """
+    overall = float(found.mean())
+    if not given:
+        return np.full(len(found), overall)
+    cells = np.array(["|".join(parts) for parts in zip(*(bins[g] for g in given), strict=True)])
+    expected = np.empty(len(found))
+    for cell in np.unique(cells):
+        inside = cells == cell
+        expected[inside] = (found[inside].sum() + prior * overall) / (inside.sum() + prior)
+    return expected
+
+
 def discover_slices(
     table: ObjectTable,
     edges: dict[str, list[float]],
@@ -184,17 +207,21 @@ def discover_slices(
     min_support: int = 20,
     max_examples: int = 8,
     shrinkage: float | None = None,
+    adjust_for: Sequence[str] = (),
 ) -> list[FailureSlice]:
     """Rank single attributes and pairs by recall deficit x support share; return the top ones.
 
     With `shrinkage` (k pseudo-objects at the overall recall), slices rank by their shrunk
     deficit instead: a small slice with a large deficit can win, and its deficit is trusted
     only as far as its objects support it (k / (support + k) of it is pulled to the mean).
+    With `adjust_for` (attributes such as box size and overlap), a slice's deficit is measured
+    against the recall its objects' bins of those attributes predict (`expected_recall`), not
+    the overall recall: failures those attributes already explain rank low.
     """
     if len(table.found) == 0:
         return []
     bins = assign_bins(table, edges)
-    overall = float(table.found.mean())
+    expected = expected_recall(bins, table.found, adjust_for)
     total = len(table.found)
     candidates: list[FailureSlice] = []
     attributes = list(bins)
@@ -209,7 +236,7 @@ def discover_slices(
         if support < min_support:
             continue
         recall = float(table.found[mask].mean())
-        deficit = overall - recall
+        deficit = float(expected[mask].mean()) - recall
         if deficit <= 0:
             continue
         scale = total if shrinkage is None else support + shrinkage

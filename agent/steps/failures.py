@@ -11,6 +11,7 @@ from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
 from agent.steps.results import Discovery
 from evaluation.slices import (
+    OBJECT_ATTRIBUTES,
     FailureSlice,
     ObjectTable,
     assign_bins,
@@ -88,6 +89,7 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
         settings.top_slices,
         settings.min_support,
         shrinkage=settings.slice_shrinkage,
+        adjust_for=OBJECT_ATTRIBUTES if settings.slice_deficit == "beyond_size" else (),
     )
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)

@@ -117,3 +117,26 @@ def test_shrinkage_lets_a_small_reliable_failure_win() -> None:
     assert discover_slices(table, edges, top_k=1, min_support=3, shrinkage=2000)[0].conditions == {
         "class": "car"
     }
+
+
+def test_deficits_beyond_size_rank_what_size_does_not_explain() -> None:
+    # Small objects are missed because they are small (a fifth of them found); dark images lose
+    # half their objects whatever their size. Planted on a table where the two are independent.
+    table = _table(n=3000, seed=1)
+    rng = np.random.default_rng(2)
+    small = table.values["box_size"] < 0.1
+    dark = table.values["brightness"] < 0.1
+    table.found = np.where(small, rng.random(3000) < 0.2, True) & ~(dark & (rng.random(3000) < 0.5))
+    edges = bin_edges(table)
+    plain = discover_slices(table, edges, top_k=1, min_support=10)
+    assert plain[0].conditions == {"box_size": "lowest"}  # the largest raw deficit
+    beyond = discover_slices(
+        table, edges, top_k=2, min_support=10, adjust_for=("box_size", "overlap")
+    )
+    assert beyond[0].conditions == {"brightness": "lowest"}
+    # Size explains the small objects' misses: beyond it, little of their deficit is left.
+    for s in beyond:
+        if s.conditions == {"box_size": "lowest"}:
+            assert s.deficit < plain[0].deficit / 4
+    # The dark slice's deficit is what it misses beyond its objects' sizes: about half its recall.
+    assert 0.35 < beyond[0].deficit < 0.6
