@@ -14,6 +14,7 @@ from storage.workspace import Workspace
 from tools.analyst.base import FailureAnalyst
 from tools.detector.base import Detector
 from tools.generator.base import ImageGenerator
+from tools.generator.check import RequestChecker
 from tools.labeler.base import Labeler
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Deps:
     labeler: Labeler
     # How a cycle's budget becomes requests: the agent's targeting or a benchmark arm.
     planner: BatchPlanner = field(default_factory=lambda: build_planner("targeted"))
+    # Whether each image came out as its request asked (conditions read back, or CLIP).
+    request_checker: RequestChecker = field(default_factory=lambda: _read_back())
     # Long steps report (task, done, total) here; the CLI draws progress bars from it.
     progress: Progress = no_progress
 
@@ -147,6 +150,22 @@ def build_planner(strategy: str) -> BatchPlanner:
     return PLANNERS[strategy]()
 
 
+def _read_back() -> RequestChecker:
+    from evaluation.request_check import ConditionReadBack
+
+    return ConditionReadBack()
+
+
+def build_request_checker(settings: Settings) -> RequestChecker:
+    """CLIP for images made from prompts (diffusers); conditions read back from pixels otherwise."""
+    if settings.backends.generator == "diffusers":
+        from tools.generator.clip_check import ClipRequestChecker
+
+        g = settings.generator
+        return ClipRequestChecker(g.clip_model, g.clip_threshold, g.device)
+    return _read_back()
+
+
 def build_detector(settings: Settings) -> Detector:
     d = settings.detector
     from tools.detector.ultralytics_detector import UltralyticsDetector
@@ -182,4 +201,5 @@ def build_deps(settings: Settings) -> Deps:
         generator=build_generator(settings),
         labeler=build_labeler(settings),
         planner=build_planner(settings.loop.strategy),
+        request_checker=build_request_checker(settings),
     )

@@ -161,6 +161,8 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
             "kept": scored.kept,
             "group_scores": scored.groups,
             "over_threshold": scored.over,
+            "as_asked": scored.as_asked,
+            "unmet": scored.unmet,
         }
     )
     deps.registry.add_batch(
@@ -168,7 +170,13 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
         state.loop_id,
         state.cycle,
         scored.kept,
-        {**scored.scores.model_dump(), "over_threshold": scored.over, "dropped": scored.dropped},
+        {
+            **scored.scores.model_dump(),
+            "over_threshold": scored.over,
+            "dropped": scored.dropped,
+            "as_asked": scored.as_asked,
+            "unmet": scored.unmet,
+        },
         [r.prompt for r in state.requests],
     )
     return {"batch": summary}

@@ -224,6 +224,16 @@ class GeneratorSettings(BaseModel):
     batch_size: int = Field(4, ge=1)
     edit_mode: Literal["inpaint", "img2img"] = "inpaint"
     strength: float = Field(0.6, gt=0, le=1)
+    clip_model: str = Field(
+        "openai/clip-vit-base-patch32",
+        description="CLIP that checks each diffusers image against its prompt (hub id or folder)",
+    )
+    clip_threshold: float = Field(
+        0.2,
+        ge=-1,
+        le=1,
+        description="image-prompt cosine similarity under which an image is dropped",
+    )
 
 
 class LabelerSettings(BaseModel):

@@ -33,6 +33,8 @@ class BatchSummary(BaseModel):
     scores: QualityScores | None = None
     group_scores: dict[str, QualityScores] = Field(default_factory=dict)
     over_threshold: dict[str, float] = Field(default_factory=dict)
+    as_asked: float | None = Field(None, description="share of images made as their request asked")
+    unmet: dict[str, int] = Field(default_factory=dict)
 
 
 class CycleRecord(BaseModel):

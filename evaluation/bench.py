@@ -82,6 +82,7 @@ def aggregate(
             for name in ["overall", *slices]
         }
         summary["images"] = [sum(runs[s]["arms"][arm]["images"]) for s in seeds]
+        summary["requests"] = _requests_as_asked([runs[s]["arms"][arm] for s in seeds])
         steps: dict[str, list[float]] = {}
         for s in seeds:
             for step, seconds in runs[s]["arms"][arm]["step_seconds"].items():
@@ -305,6 +306,7 @@ def markdown(result: Mapping[str, Any]) -> str:
                 f"{_interval(block['loop_slices'])} | {_interval(block['overall_map50'])} |"
             )
     lines += _candidate_lines(result)
+    lines += _as_asked_lines(result)
     lines += [
         "",
         "Recall on `test` (mean ± std over seeds); gain over the baseline in brackets.",
@@ -336,6 +338,44 @@ def markdown(result: Mapping[str, Any]) -> str:
         )
     lines += ["", "Targets: " + ", ".join(f"{k}: {v}" for k, v in result["targets"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _requests_as_asked(arm_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Over an arm's batches (every seed): the mean share of images made as their request
+    asked, and per condition the images per seed that came out otherwise."""
+    batches = [
+        b for run in arm_runs for b in run.get("batches", []) if b.get("as_asked") is not None
+    ]
+    unmet: dict[str, float] = {}
+    for batch in batches:
+        for name, count in batch.get("unmet", {}).items():
+            unmet[name] = unmet.get(name, 0.0) + count / len(arm_runs)
+    return {
+        "as_asked": float(np.mean([b["as_asked"] for b in batches])) if batches else None,
+        "unmet_per_seed": dict(sorted(unmet.items())),
+    }
+
+
+def _as_asked_lines(result: Mapping[str, Any]) -> list[str]:
+    checked = {
+        a: b["requests"]
+        for a, b in result["arms"].items()
+        if b.get("requests", {}).get("as_asked") is not None
+    }
+    if not checked:
+        return []
+    lines = [
+        "",
+        "Images made as their request asked (conditions read back from pixels and boxes, or "
+        "CLIP), and per condition the images per seed that came out otherwise:",
+        "",
+        "| arm | made as asked | came out otherwise |",
+        "|---|---|---|",
+    ]
+    for arm, block in checked.items():
+        otherwise = ", ".join(f"{k} {n:.0f}" for k, n in block["unmet_per_seed"].items())
+        lines.append(f"| {arm} | {block['as_asked']:.0%} | {otherwise or '-'} |")
+    return lines
 
 
 def _candidate_lines(result: Mapping[str, Any]) -> list[str]:

@@ -114,6 +114,15 @@ def _run_arm(
         "stop_reason": state.stop_reason if state else None,
         "loop_slices": _discovered(deps, outcome.loop_id, cycles),
         "last_candidate": _last_candidate_on_test(deps),
+        "batches": [
+            {
+                "cycle": b.cycle,
+                "as_asked": b.scores.get("as_asked"),
+                "unmet": b.scores.get("unmet", {}),
+            }
+            for b in deps.registry.batches()
+            if b.loop_id == outcome.loop_id
+        ],
     }
     result_file.write_text(json.dumps(result))
     return result

@@ -111,6 +111,8 @@ def review_summary(deps: Deps) -> dict[str, Any]:
         "images": state.batch.kept,
         "generated": state.batch.generated,
         "label_flagged": state.batch.label_flagged,
+        "as_asked": state.batch.as_asked,
+        "not_as_asked": state.batch.unmet,
         "hypotheses": [
             {
                 "slice": h.slice_name,

@@ -145,6 +145,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
         f"##### Batch {batch['batch_id']}",
         f"{batch['images']} images proposed of {batch['generated']} generated; "
         f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
+        _as_asked_line(batch),
         "\n".join(hypotheses),
         "\n".join(slices),
         "\n".join(scores),
@@ -158,3 +159,13 @@ def review_markdown(summary: dict[str, Any]) -> str:
             )
         )
     return "\n\n".join(lines)
+
+
+def _as_asked_line(batch: dict[str, Any]) -> str:
+    """How many images delivered what their request asked, and what came out otherwise."""
+    if batch.get("as_asked") is None:
+        return ""
+    otherwise = ", ".join(f"{k} in {n}" for k, n in (batch.get("not_as_asked") or {}).items())
+    return f"{batch['as_asked']:.0%} of the images came out as asked" + (
+        f" (otherwise: {otherwise})." if otherwise else "."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from evaluation.quality import (
 from storage.datasets import LabeledImage
 from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
+from tools.generator.check import CheckItem, RequestCheck
 from tools.labeler.truth import check_labels
 
 
@@ -187,9 +189,23 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         real_fingerprints=np.stack([image_fingerprint(p) for p in real_paths]),
         synthetic_fingerprints=np.stack([image_fingerprint(s[1]) for s in samples]),
     )
+    checks = check_requests(deps, state, samples, labels)
+    not_as_asked = {i for i, c in enumerate(checks) if not c.as_asked}
     kept = set(result.keep)
+    dropped = {
+        "duplicates": result.dropped_duplicates,
+        "unoriginal": result.dropped_unoriginal,
+        "unrealistic": result.dropped_unrealistic,
+    }
+    if deps.request_checker.drops:
+        dropped["not_as_asked"] = len(kept & not_as_asked)
+        kept -= not_as_asked
     ids = [s[0] for s in samples]
     deps.datasets.set_sample_values(ids, "realism", result.realism, synthetic=True)
+    deps.datasets.set_sample_values(ids, "as_asked", [c.as_asked for c in checks], synthetic=True)
+    deps.datasets.set_sample_values(
+        ids, "request_agreement", [c.score for c in checks], synthetic=True
+    )
     deps.datasets.set_sample_values(
         ids,
         "status",
@@ -203,13 +219,35 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         scores=result.scores,
         groups=result.groups,
         kept=len(kept),
-        dropped={
-            "duplicates": result.dropped_duplicates,
-            "unoriginal": result.dropped_unoriginal,
-            "unrealistic": result.dropped_unrealistic,
-        },
+        dropped=dropped,
         over=result.scores.worst_over(settings.quality.thresholds()),
+        as_asked=1 - len(not_as_asked) / len(checks),
+        unmet=dict(sorted(Counter(k for c in checks for k in c.unmet).items())),
     )
+
+
+def check_requests(
+    deps: Deps, state: LoopState, samples: list[Any], labels: list[Any]
+) -> list[RequestCheck]:
+    """Each labelled image against the request it was made for (read back from its pixels and
+    boxes, or CLIP for prompted images): were the conditions the plan aimed at delivered?"""
+    assert state.batch is not None
+    made = json.loads(Path(state.batch.manifest).read_text())["images"]
+    request_of = {str(Path(i["path"]).resolve()): i["request_id"] for i in made}
+    requests = {r.id: r for r in state.requests}
+    items = []
+    for (_, path, width, height), detections in zip(samples, labels, strict=True):
+        request = requests.get(request_of.get(str(Path(path).resolve()), ""))
+        items.append(
+            CheckItem(
+                str(path),
+                request.prompt if request else "",
+                dict(request.conditions) if request else {},
+                detections,
+                max(width, height),
+            )
+        )
+    return deps.request_checker.check(items)
 
 
 def approval_payload(state: LoopState) -> dict[str, Any]:
@@ -224,6 +262,9 @@ def approval_payload(state: LoopState) -> dict[str, Any]:
         "generated": state.batch.generated,
         "scores": state.batch.scores.model_dump() if state.batch.scores else None,
         "over_threshold": state.batch.over_threshold,
+        # Did the images deliver what the plan asked for (and which conditions came out otherwise)?
+        "as_asked": state.batch.as_asked,
+        "not_as_asked": state.batch.unmet,
         "prompts": sorted({r.prompt for r in state.requests})[:20],
         "target_slices": [s.name for s in state.slices],
         # What aiming did before: each earlier target slice's val recall, confirmed or refuted.

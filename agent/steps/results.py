@@ -41,6 +41,10 @@ class Scoring(BaseModel):
     kept: int
     dropped: dict[str, int] = Field(default_factory=dict)
     over: dict[str, float] = Field(default_factory=dict, description="scores over threshold")
+    as_asked: float | None = Field(None, description="share of images made as their request asked")
+    unmet: dict[str, int] = Field(
+        default_factory=dict, description="images per condition (or 'prompt') not made as asked"
+    )
 
 
 class CandidateName(BaseModel):

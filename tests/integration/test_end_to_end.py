@@ -45,7 +45,13 @@ def test_init_stores_field_data_with_split_tags_and_truth_fields(trained_workspa
     }
     fields = deps.datasets.field_names(prefix="world_")
     assert fields == ["world_crowding", "world_distance", "world_lighting", "world_weather"]
-    assert {"val failures", "test failures"} <= set(deps.datasets.saved_views())
+    assert {"val failures", "test failures", "val missed objects"} <= set(
+        deps.datasets.saved_views()
+    )
+    # One evaluation patch per missed val object: as many as the evaluation counted.
+    missed = deps.datasets.field().load_saved_view("val missed objects")
+    fn = sum(deps.datasets.split("val").values("v1_val_fn"))
+    assert missed.count() == fn > 0 and set(missed.distinct("type")) == {"fn"}
 
 
 def test_status_json_has_incumbent_metrics_and_slices(trained_workspace: Path) -> None:
@@ -108,6 +114,11 @@ def test_two_cycles_end_to_end_with_approval_and_report(
         "unvaried",
         "unoriginal",
     }
+    # Every image was checked against its request: the share made as asked, and per condition
+    # how many came out otherwise (never more than the 32 images the budget allows).
+    as_asked, unmet = pending[0]["scores"]["as_asked"], pending[0]["scores"]["unmet"]
+    assert 0 <= as_asked <= 1 and set(unmet) <= {"lighting", "weather", "distance", "crowding"}
+    assert all(0 < n <= 32 for n in unmet.values())
 
     busy = runner.invoke(app, ["run", "-w", ws])
     assert busy.exit_code == 2 and "resume" in busy.output

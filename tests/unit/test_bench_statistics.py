@@ -152,3 +152,20 @@ def test_runs_measured_before_candidates_were_reported_still_aggregate() -> None
     result = aggregate(_runs(), ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
     assert "candidate_net_gain" not in result["arms"]["targeted"]
     assert "Last candidate" not in markdown(result)
+
+
+def test_images_made_as_asked_are_averaged_over_batches_and_counted_per_seed() -> None:
+    runs = _runs()
+    for seed, run in runs.items():
+        run["arms"]["targeted"]["batches"] = [
+            {"cycle": 1, "as_asked": 0.5 + seed / 10, "unmet": {"distance": 6, "weather": 3}},
+            {"cycle": 1, "as_asked": 0.7, "unmet": {"distance": 3}},  # a revision
+        ]
+    result = aggregate(runs, ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
+    checked = result["arms"]["targeted"]["requests"]
+    assert checked["as_asked"] == pytest.approx((0.5 + 0.6 + 0.7 + 0.7 * 3) / 6)
+    assert checked["unmet_per_seed"] == {"distance": 9.0, "weather": 3.0}
+    # Arms run before requests were checked have nothing to show, and say nothing.
+    assert result["arms"]["none"]["requests"] == {"as_asked": None, "unmet_per_seed": {}}
+    text = markdown(result)
+    assert "| targeted | 65% | distance 9, weather 3 |" in text and "| none |" in text
