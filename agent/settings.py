@@ -132,6 +132,13 @@ class LoopSettings(BaseModel):
         description="conditions a hypothesis does not blame: drawn uniformly, or in proportion "
         "to the slice's miss rate under each (estimated from val pixels, never world truth)",
     )
+    combine_blame: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of a target slice's free conditions drawn from what the other "
+        "hypotheses blame (far and dense together), so each image serves several target slices",
+    )
     oracle_slices: dict[str, float] = Field(
         default_factory=dict,
         description="the oracle arm's targets, `condition=value` -> recall deficit; set by the "

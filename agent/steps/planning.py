@@ -253,6 +253,7 @@ def _aimed(
         state.realism,
         concentrate=concentrate,
         free_weights=free_weights,
+        combine=deps.settings.loop.combine_blame,
     )
 
 

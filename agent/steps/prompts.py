@@ -76,6 +76,7 @@ def plan_requests(
     realism: float = 0.0,
     concentrate: bool = False,
     free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
+    combine: float = 0.0,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
 
@@ -88,6 +89,10 @@ def plan_requests(
     their own; their classes become the focus of the others. And edits are used only where
     the blamed conditions are ones an edit can change (lighting, weather): a re-staged layout
     keeps its distance and crowding, which would drop a blamed `far` or `dense`.
+
+    `combine` (0-1): the share of a hypothesis' free conditions that take the value another
+    hypothesis blames for them (far from one and dense from another make far, dense scenes), so
+    that every image serves every target slice it can instead of one.
     """
     rng = np.random.default_rng(seed)
     by_name = {s.name: s for s in slices}
@@ -97,6 +102,7 @@ def plan_requests(
         extra_focus = [c for h in hypotheses if not h.conditions.given() for c in h.classes]
         hypotheses = [h for h in hypotheses if h.conditions.given()]
     counts = allocate([by_name[h.slice_name].score for h in hypotheses], images, floor_share)
+    others = _blamed_elsewhere(hypotheses, by_name) if combine > 0 else {}
     requests: list[GenerationRequest] = []
     for hypothesis, count in zip(hypotheses, counts, strict=True):
         blamed = hypothesis.conditions.given()
@@ -108,7 +114,11 @@ def plan_requests(
             conditions = dict(blamed)
             for name, values in CONDITIONS.items():
                 if name not in conditions:
-                    conditions[name] = _draw(rng, values, weights.get(name))
+                    elsewhere = others.get(hypothesis.slice_name, {}).get(name)
+                    if elsewhere and rng.random() < combine:
+                        conditions[name] = _draw(rng, values, elsewhere)
+                    else:
+                        conditions[name] = _draw(rng, values, weights.get(name))
                 elif rng.random() < 0.5 * variation:
                     conditions[name] = str(rng.choice(values))  # widen around the failure
             cls = own[0] if own else str(rng.choice(list(classes)))
@@ -132,6 +142,21 @@ def plan_requests(
                 )
             )
     return requests
+
+
+def _blamed_elsewhere(
+    hypotheses: Sequence[Hypothesis], by_name: dict[str, FailureSlice]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per hypothesis, condition and value: the scores of the other hypotheses blaming it."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for h in hypotheses:
+        for other in hypotheses:
+            if other.slice_name == h.slice_name:
+                continue
+            for name, value in other.conditions.given().items():
+                values = out.setdefault(h.slice_name, {}).setdefault(name, {})
+                values[value] = values.get(value, 0.0) + max(by_name[other.slice_name].score, 1e-9)
+    return out
 
 
 def _draw(rng: np.random.Generator, values: Sequence[str], weights: dict[str, float] | None) -> str:

@@ -230,3 +230,27 @@ def test_free_conditions_follow_the_misses() -> None:
     assert all(r.conditions["distance"] == "far" for r in requests)
     # Conditions without weights stay uniform.
     assert len({r.conditions["weather"] for r in requests}) == 4
+
+
+def test_combined_blame_makes_each_image_serve_every_target_slice() -> None:
+    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
+    dense, dense_slice = _hypothesis_slice("dense", 0.1, [], crowding="dense")
+    analysis = FailureAnalysis(analyst="test", hypotheses=[far, dense])
+    slices = [far_slice, dense_slice]
+
+    def shares(requests: list[GenerationRequest]) -> tuple[float, float]:
+        n = len(requests)
+        return (
+            sum(r.conditions["distance"] == "far" for r in requests) / n,
+            sum(r.conditions["crowding"] == "dense" for r in requests) / n,
+        )
+
+    apart = plan_requests(analysis, slices, 200, CLASSES, 4, "b", edit_share=0.0)
+    together = plan_requests(analysis, slices, 200, CLASSES, 4, "b", edit_share=0.0, combine=1.0)
+    far_apart, dense_apart = shares(apart)
+    assert far_apart < 0.85 and dense_apart < 0.75  # each slice's images are only its own
+    assert shares(together) == (1.0, 1.0)  # far and dense in every image
+    # What neither hypothesis blames stays free.
+    assert len({r.conditions["lighting"] for r in together}) == 3
+    half = plan_requests(analysis, slices, 400, CLASSES, 4, "b", edit_share=0.0, combine=0.5)
+    assert 0.8 < shares(half)[0] < 0.95
