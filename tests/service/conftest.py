@@ -25,6 +25,7 @@ class LiveApi:
     deps: Deps
     fake: FakeOperations
     app: object
+    server: uvicorn.Server | None = None
 
     def client(self, token: str | None = TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -58,7 +59,7 @@ def live_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveAp
             raise TimeoutError("uvicorn did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveApi(f"http://127.0.0.1:{port}", deps, fake, app)
+    yield LiveApi(f"http://127.0.0.1:{port}", deps, fake, app, server)
     app.state.service.pause()
     app.state.service.wait(10)
     server.should_exit = True

@@ -146,3 +146,83 @@ def test_stop_ends_a_waiting_loop_so_a_new_one_can_start(live_api: LiveApi) -> N
         assert client.post("/loops", json={"cycles": 1, "auto_approve": True}).status_code == 202
     live_api.wait_idle()
     assert live_api.fake.calls["retrain"] == 1
+
+
+@pytest.mark.parametrize(
+    "batch_id",
+    [
+        "..%2F..%2Fregistry.sqlite",  # URL-encoded `../`
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "%2Fetc%2Fpasswd",  # an absolute path
+        "..",
+        "b1%00",
+        "b1;DROP TABLE batches",
+        "x" * 200,
+    ],
+)
+def test_ids_that_try_to_leave_the_workspace_are_refused_and_touch_nothing(
+    live_api: LiveApi, batch_id: str
+) -> None:
+    before = (len(live_api.deps.registry.events()), len(live_api.deps.registry.batches()))
+    with live_api.client() as client:
+        for verb in ("approve", "reject"):
+            response = client.post(f"/batches/{batch_id}/{verb}", json={"reason": "r"})
+            assert response.status_code in (404, 422), (batch_id, response.status_code)
+    assert (len(live_api.deps.registry.events()), len(live_api.deps.registry.batches())) == before
+
+
+def test_bodies_over_the_limit_get_413_read_or_not(live_api: LiveApi) -> None:
+    huge = {"reason": "x" * 100_000}
+    with live_api.client() as client:
+        declared = client.post("/batches/b1/reject", json=huge)
+        assert declared.status_code == 413 and "smaller" in declared.json()["detail"]
+
+        def chunks():  # no Content-Length: the body is counted as it arrives
+            yield b'{"reason": "'
+            for _ in range(100):
+                yield b"x" * 1000
+            yield b'"}'
+
+        chunked = client.post(
+            "/batches/b1/reject", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert chunked.status_code == 413
+        assert client.post("/batches/b1/reject", json={"reason": "short"}).status_code == 404
+
+
+def test_dropped_event_streams_leak_no_task_or_thread(live_api: LiveApi) -> None:
+    import os
+    import socket
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(live_api.url).hostname, urlsplit(live_api.url).port
+    assert live_api.server is not None and host and port
+
+    def connect_and_drop() -> None:
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(f"GET /events/stream HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            assert b"200" in sock.recv(4096)  # the stream started; the client goes away
+
+    def settled() -> tuple[int, int, int]:
+        """Server tasks left, threads other than the event loop's reader pool, and that pool's size."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and live_api.server.server_state.tasks:  # type: ignore[union-attr]
+            time.sleep(0.1)
+        names = [t.name for t in threading.enumerate()]
+        pool = sum(n.startswith(("asyncio", "uvloop")) for n in names)  # the default executor
+        return len(live_api.server.server_state.tasks), len(names) - pool, pool  # type: ignore[union-attr]
+
+    for _ in range(5):
+        connect_and_drop()
+    _, others_before, _ = settled()
+    for _ in range(200):
+        connect_and_drop()
+    tasks, others_after, pool = settled()
+    print(
+        f"after 200 dropped streams: {tasks} tasks, other threads {others_before} -> {others_after}"
+    )
+    # The registry is read in asyncio's default thread pool, which is bounded and reused.
+    assert tasks == 0 and others_after == others_before
+    assert pool <= min(32, (os.cpu_count() or 1) + 4)

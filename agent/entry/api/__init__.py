@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent.deps import Deps
+from agent.entry.api.limits import LimitBodySize
 from agent.entry.api.reads import reads_router
 from agent.entry.api.service import LoopService
 from agent.entry.api.writes import decisions_router, loops_router
@@ -44,6 +45,7 @@ def create_app(deps: Deps, token: str | None) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    app.add_middleware(LimitBodySize)
     writes = [Depends(authorised)]
     app.include_router(reads_router(deps, service))
     app.include_router(loops_router(deps, service, writes))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, status
+from fastapi import Path as PathParam
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,10 @@ from agent.control.runner import (
 )
 from agent.deps import Deps
 from agent.entry.api.service import LoopService
+
+# A batch id is `<loop id>-c<cycle>-r<revision>`: letters, digits, `-` and `_` only, so an id can
+# never name a path (`../`, `/etc`, `%2e%2e%2f` once decoded) and is refused with 422 unread.
+BatchId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
 
 
 class StartLoop(BaseModel):
@@ -92,11 +97,11 @@ def decisions_router(deps: Deps, service: LoopService, writes: list[Depends]) ->
         return {"batch_id": batch_id, **decision}
 
     @router.post("/batches/{batch_id}/approve")
-    def post_approve(batch_id: str, body: Approve) -> dict[str, Any]:
+    def post_approve(batch_id: BatchId, body: Approve) -> dict[str, Any]:
         return decide(batch_id, True, body.by, "approved")
 
     @router.post("/batches/{batch_id}/reject")
-    def post_reject(batch_id: str, body: Reject) -> dict[str, Any]:
+    def post_reject(batch_id: BatchId, body: Reject) -> dict[str, Any]:
         return decide(batch_id, False, body.by, body.reason)
 
     return router
