@@ -163,6 +163,7 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
             "over_threshold": scored.over,
             "as_asked": scored.as_asked,
             "unmet": scored.unmet,
+            "unscored": scored.unscored,
         }
     )
     deps.registry.add_batch(
@@ -176,6 +177,7 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
             "dropped": scored.dropped,
             "as_asked": scored.as_asked,
             "unmet": scored.unmet,
+            "unscored": scored.unscored,
         },
         [r.prompt for r in state.requests],
     )
@@ -183,9 +185,19 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 
 def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
-    """Nothing but the approval: the policy approves a clean batch, otherwise a person decides."""
+    """Nothing but the approval: the policy approves a clean batch, otherwise a person decides.
+
+    A batch without scores is never approved as clean: the `none` arm's (no images, by design)
+    goes on, an empty one under auto-approval is skipped with its reason, any other waits.
+    """
     assert state.batch is not None
-    if state.auto_approve and not state.batch.over_threshold:
+    unscored = state.batch.unscored
+    if unscored is not None and deps.planner.trains_without_images:
+        return {"decision": Decision(approved=True, by="policy", reason=f"{unscored}: by design")}
+    if unscored is not None and state.auto_approve and state.batch.kept == 0:
+        # Nothing to train on and nothing to judge: the cycle is skipped, and says why.
+        return {"decision": Decision(approved=False, by="policy", reason=f"skipped: {unscored}")}
+    if state.auto_approve and unscored is None and not state.batch.over_threshold:
         return {
             "decision": Decision(
                 approved=True, by="policy", reason="all four quality scores under their thresholds"

@@ -35,6 +35,7 @@ class BatchSummary(BaseModel):
     over_threshold: dict[str, float] = Field(default_factory=dict)
     as_asked: float | None = Field(None, description="share of images made as their request asked")
     unmet: dict[str, int] = Field(default_factory=dict)
+    unscored: str | None = Field(None, description="why the batch has no scores to judge it by")
 
 
 class CycleRecord(BaseModel):

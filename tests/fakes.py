@@ -135,6 +135,8 @@ class FakeOperations:
             scores=scores,
             kept=self.kept,
             over=scores.worst_over(deps.settings.quality.thresholds()),
+            # Like the real step: fewer than two images are not scored.
+            unscored=None if self.kept >= 2 else f"{self.kept} images: too few to score",
         )
 
     def apply_decision(self, deps: Deps, state: LoopState, decision: Decision) -> int:

@@ -156,14 +156,27 @@ def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[Labeled
 
 
 # -- score ---------------------------------------------------------------------------------------
+# The real-vs-synthetic classifier needs two images to cross-validate; fewer are not scored.
+MIN_SCORED = 2
+
+
 def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     """Quality scores of the batch against real training images; filters mark what is kept."""
     settings = deps.settings
     view = deps.datasets.batch(batch_id)
     samples = deps.datasets.samples(view)
-    if not samples:  # the `none` strategy, or a batch where every image failed
+    if len(samples) < MIN_SCORED:
+        # No scores rather than the best ones: nothing here may pass for a clean batch.
+        if samples:
+            deps.datasets.save_view(f"batch {batch_id}", view, synthetic=True)
         empty = QualityScores(unrealistic=0, unrepresentative=0, unvaried=0, unoriginal=0)
-        return Scoring(scores=empty, kept=0)
+        if not state.requests:
+            why = "no images: none were planned"
+        elif not samples:
+            why = f"no images: all {len(state.requests)} requests failed to generate or label"
+        else:
+            why = f"1 image: too few to score (at least {MIN_SCORED})"
+        return Scoring(scores=empty, kept=len(samples), unscored=why)
     labels = deps.datasets.labels(view)
     targets = deps.datasets.values(view, "target_slice")
     real_view = deps.datasets.split("train")
@@ -262,6 +275,7 @@ def approval_payload(state: LoopState) -> dict[str, Any]:
         "generated": state.batch.generated,
         "scores": state.batch.scores.model_dump() if state.batch.scores else None,
         "over_threshold": state.batch.over_threshold,
+        "unscored": state.batch.unscored,
         # Did the images deliver what the plan asked for (and which conditions came out otherwise)?
         "as_asked": state.batch.as_asked,
         "not_as_asked": state.batch.unmet,

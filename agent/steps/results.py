@@ -45,6 +45,9 @@ class Scoring(BaseModel):
     unmet: dict[str, int] = Field(
         default_factory=dict, description="images per condition (or 'prompt') not made as asked"
     )
+    unscored: str | None = Field(
+        None, description="why the batch was not scored (no images, or too few to judge)"
+    )
 
 
 class CandidateName(BaseModel):

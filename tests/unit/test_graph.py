@@ -237,3 +237,26 @@ def test_a_kill_after_a_nodes_writes_but_before_the_next_checkpoint_is_not_finis
     outcome = resume_loop(deps)
     assert outcome.finished and outcome.state is not None and len(outcome.state.history) == 1
     assert fake.calls["retrain"] == 1 and deps.registry.incumbent().name == "v2"
+
+
+def test_an_empty_batch_is_never_approved_as_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every image failed: under auto-approval the cycle is skipped with its reason.
+    deps = fake_deps(tmp_path / "empty")
+    fake = FakeOperations(deps, kept=0).install(monkeypatch)
+    outcome = start_loop(deps, cycles=1, budget=10, auto_approve=True)
+    (batch,) = deps.registry.batches()
+    assert batch.status == "rejected" and batch.decided_by == "policy"
+    assert batch.reason.startswith("skipped: 0 images") and fake.calls["retrain"] == 0
+    assert outcome.state.history[0].approved is False
+
+
+def test_a_batch_too_small_to_score_waits_for_a_person(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps = fake_deps(tmp_path)
+    fake = FakeOperations(deps, kept=1).install(monkeypatch)
+    outcome = start_loop(deps, cycles=1, budget=10, auto_approve=True)
+    assert outcome.waiting is not None and outcome.waiting["unscored"].startswith("1 images")
+    assert fake.calls["retrain"] == 0
