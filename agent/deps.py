@@ -48,18 +48,14 @@ class Deps:
     progress: Progress = no_progress
 
 
-def build_analyst(settings: Settings, registry: Registry | None = None) -> FailureAnalyst:
+def build_analyst(settings: Settings) -> FailureAnalyst:
+    """The configured analyst; its fallbacks are logged by the analyze step, with loop and cycle."""
     a = settings.analyst
-
-    def on_event(kind: str, payload: dict[str, Any]) -> None:
-        if registry is not None:
-            registry.log(kind, step="analyze_failures", details=payload)
-
     if a.backend == "qwen":
         from tools.analyst.qwen import QwenVlAnalyst
 
         return QwenVlAnalyst(
-            a.model, a.dtype, a.device, a.min_pixels, a.max_pixels, a.max_new_tokens, on_event
+            a.model, a.dtype, a.device, a.min_pixels, a.max_pixels, a.max_new_tokens
         )
     if a.backend == "openai":
         from tools.analyst.openai_compat import OpenAICompatAnalyst
@@ -71,7 +67,6 @@ def build_analyst(settings: Settings, registry: Registry | None = None) -> Failu
             a.timeout,
             a.retries,
             a.structured_output,
-            on_event=on_event,
             min_pixels=a.min_pixels,
             max_pixels=a.max_pixels,
         )
@@ -197,7 +192,7 @@ def build_deps(settings: Settings) -> Deps:
         registry=registry,
         datasets=WorkspaceDatasets(settings.workspace_id, settings.classes),
         detector=build_detector(settings),
-        analyst=build_analyst(settings, registry),
+        analyst=build_analyst(settings),
         generator=build_generator(settings),
         labeler=build_labeler(settings),
         planner=build_planner(settings.loop.strategy),

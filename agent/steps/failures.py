@@ -180,6 +180,17 @@ def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
         )
     analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))
     for hypothesis in analysis.hypotheses:
+        if hypothesis.fallback is not None:
+            deps.registry.log(
+                "analyst_fallback",
+                state.loop_id,
+                state.cycle,
+                "analyze_failures",
+                analyst=analysis.analyst,
+                slice=hypothesis.slice_name,
+                reason=hypothesis.fallback,
+            )
+    for hypothesis in analysis.hypotheses:
         if hypothesis.evidence_ids:
             deps.datasets.set_sample_values(
                 hypothesis.evidence_ids,

@@ -71,3 +71,36 @@ def test_boxes_are_rescaled_from_the_model_input_to_the_original(
     box, input_wh, original_wh, expected
 ) -> None:
     assert rescale_box(box, input_wh, original_wh) == pytest.approx(expected)
+
+
+def test_a_fallback_is_labelled_as_the_fallback_with_the_error(tmp_path) -> None:
+    from agent.state import LoopState
+    from agent.steps.failures import analyze
+    from tests.fakes import fake_deps
+    from tools.analyst.base import SliceEvidence
+    from tools.analyst.robust import analyze_robustly
+
+    def evidence(name: str) -> SliceEvidence:
+        return SliceEvidence(
+            slice_name=name, conditions={"brightness": "lowest"}, support=30, recall=0.3,
+            deficit=0.3, stats={"brightness": 20.0}, overall_stats={"brightness": 110.0},
+        )  # fmt: skip
+
+    answers = iter([(VALID, None), ("no json here", None), ("still none", None)])
+    analysis = analyze_robustly(
+        "openai", [evidence("a"), evidence("b")], CLASSES, lambda e, c: next(answers)
+    )
+    first, second = analysis.hypotheses
+    assert first.fallback is None and second.fallback and "JSON" in second.fallback
+    assert analysis.analyst == "openai (offline for 1 of 2 slices)"
+
+    # The analyze step logs each fallback with its loop and cycle.
+    class Replayed:
+        def analyze(self, slices, classes):
+            return analysis
+
+    deps = fake_deps(tmp_path)
+    deps.analyst = Replayed()
+    analyze(deps, LoopState(loop_id="loopx", max_cycles=2, budget=10, cycle=2))
+    (event,) = [e for e in deps.registry.events() if e.kind == "analyst_fallback"]
+    assert (event.loop_id, event.cycle, event.payload["slice"]) == ("loopx", 2, "b")

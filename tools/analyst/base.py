@@ -38,6 +38,9 @@ class Hypothesis(BaseModel):
     regions: list[dict[str, object]] = Field(
         default_factory=list, description="boxes the analyst points at, original-image pixels"
     )
+    fallback: str | None = Field(
+        None, description="the model's error when the offline analyst answered for this slice"
+    )
 
 
 class FailureAnalysis(BaseModel):

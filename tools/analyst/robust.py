@@ -69,11 +69,14 @@ def analyze_robustly(
             except AnswerError as error:
                 correction = reason = str(error)
         if hypothesis is None:
-            hypothesis = offline.explain(evidence)
+            # Labelled as what it is: the offline answer, with the model's error beside it.
+            hypothesis = offline.explain(evidence).model_copy(update={"fallback": reason})
             if on_event is not None:
                 on_event(
                     "analyst_fallback",
                     {"analyst": name, "slice": evidence.slice_name, "reason": reason},
                 )
         hypotheses.append(hypothesis)
-    return FailureAnalysis(analyst=name, hypotheses=hypotheses)
+    fallbacks = sum(h.fallback is not None for h in hypotheses)
+    label = f"{name} (offline for {fallbacks} of {len(hypotheses)} slices)" if fallbacks else name
+    return FailureAnalysis(analyst=label, hypotheses=hypotheses)
