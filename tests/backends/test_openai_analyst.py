@@ -140,7 +140,9 @@ def test_text_in_an_image_cannot_make_the_analyst_decide_anything(server, eviden
     # Not schema-bound: refused, and the offline analyst's ordinary analysis stands in, word
     # for word; nothing the model said (its "APPROVED") reaches the loop.
     assert events[0][0] == "analyst_fallback"
-    assert analysis.hypotheses == [OfflineAnalyst().explain(evidence)]
+    (hypothesis,) = analysis.hypotheses
+    assert hypothesis.model_copy(update={"fallback": None}) == OfflineAnalyst().explain(evidence)
+    assert hypothesis.fallback == "no JSON object in the answer"  # labelled as the fallback
     assert "approve" not in analysis.model_dump_json().lower()
     # An analysis carries hypotheses only: there is no field through which to decide a batch.
     assert set(FailureAnalysis.model_fields) == {"analyst", "hypotheses"}

@@ -67,9 +67,11 @@ def test_random_weights_give_garbage_and_the_slice_falls_back(model_dir: Path, e
     text, seen = analyst.generate(qwen_messages(evidence, CLASSES, None, 56 * 56, 112 * 112))
     assert isinstance(text, str) and seen == (112, 112)  # what the model saw after resizing
     analysis = analyst.analyze([evidence], CLASSES)
-    assert analysis.analyst == "qwen"
+    # Labelled as what it is: the offline analyst answered, with qwen's error beside it.
+    assert analysis.analyst == "qwen (offline for 1 of 1 slices)"
     assert events and events[0][0] == "analyst_fallback"
     assert analysis.hypotheses[0].conditions.lighting == "night"  # the offline analyst's answer
+    assert analysis.hypotheses[0].fallback == events[0][1]["reason"]
 
 
 def test_chat_template_carries_the_image_tokens(model_dir: Path, evidence) -> None:
