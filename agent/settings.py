@@ -106,6 +106,12 @@ class LoopSettings(BaseModel):
         "the recall its objects' box size and overlap predict (failures that size and occlusion "
         "explain rank low: more images at the same resolution rarely fix them)",
     )
+    deploy_images: Path | None = Field(
+        None,
+        description="a folder of unlabelled images from where the detector is deployed (absolute, "
+        "or relative to the workspace): their image attributes, never labels, weight failure "
+        "slices by how much more common their conditions are there than in the field data",
+    )
     edit_share: float = Field(
         0.3, ge=0, le=1, description="share of requests that edit real images"
     )

@@ -33,7 +33,9 @@ class FailureSlice(BaseModel):
     deficit: float = Field(
         description="expected recall (overall, or as size predicts) minus slice recall"
     )
-    score: float = Field(description="deficit x support share; the ranking key")
+    score: float = Field(
+        description="deficit x support share (x deployment weight when given); the ranking key"
+    )
     stats: dict[str, float] = Field(default_factory=dict, description="mean attributes")
     overall_stats: dict[str, float] = Field(default_factory=dict, description="over all objects")
     example_ids: list[str] = Field(default_factory=list, description="samples with misses")
@@ -200,6 +202,27 @@ def expected_recall(
     return expected
 
 
+def deployment_weight(
+    bins: dict[str, np.ndarray],
+    mask: np.ndarray,
+    conditions: dict[str, str],
+    deploy_bins: dict[str, np.ndarray],
+) -> float:
+    """How much more common a slice's image conditions are where the detector is deployed than
+    on `val`: per image attribute of the slice, its bin's share of deployment images over its
+    share of val objects (both add-one smoothed), multiplied. Object attributes (size, overlap,
+    class) are not seen on unlabelled images and weigh 1."""
+    weight = 1.0
+    for attribute, value in conditions.items():
+        if attribute not in deploy_bins:
+            continue
+        here = deploy_bins[attribute]
+        deployed = ((here == value).sum() + 1) / (len(here) + len(BIN_NAMES))
+        seen = ((bins[attribute] == value).sum() + 1) / (len(mask) + len(BIN_NAMES))
+        weight *= float(deployed / seen)
+    return weight
+
+
 def discover_slices(
     table: ObjectTable,
     edges: dict[str, list[float]],
@@ -208,6 +231,7 @@ def discover_slices(
     max_examples: int = 8,
     shrinkage: float | None = None,
     adjust_for: Sequence[str] = (),
+    deployment: dict[str, np.ndarray] | None = None,
 ) -> list[FailureSlice]:
     """Rank single attributes and pairs by recall deficit x support share; return the top ones.
 
@@ -217,11 +241,20 @@ def discover_slices(
     With `adjust_for` (attributes such as box size and overlap), a slice's deficit is measured
     against the recall its objects' bins of those attributes predict (`expected_recall`), not
     the overall recall: failures those attributes already explain rank low.
+    With `deployment` (image attributes of unlabelled images from where the detector is
+    deployed), a slice's score is also weighted by how much more common its image conditions
+    are there than on `val` (`deployment_weight`): a failure rare in the field but common in
+    deployment can win.
     """
     if len(table.found) == 0:
         return []
     bins = assign_bins(table, edges)
     expected = expected_recall(bins, table.found, adjust_for)
+    deploy_bins = {
+        name: np.array(BIN_NAMES)[np.digitize(values, edges[name])]
+        for name, values in (deployment or {}).items()
+        if name in edges
+    }
     total = len(table.found)
     candidates: list[FailureSlice] = []
     attributes = list(bins)
@@ -241,6 +274,8 @@ def discover_slices(
             continue
         scale = total if shrinkage is None else support + shrinkage
         score = deficit * support / scale
+        if deploy_bins:
+            score *= deployment_weight(bins, mask, conditions, deploy_bins)
         missed_ids = [table.sample_ids[i] for i in np.where(mask & ~table.found)[0]]
         candidates.append(
             FailureSlice(

@@ -26,6 +26,7 @@ from evaluation.bench import aggregate, markdown, oracle_targets, plots, worst_s
 from evaluation.slices import assign_bins, slice_mask
 from tools.generator.retrieval import build_pool
 from tools.world.config import WorldConfig, read_world
+from tools.world.field import render_field
 
 ARMS = ("none", "generic", "uniform", "targeted", "retrieval", "oracle")
 Progress = Callable[[str, int, int], None]
@@ -236,6 +237,7 @@ def run_bench(
         pool = out / f"seed{seed}" / "pool"
         if not (pool / "pool.json").is_file():
             build_pool(world.model_copy(update={"seed": seed}), pool, count=3 * budget)
+        _deployment_sample(out / f"seed{seed}" / "deploy", world.model_copy(update={"seed": seed}))
         oracle = oracle_targets(baselines[seed], base.settings.loop.top_slices)
         runs[seed] = {"baseline": baselines[seed], "arms": {}}
         for arm in arms:
@@ -250,6 +252,20 @@ def run_bench(
     (out / "bench.md").write_text(markdown(result))
     plots(result, out)
     return result
+
+
+DEPLOY_IMAGES = 200
+
+
+def _deployment_sample(folder: Path, world: WorldConfig) -> None:
+    """Unlabelled images from the test split's conditions (the deployment), for arms that set
+    `loop.deploy_images: ../deploy`: what a user could collect where the detector runs. No
+    labels are written; the images are new draws, never the test images."""
+    done = folder / "done"
+    if not done.is_file():
+        for _ in render_field(world, folder, "deploy", count=DEPLOY_IMAGES):
+            pass
+        done.write_text(str(DEPLOY_IMAGES))
 
 
 def _preregister(

@@ -11,6 +11,7 @@ from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
 from agent.steps.results import Discovery
 from evaluation.slices import (
+    IMAGE_ATTRIBUTES,
     OBJECT_ATTRIBUTES,
     FailureSlice,
     ObjectTable,
@@ -18,6 +19,7 @@ from evaluation.slices import (
     bin_edges,
     build_object_table,
     discover_slices,
+    image_statistics,
     match_found,
     slice_mask,
 )
@@ -90,6 +92,7 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
         settings.min_support,
         shrinkage=settings.slice_shrinkage,
         adjust_for=OBJECT_ATTRIBUTES if settings.slice_deficit == "beyond_size" else (),
+        deployment=deployment_attributes(deps) if settings.deploy_images else None,
     )
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
@@ -107,6 +110,25 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
     deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
     return Discovery(slices=slices, edges=edges)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:
+    """Image attributes of the unlabelled deployment images (`loop.deploy_images`)."""
+    folder = deps.settings.loop.deploy_images
+    assert folder is not None
+    if not folder.is_absolute():
+        folder = deps.settings.workspace / folder
+    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(
+            f"loop.deploy_images points at {folder}, which holds no .jpg or .png images; "
+            "point it at a folder of images from where the detector is deployed, or unset it."
+        )
+    stats = [image_statistics(str(p)) for p in paths]
+    return {name: np.array([s[name] for s in stats]) for name in IMAGE_ATTRIBUTES}
 
 
 def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.ndarray:

@@ -140,3 +140,45 @@ def test_deficits_beyond_size_rank_what_size_does_not_explain() -> None:
             assert s.deficit < plain[0].deficit / 4
     # The dark slice's deficit is what it misses beyond its objects' sizes: about half its recall.
     assert 0.35 < beyond[0].deficit < 0.6
+
+
+def test_a_failure_rare_in_the_field_but_common_in_deployment_wins() -> None:
+    # Val: dark images are a twentieth of the objects and lose half of them; small objects are
+    # a tenth and lose two thirds. Deployment: half of the images are dark.
+    table = _table(n=3000, seed=3)
+    rng = np.random.default_rng(4)
+    dark = table.values["brightness"] < 0.05
+    small = table.values["box_size"] < 0.1
+    table.found = ~((dark & (rng.random(3000) < 0.5)) | (small & (rng.random(3000) < 0.67)))
+    edges = bin_edges(table)
+    field_only = discover_slices(table, edges, top_k=1, min_support=10)
+    assert field_only[0].conditions == {"box_size": "lowest"}
+    deployed = {
+        "brightness": np.r_[rng.uniform(0, 0.05, 100), rng.uniform(0.05, 1, 100)],
+        "haze": rng.uniform(0, 1, 200),  # deployed like the field: weighs about 1
+    }
+    weighted = discover_slices(table, edges, top_k=1, min_support=10, deployment=deployed)
+    assert weighted[0].conditions == {"brightness": "lowest"}
+    # Deployment images like the field's change nothing.
+    alike = {"brightness": rng.uniform(0, 1, 200)}
+    assert discover_slices(table, edges, top_k=1, min_support=10, deployment=alike)[
+        0
+    ].conditions == {"box_size": "lowest"}
+
+
+def test_deployment_images_are_read_from_the_workspace_or_refused_in_one_sentence(
+    tmp_path,
+) -> None:
+    import pytest
+
+    from agent.steps.failures import deployment_attributes
+    from tests.fakes import fake_deps
+
+    (tmp_path / "ws" / "deploy").mkdir(parents=True)
+    deps = fake_deps(tmp_path / "ws", loop={"deploy_images": "deploy"})
+    with pytest.raises(ValueError, match=r"holds no \.jpg or \.png images"):
+        deployment_attributes(deps)
+    Image.new("RGB", (32, 32), (10, 10, 10)).save(tmp_path / "ws" / "deploy" / "dark.jpg")
+    Image.new("RGB", (32, 32), (200, 200, 200)).save(tmp_path / "ws" / "deploy" / "bright.png")
+    read = deployment_attributes(deps)
+    assert sorted(read["brightness"].round()) == [10.0, 200.0]

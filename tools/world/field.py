@@ -15,8 +15,9 @@ from tools.world.sampler import sample_scene
 from tools.world.scene import CONDITIONS, Conditions
 
 SPLITS = ("train", "val", "test")
-# Seed-sequence keys per split; `pool` holds extra field images for the retrieval baseline.
-SPLIT_KEYS = {"train": 0, "val": 1, "test": 2, "pool": 3}
+# Seed-sequence keys per split; `pool` holds extra field images for the retrieval baseline,
+# `deploy` unlabelled images from where the detector is deployed (the test split's conditions).
+SPLIT_KEYS = {"train": 0, "val": 1, "test": 2, "pool": 3, "deploy": 4}
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def render_field(
     """Render images `start..start+count` of `split` into `out_dir` (JPEG, camera applied)."""
     total = getattr(config.splits, split, 0) if count is None else count
     out_dir.mkdir(parents=True, exist_ok=True)
-    priors = config.priors("train" if split == "pool" else split)
+    priors = config.priors({"pool": "train", "deploy": "test"}.get(split, split))
     for index in range(start, start + total):
         seed = scene_seed(config.seed, split, index)
         rng = np.random.default_rng(seed)
