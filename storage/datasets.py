@@ -371,6 +371,12 @@ class WorkspaceDatasets:
             F(f"{eval_key}_fn") + F(f"{eval_key}_fp"), reverse=True
         )
 
+    def missed_objects_view(self, split: str, eval_key: str) -> Any:
+        """Evaluation patches of `split` under `eval_key`: one patch per object the model missed,
+        so the App's grid shows the misses themselves, not whole scenes."""
+        F = _fo().ViewField
+        return self.split(split).to_evaluation_patches(eval_key).match(F("type") == "fn")
+
     def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
         dataset = self.synthetic() if synthetic else self.field()
         if dataset.has_saved_view(name):

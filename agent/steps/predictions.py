@@ -67,5 +67,9 @@ def predict_and_evaluate(
             deps.datasets.save_view(
                 f"{split} failures", deps.datasets.failures_view(split, result.eval_key)
             )
+            deps.datasets.save_view(
+                f"{split} missed objects",
+                deps.datasets.missed_objects_view(split, result.eval_key),
+            )
         progress("evaluate", index, len(splits))
     return metrics

@@ -12,6 +12,9 @@ from typing import Any
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+# How often the open panel reads the loop's state again (milliseconds).
+REFRESH_MS = 3000
+
 
 def _batch_of_view(ctx: Any) -> str | None:
     """The batch the reviewer is looking at, when the view holds exactly one."""
@@ -114,6 +117,11 @@ class ReviewPanel(foo.Panel):
         # Its own name: a panel shows state values under a property's name (`summary` is data).
         panel.md(review_markdown(summary), name="review")
         panel.btn("refresh", label="Refresh", on_click=self.refresh)
+        # The panel follows the loop by itself (a step, a decision from the CLI, a cycle's end);
+        # the App's timer calls `refresh` in the App's server, which only reads the registry.
+        panel.view(
+            "follow_the_loop", types.TimerView(interval=REFRESH_MS, on_interval=self.refresh)
+        )
         batch = summary.get("batch")
         if batch:
             panel.btn("show_batch", label="Show the batch's images", on_click=self.show_batch)
