@@ -136,6 +136,7 @@ def _generators(settings: Settings) -> list[Check]:
             "diffusers",
             _package("diffusers"),
             _weights(g.model),
+            _weights(g.clip_model),  # each image is checked against its prompt by CLIP
             None if g.cpu_offload else _device(g.device),
         ),
         _verdict(

@@ -277,12 +277,14 @@ def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
 ) -> None:
     workspace = _own_copy(trained_workspace, tmp_path / "ws")
     from tests.backends.tiny_models import (
+        build_tiny_clip,
         build_tiny_grounding_dino,
         build_tiny_sam,
         build_tiny_stable_diffusion,
     )
 
     build_tiny_stable_diffusion(tmp_path / "sd")
+    build_tiny_clip(tmp_path / "clip")
     build_tiny_grounding_dino(tmp_path / "dino")
     build_tiny_sam(tmp_path / "sam")
     settings = {
@@ -293,6 +295,9 @@ def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
         "FAILFORGE_GENERATOR__DEVICE": "cpu",
         "FAILFORGE_GENERATOR__DTYPE": "float32",
         "FAILFORGE_GENERATOR__STEPS": "2",
+        # A random CLIP's similarities mean nothing: keep every image, but check each one.
+        "FAILFORGE_GENERATOR__CLIP_MODEL": str(tmp_path / "clip"),
+        "FAILFORGE_GENERATOR__CLIP_THRESHOLD": "-1",
         "FAILFORGE_BACKENDS__LABELER": "grounded-sam",
         "FAILFORGE_LABELER__DETECTOR_MODEL": str(tmp_path / "dino"),
         "FAILFORGE_LABELER__SAM_MODEL": str(tmp_path / "sam"),
@@ -317,6 +322,10 @@ def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
     deps = build_deps(Settings.load(workspace))
     view = deps.datasets.batch(batch["id"])
     assert len(view) == 2  # two requested, two made
+    # Each image was checked against its prompt by CLIP (kept: the bar is -1).
+    assert batch["scores"]["as_asked"] == 1.0 and batch["scores"]["unmet"] == {}
+    similarity = deps.datasets.values(view, "request_agreement")
+    assert len(similarity) == 2 and all(-1 <= s <= 1 for s in similarity)
     assert set(deps.datasets.values(view, "generator")) == {"diffusers"}
     assert set(deps.datasets.values(view, "labeler")) == {"grounded-sam"}
     assert all(q is not None for q in deps.datasets.values(view, "label_quality"))
