@@ -254,6 +254,7 @@ def _aimed(
         concentrate=concentrate,
         free_weights=free_weights,
         combine=deps.settings.loop.combine_blame,
+        lend_focus=deps.settings.loop.class_focus,
     )
 
 

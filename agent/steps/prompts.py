@@ -77,6 +77,7 @@ def plan_requests(
     concentrate: bool = False,
     free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
     combine: float = 0.0,
+    lend_focus: bool = True,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
 
@@ -90,6 +91,7 @@ def plan_requests(
     the blamed conditions are ones an edit can change (lighting, weather): a re-staged layout
     keeps its distance and crowding, which would drop a blamed `far` or `dense`.
 
+    `lend_focus` False: class-only slices are dropped under `concentrate`, lending nothing.
     `combine` (0-1): the share of a hypothesis' free conditions that take the value another
     hypothesis blames for them (far from one and dense from another make far, dense scenes), so
     that every image serves every target slice it can instead of one.
@@ -99,7 +101,8 @@ def plan_requests(
     hypotheses: list[Hypothesis] = [h for h in analysis.hypotheses if h.slice_name in by_name]
     extra_focus: list[str] = []
     if concentrate and any(h.conditions.given() for h in hypotheses):
-        extra_focus = [c for h in hypotheses if not h.conditions.given() for c in h.classes]
+        if lend_focus:
+            extra_focus = [c for h in hypotheses if not h.conditions.given() for c in h.classes]
         hypotheses = [h for h in hypotheses if h.conditions.given()]
     counts = allocate([by_name[h.slice_name].score for h in hypotheses], images, floor_share)
     others = _blamed_elsewhere(hypotheses, by_name) if combine > 0 else {}

@@ -254,3 +254,14 @@ def test_combined_blame_makes_each_image_serve_every_target_slice() -> None:
     assert len({r.conditions["lighting"] for r in together}) == 3
     half = plan_requests(analysis, slices, 400, CLASSES, 4, "b", edit_share=0.0, combine=0.5)
     assert 0.8 < shares(half)[0] < 0.95
+
+
+def test_class_only_slices_can_be_dropped_without_lending_focus() -> None:
+    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
+    signs, signs_slice = _hypothesis_slice("class=sign", 0.2, ["sign"])
+    analysis = FailureAnalysis(analyst="test", hypotheses=[far, signs])
+    plain = plan_requests(
+        analysis, [far_slice, signs_slice], 40, CLASSES, 1, "b", concentrate=True, lend_focus=False
+    )
+    assert {r.slice_name for r in plain} == {"far"} and len(plain) == 40
+    assert all(r.class_focus == [] for r in plain)
