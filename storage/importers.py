@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image
+from PIL import Image, ImageOps
+from PIL.ExifTags import Base
 
 from storage.datasets import LabeledImage
 from tools.convert import YoloLabelError, from_yolo_lines, make_detections
 
+ORIENTATION = Base.Orientation.value
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "val", "test")
 
@@ -32,14 +35,55 @@ class ImportReport:
     classes: list[str] = field(default_factory=list)
 
 
+# Larger images are refused before they are decoded (a decompression bomb is a few KB on disk).
+MAX_PIXELS = 40_000_000
+# EXIF orientations that swap width and height (rotated by 90 or 270 degrees).
+TRANSPOSED = {5, 6, 7, 8}
+
+
 def _image_size(path: Path) -> tuple[int, int] | str:
-    """(width, height) of a readable image, or the reason it cannot be read."""
+    """(width, height) of a readable image as the detector sees it (EXIF orientation applied),
+    or the reason it cannot be used."""
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                return f"too large ({width} x {height} pixels; at most {MAX_PIXELS:,})"
             image.load()  # decodes every byte: catches truncated files that `verify` misses
-            return image.size
-    except Exception as error:  # PIL raises many types for broken files
+            if image.getexif().get(ORIENTATION, 1) in TRANSPOSED:
+                width, height = height, width
+            return width, height
+    except Exception as error:  # PIL raises many types for broken files (and bombs)
         return f"not a readable image ({type(error).__name__}: {error})"
+
+
+def needs_normalising(path: Path) -> bool:
+    """Whether an image must be rewritten as 8-bit RGB with its EXIF orientation applied, so
+    that every reader (FiftyOne, the detector, the analyst) sees the same pixels the boxes
+    were drawn on: grayscale, palette, RGBA, 16-bit, CMYK, or rotated by EXIF."""
+    with Image.open(path) as image:
+        return image.mode != "RGB" or image.getexif().get(ORIENTATION, 1) != 1
+
+
+def copy_image(source: Path, target: Path) -> Path:
+    """Copy an imported image into the workspace: byte for byte when it is plain 8-bit RGB,
+    otherwise rewritten as PNG (target's suffix becomes .png) in the orientation its labels
+    describe."""
+    if not needs_normalising(source):
+        shutil.copy2(source, target)
+        return target
+    target = target.with_suffix(".png")
+    with Image.open(source) as image:
+        upright = ImageOps.exif_transpose(image)
+        if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16-bit: scale the full range into 8 bits (PIL's convert would clip at 255).
+            pixels = np.asarray(upright, dtype=np.float64)
+            top = pixels.max() or 1.0
+            upright = Image.fromarray((pixels / top * 255).round().astype(np.uint8))
+        upright.convert("RGB").save(target)
+    return target
 
 
 def _split_of(relative: Path) -> str:

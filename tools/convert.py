@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -133,6 +134,8 @@ def from_yolo_lines(
             raise YoloLabelError(
                 f"line {number}: class index {class_id} is outside 0..{num_classes - 1}"
             )
+        if not all(math.isfinite(v) for v in (cx, cy, w, h)):
+            raise YoloLabelError(f"line {number} holds a value that is not a finite number")
         x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
         tolerance = 1e-3
         if (

@@ -15,7 +15,7 @@ from agent.settings import Settings, read_settings_file, write_settings_file
 from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_evaluate
 from storage.datasets import LabeledImage, WorkspaceDatasets, connect
 from storage.export import export_yolo
-from storage.importers import import_labelled
+from storage.importers import copy_image, import_labelled
 from storage.registry import Registry
 from storage.workspace import Workspace, WorkspaceError
 from tools.convert import make_detections
@@ -101,7 +101,7 @@ def init_workspace(
             split = image.tags[0]
             target = workspace.field_images_dir(split) / f"{done:06d}_{image.path.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(image.path, target)
+            target = copy_image(image.path, target)
             copied.append(
                 LabeledImage(target, image.detections, image.width, image.height, image.tags)
             )

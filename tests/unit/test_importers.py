@@ -82,3 +82,26 @@ def test_coco_import_maps_categories_and_skips_bad_boxes(tmp_path: Path) -> None
     np.testing.assert_allclose(report.images[0].detections.xyxy, [[2, 3, 12, 15]])
     assert report.images[0].detections.class_id.tolist() == [1]
     assert {p.name for p, _ in report.skipped} == {"b.png", "missing.png"}
+
+
+def test_coco_categories_named_twice_become_one_class(tmp_path: Path) -> None:
+    _image(tmp_path / "a.png", 40)
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "car"}],
+        "annotations": [
+            {"image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 12]},
+            {"image_id": 1, "category_id": 2, "bbox": [20, 20, 10, 10]},
+        ],
+    }
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    report = import_labelled(tmp_path / "ann.json", "coco", CLASSES)
+    assert report.classes == ["car"]
+    assert report.images[0].detections.class_id.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"images": 3}', "[]"])
+def test_a_malformed_coco_file_is_one_clear_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / "ann.json").write_text(text)
+    with pytest.raises(ImportError_, match="is not a COCO annotations file"):
+        import_labelled(tmp_path / "ann.json", "coco", CLASSES)
