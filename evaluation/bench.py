@@ -254,20 +254,27 @@ def worst_slices(baselines: Mapping[int, Mapping[str, Any]], count: int) -> list
 def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     """The issue's targets, measured: gains on the two worst baseline slices, mAP50 vs `none`."""
     worst = result["worst_baseline_slices"]
-    gains = {
-        arm: float(np.mean([s["gain"][w]["recall"] or 0.0 for w in worst]))
-        for arm, s in result["arms"].items()
-    }
+    # A gain that was not measured stays None, and so does every target that needs it.
+    gains: dict[str, float | None] = {}
+    for arm, s in result["arms"].items():
+        values = [s["gain"][w]["recall"] for w in worst]
+        gains[arm] = None if any(v is None for v in values) else float(np.mean(values))
     out: dict[str, Any] = {"worst_slice_recall_gain": gains}
-    if {"targeted", "uniform"} <= set(gains):
-        out["targeted_at_least_twice_uniform"] = gains["targeted"] >= 2 * gains["uniform"]
-    if {"targeted", "retrieval"} <= set(gains):
-        out["targeted_above_retrieval"] = gains["targeted"] > gains["retrieval"]
+
+    def measured(*names: str) -> bool:
+        return all(gains.get(n) is not None for n in names)
+
+    if measured("targeted", "uniform"):
+        out["targeted_at_least_twice_uniform"] = gains["targeted"] >= 2 * gains["uniform"]  # type: ignore[operator]
+    if measured("targeted", "retrieval"):
+        out["targeted_above_retrieval"] = gains["targeted"] > gains["retrieval"]  # type: ignore[operator]
     arms = result["arms"]
     if {"targeted", "none"} <= set(arms):
-        drop = (arms["none"]["overall"]["map50"] or 0) - (arms["targeted"]["overall"]["map50"] or 0)
-        out["targeted_map50_below_none_by"] = float(drop)
-        out["targeted_map50_within_0.01_of_none"] = drop <= 0.01
+        before, after = arms["none"]["overall"]["map50"], arms["targeted"]["overall"]["map50"]
+        if before is not None and after is not None:
+            drop = before - after
+            out["targeted_map50_below_none_by"] = float(drop)
+            out["targeted_map50_within_0.01_of_none"] = drop <= 0.01
     return out
 
 
@@ -418,7 +425,8 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     names = [*names, "worst2", "loop_slices"]
     for k, arm in enumerate(arms):
         net = result["arms"][arm].get("net_gain", {})
-        means = [(net.get(n) or {}).get("mean") or 0.0 for n in names]
+        # An unmeasured gain is no bar at all (NaN), not a bar of height 0.
+        means = [_nan_if_none((net.get(n) or {}).get("mean")) for n in names]
         errors = np.array(
             [
                 [m - ci[0], ci[1] - m] if (ci := (net.get(n) or {}).get("ci95")) else [0.0, 0.0]
@@ -490,3 +498,7 @@ def _walls(runs: Mapping[int, Mapping[str, Any]], seeds: Sequence[int], arm: str
     return [
         runs[s]["arms"][arm]["seconds"] for s in seeds if not runs[s]["arms"][arm].get("resumed")
     ]
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

@@ -125,17 +125,19 @@ def _test_section(deps: Deps, out: Path) -> list[str]:
         for name in chart_models:
             metrics = test_metrics[name]
             recall = [
-                (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
-                    "recall"
+                _or_nan(
+                    (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
+                        "recall"
+                    )
                 )
-                or 0
                 for s in slices
             ]
             map50 = [
-                (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
-                    "map50"
+                _or_nan(
+                    (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
+                        "map50"
+                    )
                 )
-                or 0
                 for s in slices
             ]
             axes[0].plot(slices, recall, marker="o", label=name)
@@ -180,7 +182,7 @@ def _batches_section(deps: Deps, out: Path) -> list[str]:
         for k, name in enumerate(names):
             axis.bar(
                 [i + k * width for i in range(len(batches))],
-                [b.scores.get(name, 0) or 0 for b in batches],
+                [_or_nan(b.scores.get(name)) for b in batches],
                 width,
                 label=name,
             )
@@ -241,3 +243,8 @@ def _cycles_section(state: LoopState, out: Path) -> list[str]:
     if state.stop_reason:
         lines += ["", f"Loop stopped: {state.stop_reason}."]
     return lines
+
+
+def _or_nan(value: float | None) -> float:
+    """A missing figure stays missing in a plot (a gap), never a 0 that reads as a measurement."""
+    return float("nan") if value is None else float(value)

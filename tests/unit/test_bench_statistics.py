@@ -169,3 +169,24 @@ def test_images_made_as_asked_are_averaged_over_batches_and_counted_per_seed() -
     assert result["arms"]["none"]["requests"] == {"as_asked": None, "unmet_per_seed": {}}
     text = markdown(result)
     assert "| targeted | 65% | distance 9, weather 3 |" in text and "| none |" in text
+
+
+def test_a_gain_that_was_not_measured_is_missing_not_zero() -> None:
+    from evaluation.bench import targets
+
+    def arm(far: float | None, map50: float | None) -> dict[str, Any]:
+        return {
+            "gain": {"distance=far": {"recall": far}, "lighting=night": {"recall": 0.02}},
+            "overall": {"map50": map50},
+        }
+
+    result = {
+        "worst_baseline_slices": ["distance=far", "lighting=night"],
+        "arms": {"none": arm(0.0, 0.6), "uniform": arm(0.01, 0.61), "targeted": arm(None, None)},
+    }
+    measured = targets(result)
+    assert measured["worst_slice_recall_gain"]["targeted"] is None
+    assert measured["worst_slice_recall_gain"]["uniform"] == pytest.approx(0.015)
+    # No verdict on a figure nobody measured.
+    assert "targeted_at_least_twice_uniform" not in measured
+    assert "targeted_map50_within_0.01_of_none" not in measured
