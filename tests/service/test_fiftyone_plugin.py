@@ -138,3 +138,29 @@ def test_the_review_panel_shows_the_waiting_batch_and_why(
         ("open_dataset", {"dataset": "ff-synthetic"}),
         ("set_view", {"name": f"batch {waiting['batch_id']}"}),
     ]
+
+
+def test_a_batch_of_another_workspace_is_a_clear_message_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.entry.plugins.failforge_review import ApproveBatch
+
+    deps = fake_deps(tmp_path)
+    FakeOperations(deps).install(monkeypatch)
+    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    monkeypatch.setattr("agent.entry.review.launch_resume", lambda root: None)
+    shown: list[tuple[str, str]] = []
+    ops = SimpleNamespace(notify=lambda message, variant: shown.append((message, variant)))
+    before = [(b.id, b.status) for b in deps.registry.batches()]
+    result = ApproveBatch().execute(
+        SimpleNamespace(params={"batch_id": "loopother-c1-r0", "by": "dave"}, ops=ops)
+    )
+    assert "There is no batch loopother-c1-r0" in result["error"]
+    assert shown == [(result["error"], "error")]
+    assert (
+        [(b.id, b.status) for b in deps.registry.batches()]
+        == before
+        == [(waiting["batch_id"], "proposed")]
+    )

@@ -53,6 +53,10 @@ class _Decide(foo.Operator):
                 params["batch_id"], self.approved, params.get("by") or "fiftyone-app", reason
             )
         except BatchDecisionError as error:
+            # Said in the App (a toast), and returned; the recorded decision stays as it was.
+            ops = getattr(ctx, "ops", None)
+            if ops is not None:
+                ops.notify(str(error), variant="error")
             return {"error": str(error)}
 
 
