@@ -426,7 +426,7 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     for k, arm in enumerate(arms):
         net = result["arms"][arm].get("net_gain", {})
         # An unmeasured gain is no bar at all (NaN), not a bar of height 0.
-        means = [_nan_if_none((net.get(n) or {}).get("mean")) for n in names]
+        means = [nan_if_missing((net.get(n) or {}).get("mean")) for n in names]
         errors = np.array(
             [
                 [m - ci[0], ci[1] - m] if (ci := (net.get(n) or {}).get("ci95")) else [0.0, 0.0]
@@ -500,5 +500,6 @@ def _walls(runs: Mapping[int, Mapping[str, Any]], seeds: Sequence[int], arm: str
     ]
 
 
-def _nan_if_none(value: float | None) -> float:
+def nan_if_missing(value: float | None) -> float:
+    """A missing figure stays missing in a plot (a gap), never a 0 that reads as a measurement."""
     return float("nan") if value is None else float(value)

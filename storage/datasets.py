@@ -377,6 +377,12 @@ class WorkspaceDatasets:
         F = _fo().ViewField
         return self.split(split).to_evaluation_patches(eval_key).match(F("type") == "fn")
 
+    def save_failure_views(self, split: str, eval_key: str) -> None:
+        """The App's `<split> failures` (scenes) and `<split> missed objects` (patches) views of
+        the evaluation under `eval_key`."""
+        self.save_view(f"{split} failures", self.failures_view(split, eval_key))
+        self.save_view(f"{split} missed objects", self.missed_objects_view(split, eval_key))
+
     def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
         dataset = self.synthetic() if synthetic else self.field()
         if dataset.has_saved_view(name):

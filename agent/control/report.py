@@ -8,6 +8,7 @@ from typing import Any
 from agent.deps import Deps
 from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
+from evaluation.bench import nan_if_missing
 
 
 def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def _test_section(deps: Deps, out: Path) -> list[str]:
         for name in chart_models:
             metrics = test_metrics[name]
             recall = [
-                _or_nan(
+                nan_if_missing(
                     (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
                         "recall"
                     )
@@ -133,7 +134,7 @@ def _test_section(deps: Deps, out: Path) -> list[str]:
                 for s in slices
             ]
             map50 = [
-                _or_nan(
+                nan_if_missing(
                     (metrics["overall"] if s == "overall" else metrics["slices"].get(s, {})).get(
                         "map50"
                     )
@@ -182,7 +183,7 @@ def _batches_section(deps: Deps, out: Path) -> list[str]:
         for k, name in enumerate(names):
             axis.bar(
                 [i + k * width for i in range(len(batches))],
-                [_or_nan(b.scores.get(name)) for b in batches],
+                [nan_if_missing(b.scores.get(name)) for b in batches],
                 width,
                 label=name,
             )
@@ -243,8 +244,3 @@ def _cycles_section(state: LoopState, out: Path) -> list[str]:
     if state.stop_reason:
         lines += ["", f"Loop stopped: {state.stop_reason}."]
     return lines
-
-
-def _or_nan(value: float | None) -> float:
-    """A missing figure stays missing in a plot (a gap), never a 0 that reads as a measurement."""
-    return float("nan") if value is None else float(value)

@@ -64,12 +64,6 @@ def predict_and_evaluate(
         )
         metrics[split] = result.model_dump(mode="json")
         if save_views:
-            deps.datasets.save_view(
-                f"{split} failures", deps.datasets.failures_view(split, result.eval_key)
-            )
-            deps.datasets.save_view(
-                f"{split} missed objects",
-                deps.datasets.missed_objects_view(split, result.eval_key),
-            )
+            deps.datasets.save_failure_views(split, result.eval_key)
         progress("evaluate", index, len(splits))
     return metrics

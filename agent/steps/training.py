@@ -121,11 +121,7 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     if result.promote:
         deps.registry.promote(candidate, "; ".join(result.reasons))
         # The App's `val failures` view follows the incumbent, never a rejected candidate.
-        for name, view in (
-            ("val failures", deps.datasets.failures_view("val", f"{candidate}_val")),
-            ("val missed objects", deps.datasets.missed_objects_view("val", f"{candidate}_val")),
-        ):
-            deps.datasets.save_view(name, view)
+        deps.datasets.save_failure_views("val", f"{candidate}_val")
     else:
         deps.registry.set_model_status(candidate, "rejected", "; ".join(result.reasons))
     return result
