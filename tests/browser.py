@@ -43,7 +43,13 @@ def headless_chromium() -> Iterator[Any]:
 
 
 def page_text(browser: Any) -> str:
-    return str(browser.find_element("tag name", "body").text)
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(5):  # the review panel redraws itself every few seconds
+        with contextlib.suppress(StaleElementReferenceException):
+            return str(browser.find_element("tag name", "body").text)
+        time.sleep(0.5)
+    return ""
 
 
 def wait_for_text(browser: Any, text: str, wait: float = 240) -> str:
@@ -60,35 +66,47 @@ def wait_for_text(browser: Any, text: str, wait: float = 240) -> str:
 def click(browser: Any, label: str, wait: float = 60) -> None:
     """Click the visible button whose text is `label`, once the App has drawn it and nothing
     lies over it (FiftyOne shows its own advert over the panel at a moment of its choosing)."""
-    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        StaleElementReferenceException,
+    )
 
     deadline = time.monotonic() + wait
     path = f"//button[normalize-space()='{label}']"
     while time.monotonic() < deadline:
         for button in browser.find_elements("xpath", path):
-            if button.is_displayed() and button.is_enabled():
-                browser.execute_script("arguments[0].scrollIntoView()", button)
-                try:
+            try:
+                if button.is_displayed() and button.is_enabled():
+                    browser.execute_script("arguments[0].scrollIntoView()", button)
                     button.click()
                     return
-                except ElementClickInterceptedException:
-                    if label != "Dismiss":
-                        with contextlib.suppress(AssertionError):
-                            click(browser, "Dismiss", wait=2)
+            except StaleElementReferenceException:
+                break  # the panel redrew itself (it refreshes while a loop runs): look again
+            except ElementClickInterceptedException:
+                if label != "Dismiss":
+                    with contextlib.suppress(AssertionError):
+                        click(browser, "Dismiss", wait=2)
         time.sleep(1)
     raise AssertionError(f"no '{label}' button appeared in the App")
 
 
 def type_into(browser: Any, label: str, text: str, wait: float = 30) -> None:
     """Type into the form field labelled `label` (an operator's prompt)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + wait
     # FiftyOne draws a prompt's field title as plain text above its input, not as a <label>.
     path = f"//*[normalize-space(text())='{label}']"
     while time.monotonic() < deadline:
         for field in browser.find_elements("xpath", path):
-            inputs = field.find_elements("xpath", "following::input[1] | following::textarea[1]")
-            if inputs and inputs[0].is_displayed():
-                inputs[0].send_keys(text)
-                return
+            try:
+                inputs = field.find_elements(
+                    "xpath", "following::input[1] | following::textarea[1]"
+                )
+                if inputs and inputs[0].is_displayed():
+                    inputs[0].send_keys(text)
+                    return
+            except StaleElementReferenceException:
+                break  # redrawn under us: look again
         time.sleep(1)
     raise AssertionError(f"no field labelled '{label}' appeared in the App")

@@ -140,6 +140,39 @@ def test_the_review_panel_shows_the_waiting_batch_and_why(
     ]
 
 
+class _CountingState(_State):
+    """A panel state that counts its updates: each one redraws the panel in the App."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "updates", 0)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, "updates", self.updates + 1)
+        object.__setattr__(self, name, value)
+
+
+def test_the_panel_redraws_only_when_the_loop_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.entry.plugins.failforge_review import ReviewPanel
+
+    deps = fake_deps(tmp_path)
+    deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
+    FakeOperations(deps).install(monkeypatch)
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    state = _CountingState()
+    ctx = SimpleNamespace(panel=SimpleNamespace(state=state), ops=_Ops(), params={})
+    panel = ReviewPanel()
+
+    panel.refresh(ctx)
+    panel.refresh(ctx)  # the App's timer, nothing new: the reviewer's form stays where it is
+    assert state.updates == 1
+    start_loop(deps, cycles=1, budget=10, auto_approve=False)
+    panel.refresh(ctx)
+    panel.refresh(ctx)
+    assert state.updates == 2 and state.summary["waiting_for"]
+
+
 def test_a_batch_of_another_workspace_is_a_clear_message_and_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

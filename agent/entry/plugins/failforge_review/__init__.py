@@ -7,6 +7,7 @@ function as the CLI and the API (`agent.entry.review`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import fiftyone.operators as foo
@@ -93,7 +94,13 @@ class ReviewPanel(foo.Panel):
         ctx.panel.state.summary = summary_for_app()
 
     def refresh(self, ctx: Any) -> None:
-        self.on_load(ctx)
+        from agent.entry.review import summary_for_app
+
+        # Sent to the App only when the loop moved: each update redraws the panel, and a
+        # redraw every few seconds would pull a button or an open form from under the reviewer.
+        summary = json.loads(json.dumps(summary_for_app(), default=str))
+        if summary != ctx.panel.state.summary:
+            ctx.panel.state.summary = summary
 
     def show_batch(self, ctx: Any) -> None:
         """The batch's proposed images: its saved view on the synthetic dataset."""
