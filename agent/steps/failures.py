@@ -23,6 +23,7 @@ from evaluation.slices import (
     match_found,
     slice_mask,
 )
+from storage.importers import IMAGE_SUFFIXES
 from tools.analyst.base import FailureAnalysis, SliceEvidence
 from tools.analyst.evidence import crop_object, draw_scene
 from tools.convert import class_ids, make_detections
@@ -112,9 +113,6 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     return Discovery(slices=slices, edges=edges)
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
 def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:
     """Image attributes of the unlabelled deployment images (`loop.deploy_images`)."""
     folder = deps.settings.loop.deploy_images
@@ -124,7 +122,8 @@ def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:
     paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(
-            f"loop.deploy_images points at {folder}, which holds no .jpg or .png images; "
+            f"loop.deploy_images points at {folder}, which holds no images "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}); "
             "point it at a folder of images from where the detector is deployed, or unset it."
         )
     stats = [image_statistics(str(p)) for p in paths]

@@ -176,7 +176,7 @@ def test_deployment_images_are_read_from_the_workspace_or_refused_in_one_sentenc
 
     (tmp_path / "ws" / "deploy").mkdir(parents=True)
     deps = fake_deps(tmp_path / "ws", loop={"deploy_images": "deploy"})
-    with pytest.raises(ValueError, match=r"holds no \.jpg or \.png images"):
+    with pytest.raises(ValueError, match=r"holds no images \("):
         deployment_attributes(deps)
     Image.new("RGB", (32, 32), (10, 10, 10)).save(tmp_path / "ws" / "deploy" / "dark.jpg")
     Image.new("RGB", (32, 32), (200, 200, 200)).save(tmp_path / "ws" / "deploy" / "bright.png")

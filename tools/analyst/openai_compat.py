@@ -9,7 +9,7 @@ from PIL import Image
 from tools.analyst.base import FailureAnalysis, SliceEvidence
 from tools.analyst.parsing import answer_schema
 from tools.analyst.prompting import openai_messages
-from tools.analyst.robust import EventSink, analyze_robustly
+from tools.analyst.robust import analyze_robustly
 
 
 class OpenAICompatAnalyst:
@@ -26,7 +26,6 @@ class OpenAICompatAnalyst:
         retries: int = 2,
         structured_output: bool = True,
         max_tokens: int = 768,
-        on_event: EventSink | None = None,
         min_pixels: int = 4 * 28 * 28,
         max_pixels: int = 16384 * 28 * 28,
     ) -> None:
@@ -39,7 +38,6 @@ class OpenAICompatAnalyst:
         self.max_tokens = max_tokens
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
-        self.on_event = on_event
         self._client: Any = None
 
     def _chat(self) -> Any:
@@ -88,6 +86,4 @@ class OpenAICompatAnalyst:
         return resized_w, resized_h
 
     def analyze(self, slices: list[SliceEvidence], classes: list[str]) -> FailureAnalysis:
-        return analyze_robustly(
-            self.name, slices, classes, lambda e, c: self.ask(e, classes, c), self.on_event
-        )
+        return analyze_robustly(self.name, slices, classes, lambda e, c: self.ask(e, classes, c))

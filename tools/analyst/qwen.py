@@ -6,7 +6,7 @@ from typing import Any
 
 from tools.analyst.base import FailureAnalysis, SliceEvidence
 from tools.analyst.prompting import qwen_messages
-from tools.analyst.robust import EventSink, analyze_robustly
+from tools.analyst.robust import analyze_robustly
 
 
 class QwenVlAnalyst:
@@ -22,7 +22,6 @@ class QwenVlAnalyst:
         min_pixels: int = 64 * 28 * 28,
         max_pixels: int = 512 * 28 * 28,
         max_new_tokens: int = 512,
-        on_event: EventSink | None = None,
     ) -> None:
         self.model_id = model
         self.dtype = dtype
@@ -30,7 +29,6 @@ class QwenVlAnalyst:
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
         self.max_new_tokens = max_new_tokens
-        self.on_event = on_event
         self._model: Any = None
         self._processor: Any = None
 
@@ -77,5 +75,4 @@ class QwenVlAnalyst:
             lambda e, c: self.generate(
                 qwen_messages(e, classes, c, self.min_pixels, self.max_pixels)
             ),
-            self.on_event,
         )

@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 
 # (evidence, correction or None) -> (model text, (width, height) of the first image as the model saw it)
 Ask = Callable[[SliceEvidence, str | None], tuple[str, tuple[int, int] | None]]
-EventSink = Callable[[str, dict[str, object]], None]
 
 
 def to_hypothesis(
@@ -47,9 +46,12 @@ def analyze_robustly(
     slices: list[SliceEvidence],
     classes: list[str],
     ask: Ask,
-    on_event: EventSink | None = None,
 ) -> FailureAnalysis:
-    """One hypothesis per slice; a model that errs twice, or cannot be reached, never stops the loop."""
+    """One hypothesis per slice; a model that errs twice, or cannot be reached, never stops the loop.
+
+    A slice the model could not answer gets the offline analyst's hypothesis with the model's
+    error as its `fallback`; the analyze step records those as events (one place, every analyst).
+    """
     offline = OfflineAnalyst()
     hypotheses = []
     for evidence in slices:
@@ -71,11 +73,6 @@ def analyze_robustly(
         if hypothesis is None:
             # Labelled as what it is: the offline answer, with the model's error beside it.
             hypothesis = offline.explain(evidence).model_copy(update={"fallback": reason})
-            if on_event is not None:
-                on_event(
-                    "analyst_fallback",
-                    {"analyst": name, "slice": evidence.slice_name, "reason": reason},
-                )
         hypotheses.append(hypothesis)
     fallbacks = sum(h.fallback is not None for h in hypotheses)
     label = f"{name} (offline for {fallbacks} of {len(hypotheses)} slices)" if fallbacks else name
