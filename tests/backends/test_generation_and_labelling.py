@@ -23,6 +23,7 @@ from tools.labeler.grounded_sam import (
     phrase_to_class,
     verify_carried,
 )
+from tools.world.camera import CameraProfile
 
 CLASSES = ["car", "person", "sign"]
 ONTOLOGY = {"car": "car", "pedestrian": "person", "traffic sign": "sign"}
@@ -72,6 +73,26 @@ def test_text_to_image_makes_requested_size_with_recorded_seeds(models, tmp_path
     assert np.array_equal(
         np.asarray(Image.open(again[0].path)), np.asarray(Image.open(made[0].path))
     )
+
+
+def test_images_are_taken_through_the_field_camera_as_asked(models, tmp_path) -> None:
+    """Diffusers images go through the estimated field camera like the renderer's (realism)."""
+    camera = CameraProfile(noise_sigma=0.0, blur_sigma=1.5, jpeg_quality=90, color_cast=(1, 1, 1))
+    request = GenerationRequest(
+        id="r.1", slice_name="s", prompt="a car in fog", conditions={}, seed=5, camera=camera
+    )
+    clean, _ = _generator(models).generate([request], tmp_path / "clean", 64)
+    taken, _ = _generator(models).generate(
+        [request.model_copy(update={"realism": 1.0})], tmp_path / "field", 64
+    )
+    assert clean[0].path.name == "r.1.png" and taken[0].path.name == "r.1.jpg"
+
+    def sharpness(path: Path) -> float:  # variance of horizontal differences
+        grey = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+        return float(np.diff(grey, axis=1).var())
+
+    assert sharpness(taken[0].path) < 0.5 * sharpness(clean[0].path)
+    assert json.loads((tmp_path / "field" / "r.1.meta.json").read_text())["realism"] == 1.0
 
 
 @pytest.mark.parametrize("edit_mode", ["inpaint", "img2img"])

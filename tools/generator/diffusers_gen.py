@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from tools.generator.base import GeneratedImage, GenerationRequest
+from tools.world.camera import CameraProfile, capture
 
 NEGATIVE_PROMPT = "cartoon, drawing, text, watermark, blurry, deformed, duplicate objects"
 
@@ -176,14 +178,22 @@ class DiffusersGenerator:
     ) -> GeneratedImage:
         if image.size != (size, size):
             image = image.resize((size, size))
-        path = out_dir / f"{request.id}.png"
-        image.save(path)
+        # Through the field camera like every synthetic image (the request carries its
+        # estimate and how much of it): a diffusion model's images are as clean as a renderer's.
+        path = capture(
+            np.asarray(image.convert("RGB")),
+            out_dir / request.id,
+            request.camera or CameraProfile(),
+            request.realism,
+            request.seed,
+        )
         record = {
             "model": self.model,
             "mode": request.mode,
             "seed": request.seed,
             "prompt": request.prompt,
             "source_sample_id": request.source_sample_id,
+            "realism": request.realism,
         }
         carried = None
         if boxes is not None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from tools.generator.base import GeneratedImage, GenerationRequest
-from tools.world.camera import CameraProfile
+from tools.world.camera import CameraProfile, capture
 from tools.world.render import render
 from tools.world.sampler import CLASS_WEIGHTS, restage_scene, sample_scene
 from tools.world.scene import CLASSES, Conditions
@@ -46,25 +43,13 @@ class ProceduralGenerator:
                 weights[cls] = weights[cls] + 1.0  # focus classes dominate the scene
             spec = sample_scene(conditions, request.seed, size, weights)
         result = render(spec)
-        pixels = result.image
-        if request.realism > 0:
-            field = request.camera or self.camera
-            camera = CameraProfile(
-                noise_sigma=field.noise_sigma * request.realism,
-                blur_sigma=field.blur_sigma * request.realism,
-                jpeg_quality=field.jpeg_quality,
-                color_cast=(
-                    1 + (field.color_cast[0] - 1) * request.realism,
-                    1 + (field.color_cast[1] - 1) * request.realism,
-                    1 + (field.color_cast[2] - 1) * request.realism,
-                ),
-            )
-            pixels = camera.apply(pixels, np.random.default_rng(request.seed))
-            path = out_dir / f"{request.id}.jpg"
-            Image.fromarray(pixels).save(path, quality=camera.jpeg_quality)
-        else:
-            path = out_dir / f"{request.id}.png"
-            Image.fromarray(pixels).save(path)
+        path = capture(
+            result.image,
+            out_dir / request.id,
+            request.camera or self.camera,
+            request.realism,
+            request.seed,
+        )
         truth_path = out_dir / f"{request.id}.truth.json"
         truth_path.write_text(
             json.dumps(

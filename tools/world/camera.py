@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, Field
@@ -26,3 +28,32 @@ class CameraProfile(BaseModel):
         if self.noise_sigma > 0:
             pixels += rng.normal(0, self.noise_sigma, pixels.shape).astype(np.float32)
         return np.clip(pixels, 0, 255).astype(np.uint8)
+
+    def at(self, strength: float) -> CameraProfile:
+        """This camera with `strength` (0-1) of its noise, blur and colour cast."""
+        return CameraProfile(
+            noise_sigma=self.noise_sigma * strength,
+            blur_sigma=self.blur_sigma * strength,
+            jpeg_quality=self.jpeg_quality,
+            color_cast=(
+                1 + (self.color_cast[0] - 1) * strength,
+                1 + (self.color_cast[1] - 1) * strength,
+                1 + (self.color_cast[2] - 1) * strength,
+            ),
+        )
+
+
+def capture(
+    image: np.ndarray, stem: Path, camera: CameraProfile | None, strength: float, seed: int
+) -> Path:
+    """Save an image as `camera` would have taken it, with `strength` of its degradation: a
+    JPEG at the camera's quality, or a clean PNG at strength 0 (or with no camera)."""
+    if camera is None or strength <= 0:
+        path = Path(f"{stem}.png")  # ids may hold dots: never with_suffix
+        Image.fromarray(image).save(path)
+        return path
+    through = camera.at(strength)
+    path = Path(f"{stem}.jpg")
+    pixels = through.apply(image, np.random.default_rng(seed))
+    Image.fromarray(pixels).save(path, quality=through.jpeg_quality)
+    return path
