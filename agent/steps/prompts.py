@@ -113,17 +113,9 @@ def plan_requests(
         focus = list(dict.fromkeys(c for c in [*own, *extra_focus] if c in classes))
         weights = (free_weights or {}).get(hypothesis.slice_name, {})
         editable = not concentrate or set(blamed) <= EDITABLE
+        elsewhere = others.get(hypothesis.slice_name, {})
         for _ in range(count):
-            conditions = dict(blamed)
-            for name, values in CONDITIONS.items():
-                if name not in conditions:
-                    elsewhere = others.get(hypothesis.slice_name, {}).get(name)
-                    if elsewhere and rng.random() < combine:
-                        conditions[name] = _draw(rng, values, elsewhere)
-                    else:
-                        conditions[name] = _draw(rng, values, weights.get(name))
-                elif rng.random() < 0.5 * variation:
-                    conditions[name] = str(rng.choice(values))  # widen around the failure
+            conditions = _conditions(rng, blamed, weights, elsewhere, combine, variation)
             cls = own[0] if own else str(rng.choice(list(classes)))
             index = len(requests)
             source = None
@@ -145,6 +137,28 @@ def plan_requests(
                 )
             )
     return requests
+
+
+def _conditions(
+    rng: np.random.Generator,
+    blamed: dict[str, str],
+    weights: dict[str, dict[str, float]],
+    elsewhere: dict[str, dict[str, float]],
+    combine: float,
+    variation: float,
+) -> dict[str, str]:
+    """One image's conditions: the blamed ones kept (widened with `variation`), each free one
+    taken from another hypothesis' blame with probability `combine`, else drawn by `weights`."""
+    conditions = dict(blamed)
+    for name, values in CONDITIONS.items():
+        if name not in conditions:
+            if elsewhere.get(name) and rng.random() < combine:
+                conditions[name] = _draw(rng, values, elsewhere[name])
+            else:
+                conditions[name] = _draw(rng, values, weights.get(name))
+        elif rng.random() < 0.5 * variation:
+            conditions[name] = str(rng.choice(values))  # widen around the failure
+    return conditions
 
 
 def _blamed_elsewhere(
