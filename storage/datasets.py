@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     import fiftyone as fo
 
 GROUND_TRUTH = "ground_truth"
+# The store of the App's Model Evaluation panel (FiftyOne's built-in plugin): review statuses
+# and notes per evaluation id, as the panel itself writes them.
+EVALUATION_PANEL_STORE = "model_evaluation_panel_builtin"
+REVIEW_STATUSES = ("needs_review", "in_review", "reviewed")
 SPLIT_TAGS = ("train", "val", "test")
 
 _connected_to: str | None = None
@@ -382,6 +386,34 @@ class WorkspaceDatasets:
         the evaluation under `eval_key`."""
         self.save_view(f"{split} failures", self.failures_view(split, eval_key))
         self.save_view(f"{split} missed objects", self.missed_objects_view(split, eval_key))
+
+    def review_evaluation(self, eval_key: str, status: str, note: str) -> None:
+        """Set the review status and note the App's Model Evaluation panel shows for the
+        evaluation under `eval_key` (the loop's gate is its reviewer)."""
+        from fiftyone.operators.store import ExecutionStore
+
+        if status not in REVIEW_STATUSES:
+            raise ValueError(f"review status {status!r} is not one of {REVIEW_STATUSES}")
+        dataset = self.field()
+        if eval_key not in dataset.list_evaluations():
+            return
+        eval_id = str(dataset._doc.evaluations[eval_key].id)
+        store = ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id)
+        for key, value in (("statuses", status), ("notes", note)):
+            values = store.get(key) or {}
+            values[eval_id] = value
+            store.set(key, values)
+
+    def evaluation_review(self, eval_key: str) -> tuple[str | None, str | None]:
+        """The Model Evaluation panel's (status, note) of the evaluation under `eval_key`."""
+        from fiftyone.operators.store import ExecutionStore
+
+        dataset = self.field()
+        if eval_key not in dataset.list_evaluations():
+            return None, None
+        eval_id = str(dataset._doc.evaluations[eval_key].id)
+        store = ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id)
+        return (store.get("statuses") or {}).get(eval_id), (store.get("notes") or {}).get(eval_id)
 
     def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
         dataset = self.synthetic() if synthetic else self.field()

@@ -118,10 +118,14 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
         {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
         settings.confidence,
     )
+    reasons = "; ".join(result.reasons)
     if result.promote:
-        deps.registry.promote(candidate, "; ".join(result.reasons))
+        deps.registry.promote(candidate, reasons)
         # The App's `val failures` view follows the incumbent, never a rejected candidate.
         deps.datasets.save_failure_views("val", f"{candidate}_val")
     else:
-        deps.registry.set_model_status(candidate, "rejected", "; ".join(result.reasons))
+        deps.registry.set_model_status(candidate, "rejected", reasons)
+    # The App's Model Evaluation panel shows the gate's verdict on the candidate's evaluation.
+    verdict = "promoted" if result.promote else "not promoted"
+    deps.datasets.review_evaluation(f"{candidate}_val", "reviewed", f"Gate: {verdict}; {reasons}")
     return result

@@ -156,6 +156,13 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     assert [g["candidate"] for g in gates] == ["v2"]  # cycle 2 was rejected: nothing trained
     assert models["v2"].status == ("incumbent" if gates[0]["promote"] else "rejected")
     assert models["v2"].reason == gates[0]["reasons"] != ""
+    # The App's Model Evaluation panel shows the gate's verdict on the candidate's val run.
+    verdict = "promoted" if gates[0]["promote"] else "not promoted"
+    assert deps.datasets.evaluation_review("v2_val") == (
+        "reviewed",
+        f"Gate: {verdict}; {models['v2'].reason}",
+    )
+    assert deps.datasets.evaluation_review("v1_val")[0] is None  # nobody reviewed the baseline
     statuses = {b.status for b in deps.registry.batches()}
     assert {"approved", "rejected"} <= statuses
     approved_view = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
