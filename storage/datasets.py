@@ -390,15 +390,12 @@ class WorkspaceDatasets:
     def review_evaluation(self, eval_key: str, status: str, note: str) -> None:
         """Set the review status and note the App's Model Evaluation panel shows for the
         evaluation under `eval_key` (the loop's gate is its reviewer)."""
-        from fiftyone.operators.store import ExecutionStore
-
         if status not in REVIEW_STATUSES:
             raise ValueError(f"review status {status!r} is not one of {REVIEW_STATUSES}")
-        dataset = self.field()
-        if eval_key not in dataset.list_evaluations():
+        found = self._evaluation_panel_entry(eval_key)
+        if found is None:
             return
-        eval_id = str(dataset._doc.evaluations[eval_key].id)
-        store = ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id)
+        store, eval_id = found
         for key, value in (("statuses", status), ("notes", note)):
             values = store.get(key) or {}
             values[eval_id] = value
@@ -406,14 +403,22 @@ class WorkspaceDatasets:
 
     def evaluation_review(self, eval_key: str) -> tuple[str | None, str | None]:
         """The Model Evaluation panel's (status, note) of the evaluation under `eval_key`."""
+        found = self._evaluation_panel_entry(eval_key)
+        if found is None:
+            return None, None
+        store, eval_id = found
+        return (store.get("statuses") or {}).get(eval_id), (store.get("notes") or {}).get(eval_id)
+
+    def _evaluation_panel_entry(self, eval_key: str) -> tuple[Any, str] | None:
+        """The Model Evaluation panel's store on the field dataset and the id it files the
+        evaluation under `eval_key` by, or None when there is no such evaluation."""
         from fiftyone.operators.store import ExecutionStore
 
         dataset = self.field()
         if eval_key not in dataset.list_evaluations():
-            return None, None
+            return None
         eval_id = str(dataset._doc.evaluations[eval_key].id)
-        store = ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id)
-        return (store.get("statuses") or {}).get(eval_id), (store.get("notes") or {}).get(eval_id)
+        return ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id), eval_id
 
     def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
         dataset = self.synthetic() if synthetic else self.field()

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from agent.control.runner import resume_loop, start_loop
+from agent.deps import Deps
 from agent.entry.review import PLUGINS_DIR, RESUME_LOG, launch_resume
 from tests.fakes import FakeOperations, fake_deps
 
@@ -99,15 +100,21 @@ class _Ops:
         self.calls.append(("set_view", {"name": name}))
 
 
+def _panel_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Deps:
+    """A workspace the panel reads (as the App's server does), its loop's work faked."""
+    deps = fake_deps(tmp_path)
+    deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
+    FakeOperations(deps).install(monkeypatch)
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    return deps
+
+
 def test_the_review_panel_shows_the_waiting_batch_and_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent.entry.plugins.failforge_review import ReviewPanel
 
-    deps = fake_deps(tmp_path)
-    deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
-    FakeOperations(deps).install(monkeypatch)
-    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    deps = _panel_workspace(tmp_path, monkeypatch)
     manifest = yaml.safe_load((PLUGINS_DIR / "failforge_review" / "fiftyone.yml").read_text())
     assert manifest["panels"] == ["failforge_review_panel"]
     from agent.entry.plugins.failforge_review import ApproveBatch, RejectBatch
@@ -156,10 +163,7 @@ def test_the_panel_redraws_only_when_the_loop_moved(
 ) -> None:
     from agent.entry.plugins.failforge_review import ReviewPanel
 
-    deps = fake_deps(tmp_path)
-    deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
-    FakeOperations(deps).install(monkeypatch)
-    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    deps = _panel_workspace(tmp_path, monkeypatch)
     state = _CountingState()
     ctx = SimpleNamespace(panel=SimpleNamespace(state=state), ops=_Ops(), params={})
     panel = ReviewPanel()
