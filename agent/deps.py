@@ -19,6 +19,7 @@ from tools.labeler.base import Labeler
 
 if TYPE_CHECKING:
     from agent.steps.planning import BatchPlanner
+    from agent.steps.work import LoopWork
     from tools.execution.ray_pool import RayPool
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
@@ -44,6 +45,8 @@ class Deps:
     planner: BatchPlanner = field(default_factory=lambda: build_planner("targeted"))
     # Whether each image came out as its request asked (conditions read back, or CLIP).
     request_checker: RequestChecker = field(default_factory=lambda: _read_back())
+    # The loop's side-effecting steps; tests hand the graph a recording fake here.
+    work: LoopWork = field(default_factory=lambda: _step_work())
     # Long steps report (task, done, total) here; the CLI draws progress bars from it.
     progress: Progress = no_progress
 
@@ -143,6 +146,13 @@ def build_planner(strategy: str) -> BatchPlanner:
     from agent.steps.planning import PLANNERS
 
     return PLANNERS[strategy]()
+
+
+def _step_work() -> LoopWork:
+    # Imported here for the same reason as the planners: the steps use Deps.
+    from agent.steps.work import StepWork
+
+    return StepWork()
 
 
 def _read_back() -> RequestChecker:

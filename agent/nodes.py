@@ -62,18 +62,20 @@ def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
     incumbent = deps.registry.incumbent()
     if incumbent is None:
         raise RuntimeError("No incumbent model; train one with `failforge baseline` first.")
-    ops.ensure_val_predictions(deps, incumbent.name)
+    deps.work.ensure_val_predictions(deps, incumbent.name)
     log_once(deps, state, "cycle_started", "evaluate_detector", incumbent=incumbent.name)
     return {"incumbent": incumbent.name}
 
 
 def discover_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
-    found = once(deps, state, "discover_failures", Discovery, lambda: ops.discover(deps, state))
+    found = once(
+        deps, state, "discover_failures", Discovery, lambda: deps.work.discover(deps, state)
+    )
     return {"slices": found.slices, "bin_edges": found.edges}
 
 
 def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
-    analysis = ops.analyze(deps, state)
+    analysis = deps.work.analyze(deps, state)
     log_once(
         deps,
         state,
@@ -106,14 +108,18 @@ def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
             "feedback": notes,
             "batch": None,
         }
-    requests = ops.plan(deps, state)
+    requests = deps.work.plan(deps, state)
     return {**update, "requests": requests}
 
 
 def generate_images(state: LoopState, deps: Deps) -> dict[str, Any]:
     batch_id = ops.batch_id_for(state)
     made = once(
-        deps, state, "generate_images", Generation, lambda: ops.generate(deps, state, batch_id)
+        deps,
+        state,
+        "generate_images",
+        Generation,
+        lambda: deps.work.generate(deps, state, batch_id),
     )
     return {
         "batch": BatchSummary(
@@ -135,7 +141,7 @@ def label_images(state: LoopState, deps: Deps) -> dict[str, Any]:
         state,
         "label_images",
         Labelling,
-        lambda: ops.label(deps, state, batch.batch_id, Path(batch.manifest)),
+        lambda: deps.work.label(deps, state, batch.batch_id, Path(batch.manifest)),
     )
     return {
         "batch": batch.model_copy(
@@ -153,7 +159,7 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
     batch = state.batch
 
     scored = once(
-        deps, state, "score_batch", Scoring, lambda: ops.score(deps, state, batch.batch_id)
+        deps, state, "score_batch", Scoring, lambda: deps.work.score(deps, state, batch.batch_id)
     )
     summary = batch.model_copy(
         update={
@@ -209,7 +215,7 @@ def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 def record_decision(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.decision is not None and state.batch is not None
-    approved = ops.apply_decision(deps, state, state.decision)
+    approved = deps.work.apply_decision(deps, state, state.decision)
     log_once(
         deps,
         state,
@@ -234,7 +240,7 @@ def retrain_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
         lambda: CandidateName(candidate=deps.registry.next_model_name()),
     ).candidate
     trained = once(
-        deps, state, "retrain_detector", Training, lambda: ops.retrain(deps, state, candidate)
+        deps, state, "retrain_detector", Training, lambda: deps.work.retrain(deps, state, candidate)
     )
     return {"candidate": trained.candidate}
 
@@ -247,7 +253,7 @@ def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
         state,
         "gate_candidate",
         GateResult,
-        lambda: ops.gate_candidate(deps, state, candidate),
+        lambda: deps.work.gate_candidate(deps, state, candidate),
     )
     log_once(
         deps,

@@ -1,4 +1,4 @@
-"""A recording stand-in for agent.steps, so the graph runs with real LangGraph and SQLite but no models."""
+"""A recording stand-in for the loop's work (`Deps.work`): real LangGraph and SQLite, no models."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from agent import steps as ops
 from agent.deps import Deps, build_planner
 from agent.settings import Settings
 from agent.state import Decision, LoopState
+from agent.steps import batch_id_for
 from agent.steps.results import Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
@@ -27,18 +28,21 @@ from tools.generator.base import GenerationRequest
 from tools.world.field import FieldImage
 
 
-class FakeOperations:
-    """Behaves like the operations: the same results' shapes, side effects counted in `calls`."""
+class FakeWork:
+    """Behaves like `StepWork`: the same results' shapes, side effects counted in `calls`.
+
+    `before` runs a hook at the start of a step (a delay, or holding a run inside its loop);
+    `kill_in` SIGKILLs the process inside retraining or the gate, after their writes.
+    """
 
     def __init__(
         self,
-        deps: Deps,
         scores: list[dict[str, float]] | None = None,
         promote: list[bool] | None = None,
         kill_in: str | None = None,
         kept: int = 4,
+        before: dict[str, Callable[[], None]] | None = None,
     ) -> None:
-        self.deps = deps
         self.kept = kept
         self.calls: Counter[str] = Counter()
         self.scores = scores or [
@@ -46,31 +50,22 @@ class FakeOperations:
         ]
         self.promote = promote or [True]
         self.kill_in = kill_in
+        self.before = before or {}
 
-    def install(self, monkeypatch: Any) -> FakeOperations:
-        for name in (
-            "ensure_val_predictions",
-            "discover",
-            "analyze",
-            "plan",
-            "generate",
-            "label",
-            "score",
-            "apply_decision",
-            "retrain",
-            "gate_candidate",
-        ):
-            monkeypatch.setattr(ops, name, getattr(self, name))
-        return self
+    def _start(self, step: str) -> None:
+        if step in self.before:
+            self.before[step]()
 
     def _maybe_die(self, step: str) -> None:
         if self.kill_in == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def ensure_val_predictions(self, deps: Deps, model: str) -> None:
+        self._start("ensure_val_predictions")
         self.calls["evaluate"] += 1
 
     def discover(self, deps: Deps, state: LoopState) -> Discovery:
+        self._start("discover")
         self.calls["discover"] += 1
         failure = FailureSlice(
             name="brightness=low",
@@ -85,6 +80,7 @@ class FakeOperations:
         return Discovery(slices=[failure], edges={"brightness": [40.0, 90.0]})
 
     def analyze(self, deps: Deps, state: LoopState) -> FailureAnalysis:
+        self._start("analyze")
         self.calls["analyze"] += 1
         return FailureAnalysis(
             analyst="fake",
@@ -100,10 +96,11 @@ class FakeOperations:
         )
 
     def plan(self, deps: Deps, state: LoopState) -> list[GenerationRequest]:
+        self._start("plan")
         self.calls["plan"] += 1
         return [
             GenerationRequest(
-                id=f"{ops.batch_id_for(state)}-{i}",
+                id=f"{batch_id_for(state)}-{i}",
                 slice_name="brightness=low",
                 prompt="a car at night",
                 seed=i,
@@ -118,16 +115,19 @@ class FakeOperations:
         ]
 
     def generate(self, deps: Deps, state: LoopState, batch_id: str) -> Generation:
+        self._start("generate")
         self.calls["generate"] += 1
         manifest = deps.workspace.root / f"{batch_id}.json"
         manifest.write_text(json.dumps({"images": [], "failed": {}}))
         return Generation(manifest=str(manifest), generated=4, failed=0)
 
     def label(self, deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labelling:
+        self._start("label")
         self.calls["label"] += 1
         return Labelling(labelled=4)
 
     def score(self, deps: Deps, state: LoopState, batch_id: str) -> Scoring:
+        self._start("score")
         index = min(self.calls["score"], len(self.scores) - 1)
         self.calls["score"] += 1
         scores = QualityScores(**self.scores[index])
@@ -140,6 +140,7 @@ class FakeOperations:
         )
 
     def apply_decision(self, deps: Deps, state: LoopState, decision: Decision) -> int:
+        self._start("apply_decision")
         self.calls["decision"] += 1
         assert state.batch is not None
         deps.registry.decide_batch(
@@ -151,6 +152,7 @@ class FakeOperations:
         return self.kept if decision.approved else 0
 
     def retrain(self, deps: Deps, state: LoopState, candidate: str) -> Training:
+        self._start("retrain")
         self.calls["retrain"] += 1
         deps.registry.add_model(
             candidate,
@@ -166,6 +168,7 @@ class FakeOperations:
         )
 
     def gate_candidate(self, deps: Deps, state: LoopState, candidate: str) -> GateResult:
+        self._start("gate_candidate")
         index = min(self.calls["gate"], len(self.promote) - 1)
         self.calls["gate"] += 1
         promote = self.promote[index]
@@ -184,8 +187,9 @@ class FakeOperations:
         )
 
 
-def fake_deps(root: Path, **settings: Any) -> Deps:
-    """Deps with a real workspace folder and registry; model-facing members are unused by the fakes."""
+def fake_deps(root: Path, work: FakeWork | None = None, **settings: Any) -> Deps:
+    """Deps with a real workspace folder and registry and the loop's work faked (`work`, or a
+    default `FakeWork`); model-facing members are unused by the fakes."""
     workspace = Workspace(root)
     workspace.create()
     settings.setdefault("workspace_id", "fake")
@@ -198,13 +202,14 @@ def fake_deps(root: Path, **settings: Any) -> Deps:
         settings=config,
         workspace=workspace,
         registry=registry,
-        datasets=None,
-        detector=None,
-        analyst=None,
+        datasets=None,  # type: ignore[arg-type]
+        detector=None,  # type: ignore[arg-type]
+        analyst=None,  # type: ignore[arg-type]
         generator=None,  # type: ignore[arg-type]
-        labeler=None,
+        labeler=None,  # type: ignore[arg-type]
         planner=build_planner(config.loop.strategy),
-    )  # type: ignore[arg-type]
+        work=work or FakeWork(),
+    )
 
 
 class FieldDatasets:

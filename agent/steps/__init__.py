@@ -1,6 +1,7 @@
 """The loop's work behind each step (queries, model calls, files), so that graph nodes stay thin.
 
-Nodes call these through this package (`ops.discover(...)`), which is also where tests put fakes.
+Nodes reach the side-effecting ones through `deps.work` (`agent.steps.work.StepWork`), where
+tests hand in a recording fake; the pure helpers (batch ids, the approval payload) directly.
 """
 
 from agent.steps.batches import (

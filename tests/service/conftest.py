@@ -14,7 +14,7 @@ import uvicorn
 
 from agent.deps import Deps
 from agent.entry.api import create_app
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import FakeWork, fake_deps
 
 TOKEN = "s3cret-token"
 
@@ -23,7 +23,7 @@ TOKEN = "s3cret-token"
 class LiveApi:
     url: str
     deps: Deps
-    fake: FakeOperations
+    fake: FakeWork
     app: object
     server: uvicorn.Server | None = None
 
@@ -46,9 +46,9 @@ class LiveApi:
 
 
 @pytest.fixture
-def live_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApi]:
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+def live_api(tmp_path: Path) -> Iterator[LiveApi]:
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     app = create_app(deps, TOKEN)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -91,20 +91,10 @@ def test_fifty_reads_and_ten_approvals_at_once(live_api: LiveApi) -> None:
     assert live_api.fake.calls["retrain"] == 1  # the loop resumed once
 
 
-def test_pause_stops_between_steps_and_resume_finishes(
-    live_api: LiveApi, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pause_stops_between_steps_and_resume_finishes(live_api: LiveApi) -> None:
     import time
 
-    from agent import steps as ops
-
-    slow_plan = ops.plan
-
-    def plan(deps, state):
-        time.sleep(0.5)
-        return slow_plan(deps, state)
-
-    monkeypatch.setattr(ops, "plan", plan)
+    live_api.fake.before["plan"] = lambda: time.sleep(0.5)  # a step long enough to pause in
     with live_api.client() as client:
         client.post("/loops", json={"cycles": 1, "auto_approve": True})
         time.sleep(0.2)

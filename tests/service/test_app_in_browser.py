@@ -15,7 +15,7 @@ from agent.deps import build_deps
 from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
 from agent.settings import Settings
 from tests.browser import click, free_port, headless_chromium, needs_chromium, wait_for_text
-from tests.fakes import FakeOperations
+from tests.fakes import FakeWork
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), needs_chromium]
 
@@ -33,7 +33,7 @@ def test_a_reviewer_sees_the_waiting_batch_in_the_app(
     init_workspace(workspace, tiny_yaml_path)
     deps = build_deps(Settings.load(workspace))
     deps.registry.add_model("v1", workspace / "v1.pt", None, "incumbent", {})
-    FakeOperations(deps).install(monkeypatch)  # the loop's work faked; its state is real
+    deps.work = FakeWork()  # the loop's work faked; its state is real
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     # Read by the App's server process, where the panel runs.

@@ -11,7 +11,7 @@ import yaml
 from agent.control.runner import resume_loop, start_loop
 from agent.deps import Deps
 from agent.entry.review import PLUGINS_DIR, RESUME_LOG, launch_resume
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import FakeWork, fake_deps
 
 
 def test_the_plugin_declares_its_operators() -> None:
@@ -25,8 +25,8 @@ def test_operators_decide_through_the_shared_function(
 ) -> None:
     from agent.entry.plugins.failforge_review import ApproveBatch, RejectBatch
 
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     resumed: list[Path] = []
@@ -65,7 +65,6 @@ def test_the_review_form_offers_the_batch_the_loop_waits_for(
     from agent.entry.plugins.failforge_review import ApproveBatch
 
     deps = fake_deps(tmp_path)
-    FakeOperations(deps).install(monkeypatch)
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
     operator = ApproveBatch()
 
@@ -104,7 +103,7 @@ def _panel_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Deps:
     """A workspace the panel reads (as the App's server does), its loop's work faked."""
     deps = fake_deps(tmp_path)
     deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
-    FakeOperations(deps).install(monkeypatch)
+    deps.work = FakeWork()
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
     return deps
 
@@ -183,7 +182,6 @@ def test_a_batch_of_another_workspace_is_a_clear_message_and_changes_nothing(
     from agent.entry.plugins.failforge_review import ApproveBatch
 
     deps = fake_deps(tmp_path)
-    FakeOperations(deps).install(monkeypatch)
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)

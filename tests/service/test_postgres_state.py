@@ -18,7 +18,7 @@ from agent.control.runner import (
     resume_loop,
     start_loop,
 )
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import fake_deps
 from tests.service.postgres import postgres_binary, postgres_server
 
 pytestmark = pytest.mark.skipif(
@@ -38,14 +38,12 @@ def test_a_loop_keeps_its_state_in_postgres_and_resumes_from_it(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deps = fake_deps(tmp_path / "a", workspace_id="aaaa", state={"url": postgres_url})
-    FakeOperations(deps).install(monkeypatch)
     waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False)
     assert waiting.waiting is not None
     # A second host: same settings, a fresh process's objects, nothing in the workspace folder.
     assert not (tmp_path / "a" / "registry.sqlite").exists()
     assert not (tmp_path / "a" / "checkpoints.sqlite").exists()
     other = fake_deps(tmp_path / "a", workspace_id="aaaa", state={"url": postgres_url})
-    FakeOperations(other).install(monkeypatch)
     loop_id = current_loop_id(other)
     assert loop_id is not None and loop_status(other, loop_id).waiting is not None
     done = resume_loop(other, {"approved": True, "by": "erin", "reason": "ok"})
@@ -70,7 +68,6 @@ def test_one_loop_per_workspace_across_hosts_and_a_dead_holder_frees_it(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deps = fake_deps(tmp_path, workspace_id="cccc", state={"url": postgres_url})
-    FakeOperations(deps).install(monkeypatch)
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(HOLDER), postgres_url],
         cwd=REPO,

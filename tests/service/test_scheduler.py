@@ -6,14 +6,12 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from agent import steps as ops
 from agent.control.runner import workspace_lock
 from agent.entry.scheduler import JOB_ID, build_scheduler, run_scheduled_cycles
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import FakeWork, fake_deps
 
 RUNS: list[str] = []
 
@@ -48,8 +46,8 @@ def test_a_restart_after_missed_runs_runs_once_not_a_burst(tmp_path: Path) -> No
 def test_a_scheduled_run_on_a_busy_workspace_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
     with workspace_lock(deps.workspace.lock_file):
         assert run_scheduled_cycles(str(tmp_path), 1) == "skipped"
@@ -63,20 +61,17 @@ def test_a_scheduled_run_on_a_busy_workspace_is_skipped(
 def test_two_scheduled_runs_at_once_never_overlap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path, loop={"auto_approve": True})
-    fake = FakeOperations(deps).install(monkeypatch)
-    monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
     # The first run is held inside its loop until the second has tried: a real overlap.
     inside, release = threading.Event(), threading.Event()
-    discover = fake.discover
 
-    def held_discover(deps_: Any, state: Any) -> Any:
-        if not inside.is_set():  # only the first run is held
+    def hold_the_first_run() -> None:
+        if not inside.is_set():
             inside.set()
             assert release.wait(30)
-        return discover(deps_, state)
 
-    monkeypatch.setattr(ops, "discover", held_discover)
+    fake = FakeWork(before={"discover": hold_the_first_run})
+    deps = fake_deps(tmp_path, fake, loop={"auto_approve": True})
+    monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
     first: list[str] = []
     thread = threading.Thread(target=lambda: first.append(run_scheduled_cycles(str(tmp_path), 1)))
     thread.start()

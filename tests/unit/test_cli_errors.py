@@ -93,10 +93,9 @@ def test_a_registry_locked_longer_than_the_busy_timeout_is_one_sentence(
     import sys
 
     from agent.control.runner import start_loop
-    from tests.fakes import FakeOperations, fake_deps
+    from tests.fakes import fake_deps
 
     deps = fake_deps(tmp_path)
-    FakeOperations(deps).install(monkeypatch)
     start_loop(deps, cycles=1, budget=10, auto_approve=False)  # waits for a decision
     batch = deps.registry.batches()
     locker = subprocess.Popen(

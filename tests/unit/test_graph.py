@@ -18,7 +18,7 @@ from agent.control.runner import (
     stop_loop,
     workspace_lock,
 )
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import FakeWork, fake_deps
 
 GOOD = {"unrealistic": 0.5, "unrepresentative": 0.5, "unvaried": 0.0, "unoriginal": 0.0}
 UNVARIED = {**GOOD, "unvaried": 0.8}
@@ -27,8 +27,8 @@ UNVARIED = {**GOOD, "unvaried": 0.8}
 def test_auto_approved_loop_runs_every_cycle_and_stops_at_the_cycle_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path, loop={"target_recall": 0.99})
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake, loop={"target_recall": 0.99})
     outcome = start_loop(deps, cycles=2, budget=100, auto_approve=True)
     assert outcome.finished and outcome.stop_reason == "cycle limit reached (2)"
     assert fake.calls["retrain"] == fake.calls["gate"] == 2
@@ -42,8 +42,8 @@ def test_auto_approved_loop_runs_every_cycle_and_stops_at_the_cycle_limit(
 def test_batch_waits_for_a_person_then_approval_resumes_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     outcome = start_loop(deps, cycles=1, budget=100, auto_approve=False)
     assert not outcome.finished and outcome.waiting is not None
     batch_id = outcome.waiting["batch_id"]
@@ -63,8 +63,8 @@ def test_batch_waits_for_a_person_then_approval_resumes_once(
 def test_rejected_batch_trains_nothing_and_counts_as_no_promotion(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path, loop={"patience": 1})
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake, loop={"patience": 1})
     outcome = start_loop(deps, cycles=3, budget=100, auto_approve=False)
     outcome = decide_batch(deps, outcome.waiting["batch_id"], False, "alice", "blurry cars")
     assert outcome is not None and outcome.finished
@@ -76,8 +76,8 @@ def test_rejected_batch_trains_nothing_and_counts_as_no_promotion(
 def test_poor_scores_send_the_batch_back_to_planning_at_most_n_times(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path, loop={"max_revisions": 2})
-    fake = FakeOperations(deps, scores=[UNVARIED, UNVARIED, UNVARIED]).install(monkeypatch)
+    fake = FakeWork(scores=[UNVARIED, UNVARIED, UNVARIED])
+    deps = fake_deps(tmp_path, fake, loop={"max_revisions": 2})
     outcome = start_loop(deps, cycles=1, budget=100, auto_approve=True)
     # Still over threshold after two revisions: the batch goes to a person with its scores.
     assert outcome.waiting is not None and outcome.waiting["revision"] == 2
@@ -91,8 +91,8 @@ def test_poor_scores_send_the_batch_back_to_planning_at_most_n_times(
 def test_revision_that_fixes_the_scores_is_auto_approved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path, loop={"target_recall": 0.4})
-    fake = FakeOperations(deps, scores=[UNVARIED, GOOD]).install(monkeypatch)
+    fake = FakeWork(scores=[UNVARIED, GOOD])
+    deps = fake_deps(tmp_path, fake, loop={"target_recall": 0.4})
     outcome = start_loop(deps, cycles=3, budget=100, auto_approve=True)
     assert outcome.finished and outcome.stop_reason.startswith("target reached")
     assert fake.calls["plan"] == 2 and fake.calls["retrain"] == 1
@@ -102,21 +102,18 @@ def test_revision_that_fixes_the_scores_is_auto_approved(
     ("settings", "budget", "reason"),
     [({"patience": 2}, 100, "no promotion for 2 cycles"), ({}, 4, "image budget spent (4 of 4)")],
 )
-def test_stop_rules(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict, budget: int, reason: str
-) -> None:
-    deps = fake_deps(tmp_path, loop=settings)
-    FakeOperations(deps, promote=[False]).install(monkeypatch)
+def test_stop_rules(tmp_path: Path, settings: dict, budget: int, reason: str) -> None:
+    deps = fake_deps(tmp_path, FakeWork(promote=[False]), loop=settings)
     outcome = start_loop(deps, cycles=5, budget=budget, auto_approve=True)
     assert outcome.stop_reason == reason
 
 
 @pytest.mark.parametrize(("strategy", "trains"), [("none", True), ("targeted", False)])
 def test_only_the_none_baseline_trains_without_images(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, trains: bool
+    tmp_path: Path, strategy: str, trains: bool
 ) -> None:
-    deps = fake_deps(tmp_path, loop={"strategy": strategy})
-    fake = FakeOperations(deps, kept=0).install(monkeypatch)
+    fake = FakeWork(kept=0)
+    deps = fake_deps(tmp_path, fake, loop={"strategy": strategy})
     start_loop(deps, cycles=1, budget=10, auto_approve=True)
     assert fake.calls["retrain"] == (1 if trains else 0)
 
@@ -125,7 +122,6 @@ def test_a_second_loop_on_a_busy_workspace_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deps = fake_deps(tmp_path)
-    FakeOperations(deps).install(monkeypatch)
     with (
         workspace_lock(deps.workspace.lock_file),
         pytest.raises(LoopBusyError, match="already running"),
@@ -140,19 +136,16 @@ def test_a_second_loop_on_a_busy_workspace_is_refused(
 CHILD = """
 import sys
 from pathlib import Path
-import pytest
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import FakeWork, fake_deps
 from agent.control.runner import start_loop
-deps = fake_deps(Path(sys.argv[1]))
-patch = pytest.MonkeyPatch()
-FakeOperations(deps, kill_in=sys.argv[2]).install(patch)
+deps = fake_deps(Path(sys.argv[1]), FakeWork(kill_in=sys.argv[2]))
 start_loop(deps, cycles=1, budget=100, auto_approve=True)
 """
 
 
 @pytest.mark.parametrize("step", ["retrain", "gate"])
 def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+    tmp_path: Path, step: str
 ) -> None:
     repo = Path(__file__).resolve().parents[2]
     child = subprocess.run(
@@ -163,8 +156,8 @@ def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
         timeout=120,
     )
     assert child.returncode == -9, child.stderr  # killed by SIGKILL mid-step
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     assert not loop_status(deps, resume_loop.__globals__["current_loop_id"](deps)).finished
     outcome = resume_loop(deps)
     assert outcome.finished
@@ -181,9 +174,9 @@ def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
     assert len(promotions) == 1
 
 
-def test_stop_ends_a_waiting_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+def test_stop_ends_a_waiting_loop(tmp_path: Path) -> None:
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     assert stop_loop(deps, "erin") is None
     waiting = start_loop(deps, cycles=3, budget=100, auto_approve=False)
     outcome = stop_loop(deps, "erin")
@@ -195,9 +188,8 @@ def test_stop_ends_a_waiting_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 KILLED_BETWEEN_WRITES_AND_CHECKPOINT = """
 import os, signal, sys
 from pathlib import Path
-import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
-from tests.fakes import FakeOperations, fake_deps
+from tests.fakes import FakeWork, fake_deps
 from agent.control.runner import start_loop
 saved = SqliteSaver.put_writes
 def put_writes(self, config, writes, task_id, task_path=""):
@@ -206,8 +198,6 @@ def put_writes(self, config, writes, task_id, task_path=""):
         os.kill(os.getpid(), signal.SIGKILL)
 SqliteSaver.put_writes = put_writes
 deps = fake_deps(Path(sys.argv[1]))
-patch = pytest.MonkeyPatch()
-FakeOperations(deps).install(patch)
 start_loop(deps, cycles=1, budget=100, auto_approve=True)
 """
 
@@ -230,8 +220,8 @@ def test_a_kill_after_a_nodes_writes_but_before_the_next_checkpoint_is_not_finis
         timeout=120,
     )
     assert child.returncode == -9, child.stderr
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps).install(monkeypatch)
+    fake = FakeWork()
+    deps = fake_deps(tmp_path, fake)
     loop_id = resume_loop.__globals__["current_loop_id"](deps)
     assert not loop_status(deps, loop_id).finished
     outcome = resume_loop(deps)
@@ -243,8 +233,8 @@ def test_an_empty_batch_is_never_approved_as_clean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every image failed: under auto-approval the cycle is skipped with its reason.
-    deps = fake_deps(tmp_path / "empty")
-    fake = FakeOperations(deps, kept=0).install(monkeypatch)
+    fake = FakeWork(kept=0)
+    deps = fake_deps(tmp_path / "empty", fake)
     outcome = start_loop(deps, cycles=1, budget=10, auto_approve=True)
     (batch,) = deps.registry.batches()
     assert batch.status == "rejected" and batch.decided_by == "policy"
@@ -255,8 +245,8 @@ def test_an_empty_batch_is_never_approved_as_clean(
 def test_a_batch_too_small_to_score_waits_for_a_person(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = fake_deps(tmp_path)
-    fake = FakeOperations(deps, kept=1).install(monkeypatch)
+    fake = FakeWork(kept=1)
+    deps = fake_deps(tmp_path, fake)
     outcome = start_loop(deps, cycles=1, budget=10, auto_approve=True)
     assert outcome.waiting is not None and outcome.waiting["unscored"].startswith("1 images")
     assert fake.calls["retrain"] == 0
