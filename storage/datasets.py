@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -419,6 +420,66 @@ class WorkspaceDatasets:
             return None
         eval_id = str(dataset._doc.evaluations[eval_key].id)
         return ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id), eval_id
+
+    def mark_objects(self, view: Any, attribute: str, marks: Sequence[Sequence[list[str]]]) -> None:
+        """Set `attribute` on every ground-truth object of the field dataset: for the samples of
+        `view` (in `samples` order) one list per object of a known class, in label order, as
+        `labels` returns them; every other object gets an empty list, so a filter on the
+        attribute never meets a missing value."""
+        dataset = self.field()
+        ids = {sample_id: k for k, sample_id in enumerate(view.values("id"))}
+        all_ids, labels = dataset.values(["id", GROUND_TRUTH])
+        values: list[list[list[str]]] = []
+        for sample_id, label in zip(all_ids, labels, strict=True):
+            objects = label.detections if label is not None else []
+            if sample_id not in ids:
+                values.append([[] for _ in objects])
+                continue
+            given = iter(marks[ids[sample_id]])
+            values.append([next(given) if d.label in self.classes else [] for d in objects])
+        path = f"{GROUND_TRUTH}.detections.{attribute}"
+        dataset.set_values(path, values)
+        # Declared in the schema as a list of strings: FiftyOne's subsets test list membership
+        # only for a declared list field (an undeclared one is compared as a whole, matching none).
+        if dataset.get_field(path) is None:
+            dataset.add_sample_field(path, _fo().ListField, subfield=_fo().StringField)
+
+    def set_evaluation_scenario(self, name: str, attribute: str, subsets: Sequence[str]) -> None:
+        """A scenario of the App's Model Evaluation panel: one subset per value of the objects'
+        `attribute` (the panel's own "label attribute" kind), filed under a stable id so that
+        writing it again replaces it."""
+        from fiftyone.operators.store import ExecutionStore
+
+        dataset = self.field()
+        store = ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id)
+        scenario_id = hashlib.sha1(name.encode()).hexdigest()[:24]  # an ObjectId's length
+        scenarios = store.get("scenarios") or {}
+        scenarios[scenario_id] = {
+            "id": scenario_id,
+            "name": name,
+            "type": "label_attribute",
+            "subsets": list(subsets),
+            "field": f"{GROUND_TRUTH}.detections.{attribute}",
+        }
+        store.set("scenarios", scenarios)
+
+    def evaluation_scenarios(self) -> list[dict[str, Any]]:
+        """The Model Evaluation panel's scenarios on the field dataset."""
+        from fiftyone.operators.store import ExecutionStore
+
+        store = ExecutionStore.create(EVALUATION_PANEL_STORE, self.field()._doc.id)
+        return list((store.get("scenarios") or {}).values())
+
+    def subset_recall(self, eval_key: str, attribute: str, value: str) -> tuple[float, int]:
+        """(recall, objects) of the evaluation under `eval_key` on the ground-truth objects
+        whose `attribute` holds `value`: the subset the Model Evaluation panel computes for a
+        scenario, through FiftyOne's own `use_subset`."""
+        results = self.field().load_evaluation_results(eval_key)
+        with results.use_subset({"type": "attribute", "field": attribute, "value": value}):
+            truth = results.ytrue != results.missing
+            found = truth & (results.ypred != results.missing)
+            objects = int(truth.sum())
+        return (float(found.sum() / objects) if objects else 0.0), objects
 
     def save_view(self, name: str, view: Any, synthetic: bool = False) -> None:
         dataset = self.synthetic() if synthetic else self.field()

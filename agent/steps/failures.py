@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,34 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     deps.datasets.set_sample_values(ids, field, [marks[i] for i in ids])
     marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
     deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
+    _slices_as_scenario(deps, state.cycle, view, ids, table, bins, slices)
     return Discovery(slices=slices, edges=edges)
+
+
+def _slices_as_scenario(
+    deps: Deps,
+    cycle: int,
+    view: Any,
+    ids: list[str],
+    table: ObjectTable,
+    bins: dict[str, np.ndarray],
+    slices: list[FailureSlice],
+) -> None:
+    """Each val object carries the cycle's slices it falls in (`slices_c<cycle>`), and the
+    App's Model Evaluation panel gets the cycle's slices as a scenario: any evaluation's
+    precision, recall and confusion per slice, side by side (v1 against v2, say)."""
+    names: list[list[str]] = [[] for _ in table.sample_ids]
+    for failure in slices:
+        for k in np.where(slice_mask(bins, failure.conditions))[0]:
+            names[k].append(failure.name)
+    per_sample: dict[str, list[list[str]]] = {i: [] for i in ids}
+    for sample_id, objects in zip(table.sample_ids, names, strict=True):
+        per_sample[sample_id].append(objects)
+    attribute = f"slices_c{cycle}"
+    deps.datasets.mark_objects(view, attribute, [per_sample[i] for i in ids])
+    deps.datasets.set_evaluation_scenario(
+        f"failforge cycle {cycle} slices", attribute, [f.name for f in slices]
+    )
 
 
 def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:

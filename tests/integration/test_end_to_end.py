@@ -168,6 +168,19 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     approved_view = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
     assert len(approved_view) > 0
     assert any(name.startswith("cycle 1 failures") for name in deps.datasets.saved_views())
+    # Each cycle's slices are a scenario of the Model Evaluation panel; FiftyOne's own subset
+    # of a slice holds exactly the val objects discovery counted in it.
+    from agent.control.runner import current_loop_id
+    from agent.steps.results import Discovery
+
+    scenarios = {s["name"]: s for s in deps.datasets.evaluation_scenarios()}
+    assert {"failforge cycle 1 slices", "failforge cycle 2 slices"} <= set(scenarios)
+    stored = deps.registry.step_result(f"{current_loop_id(deps)}/c1/r0/discover_failures")
+    found = Discovery.model_validate(stored).slices
+    assert scenarios["failforge cycle 1 slices"]["subsets"] == [f.name for f in found]
+    for failure in found:
+        recall, objects = deps.datasets.subset_recall("v1_val", "slices_c1", failure.name)
+        assert objects == failure.support and 0 <= recall <= 1, (failure, recall, objects)
     kinds = {e.kind for e in deps.registry.events()}
     assert {"loop_started", "batch_decided", "gate", "cycle_finished"} <= kinds
 
