@@ -82,6 +82,9 @@ def aggregate(
             for name in ["overall", *slices]
         }
         summary["images"] = [sum(runs[s]["arms"][arm]["images"]) for s in seeds]
+        # None where the arm was measured before this was recorded.
+        summary["cycles_run"] = [runs[s]["arms"][arm].get("cycles_run") for s in seeds]
+        summary["stop_reasons"] = [runs[s]["arms"][arm].get("stop_reason") for s in seeds]
         summary["requests"] = _requests_as_asked([runs[s]["arms"][arm] for s in seeds])
         steps: dict[str, list[float]] = {}
         for s in seeds:
@@ -278,6 +281,23 @@ def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _early_stop_lines(result: Mapping[str, Any]) -> list[str]:
+    """One line per arm and seed whose loop stopped before the last cycle: its later cycles
+    carry its last model, which is stated rather than passed off as measured cycles."""
+    lines = []
+    for arm, block in result["arms"].items():
+        unknown = [None] * len(result["seeds"])  # a bench.json written before these were kept
+        ran_per_seed = block.get("cycles_run", unknown)
+        stops = zip(result["seeds"], ran_per_seed, block.get("stop_reasons", unknown), strict=True)
+        for seed, ran, reason in stops:
+            if ran is not None and ran < result["cycles"]:
+                lines.append(
+                    f"- `{arm}`, seed {seed}: stopped after {ran} of {result['cycles']} cycles "
+                    f"({reason}); the later cycles carry its last model."
+                )
+    return ["", *lines] if lines else []
+
+
 def markdown(result: Mapping[str, Any]) -> str:
     arms = list(result["arms"])
     names = ["overall", *sorted(result["baseline"]["slices"])]
@@ -312,6 +332,7 @@ def markdown(result: Mapping[str, Any]) -> str:
                 f"| {name.removeprefix('targeted_vs_')} | {_interval(block['worst2'])} | "
                 f"{_interval(block['loop_slices'])} | {_interval(block['overall_map50'])} |"
             )
+    lines += _early_stop_lines(result)
     lines += _candidate_lines(result)
     lines += _as_asked_lines(result)
     lines += [

@@ -113,6 +113,9 @@ def _run_arm(
         "seconds": time.perf_counter() - started,
         "resumed": resumed,
         "stop_reason": state.stop_reason if state else None,
+        # Cycles the loop ran; `cycles` repeats its last model for any it did not (what the
+        # product would ship), and bench.md says so.
+        "cycles_run": len(history),
         "loop_slices": _discovered(deps, outcome.loop_id, cycles),
         "last_candidate": _last_candidate_on_test(deps),
         "batches": [

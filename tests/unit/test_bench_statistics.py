@@ -190,3 +190,19 @@ def test_a_gain_that_was_not_measured_is_missing_not_zero() -> None:
     # No verdict on a figure nobody measured.
     assert "targeted_at_least_twice_uniform" not in measured
     assert "targeted_map50_within_0.01_of_none" not in measured
+
+
+def test_an_arm_that_stopped_early_is_said_to_have_stopped() -> None:
+    runs = _runs()
+    for run in runs.values():
+        run["arms"]["none"]["cycles_run"] = 1
+        run["arms"]["targeted"]["cycles_run"] = 1
+    runs[1]["arms"]["targeted"].update(cycles_run=0, stop_reason="no failure slice found")
+    result = aggregate(runs, ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
+    assert result["arms"]["targeted"]["cycles_run"] == [1, 0, 1]
+    text = markdown(result)
+    assert (
+        "`targeted`, seed 1: stopped after 0 of 1 cycles (no failure slice found); "
+        "the later cycles carry its last model." in text
+    )
+    assert "`none`, seed" not in text and "`targeted`, seed 0" not in text
