@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import supervision as sv
 import yaml
+from PIL import Image
 
 from agent.deps import Deps, build_planner
 from agent.settings import Settings
@@ -24,6 +28,7 @@ from storage.registry import Registry
 from storage.workspace import Workspace
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
 from tools.convert import make_detections
+from tools.detector.base import TrainResult
 from tools.generator.base import GenerationRequest
 from tools.world.field import FieldImage
 
@@ -226,3 +231,69 @@ class FieldDatasets:
 
     def labels(self, view: str) -> list[Any]:
         return [make_detections(i.boxes, i.class_ids) for i in self.images]
+
+
+class FakeDetector:
+    """A detector port that trains in no time and finds a known share of the true objects.
+
+    Its "weights" are a small JSON file holding its skill: the share of objects it finds.
+    Training starts from the given weights' skill and adds `gain`; prediction returns the
+    truth it was given for each image, keeping an object when a hash of (image, object) falls
+    under the skill, so a better model finds a superset of what a worse one found. Embeddings
+    are the image's colours pooled on an 8 x 8 grid. Each training's data is recorded.
+    """
+
+    def __init__(self, truth: dict[str, sv.Detections], classes: list[str], gain: float) -> None:
+        self.truth, self.classes, self.gain = truth, classes, gain
+        self.trained: list[dict[str, Any]] = []
+
+    @staticmethod
+    def save(path: Path, skill: float) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"skill": skill}))
+        return path
+
+    @staticmethod
+    def skill(weights: Path) -> float:
+        return float(json.loads(weights.read_text())["skill"])
+
+    def train(
+        self,
+        data_yaml: Path,
+        out_dir: Path,
+        init_weights: Path | None,
+        epochs: int,
+        on_epoch: Callable[[int, int], None] | None = None,
+    ) -> TrainResult:
+        data = yaml.safe_load(data_yaml.read_text())
+        images = sorted((Path(data["path"]) / data["train"]).iterdir())
+        self.trained.append({"images": len(images), "init": init_weights, "epochs": epochs})
+        for epoch in range(1, epochs + 1):
+            if on_epoch is not None:
+                on_epoch(epoch, epochs)
+        start = self.skill(init_weights) if init_weights else 0.0
+        weights = self.save(out_dir / "weights" / "best.pt", min(1.0, start + self.gain))
+        return TrainResult(weights=weights, seconds=0.0, epochs=epochs, train_images=len(images))
+
+    def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
+        skill = self.skill(weights)
+        found = []
+        for path in images:
+            truth = self.truth.get(str(path), make_detections(np.zeros((0, 4)), np.zeros(0)))
+            keep = np.array([_share(f"{path}:{k}") < skill for k in range(len(truth))], bool)
+            kept = truth[keep] if len(truth) else truth
+            kept.confidence = np.full(len(kept), 0.9)
+            found.append(kept)
+        return found
+
+    def embed(self, weights: Path, images: Sequence[Path]) -> np.ndarray:
+        pooled = []
+        for path in images:
+            with Image.open(path) as image:
+                pooled.append(np.asarray(image.convert("RGB").resize((8, 8)), np.float32).ravel())
+        return np.stack(pooled) / 255.0 if pooled else np.zeros((0, 192), np.float32)
+
+
+def _share(key: str) -> float:
+    """A stable number in [0, 1) for a key."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 16**8
