@@ -118,18 +118,19 @@ def _run_arm(
         "cycles_run": len(history),
         "loop_slices": _discovered(deps, outcome.loop_id, cycles),
         "last_candidate": _last_candidate_on_test(deps),
-        "batches": [
-            {
-                "cycle": b.cycle,
-                "as_asked": b.scores.get("as_asked"),
-                "unmet": b.scores.get("unmet", {}),
-            }
-            for b in deps.registry.batches()
-            if b.loop_id == outcome.loop_id
-        ],
+        "batches": _request_checks(deps, outcome.loop_id),
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def _request_checks(deps: Deps, loop_id: str) -> list[dict[str, Any]]:
+    """Per batch of the loop: the share of images made as asked, and the unmet conditions."""
+    return [
+        {"cycle": b.cycle, "as_asked": b.scores.get("as_asked"), "unmet": b.scores.get("unmet", {})}
+        for b in deps.registry.batches()
+        if b.loop_id == loop_id
+    ]
 
 
 def _last_candidate_on_test(deps: Deps) -> dict[str, Any]:
