@@ -242,7 +242,7 @@ def run_bench(
         if not (pool / "pool.json").is_file():
             build_pool(world.model_copy(update={"seed": seed}), pool, count=3 * budget)
         _deployment_sample(out / f"seed{seed}" / "deploy", world.model_copy(update={"seed": seed}))
-        oracle = oracle_targets(baselines[seed], base.settings.loop.top_slices)
+        oracle = oracle_targets(baselines[seed], worst)
         runs[seed] = {"baseline": baselines[seed], "arms": {}}
         for arm in arms:
             runs[seed]["arms"][arm] = _run_arm(

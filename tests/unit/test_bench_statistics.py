@@ -95,11 +95,12 @@ def test_identical_differences_give_a_point_interval() -> None:
     assert block["ci95"] == pytest.approx([0.1, 0.1])
 
 
-def test_the_oracle_targets_the_largest_deficits_on_test() -> None:
+def test_the_oracle_targets_the_pre_registered_slices_with_their_deficits() -> None:
     baseline = _evaluation({"distance=far": 0.4, "distance=near": 0.9, "lighting=night": 0.5}, 0.5)
-    assert oracle_targets(baseline, 2) == {
+    # Night is this seed's second worst, but near is what the benchmark scores: near it is.
+    assert oracle_targets(baseline, ["distance=far", "distance=near"]) == {
         "distance=far": pytest.approx(0.3),
-        "lighting=night": pytest.approx(0.2),
+        "distance=near": pytest.approx(0.0),
     }
 
 
