@@ -40,6 +40,9 @@ class LiveApi:
             while time.monotonic() < deadline:
                 loop = client.get("/status").json()["loop"]
                 if loop and loop["waiting"]:
+                    # The status shows the wait once it is checkpointed, a moment before the
+                    # loop's thread returns; a decision before then is "still running" (409).
+                    self.wait_idle(timeout)
                     return str(loop["waiting"]["batch_id"])
                 time.sleep(0.05)
         raise TimeoutError("the loop never asked for a decision")
