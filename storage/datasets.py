@@ -413,13 +413,16 @@ class WorkspaceDatasets:
     def _evaluation_panel_entry(self, eval_key: str) -> tuple[Any, str] | None:
         """The Model Evaluation panel's store on the field dataset and the id it files the
         evaluation under `eval_key` by, or None when there is no such evaluation."""
-        from fiftyone.operators.store import ExecutionStore
-
         dataset = self.field()
         if eval_key not in dataset.list_evaluations():
             return None
-        eval_id = str(dataset._doc.evaluations[eval_key].id)
-        return ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id), eval_id
+        return self._evaluation_panel_store(), str(dataset._doc.evaluations[eval_key].id)
+
+    def _evaluation_panel_store(self) -> Any:
+        """The App's Model Evaluation panel's execution store on the field dataset."""
+        from fiftyone.operators.store import ExecutionStore
+
+        return ExecutionStore.create(EVALUATION_PANEL_STORE, self.field()._doc.id)
 
     def mark_objects(self, view: Any, attribute: str, marks: Sequence[Sequence[list[str]]]) -> None:
         """Set `attribute` on every ground-truth object of the field dataset: for the samples of
@@ -448,10 +451,7 @@ class WorkspaceDatasets:
         """A scenario of the App's Model Evaluation panel: one subset per value of the objects'
         `attribute` (the panel's own "label attribute" kind), filed under a stable id so that
         writing it again replaces it."""
-        from fiftyone.operators.store import ExecutionStore
-
-        dataset = self.field()
-        store = ExecutionStore.create(EVALUATION_PANEL_STORE, dataset._doc.id)
+        store = self._evaluation_panel_store()
         scenario_id = hashlib.sha1(name.encode()).hexdigest()[:24]  # an ObjectId's length
         scenarios = store.get("scenarios") or {}
         scenarios[scenario_id] = {
@@ -465,9 +465,7 @@ class WorkspaceDatasets:
 
     def evaluation_scenarios(self) -> list[dict[str, Any]]:
         """The Model Evaluation panel's scenarios on the field dataset."""
-        from fiftyone.operators.store import ExecutionStore
-
-        store = ExecutionStore.create(EVALUATION_PANEL_STORE, self.field()._doc.id)
+        store = self._evaluation_panel_store()
         return list((store.get("scenarios") or {}).values())
 
     def subset_recall(self, eval_key: str, attribute: str, value: str) -> tuple[float, int]:

@@ -102,16 +102,18 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     # No embeddings or clusters of missed images here: nothing read them (measured: one val
     # embedding per new incumbent and a KMeans each cycle, then thrown away).
     bins = assign_bins(table, edges)
+    # Each slice's objects, read by the App's failure view (misses) and its scenario (all).
+    masks = {failure.name: slice_mask(bins, failure.conditions) for failure in slices}
     marks: dict[str, list[str]] = {i: [] for i in ids}
     for failure in slices:
-        for k in np.where(slice_mask(bins, failure.conditions) & ~table.found)[0]:
+        for k in np.where(masks[failure.name] & ~table.found)[0]:
             if failure.name not in marks[table.sample_ids[k]]:
                 marks[table.sample_ids[k]].append(failure.name)
     field = f"failures_c{state.cycle}"
     deps.datasets.set_sample_values(ids, field, [marks[i] for i in ids])
     marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
     deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
-    _slices_as_scenario(deps, state.cycle, view, ids, table, bins, slices)
+    _slices_as_scenario(deps, state.cycle, view, ids, table.sample_ids, masks)
     return Discovery(slices=slices, edges=edges)
 
 
@@ -120,25 +122,23 @@ def _slices_as_scenario(
     cycle: int,
     view: Any,
     ids: list[str],
-    table: ObjectTable,
-    bins: dict[str, np.ndarray],
-    slices: list[FailureSlice],
+    object_samples: list[str],
+    masks: dict[str, np.ndarray],
 ) -> None:
     """Each val object carries the cycle's slices it falls in (`slices_c<cycle>`), and the
     App's Model Evaluation panel gets the cycle's slices as a scenario: any evaluation's
-    precision, recall and confusion per slice, side by side (v1 against v2, say)."""
-    names: list[list[str]] = [[] for _ in table.sample_ids]
-    for failure in slices:
-        for k in np.where(slice_mask(bins, failure.conditions))[0]:
-            names[k].append(failure.name)
+    precision, recall and confusion per slice, side by side (v1 against v2, say).
+    `object_samples` and `masks` are per object, in the object table's order."""
+    names: list[list[str]] = [[] for _ in object_samples]
+    for name, mask in masks.items():
+        for k in np.where(mask)[0]:
+            names[k].append(name)
     per_sample: dict[str, list[list[str]]] = {i: [] for i in ids}
-    for sample_id, objects in zip(table.sample_ids, names, strict=True):
+    for sample_id, objects in zip(object_samples, names, strict=True):
         per_sample[sample_id].append(objects)
     attribute = f"slices_c{cycle}"
     deps.datasets.mark_objects(view, attribute, [per_sample[i] for i in ids])
-    deps.datasets.set_evaluation_scenario(
-        f"failforge cycle {cycle} slices", attribute, [f.name for f in slices]
-    )
+    deps.datasets.set_evaluation_scenario(f"failforge cycle {cycle} slices", attribute, list(masks))
 
 
 def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:
