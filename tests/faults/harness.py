@@ -52,7 +52,10 @@ conditions:
 LOOP_SETTINGS: dict[str, Any] = {
     "loop": {"batch_size": 16, "min_support": 4, "real_sample": 24},
     "detector": {"finetune_epochs": 2, "batch": 4},
-    "gate": {"min_gain": 0.0},
+    # The gate promotes any candidate that holds its target slices: a tiny world's fine-tune
+    # drops mAP50 and small slices by more than the default limits, and a loop that never
+    # promotes would never reach the kill inside the promotion's database write.
+    "gate": {"min_gain": 0.0, "max_map_drop": 1.0, "max_slice_drop": 1.0},
 }
 # Events a node writes once per cycle: a node replayed after a kill must not write them twice.
 ONCE_PER_CYCLE = ("batch_decided", "gate", "cycle_finished")
