@@ -93,13 +93,17 @@ def evaluate_split(
     results = datasets.evaluate(view, pred_field, eval_key)
     overall = metrics_from_results(results, datasets.classes, conf_threshold, len(view))
     slices: dict[str, DetectionMetrics] = {}
-    for field_name in slice_fields:
-        for value in sorted({v for v in datasets.values(view, field_name) if v is not None}):
-            sub = datasets.where(view, field_name, value)
-            sub_results = datasets.evaluate(sub, pred_field, None)
-            slices[slice_name(field_name, value)] = metrics_from_results(
-                sub_results, datasets.classes, conf_threshold, len(sub)
-            )
+    if slice_fields:
+        # One pass over the split's images; each slice is then evaluated from their matches.
+        sweep = datasets.sweep(view, pred_field)
+        ids = datasets.values(view, "id")
+        for field_name in slice_fields:
+            values = datasets.values(view, field_name)
+            for value in sorted({v for v in values if v is not None}):
+                members = [i for i, v in zip(ids, values, strict=True) if v == value]
+                slices[slice_name(field_name, value)] = metrics_from_results(
+                    sweep.evaluation(members), datasets.classes, conf_threshold, len(members)
+                )
     return EvaluationResult(
         model=model, split=split, eval_key=eval_key, overall=overall, slices=slices
     )

@@ -17,6 +17,8 @@ from tools.convert import RelativeBox, from_relative, to_relative
 if TYPE_CHECKING:
     import fiftyone as fo
 
+    from storage.coco_sweep import SweepEvaluation
+
 GROUND_TRUTH = "ground_truth"
 # The store of the App's Model Evaluation panel (FiftyOne's built-in plugin): review statuses
 # and notes per evaluation id, as the panel itself writes them.
@@ -367,6 +369,13 @@ class WorkspaceDatasets:
                 [-1.0 if c is None else float(c) for c in results.confs], dtype=float
             ),
         )
+
+    def sweep(self, view: Any, pred_field: str) -> SweepEvaluation:
+        """Per-image COCO matches of `pred_field` on `view`: evaluates any subset of its images
+        (a slice) without reading them again."""
+        from storage.coco_sweep import SweepEvaluation
+
+        return SweepEvaluation(view, pred_field, GROUND_TRUTH, self.classes)
 
     def failures_view(self, split: str, eval_key: str) -> Any:
         """Samples of `split` with a missed or spurious object under `eval_key`, worst first."""
