@@ -48,7 +48,7 @@ class DetectorSettings(BaseModel):
     cpu_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="CPU training precision; bf16: bfloat16 autocast with the loss in float32 "
-        "(1.4x faster where the CPU computes it natively, AMX or AVX-512 BF16; test mAP50 as "
+        "(1.2-1.4x faster where the CPU computes it natively, AMX or AVX-512 BF16; test mAP50 as "
         "float32's over paired seeds, README), auto: bf16 where native, else fp32",
     )
     seed: int = 0
