@@ -36,17 +36,18 @@ def main() -> None:
     view = datasets.split("test")
 
     def per_slice_evaluations() -> dict[str, object]:
+        """The way `evaluate_split` worked before: one FiftyOne evaluation per slice value."""
+        conf = deps.settings.evaluation.conf_threshold
         datasets.evaluate(view, pred, None)
-        return {
-            slice_name(f, v): metrics_from_results(
-                datasets.evaluate(datasets.where(view, f, v), pred, None),
-                datasets.classes,
-                deps.settings.evaluation.conf_threshold,
-                len(datasets.where(view, f, v)),
-            )
-            for f in fields
-            for v in sorted({v for v in datasets.values(view, f) if v is not None})
-        }
+        slices = {}
+        for f in fields:
+            for v in sorted({v for v in datasets.values(view, f) if v is not None}):
+                sub = datasets.where(view, f, v)
+                results = datasets.evaluate(sub, pred, None)
+                slices[slice_name(f, v)] = metrics_from_results(
+                    results, datasets.classes, conf, len(sub)
+                )
+        return slices
 
     def one_pass() -> dict[str, object]:
         conf = deps.settings.evaluation.conf_threshold

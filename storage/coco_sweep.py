@@ -47,6 +47,8 @@ class SweepEvaluation:
             # Matching writes match attributes on these labels. They are this loop's own
             # in-memory copies, never saved (FiftyOne copies them once more, half of its time),
             # and each matching resets the attributes it reads before it starts.
+            # Both matchings, as FiftyOne runs them: the sweep keeps at most 100 predictions
+            # per image, the IoU 0.5 matching (recall and precision at a threshold) all.
             single = coco._coco_evaluation_single_iou(gts, preds, "eval", config)
             sweep = coco._coco_evaluation_iou_sweep(gts, preds, config)
             self.images[sample.id] = ImageMatches(
