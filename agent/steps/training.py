@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from agent.deps import Deps
 from agent.state import LoopState
@@ -13,6 +15,8 @@ from agent.steps.results import Training
 from evaluation.gate import GateResult, ModelScorecard, gate
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo
+
+T = TypeVar("T")
 
 
 # -- retrain and gate ----------------------------------------------------------------------------
@@ -33,16 +37,38 @@ def finetune_epochs(deps: Deps, train_images: int) -> int:
     return max(1, min(detector.finetune_epochs, round(detector.finetune_images / train_images)))
 
 
+def synthetic_mix(
+    items: Sequence[T], batch_ids: Sequence[str], newest: str | None, repeats: int, limit: int
+) -> list[T]:
+    """The approved images a fine-tune sees, at most `limit`: the newest batch's first.
+
+    Older batches are kept newest first while room is left (`items` run oldest to newest);
+    then the newest batch is repeated up to `repeats` times in all, in the room the cap leaves,
+    so it weighs more without pushing the synthetic share past the cap (a last partial copy
+    takes the batch's first images).
+    """
+    fresh = [item for item, batch in zip(items, batch_ids, strict=True) if batch == newest]
+    older = [item for item, batch in zip(items, batch_ids, strict=True) if batch != newest]
+    if len(fresh) >= limit:
+        return fresh[len(fresh) - limit :]
+    older = older[max(0, len(older) - (limit - len(fresh))) :]
+    room = limit - len(fresh) - len(older)
+    extra = [fresh[i % len(fresh)] for i in range(min(room, len(fresh) * (repeats - 1)))]
+    return older + fresh + extra
+
+
 def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
     """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
     field_items = export_items(deps, deps.datasets.split("train"))
     approved = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
-    synthetic_items = export_items(deps, approved)
     share = synthetic_share(deps, state.cycle)
-    limit = int(share / (1 - share) * len(field_items))
-    if len(synthetic_items) > limit:
-        # Newest batches first: they target this cycle's failures.
-        synthetic_items = synthetic_items[-limit:]
+    synthetic_items = synthetic_mix(
+        export_items(deps, approved),
+        deps.datasets.values(approved, "batch_id"),
+        state.batch.batch_id if state.batch is not None else None,
+        deps.settings.loop.newest_batch_repeats,
+        int(share / (1 - share) * len(field_items)),
+    )
     data_yaml = export_yolo(
         deps.workspace.cycle_dir(state.cycle) / "data",
         deps.settings.classes,

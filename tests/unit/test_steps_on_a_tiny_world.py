@@ -21,11 +21,11 @@ from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector
 
 
-def _workspace(tmp_path: Path, gain: float) -> tuple[Deps, FakeDetector]:
+def _workspace(tmp_path: Path, gain: float, **loop: object) -> tuple[Deps, FakeDetector]:
     workspace, tiny_yaml_path = tmp_path / "ws", tmp_path / "world.yaml"
     tiny_yaml_path.write_text(TINY_WORLD)
     # A tiny val has few objects per slice: let slices of three count.
-    init_workspace(workspace, tiny_yaml_path, settings_values={"loop": {"min_support": 3}})
+    init_workspace(workspace, tiny_yaml_path, settings_values={"loop": {"min_support": 3, **loop}})
     deps = build_deps(Settings.load(workspace))
     field = deps.datasets.field()
     truth = dict(
@@ -77,6 +77,23 @@ def test_a_cycle_trains_on_field_and_approved_images_and_promotes_a_better_model
     assert deps.registry.incumbent().name == "v2"
     status, note = deps.datasets.evaluation_review("v2_val")
     assert status == "reviewed" and note is not None and note.startswith("Gate: promoted")
+
+
+def test_the_newest_batch_is_repeated_in_the_fine_tunes_data(tmp_path: Path) -> None:
+    # A share cap far above one batch leaves room for the second copy.
+    deps, detector = _workspace(
+        tmp_path, gain=0.4, newest_batch_repeats=2, synthetic_share_start=0.9
+    )
+    _run_one_cycle(deps)
+    (batch,) = deps.registry.batches()
+    training = deps.registry.step_result(f"{current_loop_id(deps)}/c1/r0/retrain_detector")
+    assert training is not None and training["synthetic"] == 2 * batch.image_count > 0
+    assert detector.trained[0]["images"] == training["field"] + 2 * batch.image_count
+    # Each approved image is exported twice, under two names, for ultralytics to read twice.
+    exported = sorted((deps.workspace.cycle_dir(1) / "data" / "images" / "train").iterdir())
+    approved = deps.datasets.where(deps.datasets.batch(batch.id), "status", "approved")
+    for _, path, _, _ in deps.datasets.samples(approved):
+        assert sum(p.name.endswith(f"_{Path(path).name}") for p in exported) == 2
 
 
 def test_a_worse_candidate_is_not_promoted(tmp_path: Path) -> None:
