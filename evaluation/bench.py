@@ -1,4 +1,4 @@
-"""Benchmark aggregation: per-arm means over seeds, gains net of `none` with 95% intervals, tables, plots.
+"""Benchmark aggregation: per-arm means over seeds, gains net of `none` with 95% intervals.
 
 Intervals: with two seeds or more, a percentile bootstrap over the paired per-seed differences
 (arm minus `none`, or `targeted` minus arm, on the same seed's baseline); with one seed, a
@@ -8,10 +8,11 @@ normal interval from the binomial standard errors of the two recalls (mAP50 gets
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from evaluation.bench_targets import targets
 
 METRICS = ("map50", "map50_95", "recall")
 
@@ -257,120 +258,6 @@ def worst_slices(baselines: Mapping[int, Mapping[str, Any]], count: int) -> list
     return sorted(names, key=lambda name: (recalls[name], name))[:count]
 
 
-def targets(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The issue's targets, measured: gains on the two worst baseline slices, mAP50 vs `none`."""
-    worst = result["worst_baseline_slices"]
-    # A gain that was not measured stays None, and so does every target that needs it.
-    gains: dict[str, float | None] = {}
-    for arm, s in result["arms"].items():
-        values = [s["gain"][w]["recall"] for w in worst]
-        gains[arm] = None if any(v is None for v in values) else float(np.mean(values))
-    out: dict[str, Any] = {"worst_slice_recall_gain": gains}
-
-    def measured(*names: str) -> bool:
-        return all(gains.get(n) is not None for n in names)
-
-    if measured("targeted", "uniform"):
-        out["targeted_at_least_twice_uniform"] = gains["targeted"] >= 2 * gains["uniform"]  # type: ignore[operator]
-    if measured("targeted", "retrieval"):
-        out["targeted_above_retrieval"] = gains["targeted"] > gains["retrieval"]  # type: ignore[operator]
-    arms = result["arms"]
-    if {"targeted", "none"} <= set(arms):
-        before, after = arms["none"]["overall"]["map50"], arms["targeted"]["overall"]["map50"]
-        if before is not None and after is not None:
-            drop = before - after
-            out["targeted_map50_below_none_by"] = float(drop)
-            out["targeted_map50_within_0.01_of_none"] = drop <= 0.01
-    return out
-
-
-def _early_stop_lines(result: Mapping[str, Any]) -> list[str]:
-    """One line per arm and seed whose loop stopped before the last cycle: its later cycles
-    carry its last model, which is stated rather than passed off as measured cycles."""
-    lines = []
-    for arm, block in result["arms"].items():
-        unknown = [None] * len(result["seeds"])  # a bench.json written before these were kept
-        ran_per_seed = block.get("cycles_run", unknown)
-        stops = zip(result["seeds"], ran_per_seed, block.get("stop_reasons", unknown), strict=True)
-        for seed, ran, reason in stops:
-            if ran is not None and ran < result["cycles"]:
-                lines.append(
-                    f"- `{arm}`, seed {seed}: stopped after {ran} of {result['cycles']} cycles "
-                    f"({reason}); the later cycles carry its last model."
-                )
-    return ["", *lines] if lines else []
-
-
-def markdown(result: Mapping[str, Any]) -> str:
-    arms = list(result["arms"])
-    names = ["overall", *sorted(result["baseline"]["slices"])]
-    lines = [
-        f"# failforge bench: budget {result['budget']}, {result['cycles']} cycles, "
-        f"seeds {result['seeds']}",
-        "",
-        f"Worst baseline slices on `test`, fixed before the arms ran: "
-        f"{', '.join(result['worst_slices'])}. Net gain = arm minus `none` on the same seed "
-        "(the effect of the images, not of training longer), mean and 95% interval.",
-        "",
-        "| arm | net recall gain, worst two | net recall gain, loop's slices | "
-        "net mAP50 gain | mAP50 | images per seed | wall s per seed |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for arm in arms:
-        block = result["arms"][arm]
-        net = block.get("net_gain", {})
-        lines.append(
-            f"| {arm} | {_interval(net.get('worst2'))} | {_interval(net.get('loop_slices'))} | "
-            f"{_interval(net.get('overall_map50'))} | {_f(block['overall']['map50'])} | "
-            f"{np.mean(block['images']):.0f} | {block['timings']['wall_seconds']:.0f} |"
-        )
-    if result.get("comparisons"):
-        lines += [
-            "",
-            "| targeted minus | worst two | loop's slices | mAP50 |",
-            "|---|---|---|---|",
-        ]
-        for name, block in result["comparisons"].items():
-            lines.append(
-                f"| {name.removeprefix('targeted_vs_')} | {_interval(block['worst2'])} | "
-                f"{_interval(block['loop_slices'])} | {_interval(block['overall_map50'])} |"
-            )
-    lines += _early_stop_lines(result)
-    lines += _candidate_lines(result)
-    lines += _as_asked_lines(result)
-    lines += [
-        "",
-        "Recall on `test` (mean ± std over seeds); gain over the baseline in brackets.",
-        "",
-        "| slice | baseline | " + " | ".join(arms) + " |",
-        "|---|---|" + "---|" * len(arms),
-    ]
-    for name in names:
-        base = result["baseline"]["overall" if name == "overall" else "slices"]
-        base = base if name == "overall" else base[name]
-        cells = []
-        for arm in arms:
-            block = result["arms"][arm]
-            now = block["overall"] if name == "overall" else block["slices"][name]
-            gain = block["gain"][name]["recall"]
-            cells.append(f"{_f(now['recall'])}±{_f(now['recall_std'])} ({_signed(gain)})")
-        lines.append(f"| {name} | {_f(base['recall'])} | " + " | ".join(cells) + " |")
-    lines += ["", "| arm | mAP50 | mAP50-95 | images | wall s |", "|---|---|---|---|---|"]
-    lines.append(
-        f"| baseline | {_f(result['baseline']['overall']['map50'])} | "
-        f"{_f(result['baseline']['overall']['map50_95'])} | 0 | - |"
-    )
-    for arm in arms:
-        block = result["arms"][arm]
-        lines.append(
-            f"| {arm} | {_f(block['overall']['map50'])}±{_f(block['overall']['map50_std'])} | "
-            f"{_f(block['overall']['map50_95'])} | {block['images']} | "
-            f"{block['timings']['wall_seconds']:.0f} |"
-        )
-    lines += ["", "Targets: " + ", ".join(f"{k}: {v}" for k, v in result["targets"].items())]
-    return "\n".join(lines) + "\n"
-
-
 def _requests_as_asked(arm_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Over an arm's batches (every seed): the mean share of images made as their request
     asked, and per condition the images per seed that came out otherwise."""
@@ -387,143 +274,7 @@ def _requests_as_asked(arm_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _as_asked_lines(result: Mapping[str, Any]) -> list[str]:
-    checked = {
-        a: b["requests"]
-        for a, b in result["arms"].items()
-        if b.get("requests", {}).get("as_asked") is not None
-    }
-    if not checked:
-        return []
-    lines = [
-        "",
-        "Images made as their request asked (conditions read back from pixels and boxes, or "
-        "CLIP), and per condition the images per seed that came out otherwise:",
-        "",
-        "| arm | made as asked | came out otherwise |",
-        "|---|---|---|",
-    ]
-    for arm, block in checked.items():
-        otherwise = ", ".join(f"{k} {n:.0f}" for k, n in block["unmet_per_seed"].items())
-        lines.append(f"| {arm} | {block['as_asked']:.0%} | {otherwise or '-'} |")
-    return lines
-
-
-def _candidate_lines(result: Mapping[str, Any]) -> list[str]:
-    """The last candidates' table: what each arm's images were worth, whatever the gate said."""
-    arms = [a for a in result["arms"] if "candidate_net_gain" in result["arms"][a]]
-    if not arms:
-        return []
-    comparisons = result.get("candidate_comparisons", {})
-    lines = [
-        "",
-        "Last candidate, promoted or not (the model trained on all of the arm's images), net of "
-        "`none`'s last candidate (fine-tuned as long on field data alone): what the images were "
-        "worth, apart from the gate's yes or no.",
-        "",
-        "| arm | net recall gain, worst two | net mAP50 gain | targeted minus arm, worst two "
-        "| candidate per seed |",
-        "|---|---|---|---|---|",
-    ]
-    for arm in arms:
-        block = result["arms"][arm]
-        net = block["candidate_net_gain"]
-        versus = comparisons.get(f"targeted_vs_{arm}", {}).get("worst2")
-        lines.append(
-            f"| {arm} | {_interval(net.get('worst2'))} | {_interval(net.get('overall_map50'))} "
-            f"| {_interval(versus) if versus else '-'} | {', '.join(block['candidates'])} |"
-        )
-    return lines
-
-
-def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    arms = list(result["arms"])
-    names = sorted(result["baseline"]["slices"])
-    figure, axis = plt.subplots(figsize=(12, 4.5))
-    width = 0.8 / max(len(arms), 1)
-    names = [*names, "worst2", "loop_slices"]
-    for k, arm in enumerate(arms):
-        net = result["arms"][arm].get("net_gain", {})
-        # An unmeasured gain is no bar at all (NaN), not a bar of height 0.
-        means = [nan_if_missing((net.get(n) or {}).get("mean")) for n in names]
-        errors = np.array(
-            [
-                [m - ci[0], ci[1] - m] if (ci := (net.get(n) or {}).get("ci95")) else [0.0, 0.0]
-                for m, n in zip(means, names, strict=True)
-            ]
-        ).T
-        axis.bar(
-            [i + k * width for i in range(len(names))],
-            means,
-            width,
-            yerr=errors,
-            capsize=2,
-            label=arm,
-        )
-    axis.axhline(0, color="black", linewidth=0.8)
-    axis.set_xticks([i + 0.4 for i in range(len(names))], names, rotation=60)
-    axis.set_ylabel("recall gain net of `none` (test), 95% interval")
-    axis.legend()
-    figure.tight_layout()
-    gain_path = out / "gain_per_slice.png"
-    figure.savefig(gain_path, dpi=90)
-    plt.close(figure)
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for arm in arms:
-        per_cycle = result["arms"][arm]["per_cycle"]
-        cycles = list(range(0, len(per_cycle) + 1))
-        worst = result["worst_baseline_slices"]
-        axes[0].plot(
-            cycles,
-            [result["baseline"]["overall"]["map50"]] + [c["overall"]["map50"] for c in per_cycle],
-            marker="o",
-            label=arm,
-        )
-        axes[1].plot(
-            cycles,
-            [np.mean([result["baseline"]["slices"][w]["recall"] for w in worst])]
-            + [np.mean([c["slices"][w]["recall"] for w in worst]) for c in per_cycle],
-            marker="o",
-            label=arm,
-        )
-    axes[0].set_title("overall mAP50 (test)")
-    axes[1].set_title("recall of the two worst baseline slices (test)")
-    for axis in axes:
-        axis.set_xlabel("cycle")
-        axis.legend()
-    figure.tight_layout()
-    curve_path = out / "curves.png"
-    figure.savefig(curve_path, dpi=90)
-    plt.close(figure)
-    return [gain_path, curve_path]
-
-
-def _interval(block: Mapping[str, Any] | None) -> str:
-    if not block or block.get("mean") is None:
-        return "-"
-    ci = block.get("ci95")
-    return f"{block['mean']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
-
-
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.3f}"
-
-
 def _walls(runs: Mapping[int, Mapping[str, Any]], seeds: Sequence[int], arm: str) -> list[float]:
     return [
         runs[s]["arms"][arm]["seconds"] for s in seeds if not runs[s]["arms"][arm].get("resumed")
     ]
-
-
-def nan_if_missing(value: float | None) -> float:
-    """A missing figure stays missing in a plot (a gap), never a 0 that reads as a measurement."""
-    return float("nan") if value is None else float(value)

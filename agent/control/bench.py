@@ -22,7 +22,8 @@ from agent.deps import Deps, build_deps
 from agent.settings import Settings
 from agent.steps.failures import val_object_table
 from agent.steps.results import Discovery
-from evaluation.bench import aggregate, markdown, oracle_targets, plots, worst_slices
+from evaluation.bench import aggregate, oracle_targets, worst_slices
+from evaluation.bench_report import markdown, plots
 from evaluation.slices import assign_bins, slice_mask
 from tools.generator.retrieval import build_pool
 from tools.world.config import WorldConfig, read_world

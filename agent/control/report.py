@@ -8,7 +8,7 @@ from typing import Any
 from agent.deps import Deps
 from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
-from evaluation.bench import nan_if_missing
+from evaluation.bench_report import nan_if_missing
 
 
 def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from evaluation.bench import aggregate, markdown, oracle_targets, paired_interval, worst_slices
+from evaluation.bench import aggregate, oracle_targets, paired_interval, worst_slices
+from evaluation.bench_report import markdown
 
 SLICES = ("distance=far", "distance=near", "lighting=night")
 
@@ -172,25 +173,63 @@ def test_images_made_as_asked_are_averaged_over_batches_and_counted_per_seed() -
     assert "| targeted | 65% | distance 9, weather 3 |" in text and "| none |" in text
 
 
-def test_a_gain_that_was_not_measured_is_missing_not_zero() -> None:
-    from evaluation.bench import targets
+def _targeted_arm(far: float | None, net: float | None, net_map50: float | None) -> dict[str, Any]:
+    """An arm's block with the figures `targets` reads: raw gains and gated net gains."""
+    return {
+        "gain": {"distance=far": {"recall": far}, "lighting=night": {"recall": 0.02}},
+        "net_gain": {"worst2": {"mean": net}, "overall_map50": {"mean": net_map50}},
+    }
 
-    def arm(far: float | None, map50: float | None) -> dict[str, Any]:
-        return {
-            "gain": {"distance=far": {"recall": far}, "lighting=night": {"recall": 0.02}},
-            "overall": {"map50": map50},
-        }
+
+def test_a_gain_that_was_not_measured_is_missing_not_zero() -> None:
+    from evaluation.bench_targets import targets
 
     result = {
         "worst_baseline_slices": ["distance=far", "lighting=night"],
-        "arms": {"none": arm(0.0, 0.6), "uniform": arm(0.01, 0.61), "targeted": arm(None, None)},
+        "arms": {
+            "none": _targeted_arm(0.0, 0.0, 0.0),
+            "generic": _targeted_arm(0.01, 0.01, 0.0),
+            "targeted": _targeted_arm(None, None, None),
+        },
     }
     measured = targets(result)
     assert measured["worst_slice_recall_gain"]["targeted"] is None
-    assert measured["worst_slice_recall_gain"]["uniform"] == pytest.approx(0.015)
+    assert measured["worst_slice_recall_gain"]["generic"] == pytest.approx(0.015)
     # No verdict on a figure nobody measured.
-    assert "targeted_at_least_twice_uniform" not in measured
-    assert "targeted_map50_within_0.01_of_none" not in measured
+    assert "gated" not in measured and "last_candidate" not in measured
+
+
+def test_the_targets_are_judged_net_of_none_on_the_worst_two() -> None:
+    from evaluation.bench_targets import targets
+
+    result = {
+        "worst_baseline_slices": ["distance=far", "lighting=night"],
+        "arms": {
+            "none": _targeted_arm(0.05, 0.0, 0.0),
+            "generic": _targeted_arm(0.06, 0.02, 0.01),
+            "oracle": _targeted_arm(0.1, 0.05, 0.0),
+            "retrieval": _targeted_arm(0.1, 0.05, 0.0),
+            "targeted": _targeted_arm(0.09, 0.045, -0.02),
+        },
+        "comparisons": {"targeted_vs_uniform": {"worst2": {"mean": 0.01, "ci95": [-0.001, 0.02]}}},
+    }
+    gated = targets(result)["gated"]
+    assert gated["at_least_twice_generic"] is True  # 0.045 >= 2 x 0.02
+    assert gated["above_uniform_interval_above_0"] is False  # its interval holds 0
+    assert gated["share_of_oracle"] == pytest.approx(0.9) and gated["at_least_80pct_of_oracle"]
+    assert gated["above_retrieval"] is False  # 0.045 < 0.05
+    assert gated["map50_within_0.01_of_none"] is False  # -0.02
+    # Without last candidates there is nothing to judge them by.
+    assert "last_candidate" not in targets(result)
+    text = markdown_targets(targets(result))
+    assert "- gated: targeted_net_gain_worst2 +0.045, at_least_twice_generic: met" in text
+    assert "share_of_oracle 90%" in text
+
+
+def markdown_targets(measured: dict[str, Any]) -> str:
+    from evaluation.bench_report import _target_lines
+
+    return "\n".join(_target_lines(measured))
 
 
 def test_an_arm_that_stopped_early_is_said_to_have_stopped() -> None:

@@ -43,7 +43,7 @@ def test_one_copy_of_every_batch_is_the_old_mix_newest_kept_first_under_the_cap(
 
 def test_the_newest_batch_is_repeated_in_the_room_the_cap_leaves() -> None:
     items, ids = _batches(4, 3)
-    assert synthetic_mix(items, ids, "b1", 2, 100) == items + ["b1-0", "b1-1", "b1-2"]
+    assert synthetic_mix(items, ids, "b1", 2, 100) == [*items, "b1-0", "b1-1", "b1-2"]
     assert synthetic_mix(items, ids, "b1", 3, 100).count("b1-2") == 3
     # Room for two more than one copy: a partial second copy, never past the cap.
     mixed = synthetic_mix(items, ids, "b1", 3, 9)
