@@ -8,7 +8,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from agent.settings import ExecutionSettings, Settings
-from storage.datasets import WorkspaceDatasets, connect
+from storage.database import connect
+from storage.datasets import WorkspaceDatasets
 from storage.registry import Registry
 from storage.workspace import Workspace
 from tools.analyst.base import FailureAnalyst

@@ -13,7 +13,8 @@ from typing import Any
 from agent.deps import Deps
 from agent.settings import Settings, read_settings_file, write_settings_file
 from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_evaluate
-from storage.datasets import LabeledImage, WorkspaceDatasets, connect
+from storage.database import connect
+from storage.datasets import LabeledImage, WorkspaceDatasets
 from storage.export import export_yolo
 from storage.importers import copy_image, import_labelled
 from storage.registry import Registry

@@ -39,7 +39,7 @@ class UsageError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from agent.control.runner import BatchDecisionError, LoopBusyError, NoLoopError
-    from storage.datasets import DatabaseConflictError
+    from storage.database import DatabaseConflictError
     from storage.importers import ImportError_
     from storage.workspace import WorkspaceError
     from tools.world.config import WorldConfigError
@@ -61,7 +61,7 @@ def friendly(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from storage.datasets import database_errors, database_location
+        from storage.database import database_errors, database_location
         from tools.detector.base import WeightsError
 
         try:

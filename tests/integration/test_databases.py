@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 REPORT = """
 import os, sys, time
 from pathlib import Path
-from storage.datasets import connect
+from storage.database import connect
 connect(Path(sys.argv[1]))
 import fiftyone.core.odm.database as db
 options = db.get_db_conn().client.admin.command("getCmdLineOpts")
@@ -74,7 +74,7 @@ def test_every_fiftyone_write_is_journaled_before_it_is_acknowledged() -> None:
     import mongoengine
 
     from agent.settings import Settings
-    from storage.datasets import connect
+    from storage.database import connect
 
     connect(Settings().database_dir())  # this test session's database
     import fiftyone.core.odm.database as fodb
