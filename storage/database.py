@@ -55,7 +55,19 @@ def connect(database_dir: Path, database_uri: str | None = None) -> None:
     fo.config.database_dir = str(database_dir)
     if database_uri:
         fo.config.database_uri = database_uri
+    # FiftyOne may have been imported before this call (a plugin module imported first), its
+    # config read without the settings above: apply them to the live config too. The App's
+    # server takes `do_not_track` from it; found when the App, launched after such an import,
+    # laid its analytics banner over the review panel's buttons.
+    fo.config.do_not_track = _env_flag("FIFTYONE_DO_NOT_TRACK")
+    fo.config.database_validation = _env_flag("FIFTYONE_DATABASE_VALIDATION")
+    fo.config.show_progress_bars = _env_flag("FIFTYONE_SHOW_PROGRESS_BARS")
     _connected_to = target
+
+
+def _env_flag(name: str) -> bool:
+    """A boolean environment variable as FiftyOne parses it ("true"/"1"/"yes" are true)."""
+    return os.environ.get(name, "").strip().lower() in ("true", "1", "yes")
 
 
 _database_service: Any = None  # kept for the process's life: dropping it stops our mongod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,34 @@ def test_every_fiftyone_write_is_journaled_before_it_is_acknowledged() -> None:
 
     assert fodb.get_db_conn().client.write_concern.document == {"j": True}
     assert mongoengine.get_db().client.write_concern.document == {"j": True}
+
+
+CONFIG_AFTER_AN_EARLY_IMPORT = """
+import sys
+from pathlib import Path
+import fiftyone.operators  # as the review plugin does, before any workspace is connected
+from storage.database import connect
+connect(Path(sys.argv[1]), "mongodb://127.0.0.1:9")  # a URI: no mongod started, none needed
+import fiftyone as fo
+print(fo.config.do_not_track, fo.config.show_progress_bars, fo.config.database_validation)
+"""
+
+
+@pytest.mark.parametrize(("chosen", "tracked"), [(None, "True"), ("false", "False")])
+def test_fiftyone_imported_before_connecting_still_gets_the_workspace_settings(
+    tmp_path: Path, chosen: str | None, tracked: str
+) -> None:
+    # The App's server takes do_not_track from this process's config: left at FiftyOne's
+    # default, the App lays its analytics banner over the review panel's buttons.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIFTYONE_")}
+    if chosen is not None:
+        env["FIFTYONE_DO_NOT_TRACK"] = chosen  # a user's own choice is kept
+    out = subprocess.run(
+        [sys.executable, "-c", CONFIG_AFTER_AN_EARLY_IMPORT, str(tmp_path / "db")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == [tracked, "False", "False"]
