@@ -62,9 +62,11 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
     field_items = export_items(deps, deps.datasets.split("train"))
     approved = deps.datasets.where(deps.datasets.synthetic(), "status", "approved")
     share = synthetic_share(deps, state.cycle)
+    approved_items = export_items(deps, approved)
     synthetic_items = synthetic_mix(
-        export_items(deps, approved),
-        deps.datasets.values(approved, "batch_id"),
+        approved_items,
+        # No synthetic image yet (the `none` arm): FiftyOne has no `batch_id` field to read.
+        deps.datasets.values(approved, "batch_id") if approved_items else [],
         state.batch.batch_id if state.batch is not None else None,
         deps.settings.loop.newest_batch_repeats,
         int(share / (1 - share) * len(field_items)),
