@@ -39,6 +39,7 @@ def main() -> None:
 
     from agent.deps import build_deps
     from agent.settings import Settings
+    from agent.steps.batches import real_sample_paths
     from agent.steps.camera import field_camera
     from evaluation.quality import label_quality
     from tools.generator.base import GenerationRequest
@@ -62,11 +63,7 @@ def main() -> None:
         )
         for name, values in CONDITIONS.items()
     }
-    real_paths = [s[1] for s in deps.datasets.samples(deps.datasets.split("train"))]
-    rng = np.random.default_rng(settings.detector.seed)
-    real_paths = [
-        real_paths[i] for i in sorted(rng.permutation(len(real_paths))[: settings.loop.real_sample])
-    ]
+    real_paths = real_sample_paths(deps)
     real = deps.detector.embed(weights, real_paths)
     print(f"estimated camera: {cameras['camera']}\nworld's camera:   {world.camera}")
     print(f"{len(real_paths)} real train images, {args.images} synthetic per batch, {args.model}")

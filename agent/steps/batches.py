@@ -160,6 +160,13 @@ def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[Labeled
 MIN_SCORED = 2
 
 
+def real_sample_paths(deps: Deps) -> list[Path]:
+    """The field `train` images a batch is scored against: `loop.real_sample` of them, by seed."""
+    paths = [s[1] for s in deps.datasets.samples(deps.datasets.split("train"))]
+    rng = np.random.default_rng(deps.settings.detector.seed)
+    return [paths[i] for i in sorted(rng.permutation(len(paths))[: deps.settings.loop.real_sample])]
+
+
 def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     """Quality scores of the batch against real training images; filters mark what is kept."""
     settings = deps.settings
@@ -179,12 +186,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         return Scoring(scores=empty, kept=len(samples), unscored=why)
     labels = deps.datasets.labels(view)
     targets = deps.datasets.values(view, "target_slice")
-    real_view = deps.datasets.split("train")
-    real_paths = [s[1] for s in deps.datasets.samples(real_view)]
-    rng = np.random.default_rng(settings.detector.seed)
-    real_paths = [
-        real_paths[i] for i in sorted(rng.permutation(len(real_paths))[: settings.loop.real_sample])
-    ]
+    real_paths = real_sample_paths(deps)
     real = embed_cached(deps, state.incumbent, "train_sample", real_paths)
     synthetic = deps.detector.embed(weights_of(deps, state.incumbent), [s[1] for s in samples])
     groups: dict[str, list[int]] = {}
