@@ -141,6 +141,13 @@ class LoopSettings(BaseModel):
         "lighting/weather hypotheses (a re-staged layout keeps its distance); measured: with "
         "combine_blame=1 and no class focus, the worst two slices gain 1.6x uniform's (README)",
     )
+    layout_edits: bool = Field(
+        False,
+        description="edits fit a real image's layout to the blamed distance and crowding "
+        "(rescaled about the vanishing point, occluders added; exact boxes), so far and dense "
+        "hypotheses get edits too; false: edits keep their layout and serve only lighting and "
+        "weather hypotheses (under concentrate)",
+    )
     free_conditions: Literal["uniform", "misses"] = Field(
         "uniform",
         description="conditions a hypothesis does not blame: drawn uniformly, or in proportion "

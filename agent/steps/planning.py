@@ -255,6 +255,7 @@ def _aimed(
         free_weights=free_weights,
         combine=deps.settings.loop.combine_blame,
         lend_focus=deps.settings.loop.class_focus,
+        fit_layouts=deps.settings.loop.layout_edits,
     )
 
 

@@ -78,6 +78,7 @@ def plan_requests(
     free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
     combine: float = 0.0,
     lend_focus: bool = True,
+    fit_layouts: bool = False,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
 
@@ -91,6 +92,8 @@ def plan_requests(
     the blamed conditions are ones an edit can change (lighting, weather): a re-staged layout
     keeps its distance and crowding, which would drop a blamed `far` or `dense`.
 
+    `fit_layouts`: edits fit their layout to the blamed distance and crowding (the generator
+    rescales it and adds occluders), so every hypothesis may get edits, concentrated or not.
     `lend_focus` False: class-only slices are dropped under `concentrate`, lending nothing.
     `combine` (0-1): the share of a hypothesis' free conditions that take the value another
     hypothesis blames for them (far from one and dense from another make far, dense scenes), so
@@ -112,7 +115,7 @@ def plan_requests(
         own = [c for c in hypothesis.classes if c in classes]
         focus = list(dict.fromkeys(c for c in [*own, *extra_focus] if c in classes))
         weights = (free_weights or {}).get(hypothesis.slice_name, {})
-        editable = not concentrate or set(blamed) <= EDITABLE
+        editable = not concentrate or fit_layouts or set(blamed) <= EDITABLE
         elsewhere = others.get(hypothesis.slice_name, {})
         for _ in range(count):
             conditions = _conditions(rng, blamed, weights, elsewhere, combine, variation)
@@ -133,6 +136,7 @@ def plan_requests(
                     source_sample_id=source.sample_id if source else None,
                     source_path=source.path if source else None,
                     source_boxes=source.boxes if source else [],
+                    layout="fit" if fit_layouts and source else "keep",
                     realism=realism,
                 )
             )

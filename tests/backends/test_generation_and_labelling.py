@@ -24,6 +24,7 @@ from tools.labeler.grounded_sam import (
     verify_carried,
 )
 from tools.world.camera import CameraProfile
+from tools.world.layout import distance_factor
 
 CLASSES = ["car", "person", "sign"]
 ONTOLOGY = {"car": "car", "pedestrian": "person", "traffic sign": "sign"}
@@ -114,6 +115,32 @@ def test_edits_carry_the_source_boxes_for_verification(models, source, tmp_path,
     # The 96 px source is edited at 48 px: carried boxes are scaled with it.
     assert carried["boxes"] == [[6.0, 12.0, 24.0, 36.0]] and carried["classes"] == ["car"]
     assert carried["source_sample_id"] == "x"
+
+
+def test_an_edit_asked_to_be_far_shrinks_the_image_and_its_boxes_alike(
+    models, source, tmp_path
+) -> None:
+    request = GenerationRequest(
+        id="far",
+        slice_name="s",
+        prompt="a car in fog, seen from far away",
+        conditions={"distance": "far"},
+        seed=3,
+        mode="edit",
+        source_path=str(source),
+        source_boxes=[(12.0, 24.0, 48.0, 72.0, "car")],
+        layout="fit",
+    )
+    made, failed = _generator(models).generate([request], tmp_path, 48)
+    assert not failed and Image.open(made[0].path).size == (48, 48)
+    (box,) = json.loads(made[0].carried_path.read_text())["boxes"]
+    # At 48 px the box is (6, 12, 24, 36); shrunk about the vanishing point (24, 0.42 * 48) by the
+    # image's own rounded scale, 9 px of 48, to the far size.
+    factor = distance_factor([(6.0, 12.0, 24.0, 36.0, "car")], "far", 48)
+    assert round(48 * factor) == 9
+    sx, left, top = 9 / 48, round(24 * (1 - 9 / 48)), round(0.42 * 48 * (1 - 9 / 48))
+    assert box == [left + sx * 6, top + sx * 12, left + sx * 24, top + sx * 36]
+    assert np.sqrt((box[2] - box[0]) * (box[3] - box[1])) / 48 < 0.12  # reads as far
 
 
 def test_an_edit_without_a_source_fails_alone(models, tmp_path) -> None:

@@ -220,6 +220,32 @@ def test_blamed_distance_and_crowding_survive_edits() -> None:
     assert {r.mode for r in requests if r.slice_name == "night"} == {"generate", "edit"}
 
 
+def test_edits_that_fit_their_layout_serve_distance_and_crowding_hypotheses() -> None:
+    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
+    dense, dense_slice = _hypothesis_slice("dense", 0.2, [], crowding="dense")
+    analysis = FailureAnalysis(analyst="test", hypotheses=[far, dense])
+    sources = [EditSource("s1", "s1.jpg", [(10.0, 10.0, 30.0, 60.0, "person")])]
+    requests = plan_requests(
+        analysis,
+        [far_slice, dense_slice],
+        100,
+        CLASSES,
+        2,
+        "b",
+        edit_sources=sources,
+        edit_share=0.5,
+        concentrate=True,
+        fit_layouts=True,
+    )
+    edits = [r for r in requests if r.mode == "edit"]
+    assert {r.slice_name for r in edits} == {"far", "dense"}
+    # Each edit asks the generator to move its layout to the blamed distance or crowding.
+    assert all(r.layout == "fit" and r.source_boxes for r in edits)
+    assert all(r.conditions["distance"] == "far" for r in edits if r.slice_name == "far")
+    assert all(r.conditions["crowding"] == "dense" for r in edits if r.slice_name == "dense")
+    assert {r.layout for r in requests if r.mode == "generate"} == {"keep"}
+
+
 def test_free_conditions_follow_the_misses() -> None:
     far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
     analysis = FailureAnalysis(analyst="test", hypotheses=[far])

@@ -68,6 +68,17 @@ def test_an_edit_that_keeps_a_near_layout_is_not_far_as_asked(tmp_path: Path) ->
     assert all("distance" in c.unmet and not c.as_asked for c in checks)
 
 
+def test_an_edit_that_fits_its_layout_comes_out_far_and_dense_as_asked(tmp_path: Path) -> None:
+    # A near, sparse layout with `layout: fit`: rescaled and crowded, read back as asked.
+    near = [(40.0, 70.0, 70.0, 150.0, "person"), (80.0, 100.0, 150.0, 150.0, "car")]
+    asked = {"lighting": "day", "weather": "clear", "distance": "far", "crowding": "dense"}
+    edits = [_request(n, asked, mode="edit", source_boxes=near, layout="fit") for n in range(6)]
+    checks = _checked(edits, tmp_path)
+    assert len(checks) == 6
+    assert all("distance" not in c.unmet for c in checks)
+    assert sum("crowding" not in c.unmet for c in checks) >= 5
+
+
 def test_nothing_asked_is_nothing_missed(tmp_path: Path) -> None:
     checks = _checked([_request(0, {"lighting": "night"})], tmp_path)
     assert checks[0].unmet == [] and checks[0].as_asked  # only lighting was asked

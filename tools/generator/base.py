@@ -33,6 +33,11 @@ class GenerationRequest(BaseModel):
     source_sample_id: str | None = None
     source_path: str | None = Field(None, description="for 'retrieve': the pool image to take")
     source_boxes: list[tuple[float, float, float, float, str]] = Field(default_factory=list)
+    layout: Literal["keep", "fit"] = Field(
+        "keep",
+        description="for 'edit': keep the source's layout (only lighting and weather change), or "
+        "fit it to the requested distance and crowding (rescaled, occluders added; exact boxes)",
+    )
     realism: float = Field(0.0, ge=0, le=1, description="how much field-camera degradation")
     camera: CameraProfile | None = Field(
         None, description="the field camera to degrade through (estimated from field images)"

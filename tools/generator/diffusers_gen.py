@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.world.camera import CameraProfile, capture
+from tools.world.layout import distance_factor, shrink_image
 
 NEGATIVE_PROMPT = "cartoon, drawing, text, watermark, blurry, deformed, duplicate objects"
 
@@ -140,7 +141,13 @@ class DiffusersGenerator:
         return made, failed
 
     def _edit(self, request: GenerationRequest, out_dir: Path, size: int) -> GeneratedImage:
-        """Change conditions of a real image while keeping its objects, so its boxes carry over."""
+        """Change conditions of a real image while keeping its objects, so its boxes carry over.
+
+        A `fit` layout asked to be farther away is shrunk about its vanishing point first, boxes
+        by the same map, and the border is repainted; a nearer or crowded one cannot be made
+        from these pixels without inventing objects, so it keeps its layout (and the request
+        check counts it as not made as asked).
+        """
         if not request.source_path:
             raise ValueError("an edit needs the source image's path")
         with Image.open(request.source_path) as image:
@@ -151,6 +158,11 @@ class DiffusersGenerator:
             for x0, y0, x1, y1, cls in request.source_boxes
         ]
         source = source.resize((size, size))
+        if request.layout == "fit":
+            factor = distance_factor(boxes, request.conditions.get("distance", ""), size)
+            if factor < 1:
+                source, moved = shrink_image(source, factor)
+                boxes = [moved.box(b) for b in boxes]
         common = {
             "prompt": request.prompt,
             "image": source,

@@ -36,7 +36,9 @@ class ProceduralGenerator:
     def _one(self, request: GenerationRequest, out_dir: Path, size: int) -> GeneratedImage:
         conditions = Conditions.model_validate(request.conditions)
         if request.mode == "edit" and request.source_boxes:
-            spec = restage_scene(request.source_boxes, conditions, request.seed, size)
+            spec = restage_scene(
+                request.source_boxes, conditions, request.seed, size, request.layout == "fit"
+            )
         else:
             weights = dict(CLASS_WEIGHTS)
             for cls in request.class_focus:

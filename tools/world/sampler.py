@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tools.world.layout import CLASS_HEIGHT_SCALE, fit_layout
 from tools.world.scene import Conditions, SceneObject, SceneSpec
 
 # Object height as a fraction of the image side, by distance condition.
@@ -12,8 +13,6 @@ HEIGHT_RANGE = {"near": (0.30, 0.50), "mid": (0.16, 0.27), "far": (0.10, 0.15)}
 GROUND_RANGE = {"near": (0.70, 1.0), "mid": (0.35, 0.80), "far": (0.05, 0.35)}
 COUNT_RANGE = {"sparse": (1, 3), "dense": (3, 6)}
 CLASS_WEIGHTS = {"car": 0.45, "person": 0.35, "sign": 0.20}
-# Cars are wide and low: their drawn height is a fraction of the distance's height range.
-CLASS_HEIGHT_SCALE = {"car": 0.62, "person": 1.0, "sign": 0.85}
 
 SKY = {"day": (135, 180, 228), "dusk": (214, 150, 120), "night": (60, 70, 110)}
 CAR_COLORS = [
@@ -88,13 +87,18 @@ def restage_scene(
     conditions: Conditions,
     seed: int,
     size: int,
+    fit: bool = False,
 ) -> SceneSpec:
     """A new scene with objects where `boxes` (x0, y0, x1, y1, class) put them, under new conditions.
 
     The procedural twin of image-to-image editing: layout and classes carry over, looks and
-    conditions change, and the renderer gives the exact new boxes.
+    conditions change, and the renderer gives the exact new boxes. `fit`: the layout is first
+    moved to the conditions' distance (scaled about this scene's vanishing point) and crowded
+    with occluders for a dense request, so an edit keeps every condition it was asked for.
     """
     base = sample_scene(conditions, seed, size)
+    if fit:
+        boxes = fit_layout(boxes, conditions.tags(), size, base.horizon * size, seed)
     rng = np.random.default_rng(seed + 1)
     objects = []
     for x0, y0, x1, y1, cls in boxes:
