@@ -138,15 +138,16 @@ class LoopSettings(BaseModel):
     concentrate: bool = Field(
         True,
         description="class-only slices take no budget of their own, and edits serve only "
-        "lighting/weather hypotheses (a re-staged layout keeps its distance); measured: with "
+        "lighting/weather hypotheses unless layout_edits fits their layout; measured: with "
         "combine_blame=1 and no class focus, the worst two slices gain 1.6x uniform's (README)",
     )
     layout_edits: bool = Field(
         False,
         description="edits fit a real image's layout to the blamed distance and crowding "
         "(rescaled about the vanishing point, occluders added; exact boxes), so far and dense "
-        "hypotheses get edits too; false: edits keep their layout and serve only lighting and "
-        "weather hypotheses (under concentrate)",
+        "hypotheses get edits too (the diffusers backend can only shrink a real image: its "
+        "near or crowded edits keep their layout, counted by the request check); false: edits "
+        "keep their layout and serve only lighting and weather hypotheses (under concentrate)",
     )
     free_conditions: Literal["uniform", "misses"] = Field(
         "uniform",

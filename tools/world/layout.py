@@ -53,8 +53,8 @@ def box_size(box: Box, side: float) -> float:
 
 def distance_factor(boxes: list[Box], distance: str, side: float) -> float:
     """The scale that moves the layout to `distance` (its median box size to that distance's),
-    1 where the layout already reads as that distance."""
-    if not boxes:
+    1 where the layout already reads as that distance or no distance is asked for."""
+    if not boxes or distance not in DISTANCE_BAND:
         return 1.0
     median = float(np.median([box_size(b, side) for b in boxes]))
     low, high = DISTANCE_BAND[distance]
@@ -69,6 +69,19 @@ def about(factor: float, anchor: tuple[float, float]) -> Affine:
     return Affine(factor, factor, ax * (1 - factor), ay * (1 - factor))
 
 
+def largest_in_frame(boxes: list[Box], anchor: tuple[float, float], side: float) -> float:
+    """The largest scale about `anchor` that keeps every box inside the image: nearer than that,
+    objects would leave the frame and an edit would cut them."""
+    limit = float("inf")
+    for x0, y0, x1, y1, _ in boxes:
+        for low, high, centre in ((x0, x1, anchor[0]), (y0, y1, anchor[1])):
+            if high > centre:
+                limit = min(limit, (side - centre) / (high - centre))
+            if low < centre:
+                limit = min(limit, centre / (centre - low))
+    return limit
+
+
 def is_crowded(boxes: list[Box]) -> bool:
     """Crowded as the field estimates read it: many objects, or two that overlap."""
     if len(boxes) >= CROWDED_OBJECTS:
@@ -77,39 +90,51 @@ def is_crowded(boxes: list[Box]) -> bool:
 
 
 def add_occluders(boxes: list[Box], rng: np.random.Generator, side: float) -> list[Box]:
-    """The layout with objects added in front of its own, overlapping them, until it is crowded;
-    the objects already there keep their boxes."""
-    if not boxes:
-        return []
+    """The layout with objects added in front of its own, each overlapping the one it stands
+    beside, up to a crowd's count; the objects already there keep their boxes. Objects too
+    small to stand beside (no area) get none."""
+    neighbours = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+    if not neighbours or len(boxes) >= CROWDED_OBJECTS:
+        return list(boxes)
     out = list(boxes)
     target = int(rng.integers(max(DENSE_COUNT[0], len(boxes) + 1), DENSE_COUNT[1] + 1))
-    while len(out) < target or not is_crowded(out):
-        x0, y0, x1, y1, beside = boxes[int(rng.integers(len(boxes)))]
+    for _ in range(4 * DENSE_COUNT[1]):  # a few draws miss their neighbour: bounded retries
+        if len(out) >= target:
+            break
+        x0, y0, x1, y1, beside = neighbours[int(rng.integers(len(neighbours)))]
         cls = str(rng.choice(list(ASPECT)))
         # As tall as its class stands at the neighbour's distance.
         scale = CLASS_HEIGHT_SCALE[cls] / CLASS_HEIGHT_SCALE.get(beside, 1.0)
         height = (y1 - y0) * scale * float(rng.uniform(0.9, 1.15))
         width = height * ASPECT[cls]
-        # A step nearer the camera (lower in the image) and half a box aside: drawn later, so
-        # it hides part of the object it stands beside.
+        # A step nearer the camera (lower in the image) and partly aside: drawn later, so it
+        # hides part of the object it stands beside.
         bottom = min(side, y1 + float(rng.uniform(0.01, 0.05)) * side)
-        centre = (x0 + x1) / 2 + float(rng.choice([-1, 1])) * float(rng.uniform(0.3, 0.6)) * (
-            x1 - x0
+        shift = float(rng.uniform(0.2, 0.5)) * (x1 - x0 + width) / 2
+        centre = (x0 + x1) / 2 + float(rng.choice([-1, 1])) * shift
+        occluder = (
+            max(0.0, centre - width / 2),
+            max(0.0, bottom - height),
+            min(side, centre + width / 2),
+            bottom,
+            cls,
         )
-        centre = float(np.clip(centre, 0.05 * side, 0.95 * side))
-        out.append((centre - width / 2, bottom - height, centre + width / 2, bottom, cls))
-        if len(out) >= DENSE_COUNT[1] + len(boxes):
-            break  # boxes too small to overlap at any offset: stop rather than loop
+        if _iou(occluder, (x0, y0, x1, y1, beside)) > CROWDED_OVERLAP:
+            out.append(occluder)
     return out
 
 
 def fit_layout(
     boxes: list[Box], conditions: dict[str, str], side: float, horizon: float, seed: int
 ) -> list[Box]:
-    """`boxes` moved to the requested distance (scaled about the vanishing point at `horizon`,
-    pixels from the top) and, for a crowded request, joined by occluders."""
+    """`boxes` moved towards the requested distance (scaled about the vanishing point at
+    `horizon`, pixels from the top; no nearer than keeps every box in the frame) and, for a
+    crowded request, joined by occluders. A crowded layout is not thinned for a sparse request."""
+    anchor = (side / 2, horizon)
     factor = distance_factor(boxes, conditions.get("distance", ""), side)
-    moved = [about(factor, (side / 2, horizon)).box(b) for b in boxes] if factor != 1 else boxes
+    if factor > 1:
+        factor = min(factor, largest_in_frame(boxes, anchor, side))
+    moved = [about(factor, anchor).box(b) for b in boxes] if factor != 1 else boxes
     if conditions.get("crowding") == "dense" and not is_crowded(moved):
         moved = add_occluders(moved, np.random.default_rng(seed), side)
     return moved
@@ -125,6 +150,8 @@ def shrink_image(
     the rounded pixel sizes so that boxes stay exact."""
     if not 0 < factor <= 1:
         raise ValueError(f"an image can be shrunk, not enlarged (factor {factor})")
+    if not 0 <= horizon <= 1:
+        raise ValueError(f"the horizon is a share of the image height (got {horizon})")
     width, height = image.size
     small = image.resize((max(1, round(width * factor)), max(1, round(height * factor))))
     sx, sy = small.width / width, small.height / height

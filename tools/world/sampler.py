@@ -93,8 +93,8 @@ def restage_scene(
 
     The procedural twin of image-to-image editing: layout and classes carry over, looks and
     conditions change, and the renderer gives the exact new boxes. `fit`: the layout is first
-    moved to the conditions' distance (scaled about this scene's vanishing point) and crowded
-    with occluders for a dense request, so an edit keeps every condition it was asked for.
+    moved towards the conditions' distance (scaled about this scene's vanishing point, never
+    out of the frame) and crowded with occluders for a dense request.
     """
     base = sample_scene(conditions, seed, size)
     if fit:
