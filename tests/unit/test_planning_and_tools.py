@@ -199,44 +199,37 @@ def test_concentrating_turns_a_class_only_slice_into_focus_not_budget() -> None:
     assert sum(r.conditions["distance"] == "far" for r in concentrated) >= 60
 
 
-def test_blamed_distance_and_crowding_survive_edits() -> None:
-    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
-    night, night_slice = _hypothesis_slice("night", 0.2, [], lighting="night")
-    analysis = FailureAnalysis(analyst="test", hypotheses=[far, night])
-    sources = [EditSource("s1", "s1.jpg", [(10.0, 10.0, 30.0, 60.0, "person")])]
-    requests = plan_requests(
-        analysis,
-        [far_slice, night_slice],
+def _half_edited_plan(
+    pairs: list[tuple[Hypothesis, FailureSlice]], fit_layouts: bool = False
+) -> list[GenerationRequest]:
+    """A concentrated 100-image plan over `pairs`, half of it edits of one real layout."""
+    return plan_requests(
+        FailureAnalysis(analyst="test", hypotheses=[h for h, _ in pairs]),
+        [s for _, s in pairs],
         100,
         CLASSES,
         2,
         "b",
-        edit_sources=sources,
+        edit_sources=[EditSource("s1", "s1.jpg", [(10.0, 10.0, 30.0, 60.0, "person")])],
         edit_share=0.5,
         concentrate=True,
+        fit_layouts=fit_layouts,
     )
+
+
+def test_blamed_distance_and_crowding_survive_edits() -> None:
+    far = _hypothesis_slice("far", 0.2, [], distance="far")
+    night = _hypothesis_slice("night", 0.2, [], lighting="night")
+    requests = _half_edited_plan([far, night])
     # A re-staged layout keeps its own distance: far requests are generated, night ones edited.
     assert {r.mode for r in requests if r.slice_name == "far"} == {"generate"}
     assert {r.mode for r in requests if r.slice_name == "night"} == {"generate", "edit"}
 
 
 def test_edits_that_fit_their_layout_serve_distance_and_crowding_hypotheses() -> None:
-    far, far_slice = _hypothesis_slice("far", 0.2, [], distance="far")
-    dense, dense_slice = _hypothesis_slice("dense", 0.2, [], crowding="dense")
-    analysis = FailureAnalysis(analyst="test", hypotheses=[far, dense])
-    sources = [EditSource("s1", "s1.jpg", [(10.0, 10.0, 30.0, 60.0, "person")])]
-    requests = plan_requests(
-        analysis,
-        [far_slice, dense_slice],
-        100,
-        CLASSES,
-        2,
-        "b",
-        edit_sources=sources,
-        edit_share=0.5,
-        concentrate=True,
-        fit_layouts=True,
-    )
+    far = _hypothesis_slice("far", 0.2, [], distance="far")
+    dense = _hypothesis_slice("dense", 0.2, [], crowding="dense")
+    requests = _half_edited_plan([far, dense], fit_layouts=True)
     edits = [r for r in requests if r.mode == "edit"]
     assert {r.slice_name for r in edits} == {"far", "dense"}
     # Each edit asks the generator to move its layout to the blamed distance or crowding.
