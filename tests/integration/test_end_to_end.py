@@ -77,13 +77,16 @@ def test_fiftyone_map50_agrees_with_ultralytics_val(trained_workspace: Path) -> 
     deps = build_deps(Settings.load(trained_workspace))
     model = deps.registry.model("v1")
     assert model is not None
-    ours = model.metrics["val"]["overall"]["map50"]
+    ours = model.metrics["val"]["overall"]
     data_yaml = Workspace(trained_workspace).cycle_dir(0) / "data" / "data.yaml"
-    theirs = deps.detector.validate(Path(model.path), data_yaml, "val")["map50"]
-    assert ours > 0.05, (
+    theirs = deps.detector.validate(Path(model.path), data_yaml, "val")
+    assert ours["map50"] > 0.05, (
         "the tiny model should have learnt something for this check to mean anything"
     )
-    assert abs(ours - theirs) < 0.03
+    # Same boxes, same pixels: what is left is ultralytics' multi-label NMS and its AP
+    # interpolation against COCO's (measured 0.002 apart on this model).
+    assert abs(ours["map50"] - theirs["map50"]) < 0.01
+    assert abs(ours["map50_95"] - theirs["map50_95"]) < 0.01
 
 
 LOOP_ENV = {
