@@ -11,6 +11,7 @@ import supervision as sv
 from PIL import Image
 
 from evaluation.slices import image_statistics
+from tools.vocabulary import DENSE_OBJECTS, DENSE_OVERLAP
 
 # Thresholds read off the demo world's field camera (luma 0-255, Laplacian sharpness, share of
 # speck pixels, streak energy, object size as a share of the image side) of the default
@@ -23,8 +24,6 @@ SNOW_SPECKS = 0.004
 RAIN_SLANT = 1.02  # horizontal over vertical gradient energy: rain streaks are slanted lines
 FAR_SIZE = 0.12
 NEAR_SIZE = 0.28
-DENSE_OBJECTS = 6
-DENSE_OVERLAP = 0.05
 
 
 def estimate_conditions(

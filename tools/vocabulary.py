@@ -23,3 +23,8 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     "crowding": get_args(Crowding),
 }
 CLASSES: tuple[str, ...] = get_args(ClassName)
+
+# What "dense" means, wherever crowding is read from boxes (the field estimates) or made (the
+# layout edits): this many objects in an image, or two of them overlapping above this IoU.
+DENSE_OBJECTS = 6
+DENSE_OVERLAP = 0.05

@@ -8,6 +8,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from tools.vocabulary import DENSE_OBJECTS, DENSE_OVERLAP
+
 Box = tuple[float, float, float, float, str]  # x0, y0, x1, y1 (pixels) and class name
 
 # Median box size (square root of the box's area over the image side) each distance is moved to,
@@ -22,8 +24,6 @@ ASPECT = {"car": 2.0, "person": 0.45, "sign": 0.5}
 # Cars are wide and low: a class's height at one distance, as a share of a person's.
 CLASS_HEIGHT_SCALE = {"car": 0.62, "person": 1.0, "sign": 0.85}
 DENSE_COUNT = (3, 6)  # objects in a crowded layout, as the world draws them
-# Crowded as evaluation/field_conditions.py reads it (DENSE_OBJECTS, DENSE_OVERLAP).
-CROWDED_OBJECTS, CROWDED_OVERLAP = 6, 0.05
 
 
 class Affine(NamedTuple):
@@ -84,9 +84,9 @@ def largest_in_frame(boxes: list[Box], anchor: tuple[float, float], side: float)
 
 def is_crowded(boxes: list[Box]) -> bool:
     """Crowded as the field estimates read it: many objects, or two that overlap."""
-    if len(boxes) >= CROWDED_OBJECTS:
+    if len(boxes) >= DENSE_OBJECTS:
         return True
-    return any(_iou(a, b) > CROWDED_OVERLAP for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    return any(_iou(a, b) > DENSE_OVERLAP for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 def add_occluders(boxes: list[Box], rng: np.random.Generator, side: float) -> list[Box]:
@@ -94,7 +94,7 @@ def add_occluders(boxes: list[Box], rng: np.random.Generator, side: float) -> li
     beside, up to a crowd's count; the objects already there keep their boxes. Objects too
     small to stand beside (no area) get none."""
     neighbours = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
-    if not neighbours or len(boxes) >= CROWDED_OBJECTS:
+    if not neighbours or len(boxes) >= DENSE_OBJECTS:
         return list(boxes)
     out = list(boxes)
     target = int(rng.integers(max(DENSE_COUNT[0], len(boxes) + 1), DENSE_COUNT[1] + 1))
@@ -119,7 +119,7 @@ def add_occluders(boxes: list[Box], rng: np.random.Generator, side: float) -> li
             bottom,
             cls,
         )
-        if _iou(occluder, (x0, y0, x1, y1, beside)) > CROWDED_OVERLAP:
+        if _iou(occluder, (x0, y0, x1, y1, beside)) > DENSE_OVERLAP:
             out.append(occluder)
     return out
 
