@@ -86,7 +86,24 @@ def _target_lines(measured: Mapping[str, Any]) -> list[str]:
         if kind in measured:
             verdicts = ", ".join(_verdict(name, value) for name, value in measured[kind].items())
             lines.append(f"- {kind.replace('_', ' ')}: {verdicts}")
-    return ["", "Targets, net of `none` on the worst two:", "", *lines] if lines else []
+    out = ["", "Targets, net of `none` on the worst two:", "", *lines] if lines else []
+    return out + _headline_lines(measured.get("headline"))
+
+
+def _headline_lines(headline: Mapping[str, Any] | None) -> list[str]:
+    """The headline: the worst slice's raw recall gain, judged only within its budget."""
+    if not headline or "reached" not in headline:
+        return []
+    gains = headline["recall_gain"]
+    verdicts = ", ".join(
+        f"{arm} {_signed(gains[arm])}: {'met' if reached else 'missed'}"
+        for arm, reached in headline["reached"].items()
+    )
+    return [
+        "",
+        f"Headline, `{headline['slice']}` recall up 25 points within 3 cycles and 800 images "
+        f"(gated model over the baseline): {verdicts}.",
+    ]
 
 
 def _verdict(name: str, value: Any) -> str:

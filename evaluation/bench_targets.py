@@ -19,6 +19,30 @@ KINDS = {
 }
 
 
+# The published case this product follows lifted a rare slice's recall from 60% to 87% with 800
+# synthetic images and one fine-tune. Ours: the worst slice's recall (the gated model's raw gain
+# over the baseline) up by 25 points within 3 cycles and 800 images.
+HEADLINE_GAIN, HEADLINE_IMAGES, HEADLINE_CYCLES = 0.25, 800, 3
+
+
+def headline(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The worst slice's raw recall gain per arm, and for `targeted` and each variant whether it
+    reached the headline; no verdict where the run spent more images or cycles than it allows."""
+    worst = result["worst_baseline_slices"][0]
+    gains = {
+        arm: block["gain"].get(worst, {}).get("recall") for arm, block in result["arms"].items()
+    }
+    out: dict[str, Any] = {"slice": worst, "recall_gain": gains}
+    budget, cycles = result.get("budget"), result.get("cycles")
+    if budget is None or cycles is None or budget > HEADLINE_IMAGES or cycles > HEADLINE_CYCLES:
+        return out
+    judged = ["targeted", *result.get("variants", {})]
+    out["reached"] = {
+        arm: gains[arm] >= HEADLINE_GAIN for arm in judged if gains.get(arm) is not None
+    }
+    return out
+
+
 def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     """`worst_slice_recall_gain` (raw gains over the baseline, as before) and, per kind of
     model, the targets: targeted at least twice `generic`, above `uniform` with a 95% interval
@@ -28,7 +52,7 @@ def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     for arm, block in result["arms"].items():
         values = [block["gain"][w]["recall"] for w in worst]
         raw[arm] = None if any(v is None for v in values) else float(np.mean(values))
-    out: dict[str, Any] = {"worst_slice_recall_gain": raw}
+    out: dict[str, Any] = {"worst_slice_recall_gain": raw, "headline": headline(result)}
     for kind, (net_key, comparisons_key) in KINDS.items():
         verdict = _verdict(result, net_key, comparisons_key)
         if verdict:

@@ -246,3 +246,31 @@ def test_an_arm_that_stopped_early_is_said_to_have_stopped() -> None:
         "the later cycles carry its last model." in text
     )
     assert "`none`, seed" not in text and "`targeted`, seed 0" not in text
+
+
+def test_the_headline_is_judged_on_the_worst_slice_only_within_its_budget() -> None:
+    from evaluation.bench_targets import targets
+
+    result = {
+        "worst_baseline_slices": ["distance=far", "lighting=night"],
+        "budget": 800,
+        "cycles": 3,
+        "variants": {"fit": {"loop": {"layout_edits": True}}},
+        "arms": {
+            "none": _targeted_arm(0.05, 0.0, 0.0),
+            "targeted": _targeted_arm(0.24, 0.1, 0.0),
+            "fit": _targeted_arm(0.26, 0.12, 0.0),
+        },
+    }
+    measured = targets(result)["headline"]
+    assert measured["slice"] == "distance=far"
+    assert measured["recall_gain"]["none"] == pytest.approx(0.05)
+    assert measured["reached"] == {"targeted": False, "fit": True}  # 0.24 < 0.25 <= 0.26
+    text = markdown_targets(targets(result))
+    assert "`distance=far` recall up 25 points" in text
+    assert "targeted +0.240: missed, fit +0.260: met" in text
+    # Beyond 800 images or 3 cycles the gains are shown but nothing is judged.
+    for larger in ({"budget": 801}, {"cycles": 4}):
+        beyond = targets({**result, **larger})["headline"]
+        assert "reached" not in beyond and beyond["recall_gain"]["fit"] == pytest.approx(0.26)
+        assert "Headline" not in markdown_targets(targets({**result, **larger}))
