@@ -154,6 +154,13 @@ class LoopSettings(BaseModel):
         description="conditions a hypothesis does not blame: drawn uniformly, or in proportion "
         "to the slice's miss rate under each (estimated from val pixels, never world truth)",
     )
+    subject_classes: Literal["uniform", "misses"] = Field(
+        "uniform",
+        description="the class each image of a slice without a class of its own is about (its "
+        "prompt's subject and, procedurally, the class its scene leans to): drawn uniformly, or "
+        "in proportion to the slice's missed val objects of each class (far misses are mostly "
+        "people and signs; far cars are found)",
+    )
     class_focus: bool = Field(
         False,
         description="with concentrate: class-only slices lend their class as the focus of the "

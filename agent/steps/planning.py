@@ -77,6 +77,9 @@ class TargetedPlanner:
             _after_outcomes(state),
             concentrate=loop.concentrate,
             free_weights=miss_weights(deps, state) if loop.free_conditions == "misses" else None,
+            subject_weights=missed_classes(deps, state)
+            if loop.subject_classes == "misses"
+            else None,
         )
 
 
@@ -236,6 +239,7 @@ def _aimed(
     slices: list[FailureSlice],
     concentrate: bool = False,
     free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
+    subject_weights: dict[str, dict[str, float]] | None = None,
 ) -> list[GenerationRequest]:
     """Requests aimed at `slices` as `analysis` explains them: the targeted and oracle arms'
     shared planning, with the loop's floor, edit share, variation and realism."""
@@ -256,6 +260,7 @@ def _aimed(
         combine=deps.settings.loop.combine_blame,
         lend_focus=deps.settings.loop.class_focus,
         fit_layouts=deps.settings.loop.layout_edits,
+        subject_weights=subject_weights,
     )
 
 
@@ -292,6 +297,21 @@ def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, 
                 missed = sum(not table.found[k] for k in here)
                 per_condition[name][value] = (missed + 1) / (len(here) + 2)
         weights[failure.name] = per_condition
+    return weights
+
+
+def missed_classes(deps: Deps, state: LoopState) -> dict[str, dict[str, float]]:
+    """Per target slice and class: the slice's val objects of that class the incumbent missed,
+    plus one (so that a class with no miss keeps a little of the budget)."""
+    table = val_object_table(deps, state.incumbent)
+    bins = assign_bins(table, state.bin_edges)
+    weights: dict[str, dict[str, float]] = {}
+    for failure in state.slices:
+        missed = slice_mask(bins, failure.conditions) & ~table.found
+        weights[failure.name] = {
+            name: float(np.sum(missed & (table.classes == name)) + 1)
+            for name in deps.settings.classes
+        }
     return weights
 
 

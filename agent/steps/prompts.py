@@ -79,6 +79,7 @@ def plan_requests(
     combine: float = 0.0,
     lend_focus: bool = True,
     fit_layouts: bool = False,
+    subject_weights: dict[str, dict[str, float]] | None = None,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
 
@@ -98,6 +99,9 @@ def plan_requests(
     `combine` (0-1): the share of a hypothesis' free conditions that take the value another
     hypothesis blames for them (far from one and dense from another make far, dense scenes), so
     that every image serves every target slice it can instead of one.
+    `subject_weights` (slice -> class -> weight): a hypothesis without classes of its own draws
+    each image's subject class by these weights, and the image leans to it (its focus), instead
+    of a uniform subject over a scene of the world's usual class mix.
     """
     rng = np.random.default_rng(seed)
     by_name = {s.name: s for s in slices}
@@ -117,9 +121,15 @@ def plan_requests(
         weights = (free_weights or {}).get(hypothesis.slice_name, {})
         editable = not concentrate or fit_layouts or set(blamed) <= EDITABLE
         elsewhere = others.get(hypothesis.slice_name, {})
+        subjects = (subject_weights or {}).get(hypothesis.slice_name) if not own else None
         for _ in range(count):
             conditions = _conditions(rng, blamed, weights, elsewhere, combine, variation)
-            cls = own[0] if own else str(rng.choice(list(classes)))
+            if subjects:
+                cls = _draw(rng, list(classes), subjects)
+                image_focus = list(dict.fromkeys([cls, *focus]))
+            else:
+                cls = own[0] if own else str(rng.choice(list(classes)))
+                image_focus = focus
             index = len(requests)
             source = None
             if editable and edit_sources and rng.random() < edit_share:
@@ -130,7 +140,7 @@ def plan_requests(
                     slice_name=hypothesis.slice_name,
                     prompt=prompt_for(cls, conditions, int(rng.integers(3))),
                     conditions=conditions,
-                    class_focus=focus,
+                    class_focus=image_focus,
                     seed=int(rng.integers(2**31 - 1)),
                     mode="edit" if source else "generate",
                     source_sample_id=source.sample_id if source else None,

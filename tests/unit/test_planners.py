@@ -186,3 +186,63 @@ def test_a_refuted_hypothesis_gets_less_of_the_next_budget(
     )
     after = spent([refuted])
     assert after["far"] < after["night"] and sum(after.values()) == 90
+
+
+def test_a_slices_images_are_about_the_classes_it_misses(
+    tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.steps import planning
+    from agent.steps.prompts import SUBJECTS
+    from evaluation.slices import BIN_NAMES, FailureSlice, ObjectTable
+    from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
+
+    # A far slice of 60 objects: every car found, 30 of 30 people and 9 of 10 signs missed.
+    classes = np.array(["car"] * 20 + ["person"] * 30 + ["sign"] * 10)
+    found = np.array([True] * 20 + [False] * 30 + [True] + [False] * 9)
+    table = ObjectTable(
+        [f"s{k}" for k in range(60)], classes, {"box_size": np.full(60, 0.05)}, found
+    )
+    monkeypatch.setattr(planning, "val_object_table", lambda deps, model: table)
+    monkeypatch.setattr(planning, "edit_sources", lambda deps, seed: [])
+    far = FailureSlice(
+        name="far",
+        conditions={"box_size": BIN_NAMES[1]},
+        support=60,
+        recall=0.35,
+        deficit=0.4,
+        score=0.2,
+    )
+    state = _state().model_copy(
+        update={
+            "slices": [far],
+            "bin_edges": {"box_size": [0.0, 0.1, 1.0]},
+            "analysis": FailureAnalysis(
+                analyst="t",
+                hypotheses=[
+                    Hypothesis(
+                        slice_name="far",
+                        what_fails="",
+                        why="",
+                        confidence=1,
+                        conditions=SceneConditions(distance="far"),
+                    )
+                ],
+            ),
+        }
+    )
+    deps = _deps(tmp_path, field, subject_classes="misses")
+    assert planning.missed_classes(deps, state) == {
+        "far": {"car": 1.0, "person": 31.0, "sign": 10.0}
+    }
+    planned = planning.PLANNERS["targeted"]().plan(deps, state, Budget(420, "b", 1))
+    subjects = Counter(r.class_focus[0] for r in planned)
+    # In proportion to the misses (plus one each): about 10 cars, 310 people, 100 signs.
+    assert subjects["car"] < 30 and 270 < subjects["person"] < 350 and 70 < subjects["sign"] < 130
+    # The prompt is about the same class the image leans to (what a text-to-image backend reads).
+    assert all(r.prompt.startswith(SUBJECTS[r.class_focus[0]]) for r in planned)
+    assert all(r.conditions["distance"] == "far" for r in planned)
+    # Uniform subjects (the default): no image leans to a class, subjects spread evenly.
+    uniform = planning.PLANNERS["targeted"]().plan(
+        _deps(tmp_path, field), state, Budget(420, "b", 1)
+    )
+    assert all(r.class_focus == [] for r in uniform)
