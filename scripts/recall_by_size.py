@@ -64,6 +64,8 @@ def main() -> None:
     hit_by_model: dict[str, np.ndarray] = {}
     stored = set(datasets.field_names("pred_"))
     for model in (m for m in models if f"pred_{m}" in stored):
+        if all(v is None for v in datasets.values(view, f"pred_{model}")):
+            continue  # a candidate never predicted on test (rejected on val)
         predicted = datasets.labels(view, f"pred_{model}")
         hits = np.concatenate([found(t, p, conf) for t, p in zip(truth, predicted, strict=True)])
         cells = [f"{hits[bins == i].mean():.2f}" if counts[i] else "-" for i in range(len(header))]
