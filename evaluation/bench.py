@@ -54,8 +54,10 @@ def aggregate(
     budget: int,
     cycles: int,
     worst: Sequence[str],
+    variants: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Combine per-seed runs into bench.json's shape.
+    """Combine per-seed runs into bench.json's shape (`variants`: the extra targeted arms and
+    the settings each changes, judged against the headline like `targeted`).
 
     `runs[seed]` holds `baseline` (a test evaluation), and `arms[arm]` with `cycles` (a test
     evaluation after each cycle), `images` per cycle and `step_seconds`.
@@ -70,6 +72,7 @@ def aggregate(
         "worst_slices": list(worst),
         "baseline": baseline,
         "arms": {},
+        "variants": dict(variants or {}),
     }
     for arm in arms:
         finals = [runs[s]["arms"][arm]["cycles"][-1] for s in seeds]

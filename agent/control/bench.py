@@ -250,9 +250,8 @@ def run_bench(
                 base, out, arm, seed, budget, cycles, pool, oracle, progress, variants.get(arm)
             )
         _measure_loop_slices(base, out, seed, runs[seed])
-    result = aggregate(runs, arms, budget, cycles, worst)
+    result = aggregate(runs, arms, budget, cycles, worst, variants)
     result["world"] = world.model_dump(mode="json")
-    result["variants"] = variants
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     (out / "bench.md").write_text(markdown(result))
     plots(result, out)

@@ -274,3 +274,19 @@ def test_the_headline_is_judged_on_the_worst_slice_only_within_its_budget() -> N
         beyond = targets({**result, **larger})["headline"]
         assert "reached" not in beyond and beyond["recall_gain"]["fit"] == pytest.approx(0.26)
         assert "Headline" not in markdown_targets(targets({**result, **larger}))
+
+
+def test_variants_are_judged_against_the_headline_like_targeted() -> None:
+    runs = _runs()
+    for run in runs.values():
+        run["arms"]["fit"] = run["arms"]["targeted"]
+    result = aggregate(
+        runs,
+        ["none", "targeted", "fit"],
+        800,
+        1,
+        ["distance=far", "lighting=night"],
+        {"fit": {"loop": {"layout_edits": True}}},
+    )
+    assert result["variants"] == {"fit": {"loop": {"layout_edits": True}}}
+    assert set(result["targets"]["headline"]["reached"]) == {"targeted", "fit"}
