@@ -169,11 +169,12 @@ class UltralyticsDetector:
             # Short CPU schedules: AdamW (a lower rate when fine-tuning), a short warm-up, milder
             # scale jitter so that small, far objects stay visible at 160 px, and the last third
             # without mosaic. Measured on the default world (ultralytics test mAP50, one run each,
-            # scripts/tune_recipe.py, when `validate` still used conf 0.001 and padded batches): from scratch, 18 epochs, lr0 0.002 -> 0.004 with mosaic
-            # closed for the last third 0.479 -> 0.543 (mosaic never: 0.521), 30 epochs 0.596 ->
-            # 0.633; fine-tuning v1 for 8 epochs, lr0 0.0005 / 0.001 / 0.002 / 0.004: 0.628 /
-            # 0.634 / 0.649 / 0.628; but in the loop 0.002 moved guarded val slices past the
-            # gate's 0.05 limit (no promotion in 3 cycles), so fine-tunes keep 0.0005.
+            # scripts/tune_recipe.py, when `validate` still used conf 0.001 and padded batches):
+            # from scratch, 18 epochs, lr0 0.002 -> 0.004 with mosaic closed for the last third
+            # 0.479 -> 0.543 (mosaic never: 0.521), 30 epochs 0.596 -> 0.633; fine-tuning v1
+            # for 8 epochs, lr0 0.0005 / 0.001 / 0.002 / 0.004: 0.628 / 0.634 / 0.649 / 0.628;
+            # but in the loop 0.002 moved guarded val slices past the gate's 0.05 limit (no
+            # promotion in 3 cycles), so fine-tunes keep 0.0005.
             optimizer="AdamW",
             lr0=0.004 if init_weights is None else 0.0005,
             warmup_epochs=1 if init_weights is None else 0,
