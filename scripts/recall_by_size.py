@@ -4,7 +4,8 @@ Usage: python scripts/recall_by_size.py WORKSPACE [MODEL ...] [--slice distance=
 
 Reads the models' stored test predictions and the ground truth from the workspace's FiftyOne
 dataset; an object counts as found when a prediction of its class at the evaluation's
-confidence threshold overlaps it at IoU 0.5 or more (each prediction finds one object).
+confidence threshold overlaps it at IoU 0.5 or more (`evaluation.slices.match_found`, the
+matching discovery uses).
 """
 
 from __future__ import annotations
@@ -13,29 +14,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import supervision as sv
 
 from agent.deps import build_deps
 from agent.settings import Settings
+from evaluation.slices import match_found
 
 BINS = (0, 8, 12, 16, 24, 32, 48, 1000)
-
-
-def found(truth: sv.Detections, predicted: sv.Detections, conf: float) -> np.ndarray:
-    """For each true box, whether a prediction of its class (at `conf` or above) matches it,
-    greedily by confidence as COCO does."""
-    hit = np.zeros(len(truth), dtype=bool)
-    if not len(truth) or not len(predicted):
-        return hit
-    keep = predicted.confidence >= conf
-    boxes, classes = predicted.xyxy[keep], predicted.class_id[keep]
-    order = np.argsort(-predicted.confidence[keep], kind="stable")
-    iou = sv.box_iou_batch(boxes, truth.xyxy) if len(boxes) else np.zeros((0, len(truth)))
-    for p in order:
-        candidates = (iou[p] >= 0.5) & (classes[p] == truth.class_id) & ~hit
-        if candidates.any():
-            hit[int(np.argmax(np.where(candidates, iou[p], -1.0)))] = True
-    return hit
 
 
 def main() -> None:
@@ -67,7 +51,9 @@ def main() -> None:
         if all(v is None for v in datasets.values(view, f"pred_{model}")):
             continue  # a candidate never predicted on test (rejected on val)
         predicted = datasets.labels(view, f"pred_{model}")
-        hits = np.concatenate([found(t, p, conf) for t, p in zip(truth, predicted, strict=True)])
+        hits = np.concatenate(
+            [match_found(t, p, conf) for t, p in zip(truth, predicted, strict=True)]
+        )
         cells = [f"{hits[bins == i].mean():.2f}" if counts[i] else "-" for i in range(len(header))]
         print(f"| {model} | {hits.mean():.3f} | " + " | ".join(cells) + " |")
         hit_by_model[model] = hits
