@@ -189,6 +189,7 @@ def build_detector(settings: Settings) -> Detector:
         threads=d.threads,
         cache=d.cache,
         cpu_precision=d.cpu_precision,
+        cpu_channels_last=d.cpu_channels_last,
     )
 
 

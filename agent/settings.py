@@ -51,6 +51,12 @@ class DetectorSettings(BaseModel):
         "(1.2-1.4x faster where the CPU computes it natively, AMX or AVX-512 BF16; test mAP50 as "
         "float32's over paired seeds, README), auto: bf16 where native, else fp32",
     )
+    cpu_channels_last: bool = Field(
+        True,
+        description="CPU training with the weights in channels-last memory, which ultralytics "
+        "enables on CUDA only (measured 1.17x faster forward and backward passes in bfloat16, "
+        "1.07x in float32, YOLOv8n at 160 px on 2 cores)",
+    )
     seed: int = 0
     device: str = Field("cpu", description="'cpu', '0', 'cuda:0', ...")
     predict_conf: float = Field(0.05, gt=0, lt=1, description="lowest confidence stored")

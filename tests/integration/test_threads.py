@@ -1,4 +1,5 @@
-"""Training and prediction run on the thread count failforge sets, not the one ultralytics picks."""
+"""CPU training settings reach the training process: the thread count failforge sets (not the one
+ultralytics picks), bfloat16, channels-last memory."""
 
 from __future__ import annotations
 
@@ -102,4 +103,37 @@ def test_bf16_training_runs_on_the_cpu_with_a_float32_loss(data_yaml: Path, tmp_
     detector._training_callbacks = spy
     result = detector.train(data_yaml, tmp_path / "run", None, 1)
     assert seen == {"amp": "bf16", "loss": Float32Loss}
+    assert result.weights.is_file()
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_cpu_training_keeps_the_weights_in_the_memory_format_set(
+    data_yaml: Path, tmp_path: Path, channels_last: bool
+) -> None:
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    settings = Settings(detector={"imgsz": 64, "batch": 4, "cpu_channels_last": channels_last})
+    detector = build_detector(settings)
+    seen: list[bool] = []
+    original = detector._training_callbacks
+
+    def spy(model: Any, clock: Any) -> None:
+        original(model, clock)
+
+        def record(trainer: Any) -> None:
+            convs = [
+                m for m in unwrap_model(trainer.model).modules() if isinstance(m, torch.nn.Conv2d)
+            ]
+            seen.extend(
+                c.weight.is_contiguous(memory_format=torch.channels_last)
+                and not c.weight.is_contiguous()
+                for c in convs
+                if c.kernel_size != (1, 1)  # a 1x1 kernel's layouts coincide for some shapes
+            )
+
+        model.add_callback("on_train_batch_end", record)
+
+    detector._training_callbacks = spy
+    result = detector.train(data_yaml, tmp_path / "run", None, 1)
+    assert seen and set(seen) == {channels_last}
     assert result.weights.is_file()

@@ -15,6 +15,7 @@ import supervision as sv
 
 from tools.convert import empty_detections
 from tools.detector.base import TrainResult, WeightsError
+from tools.detector.cpu_memory_format import use_channels_last
 from tools.detector.cpu_precision import (
     Precision,
     allow_cpu_bf16_autocast,
@@ -76,6 +77,7 @@ class UltralyticsDetector:
         threads: int | None = None,
         cache: bool = False,
         cpu_precision: Precision = "fp32",
+        cpu_channels_last: bool = False,
     ) -> None:
         self.classes = list(classes)
         self.model = model
@@ -91,6 +93,7 @@ class UltralyticsDetector:
         self.threads = torch_threads(threads)
         self.cache = cache
         self.cpu_precision = cpu_precision
+        self.cpu_channels_last = cpu_channels_last
         self._loaded: dict[Path, Any] = {}
 
     def _load(self, weights: Path) -> Any:
@@ -116,6 +119,8 @@ class UltralyticsDetector:
                 trainer.args.workers = self.cpu_workers
 
         model.add_callback("on_pretrain_routine_start", before_training)
+        if self._on_cpu() and self.cpu_channels_last:
+            model.add_callback("on_pretrain_routine_end", use_channels_last)
         model.add_callback("on_train_start", lambda trainer: self._use_threads())
         model.add_callback("on_train_epoch_start", lambda trainer: clock.start())
         model.add_callback("on_train_epoch_end", clock.stop)
