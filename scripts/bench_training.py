@@ -22,12 +22,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# name: (torch threads or None for every core, dataloader workers, cache in RAM, train overrides)
+# name: (torch threads or None for every core, dataloader workers, cache in RAM, overrides: detector
+# settings where the key is one, else ultralytics train arguments). Unless a variant says otherwise,
+# a run trains in float32 with contiguous (NCHW) weights, as ultralytics does on a CPU by itself.
 VARIANTS: dict[str, tuple[int | None, int, bool, dict]] = {
-    "ultralytics": (1, 0, False, {"cpu_precision": "fp32"}),
-    "all-cores": (None, 0, False, {"cpu_precision": "fp32"}),
-    "all-cores+cache": (None, 0, True, {"cpu_precision": "fp32"}),
+    "ultralytics": (1, 0, False, {}),
+    "all-cores": (None, 0, False, {}),
+    "all-cores+cache": (None, 0, True, {}),
     "all-cores+cache+bf16": (None, 0, True, {"cpu_precision": "bf16"}),
+    "all-cores+bf16": (None, 0, False, {"cpu_precision": "bf16"}),
+    "all-cores+bf16+channels-last": (
+        None,
+        0,
+        False,
+        {"cpu_precision": "bf16", "cpu_channels_last": True},
+    ),
+    "all-cores+channels-last": (None, 0, False, {"cpu_channels_last": True}),
     "all-cores+cache+1-worker": (None, 1, True, {}),
     "all-cores+1-worker": (None, 1, False, {}),
     "all-cores+cache+freeze10": (None, 0, True, {"freeze": 10}),
@@ -43,10 +53,12 @@ def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: i
 
     settings = Settings.load(workspace)
     threads, workers, cache, overrides = VARIANTS[variant]
+    fields = type(settings.detector).model_fields
     detector_settings = settings.detector.model_copy(
         update={
-            "batch": overrides.get("batch", settings.detector.batch),
-            "cpu_precision": overrides.get("cpu_precision", "fp32"),
+            "cpu_precision": "fp32",
+            "cpu_channels_last": False,
+            **{k: v for k, v in overrides.items() if k in fields},
             "cpu_workers": workers,
             "device": "cpu",
             "threads": threads,
@@ -54,7 +66,7 @@ def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: i
         }
     )
     detector = build_detector(settings.model_copy(update={"detector": detector_settings}))
-    extra = {k: v for k, v in overrides.items() if k not in ("batch", "cpu_precision")}
+    extra = {k: v for k, v in overrides.items() if k not in fields}
     result = detector.train(
         data_yaml, out, workspace / "models" / "v1" / "weights.pt", epochs, **extra
     )
