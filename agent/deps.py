@@ -181,6 +181,7 @@ def build_detector(settings: Settings) -> Detector:
         model=d.model,
         imgsz=d.imgsz,
         batch=d.batch,
+        nominal_batch=d.nominal_batch,
         workers=d.workers,
         cpu_workers=d.cpu_workers,
         device=d.device,

@@ -33,6 +33,12 @@ class DetectorSettings(BaseModel):
     )
     imgsz: int = Field(160, ge=32)
     batch: int = Field(16, ge=1, description="16 beat 32 and 8 on test mAP50 at 30 epochs (0.574)")
+    nominal_batch: int = Field(
+        16,
+        ge=1,
+        description="images per optimizer step (ultralytics' nbs; gradients accumulate over "
+        "nominal_batch / batch batches); ultralytics' 64 left the 30-epoch baseline 285 steps",
+    )
     workers: int = Field(2, ge=0, description="dataloader worker processes on a GPU")
     cpu_workers: int = Field(
         0, ge=0, description="... on a CPU, where they compete with training for the same cores"

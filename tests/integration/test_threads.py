@@ -1,5 +1,5 @@
-"""CPU training settings reach the training process: the thread count failforge sets (not the one
-ultralytics picks), bfloat16, channels-last memory."""
+"""Training settings reach the training process: the thread count failforge sets (not the one
+ultralytics picks), bfloat16, channels-last memory, images per optimizer step."""
 
 from __future__ import annotations
 
@@ -137,3 +137,26 @@ def test_cpu_training_keeps_the_weights_in_the_memory_format_set(
     result = detector.train(data_yaml, tmp_path / "run", None, 1)
     assert seen and set(seen) == {channels_last}
     assert result.weights.is_file()
+
+
+@pytest.mark.parametrize(("nominal_batch", "accumulate"), [(None, 1), (8, 2)])
+def test_the_optimizer_steps_every_nominal_batch_of_images(
+    data_yaml: Path, tmp_path: Path, nominal_batch: int | None, accumulate: int
+) -> None:
+    detector_settings: dict[str, Any] = {"imgsz": 64, "batch": 4}
+    if nominal_batch is not None:
+        detector_settings["nominal_batch"] = nominal_batch
+    else:  # the default: one step per batch of the default size
+        detector_settings["nominal_batch"] = Settings().detector.nominal_batch
+        detector_settings["batch"] = Settings().detector.batch
+    detector = build_detector(Settings(detector=detector_settings))
+    seen: list[int] = []
+    original = detector._training_callbacks
+
+    def spy(model: Any, clock: Any) -> None:
+        original(model, clock)
+        model.add_callback("on_train_epoch_end", lambda trainer: seen.append(trainer.accumulate))
+
+    detector._training_callbacks = spy
+    detector.train(data_yaml, tmp_path / "run", None, 1, warmup_epochs=0)
+    assert seen == [accumulate]
