@@ -20,6 +20,7 @@ from agent.control.runner import current_loop_id, loop_status, resume_loop, star
 from agent.control.workspaces import clone_workspace, init_workspace, train_baseline
 from agent.deps import Deps, build_deps
 from agent.settings import Settings
+from agent.steps.camera import field_camera
 from agent.steps.failures import val_object_table
 from agent.steps.results import Discovery
 from evaluation.bench import aggregate, oracle_targets, worst_slices
@@ -46,6 +47,7 @@ def _base_workspace(out: Path, world: WorldConfig, seed: int, progress: Progress
     deps = build_deps(Settings.load(base))
     train_baseline(deps, progress)
     ensure_test_metrics(deps, "v1")
+    field_camera(deps)  # once per seed; every arm's clone carries it
     return deps
 
 

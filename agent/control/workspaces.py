@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.deps import Deps
 from agent.settings import Settings, read_settings_file, write_settings_file
+from agent.steps.camera import CAMERA_FILE
 from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_evaluate
 from storage.database import connect
 from storage.datasets import LabeledImage, WorkspaceDatasets
@@ -131,7 +132,9 @@ def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any])
             shutil.copytree(
                 root / folder, target / folder, copy_function=os.link, dirs_exist_ok=True
             )
-    for name in ("world.yaml",):
+    # The field camera is estimated from the field images a clone shares: estimated once, by the
+    # source, not again by every benchmark arm (about 9 s each on 2 cores).
+    for name in ("world.yaml", CAMERA_FILE):
         if (root / name).is_file():
             shutil.copy2(root / name, target / name)
     shutil.copy2(root / "registry.sqlite", target / "registry.sqlite")

@@ -1,4 +1,5 @@
-"""Benchmark arms share one FiftyOne database: each clone's predictions and evaluations stay its own."""
+"""Benchmark arms share one FiftyOne database: each clone's predictions and evaluations stay its own;
+what a clone may share with its source (the field camera estimate) it carries."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from agent.control.workspaces import clone_workspace, init_workspace
 from agent.deps import build_deps
 from agent.settings import Settings
+from agent.steps.camera import CAMERA_FILE, field_camera
 from agent.steps.predictions import slice_fields
 from evaluation.metrics import evaluate_split
 from tools.convert import make_detections
@@ -60,3 +62,19 @@ def test_two_arms_with_different_models_get_different_slice_evaluations(tmp_path
     assert again.slices == evaluations["a"].slices
     # And the base workspace never saw either arm's predictions.
     assert "pred_v2" not in base.datasets.field_names(prefix="pred_")
+
+
+def test_a_clone_carries_its_sources_field_camera_instead_of_estimating_it_again(
+    tmp_path: Path,
+) -> None:
+    world = tmp_path / "world.yaml"
+    world.write_text(WORLD)
+    init_workspace(tmp_path / "base", world)
+    base = build_deps(Settings.load(tmp_path / "base"))
+    clone_workspace(base, tmp_path / "before", {})
+    assert not (tmp_path / "before" / CAMERA_FILE).exists()  # nothing to carry yet
+    camera = field_camera(base, images=4)
+    clone_workspace(base, tmp_path / "after", {})
+    stored = (tmp_path / "after" / CAMERA_FILE).read_text()
+    assert stored == (tmp_path / "base" / CAMERA_FILE).read_text()
+    assert field_camera(build_deps(Settings.load(tmp_path / "after"))) == camera
