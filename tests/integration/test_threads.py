@@ -3,6 +3,7 @@ ultralytics picks), bfloat16, channels-last memory, images per optimizer step.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,27 +82,40 @@ def test_a_cap_above_the_machine_is_the_machine() -> None:
     assert _detector(available_cores() + 7).threads == available_cores()
 
 
+def _train_watching(
+    detector_settings: dict[str, Any],
+    data_yaml: Path,
+    out: Path,
+    event: str,
+    watch: Callable[[Any], None],
+    **overrides: Any,
+) -> Any:
+    """Train one epoch with `watch(trainer)` called on `event` after the detector's own callbacks."""
+    detector = build_detector(Settings(detector={"imgsz": 64, "batch": 4, **detector_settings}))
+    original = detector._training_callbacks
+
+    def spy(model: Any, clock: Any) -> None:
+        original(model, clock)
+        model.add_callback(event, watch)
+
+    detector._training_callbacks = spy
+    return detector.train(data_yaml, out, None, 1, **overrides)
+
+
 def test_bf16_training_runs_on_the_cpu_with_a_float32_loss(data_yaml: Path, tmp_path: Path) -> None:
     from ultralytics.utils.torch_utils import unwrap_model
 
     from tools.detector.cpu_precision import Float32Loss
 
-    settings = Settings(detector={"imgsz": 64, "batch": 4, "cpu_precision": "bf16"})
-    detector = build_detector(settings)
     seen: dict[str, Any] = {}
-    original = detector._training_callbacks
 
-    def spy(model: Any, clock: Any) -> None:
-        original(model, clock)
+    def record(trainer: Any) -> None:
+        seen["amp"] = trainer.args.amp
+        seen["loss"] = type(unwrap_model(trainer.model).criterion)
 
-        def record(trainer: Any) -> None:
-            seen["amp"] = trainer.args.amp
-            seen["loss"] = type(unwrap_model(trainer.model).criterion)
-
-        model.add_callback("on_train_epoch_end", record)
-
-    detector._training_callbacks = spy
-    result = detector.train(data_yaml, tmp_path / "run", None, 1)
+    result = _train_watching(
+        {"cpu_precision": "bf16"}, data_yaml, tmp_path / "run", "on_train_epoch_end", record
+    )
     assert seen == {"amp": "bf16", "loss": Float32Loss}
     assert result.weights.is_file()
 
@@ -112,29 +126,24 @@ def test_cpu_training_keeps_the_weights_in_the_memory_format_set(
 ) -> None:
     from ultralytics.utils.torch_utils import unwrap_model
 
-    settings = Settings(detector={"imgsz": 64, "batch": 4, "cpu_channels_last": channels_last})
-    detector = build_detector(settings)
     seen: list[bool] = []
-    original = detector._training_callbacks
 
-    def spy(model: Any, clock: Any) -> None:
-        original(model, clock)
+    def record(trainer: Any) -> None:
+        convs = [m for m in unwrap_model(trainer.model).modules() if isinstance(m, torch.nn.Conv2d)]
+        seen.extend(
+            c.weight.is_contiguous(memory_format=torch.channels_last)
+            and not c.weight.is_contiguous()
+            for c in convs
+            if c.kernel_size != (1, 1)  # a 1x1 kernel's layouts coincide for some shapes
+        )
 
-        def record(trainer: Any) -> None:
-            convs = [
-                m for m in unwrap_model(trainer.model).modules() if isinstance(m, torch.nn.Conv2d)
-            ]
-            seen.extend(
-                c.weight.is_contiguous(memory_format=torch.channels_last)
-                and not c.weight.is_contiguous()
-                for c in convs
-                if c.kernel_size != (1, 1)  # a 1x1 kernel's layouts coincide for some shapes
-            )
-
-        model.add_callback("on_train_batch_end", record)
-
-    detector._training_callbacks = spy
-    result = detector.train(data_yaml, tmp_path / "run", None, 1)
+    result = _train_watching(
+        {"cpu_channels_last": channels_last},
+        data_yaml,
+        tmp_path / "run",
+        "on_train_batch_end",
+        record,
+    )
     assert seen and set(seen) == {channels_last}
     assert result.weights.is_file()
 
@@ -143,17 +152,15 @@ def test_cpu_training_keeps_the_weights_in_the_memory_format_set(
 def test_the_optimizer_steps_every_nominal_batch_of_images(
     data_yaml: Path, tmp_path: Path, nominal_batch: int, accumulate: int
 ) -> None:
-    settings = Settings(detector={"imgsz": 64, "batch": 4, "nominal_batch": nominal_batch})
-    detector = build_detector(settings)
     seen: list[int] = []
-    original = detector._training_callbacks
-
-    def spy(model: Any, clock: Any) -> None:
-        original(model, clock)
-        model.add_callback("on_train_epoch_end", lambda trainer: seen.append(trainer.accumulate))
-
-    detector._training_callbacks = spy
-    detector.train(data_yaml, tmp_path / "run", None, 1, warmup_epochs=0)
+    _train_watching(
+        {"nominal_batch": nominal_batch},
+        data_yaml,
+        tmp_path / "run",
+        "on_train_epoch_end",
+        lambda trainer: seen.append(trainer.accumulate),
+        warmup_epochs=0,
+    )
     assert seen == [accumulate]
 
 
