@@ -23,6 +23,15 @@ def field_camera(deps: Deps, images: int = 32) -> CameraProfile:
     path = deps.workspace.root / CAMERA_FILE
     if path.is_file():
         return CameraProfile.model_validate_json(path.read_text())
+    camera = estimate_field_camera(deps, images)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(camera.model_dump_json())
+    temporary.replace(path)  # a killed process leaves no half-written estimate
+    return camera
+
+
+def estimate_field_camera(deps: Deps, images: int = 32) -> CameraProfile:
+    """The estimate itself, from `images` labelled `train` images; stores nothing."""
     view = deps.datasets.split("train")
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
@@ -34,8 +43,4 @@ def field_camera(deps: Deps, images: int = 32) -> CameraProfile:
         with Image.open(image_path) as image:
             field.append(np.asarray(image.convert("RGB")))
         conditions.append(estimate_image_conditions(str(image_path), max(width, height), labels[k]))
-    camera = fit_camera(field, clean_renders(conditions, deps.settings.detector.imgsz))
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(camera.model_dump_json())
-    temporary.replace(path)  # a killed process leaves no half-written estimate
-    return camera
+    return fit_camera(field, clean_renders(conditions, deps.settings.detector.imgsz))

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from tools.generator.base import GenerationRequest
-from tools.generator.camera_fit import clean_renders, degradation_statistics, fit_camera
+from tools.generator.camera_fit import (
+    clean_renders,
+    degradation_statistics,
+    fit_camera,
+    median3x3,
+)
 from tools.generator.procedural import ProceduralGenerator
 from tools.world.camera import CameraProfile
 from tools.world.config import WorldConfig
@@ -36,6 +41,14 @@ def test_the_estimate_recovers_blur_noise_jpeg_and_cast(
     assert estimate.noise_sigma == pytest.approx(camera.noise_sigma, abs=2.0)
     assert estimate.jpeg_quality == pytest.approx(camera.jpeg_quality, abs=20)
     assert estimate.color_cast == pytest.approx(camera.color_cast, abs=0.03)
+
+
+@pytest.mark.parametrize("levels", [256, 4])  # every grey level, and many ties
+def test_the_median_filter_is_pils_to_the_last_grey_level(levels: int) -> None:
+    rng = np.random.default_rng(levels)
+    gray = (rng.integers(0, levels, (37, 53)) * (255 // (levels - 1))).astype(np.uint8)
+    expected = np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)))
+    assert np.array_equal(median3x3(gray), expected)
 
 
 def test_rendering_through_the_estimate_looks_like_the_field(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from tools.world.camera import CameraProfile
 from tools.world.render import render
@@ -30,9 +30,7 @@ def degradation_statistics(rgb: np.ndarray) -> np.ndarray:
     laplacian = (
         luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
     )
-    smooth = np.asarray(
-        Image.fromarray(luma.astype(np.uint8)).filter(ImageFilter.MedianFilter(3)), np.float32
-    )
+    smooth = median3x3(luma.astype(np.uint8)).astype(np.float32)
     noise = float(np.median(np.abs(luma - smooth)))
     across = np.abs(np.diff(luma, axis=1))
     boundary = across[:, 7::8].mean() if across.shape[1] > 8 else 0.0
@@ -40,10 +38,27 @@ def degradation_statistics(rgb: np.ndarray) -> np.ndarray:
     return np.array([np.log1p(laplacian.var()), noise, blockiness])
 
 
-def _through(camera: CameraProfile, clean: np.ndarray, seed: int) -> np.ndarray:
-    pixels = camera.apply(clean, np.random.default_rng(seed))
+# Devillard's 19 compare-exchanges that leave the median of 9 values at index 4.
+_MEDIAN9 = (
+    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+)  # fmt: skip
+
+
+def median3x3(gray: np.ndarray) -> np.ndarray:
+    """3x3 median of a (H, W) uint8 image, edges replicated: PIL's MedianFilter(3) to the last
+    grey level, about 20x faster at 160 px (it was a third of the camera estimate's time)."""
+    padded = np.pad(gray, 1, mode="edge")
+    height, width = gray.shape
+    values = [padded[i : i + height, j : j + width] for i in range(3) for j in range(3)]
+    for a, b in _MEDIAN9:
+        values[a], values[b] = np.minimum(values[a], values[b]), np.maximum(values[a], values[b])
+    return values[4]
+
+
+def _jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=camera.jpeg_quality)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
     buffer.seek(0)
     with Image.open(buffer) as image:
         return np.asarray(image.convert("RGB"))
@@ -64,16 +79,15 @@ def fit_camera(field: Sequence[np.ndarray], clean: Sequence[np.ndarray]) -> Came
     target = np.median([degradation_statistics(f) for f in field], axis=0)
     scale = np.array([1.0, 1.0, 1.0])
     best: tuple[float, CameraProfile] | None = None
-    for blur, noise, quality in itertools.product(BLURS, NOISES, QUALITIES):
-        camera = CameraProfile(
-            noise_sigma=noise, blur_sigma=blur, jpeg_quality=quality, color_cast=(1, 1, 1)
-        )
-        stats = np.median(
-            [degradation_statistics(_through(camera, c, k)) for k, c in enumerate(clean)], axis=0
-        )
-        distance = float((((stats - target) / scale) ** 2).sum())
-        if best is None or distance < best[0]:
-            best = (distance, camera)
+    for blur, noise in itertools.product(BLURS, NOISES):
+        sensor = CameraProfile(noise_sigma=noise, blur_sigma=blur, color_cast=(1, 1, 1))
+        # Blur and noise come before the JPEG: made once, compressed at every quality.
+        degraded = [sensor.apply(c, np.random.default_rng(k)) for k, c in enumerate(clean)]
+        for quality in QUALITIES:
+            stats = np.median([degradation_statistics(_jpeg(d, quality)) for d in degraded], axis=0)
+            distance = float((((stats - target) / scale) ** 2).sum())
+            if best is None or distance < best[0]:
+                best = (distance, sensor.model_copy(update={"jpeg_quality": quality}))
     assert best is not None
     field_means = np.mean([f.reshape(-1, 3).mean(axis=0) for f in field], axis=0)
     clean_means = np.mean([c.reshape(-1, 3).mean(axis=0) for c in clean], axis=0)
