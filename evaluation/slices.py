@@ -13,6 +13,7 @@ from PIL import Image, ImageFilter
 from pydantic import BaseModel, Field
 
 from tools.convert import class_ids
+from tools.image_filters import median3x3
 
 # Attributes measured per object (image attributes are copied onto each of its objects).
 IMAGE_ATTRIBUTES = ("brightness", "contrast", "haze", "streaks", "specks", "sharpness")
@@ -62,9 +63,7 @@ def image_statistics(path: str) -> dict[str, float]:
     dark_channel = np.asarray(
         Image.fromarray(dark.astype(np.uint8)).filter(ImageFilter.MinFilter(5)), dtype=np.float32
     )
-    smooth = np.asarray(
-        Image.fromarray(luma.astype(np.uint8)).filter(ImageFilter.MedianFilter(3)), dtype=np.float32
-    )
+    smooth = median3x3(luma.astype(np.uint8)).astype(np.float32)
     residual = luma - smooth
     # Rain streaks are thin slanted lines: energy of horizontal differences of the residual.
     streaks = float(np.abs(np.diff(residual, axis=1)).mean())

@@ -13,9 +13,9 @@ from tools.generator.camera_fit import (
     clean_renders,
     degradation_statistics,
     fit_camera,
-    median3x3,
 )
 from tools.generator.procedural import ProceduralGenerator
+from tools.image_filters import median3x3
 from tools.world.camera import CameraProfile
 from tools.world.config import WorldConfig
 from tools.world.field import render_field
