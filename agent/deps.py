@@ -191,6 +191,7 @@ def build_detector(settings: Settings) -> Detector:
         cache=d.cache,
         cpu_precision=d.cpu_precision,
         cpu_channels_last=d.cpu_channels_last,
+        finetune_lr=d.finetune_lr,
     )
 
 

@@ -31,6 +31,11 @@ class DetectorSettings(BaseModel):
         "grows: epochs = passes / training images (at least 1, at most finetune_epochs); "
         "None: always finetune_epochs",
     )
+    finetune_lr: float = Field(
+        0.0005,
+        gt=0,
+        description="AdamW's initial rate when fine-tuning the incumbent (from scratch: 0.002)",
+    )
     imgsz: int = Field(160, ge=32)
     batch: int = Field(16, ge=1, description="16 beat 32 and 8 on test mAP50 at 30 epochs (0.574)")
     nominal_batch: int = Field(

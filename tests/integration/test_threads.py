@@ -88,9 +88,11 @@ def _train_watching(
     out: Path,
     event: str,
     watch: Callable[[Any], None],
+    init_weights: Path | None = None,
     **overrides: Any,
 ) -> Any:
-    """Train one epoch with `watch(trainer)` called on `event` after the detector's own callbacks."""
+    """Train one epoch (from `init_weights`: a fine-tune) with `watch(trainer)` called on `event`
+    after the detector's own callbacks."""
     detector = build_detector(Settings(detector={"imgsz": 64, "batch": 4, **detector_settings}))
     original = detector._training_callbacks
 
@@ -99,7 +101,7 @@ def _train_watching(
         model.add_callback(event, watch)
 
     detector._training_callbacks = spy
-    return detector.train(data_yaml, out, None, 1, **overrides)
+    return detector.train(data_yaml, out, init_weights, 1, **overrides)
 
 
 def test_bf16_training_runs_on_the_cpu_with_a_float32_loss(data_yaml: Path, tmp_path: Path) -> None:
@@ -168,3 +170,21 @@ def test_by_default_the_optimizer_steps_once_a_batch() -> None:
     # Read from the declared defaults: the test session sets FAILFORGE_DETECTOR__BATCH.
     fields = type(Settings().detector).model_fields
     assert fields["nominal_batch"].default == fields["batch"].default
+
+
+def test_a_fine_tune_starts_at_the_fine_tuning_rate_set(data_yaml: Path, tmp_path: Path) -> None:
+    rates: list[float] = []
+
+    def record(trainer: Any) -> None:
+        rates.append(trainer.args.lr0)
+
+    scratch = _train_watching({}, data_yaml, tmp_path / "v1", "on_train_start", record)
+    _train_watching(
+        {"finetune_lr": 0.0007},
+        data_yaml,
+        tmp_path / "v2",
+        "on_train_start",
+        record,
+        init_weights=scratch.weights,
+    )
+    assert rates == [0.002, 0.0007]  # from scratch the rate is fixed; a fine-tune's is the setting

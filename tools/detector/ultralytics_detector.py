@@ -79,6 +79,7 @@ class UltralyticsDetector:
         cache: bool = False,
         cpu_precision: Precision = "fp32",
         cpu_channels_last: bool = False,
+        finetune_lr: float = 0.0005,
     ) -> None:
         self.classes = list(classes)
         self.model = model
@@ -96,6 +97,7 @@ class UltralyticsDetector:
         self.cache = cache
         self.cpu_precision = cpu_precision
         self.cpu_channels_last = cpu_channels_last
+        self.finetune_lr = finetune_lr
         self._loaded: dict[Path, Any] = {}
 
     def _load(self, weights: Path) -> Any:
@@ -182,13 +184,13 @@ class UltralyticsDetector:
             # 0.479 -> 0.543 (mosaic never: 0.521), 30 epochs 0.596 -> 0.633; fine-tuning v1
             # for 8 epochs, lr0 0.0005 / 0.001 / 0.002 / 0.004: 0.628 / 0.634 / 0.649 / 0.628;
             # but in the loop 0.002 moved guarded val slices past the gate's 0.05 limit (no
-            # promotion in 3 cycles), so fine-tunes keep 0.0005. Since then an optimizer step per
-            # batch (`nominal_batch` 16, ultralytics' nbs 64 accumulated four batches: 285 steps
-            # in the whole baseline) raised the 30-epoch baseline on seeds 0 / 1 / 2 from 0.553 /
-            # 0.577 / 0.596 to 0.663 / 0.670 / 0.661 at lr0 0.002 (0.647 at 0.004, seed 0), with
-            # today's validation.
+            # promotion in 3 cycles), so fine-tunes keep 0.0005 (`finetune_lr`). Since then an
+            # optimizer step per batch (`nominal_batch` 16, ultralytics' nbs 64 accumulated four
+            # batches: 285 steps in the whole baseline) raised the 30-epoch baseline on seeds
+            # 0 / 1 / 2 from 0.553 / 0.577 / 0.596 to 0.663 / 0.670 / 0.661 at lr0 0.002 (0.647
+            # at 0.004, seed 0), with today's validation.
             optimizer="AdamW",
-            lr0=0.002 if init_weights is None else 0.0005,
+            lr0=0.002 if init_weights is None else self.finetune_lr,
             warmup_epochs=1 if init_weights is None else 0,
             scale=0.3,
             close_mosaic=max(1, epochs // 3),
