@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 from pydantic import BaseModel, Field
 
 from tools.convert import class_ids
-from tools.image_filters import median3x3
+from tools.image_filters import laplacian, median3x3
 
 # Attributes measured per object (image attributes are copied onto each of its objects).
 IMAGE_ATTRIBUTES = ("brightness", "contrast", "haze", "streaks", "specks", "sharpness")
@@ -69,16 +69,13 @@ def image_statistics(path: str) -> dict[str, float]:
     streaks = float(np.abs(np.diff(residual, axis=1)).mean())
     # Snow is isolated bright specks: pixels far above their median neighbourhood.
     specks = float((residual > 40).mean())
-    laplacian = (
-        luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
-    )
     return {
         "brightness": float(luma.mean()),
         "contrast": float(luma.std()),
         "haze": float(dark_channel.mean()),
         "streaks": streaks,
         "specks": specks,
-        "sharpness": float(laplacian.var()),
+        "sharpness": float(laplacian(luma).var()),
     }
 
 

@@ -20,3 +20,11 @@ def median3x3(gray: np.ndarray) -> np.ndarray:
     for a, b in _MEDIAN9:
         values[a], values[b] = np.minimum(values[a], values[b]), np.maximum(values[a], values[b])
     return values[4]
+
+
+def laplacian(luma: np.ndarray) -> np.ndarray:
+    """4-neighbour Laplacian of a (H, W) float image's interior (H-2, W-2): its variance is the
+    sharpness statistic that discovery and the field camera estimate both read."""
+    return (
+        luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    )

@@ -15,7 +15,7 @@ from tools.generator.camera_fit import (
     fit_camera,
 )
 from tools.generator.procedural import ProceduralGenerator
-from tools.image_filters import median3x3
+from tools.image_filters import laplacian, median3x3
 from tools.world.camera import CameraProfile
 from tools.world.config import WorldConfig
 from tools.world.field import render_field
@@ -49,6 +49,15 @@ def test_the_median_filter_is_pils_to_the_last_grey_level(levels: int) -> None:
     gray = (rng.integers(0, levels, (37, 53)) * (255 // (levels - 1))).astype(np.uint8)
     expected = np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)))
     assert np.array_equal(median3x3(gray), expected)
+
+
+def test_the_laplacian_is_four_times_a_pixel_less_its_four_neighbours() -> None:
+    luma = np.zeros((5, 6), dtype=np.float32)
+    luma[2, 3] = 10.0
+    expected = np.zeros((3, 4), dtype=np.float32)
+    expected[1, 2] = 40.0  # the bright pixel, at (2, 3) of the image
+    expected[0, 2] = expected[2, 2] = expected[1, 1] = expected[1, 3] = -10.0  # its neighbours
+    assert np.array_equal(laplacian(luma), expected)
 
 
 def test_rendering_through_the_estimate_looks_like_the_field(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from tools.image_filters import median3x3
+from tools.image_filters import laplacian, median3x3
 from tools.world.camera import CameraProfile
 from tools.world.render import render
 from tools.world.sampler import sample_scene
@@ -28,15 +28,12 @@ QUALITIES = (50, 70, 90)
 def degradation_statistics(rgb: np.ndarray) -> np.ndarray:
     """(log sharpness, fine noise, JPEG blockiness) of one (H, W, 3) uint8 image."""
     luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    laplacian = (
-        luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
-    )
     smooth = median3x3(luma.astype(np.uint8)).astype(np.float32)
     noise = float(np.median(np.abs(luma - smooth)))
     across = np.abs(np.diff(luma, axis=1))
     boundary = across[:, 7::8].mean() if across.shape[1] > 8 else 0.0
     blockiness = float(boundary - across.mean())
-    return np.array([np.log1p(laplacian.var()), noise, blockiness])
+    return np.array([np.log1p(laplacian(luma).var()), noise, blockiness])
 
 
 def _jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
