@@ -11,6 +11,7 @@ import supervision as sv
 from PIL import Image
 
 from evaluation.slices import image_statistics
+from tools.image_filters import rgb_to_luma
 from tools.vocabulary import DENSE_OBJECTS, DENSE_OVERLAP
 
 # Thresholds read off the demo world's field camera (luma 0-255, Laplacian sharpness, share of
@@ -60,7 +61,7 @@ def scene_statistics(path: str) -> dict[str, float]:
     """`image_statistics` plus the colour warmth and gradient slant the estimates need."""
     with Image.open(path) as image:
         rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luma = rgb_to_luma(rgb)
     across = float(np.abs(np.diff(luma, axis=1)).mean())
     down = float(np.abs(np.diff(luma, axis=0)).mean())
     return {

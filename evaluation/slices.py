@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 from pydantic import BaseModel, Field
 
 from tools.convert import class_ids
-from tools.image_filters import laplacian, median3x3
+from tools.image_filters import laplacian, median3x3, rgb_to_luma
 
 # Attributes measured per object (image attributes are copied onto each of its objects).
 IMAGE_ATTRIBUTES = ("brightness", "contrast", "haze", "streaks", "specks", "sharpness")
@@ -57,7 +57,7 @@ def image_statistics(path: str) -> dict[str, float]:
     """Brightness, contrast, haze (dark channel), streak and speck energy, and sharpness."""
     with Image.open(path) as image:
         rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luma = rgb_to_luma(rgb)
     dark = rgb.min(axis=2)
     # The dark channel (min over colour and a small patch) is high under haze and fog.
     dark_channel = np.asarray(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from tools.image_filters import laplacian, median3x3
+from tools.image_filters import laplacian, median3x3, rgb_to_luma
 from tools.world.camera import CameraProfile
 from tools.world.render import render
 from tools.world.sampler import sample_scene
@@ -27,7 +27,7 @@ QUALITIES = (50, 70, 90)
 
 def degradation_statistics(rgb: np.ndarray) -> np.ndarray:
     """(log sharpness, fine noise, JPEG blockiness) of one (H, W, 3) uint8 image."""
-    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luma = rgb_to_luma(rgb)
     smooth = median3x3(luma.astype(np.uint8)).astype(np.float32)
     noise = float(np.median(np.abs(luma - smooth)))
     across = np.abs(np.diff(luma, axis=1))
