@@ -179,7 +179,7 @@ def build_detector(settings: Settings) -> Detector:
     return UltralyticsDetector(
         settings.classes,
         model=d.model,
-        imgsz=d.imgsz,
+        imgsz=d.imgsz * d.input_scale,  # ultralytics upsamples the images to it
         batch=d.batch,
         nominal_batch=d.nominal_batch,
         workers=d.workers,

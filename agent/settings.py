@@ -40,7 +40,13 @@ class DetectorSettings(BaseModel):
         gt=0,
         description="AdamW's initial rate when fine-tuning the incumbent (from scratch: 0.002)",
     )
-    imgsz: int = Field(160, ge=32)
+    imgsz: int = Field(160, ge=32, description="image size: rendering and the images' long side")
+    input_scale: int = Field(
+        1,
+        ge=1,
+        description="the network sees images at imgsz x this (2: a 9 px wide person spans two "
+        "stride-8 cells instead of one); training and prediction cost about its square",
+    )
     batch: int = Field(16, ge=1, description="16 beat 32 and 8 on test mAP50 at 30 epochs (0.574)")
     nominal_batch: int = Field(
         16,

@@ -188,3 +188,26 @@ def test_a_fine_tune_starts_at_the_fine_tuning_rate_set(data_yaml: Path, tmp_pat
         init_weights=scratch.weights,
     )
     assert rates == [0.002, 0.0007]  # from scratch the rate is fixed; a fine-tune's is the setting
+
+
+def test_the_network_sees_the_images_enlarged_by_the_input_scale(
+    data_yaml: Path, tmp_path: Path
+) -> None:
+    seen: list[Any] = []
+
+    def record(trainer: Any) -> None:
+        seen.append(trainer.train_loader.dataset.load_image(0)[0].shape[:2])
+
+    result = _train_watching(
+        {"input_scale": 2}, data_yaml, tmp_path / "run", "on_train_epoch_end", record
+    )
+    assert seen == [(128, 128)]  # the 64 px images, upsampled for training
+    detector = build_detector(Settings(detector={"imgsz": 64, "input_scale": 2}))
+    predicted: list[Any] = []
+    detector._load(result.weights).add_callback(
+        "on_predict_batch_end", lambda predictor: predicted.append(predictor.imgsz)
+    )
+    images = sorted((data_yaml.parent / "images" / "val").iterdir())
+    detections = detector.predict(result.weights, images)
+    assert predicted and all(list(size) == [128, 128] for size in predicted)
+    assert len(detections) == len(images)
