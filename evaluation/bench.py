@@ -1,8 +1,10 @@
 """Benchmark aggregation: per-arm means over seeds, gains net of `none` with 95% intervals.
 
-Intervals: with two seeds or more, a percentile bootstrap over the paired per-seed differences
-(arm minus `none`, or `targeted` minus arm, on the same seed's baseline); with one seed, a
-normal interval from the binomial standard errors of the two recalls (mAP50 gets none).
+Intervals: Student's t over the paired per-seed differences (arm minus `none`, or `targeted`
+minus arm, on the same seed), never clamped (evaluation/intervals.py says why not a
+bootstrap); each block keeps its differences, so a reader can recompute it, and says whether
+the interval is above 0, below 0 or undecided, with the seeds that would decide it. One seed
+gives a difference and no interval: one point has no spread over seeds.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.bench_targets import targets
+from evaluation.intervals import seeds_to_decide, t_interval, verdict
 
 METRICS = ("map50", "map50_95", "recall")
 
@@ -191,31 +194,36 @@ def _values(
     return out
 
 
-def paired_interval(
-    ours: Sequence[Measured], theirs: Sequence[Measured], resamples: int = 4000
-) -> dict[str, Any]:
-    """Mean of the per-seed differences `ours - theirs` and its 95% interval (see the module)."""
-    pairs = [
-        (a, b, n)
-        for (a, n), (b, _) in zip(ours, theirs, strict=True)
-        if a is not None and b is not None
+def paired_interval(ours: Sequence[Measured], theirs: Sequence[Measured]) -> dict[str, Any]:
+    """Mean of the per-seed differences `ours - theirs`, its 95% t-interval (`ci95`, None with
+    one seed), the `differences` in seed order (None where either side was not measured: left
+    out, not counted as 0), the `verdict` and, if undecided, `seeds_to_decide` (see module)."""
+    differences = [
+        None if a is None or b is None else a - b
+        for (a, _), (b, _) in zip(ours, theirs, strict=True)
     ]
-    if not pairs:
-        return {"mean": None, "ci95": None}
-    differences = np.array([a - b for a, b, _ in pairs])
-    mean = float(differences.mean())
-    if len(pairs) >= 2:
-        rng = np.random.default_rng(0)
-        picks = rng.integers(len(differences), size=(resamples, len(differences)))
-        means = differences[picks].mean(axis=1)
-        low, high = np.percentile(means, [2.5, 97.5])
-        return {"mean": mean, "ci95": [float(min(low, mean)), float(max(high, mean))]}
-    a, b, n = pairs[0]
-    if not n:
-        return {"mean": mean, "ci95": None}
-    # One seed: the two recalls as independent binomials (wider than the paired truth).
-    se = float(np.sqrt((a * (1 - a) + b * (1 - b)) / n))
-    return {"mean": mean, "ci95": [mean - 1.96 * se, mean + 1.96 * se]}
+    return interval_block(differences)
+
+
+def interval_block(differences: Sequence[float | None]) -> dict[str, Any]:
+    """bench.json's block for per-seed `differences` (None: that seed was not measured)."""
+    present = [d for d in differences if d is not None]
+    if not present:
+        return {
+            "mean": None,
+            "ci95": None,
+            "differences": list(differences),
+            "verdict": "undecided",
+        }
+    interval = t_interval(present)
+    decided = verdict(interval)
+    return {
+        "mean": interval.mean,
+        "ci95": None if interval.low is None else [interval.low, interval.high],
+        "differences": list(differences),
+        "verdict": decided,
+        "seeds_to_decide": seeds_to_decide(present) if decided == "undecided" else None,
+    }
 
 
 def oracle_targets(baseline: Mapping[str, Any], slices: Sequence[str]) -> dict[str, float]:

@@ -110,9 +110,23 @@ def _headline_lines(headline: Mapping[str, Any] | None) -> list[str]:
 
 
 def _verdict(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return f"{name}: {'met' if value else 'missed'}"
+    if isinstance(value, dict):  # a claim judged on its interval over seeds
+        return f"{name}: {claim_text(value)}"
     return f"{name} {value:.0%}" if name.startswith("share") else f"{name} {value:+.3f}"
+
+
+def claim_text(claim: Mapping[str, Any]) -> str:
+    """'met', 'missed' or 'undecided', with the interval and, if undecided, the seeds needed."""
+    if claim.get("mean") is None:
+        return str(claim["verdict"])
+    return f"{claim['verdict']} ({_interval({**claim, 'verdict': None})}{_needed(claim)})"
+
+
+def _needed(block: Mapping[str, Any]) -> str:
+    if block.get("verdict") != "undecided" or not block.get("ci95"):
+        return ""
+    needed = block.get("seeds_to_decide")
+    return f"; {needed} seeds would decide it" if needed else "; no number of seeds decides it"
 
 
 def _early_stop_lines(result: Mapping[str, Any]) -> list[str]:
@@ -249,10 +263,13 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
 
 
 def _interval(block: Mapping[str, Any] | None) -> str:
+    """Mean [95% interval], and 'undecided' where the interval holds 0, with the seeds needed."""
     if not block or block.get("mean") is None:
         return "-"
     ci = block.get("ci95")
-    return f"{block['mean']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+    text = f"{block['mean']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+    needed = _needed(block)
+    return text + (f" undecided ({needed.removeprefix('; ')})" if needed else "")
 
 
 def _f(value: float | None) -> str:

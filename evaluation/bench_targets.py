@@ -3,14 +3,21 @@
 Each target is judged twice: on the gated models (what the loop ships) and on the last
 candidates (what each arm's images were worth, whatever the gate said). A figure an arm did
 not measure gives no verdict rather than a false one.
+
+Every target is a claim that some per-seed quantity is above 0 (targeted minus twice generic,
+targeted minus uniform, ...), judged on its 95% t-interval over seeds: `met` when the
+interval is above 0, `missed` when below, `undecided` when it holds 0 (with the seeds that
+would decide it at the observed mean and sd: evaluation/intervals.seeds_to_decide).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+
+from evaluation.intervals import seeds_to_decide, t_interval, verdict
 
 # Where each kind of model keeps its net gains and its targeted-vs-arm comparisons.
 KINDS = {
@@ -45,8 +52,8 @@ def headline(result: Mapping[str, Any]) -> dict[str, Any]:
 
 def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     """`worst_slice_recall_gain` (raw gains over the baseline, as before) and, per kind of
-    model, the targets: targeted at least twice `generic`, above `uniform` with a 95% interval
-    above 0, at least 80% of `oracle`, above `retrieval`, mAP50 at most 0.01 below `none`."""
+    model, the targets: targeted at least twice `generic`, above `uniform`, at least 80% of
+    `oracle`, above `retrieval`, mAP50 at most 0.01 below `none` (each a `claim`)."""
     worst = result["worst_baseline_slices"]
     raw: dict[str, float | None] = {}
     for arm, block in result["arms"].items():
@@ -60,27 +67,68 @@ def targets(result: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+PerSeed = list[float | None]
+
+
+def claim(per_seed: PerSeed) -> dict[str, Any]:
+    """The verdict on "this per-seed quantity is above 0" (seeds left out where it is None)."""
+    present = [v for v in per_seed if v is not None]
+    if not present:
+        return {"verdict": "undecided", "mean": None, "ci95": None, "seeds_to_decide": None}
+    interval = t_interval(present)
+    decided = {"above 0": "met", "below 0": "missed"}.get(verdict(interval), "undecided")
+    return {
+        "verdict": decided,
+        "mean": interval.mean,
+        "ci95": None if interval.low is None else [interval.low, interval.high],
+        "seeds_to_decide": seeds_to_decide(present) if decided == "undecided" else None,
+    }
+
+
+def at_least(ours: PerSeed, theirs: PerSeed, share: float) -> dict[str, Any]:
+    """Targeted's net gain is positive and at least `share` times the other arm's when that is
+    positive (on the mean over seeds); positive alone when it is not, since "twice a loss" is
+    no bar (any loss is more than twice a larger loss)."""
+    present = [v for v in theirs if v is not None]
+    if present and float(np.mean(present)) > 0:
+        return claim(_combine(ours, theirs, lambda a, b: a - share * b))
+    return claim(ours)
+
+
+def _combine(ours: PerSeed, theirs: PerSeed, how: Callable[[float, float], float]) -> PerSeed:
+    return [
+        None if a is None or b is None else float(how(a, b))
+        for a, b in zip(ours, theirs, strict=True)
+    ]
+
+
 def _verdict(result: Mapping[str, Any], net_key: str, comparisons_key: str) -> dict[str, Any]:
-    def net(arm: str, key: str = "worst2") -> float | None:
-        block = result["arms"].get(arm, {}).get(net_key, {}).get(key) or {}
-        value = block.get("mean")
-        return None if value is None else float(value)
+    def net(arm: str, key: str = "worst2") -> Mapping[str, Any]:
+        return result["arms"].get(arm, {}).get(net_key, {}).get(key) or {}
+
+    def per_seed(block: Mapping[str, Any]) -> PerSeed:
+        return list(block.get("differences") or [])
 
     ours = net("targeted")
-    if ours is None:
+    if ours.get("mean") is None:
         return {}
-    out: dict[str, Any] = {"targeted_net_gain_worst2": ours}
-    if (generic := net("generic")) is not None:
-        out["at_least_twice_generic"] = ours >= 2 * generic
+    out: dict[str, Any] = {"targeted_net_gain_worst2": float(ours["mean"])}
+    if net("generic").get("mean") is not None:
+        out["at_least_twice_generic"] = at_least(per_seed(ours), per_seed(net("generic")), 2.0)
     uniform = result.get(comparisons_key, {}).get("targeted_vs_uniform", {}).get("worst2") or {}
-    if uniform.get("ci95"):
-        out["above_uniform_interval_above_0"] = uniform["ci95"][0] > 0
-    if (oracle := net("oracle")) is not None and oracle > 0:
-        out["share_of_oracle"] = ours / oracle
-        out["at_least_80pct_of_oracle"] = ours >= 0.8 * oracle
-    if (retrieval := net("retrieval")) is not None:
-        out["above_retrieval"] = ours > retrieval
-    if (map50 := net("targeted", "overall_map50")) is not None:
-        out["map50_net_of_none"] = map50
-        out["map50_within_0.01_of_none"] = map50 >= -0.01
+    if uniform.get("mean") is not None:
+        out["above_uniform"] = claim(per_seed(uniform))
+    if (oracle := net("oracle")).get("mean") is not None:
+        if oracle["mean"] > 0:
+            out["share_of_oracle"] = float(ours["mean"]) / oracle["mean"]
+        out["at_least_80pct_of_oracle"] = at_least(per_seed(ours), per_seed(oracle), 0.8)
+    retrieval = result.get(comparisons_key, {}).get("targeted_vs_retrieval", {}).get("worst2")
+    if retrieval and retrieval.get("mean") is not None:
+        out["above_retrieval"] = claim(per_seed(retrieval))
+    if (map50 := net("targeted", "overall_map50")).get("mean") is not None:
+        out["map50_net_of_none"] = float(map50["mean"])
+        # At most 0.01 below: net mAP50 + 0.01 above 0.
+        out["map50_within_0.01_of_none"] = claim(
+            [None if v is None else v + 0.01 for v in per_seed(map50)]
+        )
     return out
