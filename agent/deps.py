@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.settings import ExecutionSettings, Settings
 from storage.database import connect
 from storage.datasets import WorkspaceDatasets
 from storage.registry import Registry
-from storage.workspace import Workspace
+from storage.workspace import Workspace, WorkspaceError
 from tools.analyst.base import FailureAnalyst
 from tools.detector.base import Detector
 from tools.generator.base import ImageGenerator
@@ -76,7 +77,7 @@ def build_analyst(settings: Settings) -> FailureAnalyst:
         )
     from tools.analyst.offline import OfflineAnalyst
 
-    return OfflineAnalyst()
+    return OfflineAnalyst()  # each slice's evidence says which vocabulary to answer in
 
 
 def _fanned_out(settings: Settings, build: Callable[[Settings], Any]) -> RayPool:
@@ -88,18 +89,34 @@ def _fanned_out(settings: Settings, build: Callable[[Settings], Any]) -> RayPool
     return RayPool(partial(build, local), e.workers, e.address, e.gpus_per_worker)
 
 
+def instance_bank_file(settings: Settings) -> Path:
+    """Where the paste generator's bank of train objects lives (written by the generate step)."""
+    return settings.workspace / "instances" / "bank.json"
+
+
 def build_generator(settings: Settings) -> ImageGenerator:
-    retrieval = settings.backends.generator == "retrieval" or settings.loop.strategy == "retrieval"
+    backend = settings.generator_backend()
+    if backend == "procedural" and settings.world is None:
+        raise WorkspaceError(
+            "The procedural generator draws the demo world's street scenes and this workspace "
+            "holds your own photographs: set backends.generator to paste (CPU) or diffusers "
+            "(GPU) in failforge.yaml."
+        )
+    retrieval = backend == "retrieval" or settings.loop.strategy == "retrieval"
     if settings.execution.backend == "ray" and not retrieval:
         from tools.execution.ray_pool import RayGenerator
 
         pool = _fanned_out(settings, build_generator)
-        return RayGenerator(pool, settings.backends.generator)
+        return RayGenerator(pool, backend)
     if retrieval:
         from tools.generator.retrieval import PoolRetriever
 
         return PoolRetriever()
-    if settings.backends.generator == "diffusers":
+    if backend == "paste":
+        from tools.generator.paste import PasteGenerator
+
+        return PasteGenerator(instance_bank_file(settings))
+    if backend == "diffusers":
         from tools.generator.diffusers_gen import DiffusersGenerator
 
         g = settings.generator
@@ -164,7 +181,11 @@ def _read_back() -> RequestChecker:
 
 def build_request_checker(settings: Settings) -> RequestChecker:
     """CLIP for images made from prompts (diffusers); conditions read back from pixels otherwise."""
-    if settings.backends.generator == "diffusers":
+    if settings.generator_backend() == "paste":
+        from evaluation.attribute_check import AttributeReadBack
+
+        return AttributeReadBack()
+    if settings.generator_backend() == "diffusers":
         from tools.generator.clip_check import ClipRequestChecker
 
         g = settings.generator

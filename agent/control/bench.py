@@ -15,39 +15,35 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.control.bench_fields import BenchField, ImportedField, WorldField
 from agent.control.report import ensure_test_metrics
 from agent.control.runner import current_loop_id, loop_status, resume_loop, start_loop
-from agent.control.workspaces import clone_workspace, init_workspace, train_baseline
+from agent.control.workspaces import clone_workspace, train_baseline
 from agent.deps import Deps, build_deps
 from agent.settings import Settings
 from agent.steps.camera import field_camera
 from agent.steps.failures import val_object_table
 from agent.steps.results import Discovery
-from evaluation.bench import aggregate, oracle_targets, worst_slices
+from evaluation.bench import aggregate, oracle_targets
 from evaluation.bench_report import markdown, plots
 from evaluation.slices import assign_bins, slice_mask
-from tools.generator.retrieval import build_pool
-from tools.world.config import WorldConfig, read_world
-from tools.world.field import render_field
+from tools.world.config import read_world
 
 ARMS = ("none", "generic", "uniform", "targeted", "retrieval", "oracle")
 Progress = Callable[[str, int, int], None]
 
 
-def _base_workspace(out: Path, world: WorldConfig, seed: int, progress: Progress) -> Deps:
+def _base_workspace(out: Path, source: BenchField, seed: int, progress: Progress) -> Deps:
     """One baseline per seed, trained once and shared by every arm."""
     base = out / f"seed{seed}" / "base"
     shared = {"fiftyone": {"database_dir": str(out / "fiftyone")}}
     if not (base / "failforge.yaml").is_file():
-        yaml_path = out / f"world-seed{seed}.yaml"
-        yaml_path.write_text(
-            yaml.safe_dump(world.model_copy(update={"seed": seed}).model_dump(mode="json"))
-        )
-        init_workspace(base, yaml_path, progress=progress, settings_values=shared)
+        source.init_base(base, out, seed, shared)
     deps = build_deps(Settings.load(base))
     train_baseline(deps, progress)
     ensure_test_metrics(deps, "v1")
-    field_camera(deps)  # once per seed; every arm's clone carries it
+    if deps.settings.world is not None:
+        field_camera(deps)  # once per seed; every arm's clone carries it
     return deps
 
 
@@ -62,6 +58,7 @@ def _run_arm(
     oracle: dict[str, float],
     progress: Progress,
     overrides: dict[str, Any] | None = None,
+    source: BenchField | None = None,
 ) -> dict[str, Any]:
     """Run one arm's loop from a clone of the seed's baseline; test metrics after each cycle.
 
@@ -70,12 +67,14 @@ def _run_arm(
     """
     folder = out / f"seed{seed}" / arm
     overrides = overrides or {}
+    measure = source.test_metrics if source else _test_metrics
     strategy = overrides.get("loop", {}).get("strategy", "targeted" if arm not in ARMS else arm)
     result_file = folder / "arm.json"
     if result_file.is_file():
         stored = dict(json.loads(result_file.read_text()))
         if "last_candidate" not in stored:  # an arm measured before candidates were reported
-            stored["last_candidate"] = _last_candidate_on_test(build_deps(Settings.load(folder)))
+            deps = build_deps(Settings.load(folder))
+            stored["last_candidate"] = _last_candidate_on_test(deps, measure)
             result_file.write_text(json.dumps(stored))
         return stored
     if not (folder / "failforge.yaml").is_file():
@@ -109,7 +108,7 @@ def _run_arm(
     history = state.history if state else []
     models = _model_after_each_cycle(history, cycles)
     result = {
-        "cycles": [ensure_test_metrics(deps, model)["test"] for model in models],
+        "cycles": [measure(deps, model) for model in models],
         "images": [r.images for r in history] + [0] * (cycles - len(history)),
         "step_seconds": steps,
         # A resumed arm's clock covers only the part after the resume.
@@ -120,7 +119,7 @@ def _run_arm(
         # product would ship), and bench.md says so.
         "cycles_run": len(history),
         "loop_slices": _discovered(deps, outcome.loop_id, cycles),
-        "last_candidate": _last_candidate_on_test(deps),
+        "last_candidate": _last_candidate_on_test(deps, measure),
         "batches": _request_checks(deps, outcome.loop_id),
     }
     result_file.write_text(json.dumps(result))
@@ -136,7 +135,13 @@ def _request_checks(deps: Deps, loop_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _last_candidate_on_test(deps: Deps) -> dict[str, Any]:
+def _test_metrics(deps: Deps, model: str) -> dict[str, Any]:
+    return dict(ensure_test_metrics(deps, model)["test"])
+
+
+def _last_candidate_on_test(
+    deps: Deps, measure: Callable[[Deps, str], dict[str, Any]] = _test_metrics
+) -> dict[str, Any]:
     """The last cycle's candidate on `test`, promoted or not: the model trained on all of the
     arm's images. The gate's yes/no hides how good the data was when it rejects (on a seed
     where every candidate of every arm was rejected, every arm gained exactly 0)."""
@@ -144,7 +149,7 @@ def _last_candidate_on_test(deps: Deps) -> dict[str, Any]:
     state = loop_status(deps, loop_id).state if loop_id else None
     trained = [r.candidate for r in (state.history if state else []) if r.candidate]
     model = trained[-1] if trained else "v1"
-    return {"model": model, "test": ensure_test_metrics(deps, model)["test"]}
+    return {"model": model, "test": measure(deps, model)}
 
 
 def _model_after_each_cycle(history: list[Any], cycles: int) -> list[str]:
@@ -225,77 +230,79 @@ def run_bench(
     arms: Sequence[str],
     progress: Progress,
     variants: dict[str, dict[str, Any]] | None = None,
+    imported: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
     """Run every arm for every seed (resumable: finished arms are read back) and aggregate.
 
     `variants` are extra arms: a name and the settings it changes (a targeting lever measured
-    against the same baselines, pools and `none` arm as everything else).
+    against the same baselines, pools and `none` arm as everything else). `imported` (a path
+    and its format) benchmarks on a user's labelled photographs instead of a world.
     """
     variants = variants or {}
     arms = [*arms, *(name for name in variants if name not in arms)]
     out = out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    world = read_world(yaml_path)
-    bases = {seed: _base_workspace(out, world, seed, progress) for seed in seeds}
-    baselines = {seed: ensure_test_metrics(base, "v1")["test"] for seed, base in bases.items()}
-    worst = _preregister(out, baselines, world, budget, cycles, seeds)
+    source: BenchField = (
+        ImportedField(imported[0].expanduser().resolve(), imported[1])
+        if imported
+        else WorldField(read_world(yaml_path))
+    )
+    bases = {seed: _base_workspace(out, source, seed, progress) for seed in seeds}
+    worst = _preregister(out, source, bases, budget, cycles, seeds)
+    baselines = {seed: source.test_metrics(base, "v1") for seed, base in bases.items()}
     runs: dict[int, dict[str, Any]] = {}
     for seed, base in bases.items():
-        pool = out / f"seed{seed}" / "pool"
-        if not (pool / "pool.json").is_file():
-            build_pool(world.model_copy(update={"seed": seed}), pool, count=3 * budget)
-        _deployment_sample(out / f"seed{seed}" / "deploy", world.model_copy(update={"seed": seed}))
+        pool = source.prepare_seed(out, seed, budget) or out / f"seed{seed}" / "pool"
         oracle = oracle_targets(baselines[seed], worst)
         runs[seed] = {"baseline": baselines[seed], "arms": {}}
         for arm in arms:
             runs[seed]["arms"][arm] = _run_arm(
-                base, out, arm, seed, budget, cycles, pool, oracle, progress, variants.get(arm)
+                base,
+                out,
+                arm,
+                seed,
+                budget,
+                cycles,
+                pool,
+                oracle,
+                progress,
+                variants.get(arm),
+                source,
             )
         _measure_loop_slices(base, out, seed, runs[seed])
     result = aggregate(runs, arms, budget, cycles, worst, variants)
-    result["world"] = world.model_dump(mode="json")
+    result.update(source.describe())
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     (out / "bench.md").write_text(markdown(result))
     plots(result, out)
     return result
 
 
-DEPLOY_IMAGES = 200
-
-
-def _deployment_sample(folder: Path, world: WorldConfig) -> None:
-    """Unlabelled images from the test split's conditions (the deployment), for arms that set
-    `loop.deploy_images: ../deploy`: what a user could collect where the detector runs. No
-    labels are written; the images are new draws, never the test images."""
-    done = folder / "done"
-    if not done.is_file():
-        for _ in render_field(world, folder, "deploy", count=DEPLOY_IMAGES):
-            pass
-        done.write_text(str(DEPLOY_IMAGES))
-
-
 def _preregister(
     out: Path,
-    baselines: dict[int, dict[str, Any]],
-    world: WorldConfig,
+    source: BenchField,
+    bases: dict[int, Deps],
     budget: int,
     cycles: int,
     seeds: Sequence[int],
 ) -> list[str]:
-    """Fix the two worst baseline slices on `test` before any arm runs; a resumed run keeps them."""
+    """Fix the two worst baseline slices on `test` before any arm runs; a resumed run keeps them
+    (and, for photographs, the measured slices' definitions)."""
     path = out / "bench.json"
     if path.is_file():
         earlier = json.loads(path.read_text())
         if earlier.get("worst_slices") and earlier.get("seeds") == list(seeds):
+            if isinstance(source, ImportedField):
+                source.slices = earlier.get("measured_slices", {})
             return list(earlier["worst_slices"])
-    worst = worst_slices(baselines, 2)
+    worst = source.preregister(bases, 2)
     preregistered = {
         "status": "arms running",
         "worst_slices": worst,
         "seeds": list(seeds),
         "budget": budget,
         "cycles": cycles,
-        "world": world.model_dump(mode="json"),
+        **source.describe(),
     }
     path.write_text(json.dumps(preregistered, indent=2))
     return worst

@@ -63,7 +63,7 @@ def diagnose(settings: Settings) -> list[Check]:
     in_use = {
         ("detector", settings.detector.backend),
         ("analyst", a.backend),
-        ("generator", settings.backends.generator),
+        ("generator", settings.generator_backend()),
         ("labeler", settings.backends.labeler),
     }
     for check in checks:

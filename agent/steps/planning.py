@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from agent.steps import attribute_plans
+from agent.steps.aim_weights import miss_weights, missed_classes
 from agent.steps.failures import embed_cached, val_object_table
 from agent.steps.prompts import SUBJECTS, plan_requests, prompt_for
-from evaluation.field_conditions import estimate_field_conditions, estimate_image_conditions
-from evaluation.slices import FailureSlice, assign_bins, slice_mask
+from evaluation.field_conditions import estimate_field_conditions
+from evaluation.slices import FailureSlice, bin_edges
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
 from tools.convert import class_ids
 from tools.generator.base import EditSource, GenerationRequest
@@ -69,6 +71,8 @@ class TargetedPlanner:
     def plan(self, deps: Deps, state: LoopState, budget: Budget) -> list[GenerationRequest]:
         assert state.analysis is not None
         loop = deps.settings.loop
+        if _photographs(deps):
+            return _pasted(deps, state, budget, state.analysis, _after_outcomes(state))
         return _aimed(
             deps,
             state,
@@ -91,6 +95,17 @@ class UniformPlanner:
     trains_without_images = False
 
     def plan(self, deps: Deps, state: LoopState, budget: Budget) -> list[GenerationRequest]:
+        if _photographs(deps):
+            table, edges = _val_scale(deps, state)
+            return attribute_plans.uniform_requests(
+                table,
+                edges,
+                deps.settings.classes,
+                _backgrounds(deps, budget),
+                budget.images,
+                budget.seed,
+                budget.batch_id,
+            )
         rng = np.random.default_rng(budget.seed)
         draws = [
             {name: str(rng.choice(values)) for name, values in CONDITIONS.items()}
@@ -117,6 +132,12 @@ class GenericPlanner:
         view = deps.datasets.split("train")
         samples = deps.datasets.samples(view)
         labels = deps.datasets.labels(view)
+        if _photographs(deps):
+            ids = np.concatenate([class_ids(d) for d in labels] + [np.zeros(0, dtype=int)])
+            counts = {c: int(np.sum(ids == k)) for k, c in enumerate(deps.settings.classes)}
+            return attribute_plans.generic_requests(
+                counts, _backgrounds(deps, budget), budget.images, budget.seed, budget.batch_id
+            )
         estimated = estimate_field_conditions(
             [str(s[1]) for s in samples], [max(s[2], s[3]) for s in samples], labels
         )
@@ -150,6 +171,9 @@ class OraclePlanner:
             raise RuntimeError(
                 "The oracle strategy needs loop.oracle_slices (the benchmark sets them)."
             )
+        if _photographs(deps):
+            slices_, analysis_ = attribute_plans.oracle_slices(chosen)
+            return _pasted(deps, state, budget, analysis_, slices_)
         slices, hypotheses = [], []
         for name, deficit in chosen.items():
             condition, _, value = name.partition("=")
@@ -264,6 +288,45 @@ def _aimed(
     )
 
 
+def _photographs(deps: Deps) -> bool:
+    """A workspace of the user's own photographs: requests paste and edit, never render."""
+    return deps.settings.vocabulary() == "attributes"
+
+
+def _val_scale(deps: Deps, state: LoopState) -> tuple[Any, dict[str, list[float]]]:
+    """The incumbent's val object table and its bin edges (discovery's, when it ran)."""
+    table = val_object_table(deps, state.incumbent)
+    return table, state.bin_edges or bin_edges(table)
+
+
+def _backgrounds(deps: Deps, budget: Budget) -> list[EditSource]:
+    """Every labelled train image, as a background to paste into (never val or test)."""
+    return edit_sources(deps, budget.seed, count=len(deps.datasets.split("train")))
+
+
+def _pasted(
+    deps: Deps,
+    state: LoopState,
+    budget: Budget,
+    analysis: FailureAnalysis,
+    slices: list[FailureSlice],
+) -> list[GenerationRequest]:
+    """The targeted and oracle plans for a user's photographs (attribute_plans.aimed_requests)."""
+    table, edges = _val_scale(deps, state)
+    return attribute_plans.aimed_requests(
+        analysis,
+        slices,
+        table,
+        edges,
+        deps.settings.classes,
+        _backgrounds(deps, budget),
+        budget.images,
+        budget.seed,
+        budget.batch_id,
+        deps.settings.loop.min_slice_share,
+    )
+
+
 def _after_outcomes(state: LoopState) -> list[FailureSlice]:
     """This cycle's slices, those whose earlier hypothesis was refuted (val recall fell after
     training on images aimed at them) at half their score: spend less where aiming failed."""
@@ -272,47 +335,6 @@ def _after_outcomes(state: LoopState) -> list[FailureSlice]:
         s.model_copy(update={"score": s.score / 2}) if s.name in refuted else s
         for s in state.slices
     ]
-
-
-def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, float]]]:
-    """Per target slice, condition and value: the slice's miss rate on `val` among objects whose
-    image reads as that value (conditions estimated from pixels and boxes; Laplace-smoothed)."""
-    view = deps.datasets.split("val")
-    samples = deps.datasets.samples(view)
-    labels = deps.datasets.labels(view)
-    estimated = {
-        s[0]: estimate_image_conditions(str(s[1]), max(s[2], s[3]), d)
-        for s, d in zip(samples, labels, strict=True)
-    }
-    table = val_object_table(deps, state.incumbent)
-    bins = assign_bins(table, state.bin_edges)
-    weights: dict[str, dict[str, dict[str, float]]] = {}
-    for failure in state.slices:
-        rows = np.where(slice_mask(bins, failure.conditions))[0]
-        per_condition: dict[str, dict[str, float]] = {}
-        for name, values in CONDITIONS.items():
-            per_condition[name] = {}
-            for value in values:
-                here = [k for k in rows if estimated[table.sample_ids[k]][name] == value]
-                missed = sum(not table.found[k] for k in here)
-                per_condition[name][value] = (missed + 1) / (len(here) + 2)
-        weights[failure.name] = per_condition
-    return weights
-
-
-def missed_classes(deps: Deps, state: LoopState) -> dict[str, dict[str, float]]:
-    """Per target slice and class: the slice's val objects of that class the incumbent missed,
-    plus one (so that a class with no miss keeps a little of the budget)."""
-    table = val_object_table(deps, state.incumbent)
-    bins = assign_bins(table, state.bin_edges)
-    weights: dict[str, dict[str, float]] = {}
-    for failure in state.slices:
-        missed = slice_mask(bins, failure.conditions) & ~table.found
-        weights[failure.name] = {
-            name: float(np.sum(missed & (table.classes == name)) + 1)
-            for name in deps.settings.classes
-        }
-    return weights
 
 
 def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[EditSource]:

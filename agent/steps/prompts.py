@@ -48,14 +48,18 @@ def allocate(scores: Sequence[float], total: int, floor_share: float) -> list[in
 
 
 def prompt_for(cls: str, conditions: dict[str, str], variant: int) -> str:
-    """`[subject] + [action] + [environment] + [lighting] + [viewpoint]`."""
+    """`[subject] + [action] + [environment] + [lighting] + [viewpoint]`; any class name and any
+    missing or unknown condition value reads as plain words instead of failing."""
     subject = SUBJECTS.get(cls, f"a {cls}")
-    action = ACTIONS.get(cls, ["in the scene"])[variant % 3]
-    return (
-        f"{subject} {action} {ENVIRONMENT[conditions['weather']]}, "
-        f"{LIGHTING[conditions['lighting']]}, {VIEWPOINT[conditions['distance']]}"
-        f"{CROWDING[conditions['crowding']]}"
-    )
+    actions = ACTIONS.get(cls, ["in the scene"])
+    action = actions[variant % len(actions)]
+    parts = [
+        ENVIRONMENT.get(conditions.get("weather", ""), ""),
+        LIGHTING.get(conditions.get("lighting", ""), ""),
+        VIEWPOINT.get(conditions.get("distance", ""), ""),
+    ]
+    text = f"{subject} {action} " + ", ".join(p for p in parts if p)
+    return text.strip() + CROWDING.get(conditions.get("crowding", ""), "")
 
 
 # Conditions an edit of a real image can change; its layout fixes how near and how crowded it is.

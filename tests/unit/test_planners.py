@@ -115,7 +115,7 @@ def test_field_conditions_read_off_pixels_agree_with_the_world(field: list[Field
 def test_miss_weights_point_at_the_conditions_where_a_slice_misses(
     tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.steps import planning
+    from agent.steps import aim_weights
     from evaluation.slices import FailureSlice, ObjectTable
 
     # One object per image; the detector misses exactly the objects of night images.
@@ -126,7 +126,7 @@ def test_miss_weights_point_at_the_conditions_where_a_slice_misses(
         {"box_size": np.full(len(field), 0.1)},
         ~night,
     )
-    monkeypatch.setattr(planning, "val_object_table", lambda deps, model: table)
+    monkeypatch.setattr(aim_weights, "val_object_table", lambda deps, model: table)
     state = _state().model_copy(
         update={
             "slices": [
@@ -137,7 +137,7 @@ def test_miss_weights_point_at_the_conditions_where_a_slice_misses(
             "bin_edges": {"box_size": [0.0, 0.2, 0.4, 0.6]},
         }
     )
-    weights = planning.miss_weights(_deps(tmp_path, field), state)["small"]["lighting"]
+    weights = aim_weights.miss_weights(_deps(tmp_path, field), state)["small"]["lighting"]
     assert weights["night"] > 0.6 and weights["day"] < 0.2 and weights["dusk"] < 0.3
 
 
@@ -191,7 +191,7 @@ def test_a_refuted_hypothesis_gets_less_of_the_next_budget(
 def test_a_slices_images_are_about_the_classes_it_misses(
     tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.steps import planning
+    from agent.steps import aim_weights, planning
     from agent.steps.prompts import SUBJECTS
     from evaluation.slices import BIN_NAMES, FailureSlice, ObjectTable
     from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
@@ -202,7 +202,7 @@ def test_a_slices_images_are_about_the_classes_it_misses(
     table = ObjectTable(
         [f"s{k}" for k in range(60)], classes, {"box_size": np.full(60, 0.05)}, found
     )
-    monkeypatch.setattr(planning, "val_object_table", lambda deps, model: table)
+    monkeypatch.setattr(aim_weights, "val_object_table", lambda deps, model: table)
     monkeypatch.setattr(planning, "edit_sources", lambda deps, seed: [])
     far = FailureSlice(
         name="far",
@@ -231,7 +231,7 @@ def test_a_slices_images_are_about_the_classes_it_misses(
         }
     )
     deps = _deps(tmp_path, field, subject_classes="misses")
-    assert planning.missed_classes(deps, state) == {
+    assert aim_weights.missed_classes(deps, state) == {
         "far": {"car": 1.0, "person": 31.0, "sign": 10.0}
     }
     planned = planning.PLANNERS["targeted"]().plan(deps, state, Budget(420, "b", 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -10,6 +10,20 @@ from tools.vocabulary import CONDITIONS, Crowding, Distance, Lighting, Weather
 
 # The scene vocabulary the generator understands; analysts express hypotheses in it.
 SCENE_VOCABULARY: dict[str, tuple[str, ...]] = CONDITIONS
+# What a workspace without a world (a user's own photographs) speaks instead: the attributes
+# discovery measures from pixels and boxes, each in quantile bins of the val objects.
+MEASURED_ATTRIBUTES: tuple[str, ...] = (
+    "brightness",
+    "contrast",
+    "haze",
+    "streaks",
+    "specks",
+    "sharpness",
+    "box_size",
+    "overlap",
+)
+ATTRIBUTE_BINS: tuple[str, ...] = ("lowest", "low", "mid", "high", "highest")
+Vocabulary = Literal["scene", "attributes"]
 
 
 class SceneConditions(BaseModel):
@@ -31,6 +45,11 @@ class Hypothesis(BaseModel):
     what_fails: str = Field(description="e.g. 'small people are missed'")
     why: str = Field(description="the suspected cause")
     conditions: SceneConditions = Field(default_factory=SceneConditions)
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="measured attributes blamed, attribute -> bin (e.g. box_size: lowest); "
+        "what a workspace without a world aims its images by",
+    )
     classes: list[str] = Field(default_factory=list, description="affected classes")
     evidence_ids: list[str] = Field(default_factory=list, description="sample ids shown")
     confidence: float = Field(ge=0, le=1)
@@ -62,6 +81,11 @@ class SliceEvidence(BaseModel):
     overall_stats: dict[str, float] = Field(default_factory=dict)
     example_ids: list[str] = Field(default_factory=list)
     example_paths: list[str] = Field(default_factory=list)
+    vocabulary: Vocabulary = Field(
+        "scene",
+        description="scene: the demo world's conditions; attributes: a user's own photographs, "
+        "explained in measured attributes and the user's classes only",
+    )
 
 
 class FailureAnalyst(Protocol):

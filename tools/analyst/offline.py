@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tools.analyst.attribute_reading import explain_in_attributes
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions, SliceEvidence
 
 # Thresholds on image statistics (luma 0-255, dark-channel haze, Laplacian sharpness),
@@ -62,6 +63,8 @@ class OfflineAnalyst:
         return FailureAnalysis(analyst=self.name, hypotheses=[self.explain(s) for s in slices])
 
     def explain(self, evidence: SliceEvidence) -> Hypothesis:
+        if evidence.vocabulary == "attributes":  # a user's photographs: no street to speak of
+            return explain_in_attributes(evidence)
         conditions, reasons = _conditions(evidence)
         affected = [evidence.conditions["class"]] if "class" in evidence.conditions else []
         subject = affected[0] if affected else "objects"

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from tools.analyst.base import SceneConditions
+from tools.analyst.base import ATTRIBUTE_BINS, MEASURED_ATTRIBUTES, SceneConditions
 
 FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
 
@@ -27,6 +27,9 @@ class SliceAnswer(BaseModel):
     what_fails: str = Field(min_length=1)
     why: str = Field(min_length=1)
     conditions: SceneConditions = Field(default_factory=SceneConditions)
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="measured attribute -> bin, for a user's photographs"
+    )
     classes: list[str] = Field(default_factory=list)
     confidence: float = Field(ge=0, le=1)
     suggested_prompts: list[str] = Field(default_factory=list)
@@ -79,6 +82,13 @@ def parse_answer(text: str, classes: Sequence[str]) -> SliceAnswer:
         data["classes"] = [c for c in data["classes"] if c in classes]
     if isinstance(data.get("conditions"), dict):
         data["conditions"] = {k: v for k, v in data["conditions"].items() if v not in ("", "none")}
+    if isinstance(data.get("attributes"), dict):
+        # Only attributes discovery measures, in its bins: anything else cannot aim an image.
+        data["attributes"] = {
+            str(k): str(v)
+            for k, v in data["attributes"].items()
+            if k in MEASURED_ATTRIBUTES and v in ATTRIBUTE_BINS
+        }
     try:
         return SliceAnswer.model_validate(data)
     except ValidationError as error:

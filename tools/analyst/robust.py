@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from tools.analyst.base import FailureAnalysis, Hypothesis, SliceEvidence
+from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions, SliceEvidence
 from tools.analyst.offline import OfflineAnalyst
 from tools.analyst.parsing import AnswerError, Region, SliceAnswer, parse_answer, rescale_box
 
@@ -32,7 +32,9 @@ def to_hypothesis(
         slice_name=evidence.slice_name,
         what_fails=answer.what_fails,
         why=answer.why,
-        conditions=answer.conditions,
+        # A user's photographs have no scene: only measured attributes may aim their images.
+        conditions=answer.conditions if evidence.vocabulary == "scene" else SceneConditions(),
+        attributes=answer.attributes if evidence.vocabulary == "attributes" else {},
         classes=answer.classes,
         evidence_ids=evidence.example_ids,
         confidence=answer.confidence,

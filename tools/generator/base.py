@@ -29,7 +29,7 @@ class GenerationRequest(BaseModel):
     conditions: dict[str, str] = Field(description="lighting, weather, distance, crowding")
     class_focus: list[str] = Field(default_factory=list)
     seed: int
-    mode: Literal["generate", "edit", "retrieve"] = "generate"
+    mode: Literal["generate", "edit", "retrieve", "paste"] = "generate"
     source_sample_id: str | None = None
     source_path: str | None = Field(None, description="for 'retrieve': the pool image to take")
     source_boxes: list[tuple[float, float, float, float, str]] = Field(default_factory=list)
@@ -39,6 +39,12 @@ class GenerationRequest(BaseModel):
         "fit it to the requested distance and crowding (rescaled, occluders added; exact boxes)",
     )
     realism: float = Field(0.0, ge=0, le=1, description="how much field-camera degradation")
+    targets: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="for 'paste': measured attribute -> [low, high] the made image must land in, "
+        "in discovery's units (brightness, contrast, haze, sharpness of the image; box_size and "
+        "overlap of the pasted objects; objects: how many to paste)",
+    )
     camera: CameraProfile | None = Field(
         None, description="the field camera to degrade through (estimated from field images)"
     )
