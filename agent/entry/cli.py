@@ -8,19 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from agent.entry.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,
-    _fmt,
     app,
     console,
     errors,
     friendly,
     progress_bars,
 )
+from agent.entry.tables import split_table, status_table, summary_json
 
 
 @app.command()
@@ -32,6 +31,7 @@ def init(
     ),
     import_path: Path | None = typer.Option(None, "--import", help="your labelled images instead"),
     import_format: str = typer.Option("yolo", "--format", help="yolo or coco"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Create a workspace with field data from the demo world or from your own labelled images."""
     from agent.control.workspaces import init_workspace
@@ -40,17 +40,14 @@ def init(
         raise UsageError(f"Unknown --format '{import_format}'; use yolo or coco.")
     if world is not None and import_path is not None:
         raise UsageError("Pass either --world or --import, not both.")
-    with progress_bars() as progress:
+    with progress_bars(to_stderr=as_json) as progress:
         summary = init_workspace(directory, world, import_path, import_format, progress)
     for path, reason in summary.skipped:
         errors.print(f"[yellow]skipped[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
-    table = Table(title=f"workspace {directory}")
-    table.add_column("split")
-    table.add_column("images", justify="right")
-    for split, count in summary.counts.items():
-        table.add_row(split, str(count))
-    table.add_row("skipped", str(len(summary.skipped)))
-    console.print(table)
+    if as_json:
+        sys.stdout.write(json.dumps(summary_json(summary), indent=2) + "\n")
+        return
+    console.print(split_table(f"workspace {directory}", summary.counts, len(summary.skipped)))
     console.print(f"Field data from {summary.source}. Next: failforge baseline -w {directory}")
 
 
@@ -59,15 +56,21 @@ def init(
 def baseline(
     workspace: Path = WorkspaceOption,
     epochs: int | None = typer.Option(None, help="training epochs (default: settings)"),
+    as_json: bool = typer.Option(False, "--json", help="print the status JSON"),
 ) -> None:
     """Train model v1 on `train` and evaluate it on `val` and `test`, overall and per slice."""
     from agent.control.workspaces import train_baseline
 
     deps = _deps(workspace)
-    with progress_bars() as progress:
+    with progress_bars(to_stderr=as_json) as progress:
         outcome = train_baseline(deps, progress, epochs)
     if outcome["skipped"]:
-        console.print("Baseline v1 already exists; nothing trained.")
+        (errors if as_json else console).print("Baseline v1 already exists; nothing trained.")
+    if as_json:
+        from agent.control.queries import status_payload
+
+        sys.stdout.write(json.dumps(status_payload(deps, "test"), indent=2) + "\n")
+        return
     _print_status(deps, "test")
 
 
@@ -78,21 +81,7 @@ def _print_status(deps: Any, split: str) -> None:
     if payload["incumbent"] is None:
         console.print("No model yet; train one with `failforge baseline`.")
         return
-    table = Table(title=f"incumbent {payload['incumbent']['name']} on {split}")
-    for column in ("slice", "images", "objects", "mAP50", "mAP50-95", "precision", "recall"):
-        table.add_column(column, justify="left" if column == "slice" else "right")
-    rows = [("overall", payload["metrics"]), *sorted(payload["slices"].items())]
-    for name, m in rows:
-        table.add_row(
-            name,
-            str(m["images"]),
-            str(m["objects"]),
-            _fmt(m["map50"]),
-            _fmt(m["map50_95"]),
-            _fmt(m["precision"]),
-            _fmt(m["recall"]),
-        )
-    console.print(table)
+    console.print(status_table(payload))
 
 
 @app.command()

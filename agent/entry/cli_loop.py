@@ -10,21 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.console import Console
 
 from agent.entry.cli_common import (
     UsageError,
     WorkspaceOption,
     _deps,
-    _fmt,
     app,
     console,
+    errors,
     friendly,
     progress_bars,
 )
+from agent.entry.tables import batches_table, before_after_table, cycle_table, outcome_json
+
+JsonOption = typer.Option(False, "--json", help="print JSON (progress goes to standard error)")
 
 
-def _observer() -> Callable[[str, dict[str, Any]], None]:
+def _observer(out: Console = console) -> Callable[[str, dict[str, Any]], None]:
     def observe(node: str, update: dict[str, Any]) -> None:
         detail = ""
         if node == "discover_failures" and update.get("slices"):
@@ -40,17 +43,17 @@ def _observer() -> Callable[[str, dict[str, Any]], None]:
             )
         elif node == "decide_next" and update.get("stop_reason"):
             detail = f"stop: {update['stop_reason']}"
-        console.print(f"[bold]{node}[/bold] {detail}", highlight=False, soft_wrap=True)
+        out.print(f"[bold]{node}[/bold] {detail}", highlight=False, soft_wrap=True)
 
     return observe
 
 
 @contextmanager
-def _showing_progress(deps: Any) -> Iterator[Any]:
+def _showing_progress(deps: Any, to_stderr: bool = False) -> Iterator[Any]:
     """Progress bars for the loop's long steps (training epochs) while a loop runs."""
     from agent.deps import no_progress
 
-    with progress_bars() as progress:
+    with progress_bars(to_stderr) as progress:
         deps.progress = progress
         try:
             yield deps
@@ -58,41 +61,13 @@ def _showing_progress(deps: Any) -> Iterator[Any]:
             deps.progress = no_progress
 
 
-def _print_outcome(outcome: Any) -> None:
+def _print_outcome(outcome: Any, as_json: bool = False) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, default=str) + "\n")
+        return
     state = outcome.state
     if state is not None and state.history:
-        table = Table(title=f"loop {outcome.loop_id}")
-        for column in (
-            "cycle",
-            "batch",
-            "approved",
-            "images",
-            "candidate",
-            "promoted",
-            "objective",
-            "mAP50 (val)",
-        ):
-            table.add_column(column)
-        for r in state.history:
-            objective = (
-                "-"
-                if r.objective_before is None
-                else f"{r.objective_before:.3f} -> {r.objective_after:.3f}"
-            )
-            map50 = (
-                "-" if r.map50_before is None else f"{r.map50_before:.3f} -> {r.map50_after:.3f}"
-            )
-            table.add_row(
-                str(r.cycle),
-                r.batch_id or "-",
-                "yes" if r.approved else "no",
-                str(r.images),
-                r.candidate or "-",
-                "yes" if r.promoted else "no",
-                objective,
-                map50,
-            )
-        console.print(table)
+        console.print(cycle_table(outcome.loop_id, state.history))
     if outcome.waiting is not None:
         w = outcome.waiting
         console.print(
@@ -115,6 +90,7 @@ def run(
     auto_approve: bool = typer.Option(
         False, "--auto-approve", help="approve batches whose scores pass the thresholds"
     ),
+    as_json: bool = JsonOption,
 ) -> None:
     """Start a loop: find failures, generate targeted data, retrain, gate, cycle after cycle."""
     from agent.control.runner import start_loop
@@ -123,26 +99,26 @@ def run(
     if deps.registry.incumbent() is None:
         raise UsageError("No model yet; train the baseline first with `failforge baseline`.")
     loop = deps.settings.loop
-    with _showing_progress(deps):
+    with _showing_progress(deps, as_json):
         outcome = start_loop(
             deps,
             cycles or loop.cycles,
             budget or loop.budget,
             auto_approve or loop.auto_approve,
-            _observer(),
+            _observer(errors if as_json else console),
         )
-    _print_outcome(outcome)
+    _print_outcome(outcome, as_json)
 
 
 @app.command()
 @friendly
-def resume(workspace: Path = WorkspaceOption) -> None:
+def resume(workspace: Path = WorkspaceOption, as_json: bool = JsonOption) -> None:
     """Continue the current loop where it stopped (after a crash, or to see what it waits for)."""
     from agent.control.runner import resume_loop
 
-    with _showing_progress(_deps(workspace)) as deps:
-        outcome = resume_loop(deps, observe=_observer())
-    _print_outcome(outcome)
+    with _showing_progress(_deps(workspace), as_json) as deps:
+        outcome = resume_loop(deps, observe=_observer(errors if as_json else console))
+    _print_outcome(outcome, as_json)
 
 
 @app.command()
@@ -174,33 +150,7 @@ def batches(
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
-    table = Table(title="batches")
-    for column in (
-        "id",
-        "cycle",
-        "status",
-        "images",
-        "unrealistic",
-        "unrepresentative",
-        "unvaried",
-        "unoriginal",
-        "decided by",
-    ):
-        table.add_column(column)
-    for row in rows:
-        scores = row["scores"]
-        table.add_row(
-            row["id"],
-            str(row["cycle"]),
-            row["status"],
-            str(row["images"]),
-            *[
-                _fmt(scores.get(k))
-                for k in ("unrealistic", "unrepresentative", "unvaried", "unoriginal")
-            ],
-            row["decided_by"] or "-",
-        )
-    console.print(table)
+    console.print(batches_table(rows))
 
 
 @app.command()
@@ -209,15 +159,17 @@ def approve(
     batch_id: str = typer.Argument(..., help="the batch to approve"),
     workspace: Path = WorkspaceOption,
     by: str = typer.Option("cli", help="who decides"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Approve a proposed batch (samples tagged `reject` in the App are left out); the loop goes on."""
     from agent.control.runner import decide_batch
 
-    with _showing_progress(_deps(workspace)) as deps:
-        outcome = decide_batch(deps, batch_id, True, by, "approved", _observer())
-    console.print(f"Batch {batch_id} approved.")
+    out = errors if as_json else console
+    with _showing_progress(_deps(workspace), as_json) as deps:
+        outcome = decide_batch(deps, batch_id, True, by, "approved", _observer(out))
+    out.print(f"Batch {batch_id} approved.")
     if outcome is not None:
-        _print_outcome(outcome)
+        _print_outcome(outcome, as_json)
 
 
 @app.command()
@@ -227,15 +179,17 @@ def reject(
     reason: str = typer.Option(..., "--reason", help="why (kept in the registry)"),
     workspace: Path = WorkspaceOption,
     by: str = typer.Option("cli", help="who decides"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Reject a proposed batch; the cycle ends without training and the loop goes on."""
     from agent.control.runner import decide_batch
 
-    with _showing_progress(_deps(workspace)) as deps:
-        outcome = decide_batch(deps, batch_id, False, by, reason, _observer())
-    console.print(f"Batch {batch_id} rejected.")
+    out = errors if as_json else console
+    with _showing_progress(_deps(workspace), as_json) as deps:
+        outcome = decide_batch(deps, batch_id, False, by, reason, _observer(out))
+    out.print(f"Batch {batch_id} rejected.")
     if outcome is not None:
-        _print_outcome(outcome)
+        _print_outcome(outcome, as_json)
 
 
 @app.command()
@@ -266,6 +220,7 @@ def demo(
     directory: Path = typer.Argument(Path("demo-workspace"), help="workspace folder"),
     quick: bool = typer.Option(False, "--quick", help="a small, fast version for smoke runs"),
     cycles: int = typer.Option(3, min=1, help="loop cycles"),
+    as_json: bool = JsonOption,
 ) -> None:
     """The whole story on the demo world: init, baseline, 3 auto-approved cycles, report, before/after."""
     import yaml
@@ -281,7 +236,7 @@ def demo(
         if quick:
             yaml_path = directory.parent / f".{directory.name}-world.yaml"
             yaml_path.write_text(yaml.safe_dump(QUICK_WORLD))
-        with progress_bars() as progress:
+        with progress_bars(as_json) as progress:
             init_workspace(directory, yaml_path, progress=progress)
         if yaml_path is not None:
             yaml_path.unlink()
@@ -290,11 +245,11 @@ def demo(
             values.update({k: {**values.get(k, {}), **v} for k, v in QUICK_SETTINGS.items()})
             write_settings_file(directory, values)
     deps = _deps(directory)
-    with progress_bars() as progress:
+    with progress_bars(as_json) as progress:
         train_baseline(deps, progress)
     loop_id = current_loop_id(deps)
-    observe = _observer()
-    with _showing_progress(deps):
+    observe = _observer(errors if as_json else console)
+    with _showing_progress(deps, as_json):
         if loop_id is None:
             outcome = start_loop(deps, cycles, deps.settings.loop.budget, True, observe)
         else:
@@ -307,28 +262,18 @@ def demo(
                 {"approved": True, "by": "demo", "reason": "demo approves batches over threshold"},
                 observe,
             )
-    _print_outcome(outcome)
+    if not as_json:
+        _print_outcome(outcome)
     path = write_report(deps, outcome.state)
     incumbent = deps.registry.incumbent()
     assert incumbent is not None
     before = ensure_test_metrics(deps, "v1")["test"]
     after = ensure_test_metrics(deps, incumbent.name)["test"]
-    table = Table(title=f"test split (world truth): v1 -> {incumbent.name}")
-    for column in (
-        "slice",
-        "recall v1",
-        f"recall {incumbent.name}",
-        "mAP50 v1",
-        f"mAP50 {incumbent.name}",
-    ):
-        table.add_column(column, justify="left" if column == "slice" else "right")
-    for row in slice_table(before, after):
-        table.add_row(
-            row["slice"],
-            _fmt(row["recall_before"]),
-            _fmt(row["recall_after"]),
-            _fmt(row["map50_before"]),
-            _fmt(row["map50_after"]),
-        )
-    console.print(table)
+    rows = slice_table(before, after)
+    if as_json:
+        summary = {"loop": outcome_json(outcome), "report": str(path), "before": "v1"}
+        summary.update({"after": incumbent.name, "test": rows})
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    console.print(before_after_table(rows, "v1", incumbent.name))
     console.print(f"Report: {path}")

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from agent.entry.cli_common import (
     UsageError,
@@ -20,6 +19,7 @@ from agent.entry.cli_common import (
     friendly,
     progress_bars,
 )
+from agent.entry.tables import bench_table, doctor_table
 
 
 @app.command()
@@ -90,19 +90,7 @@ def doctor(
     if as_json:
         sys.stdout.write(json.dumps(checks_json(checks), indent=2) + "\n")
     else:
-        table = Table(title="backends and engines")
-        for column in ("tool", "backend", "in use", "can run", "reason"):
-            table.add_column(column)
-        for c in checks:
-            failed = "[red]no[/red]" if c.configured else "no"
-            table.add_row(
-                c.tool,
-                c.backend,
-                "yes" if c.configured else "",
-                "yes" if c.ok else failed,
-                c.reason,
-            )
-        console.print(table)
+        console.print(doctor_table(checks))
     if not all(c.ok for c in checks if c.configured):
         raise typer.Exit(1)
 
@@ -183,4 +171,5 @@ def bench(
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
-        console.print((out / "bench.md").read_text(), markup=False, highlight=False)
+        console.print(bench_table(result))
+        console.print(f"Every table and the targets: {out / 'bench.md'}", highlight=False)
