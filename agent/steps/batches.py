@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from agent.deps import Deps
+from agent.deps import Deps, instance_bank_file
 from agent.state import Decision, LoopState
 from agent.steps.camera import field_camera
 from agent.steps.failures import embed_cached, weights_of
-from agent.steps.planning import Budget
+from agent.steps.planning import Budget, edit_sources
 from agent.steps.results import Generation, Labelling, Scoring
 from evaluation.quality import (
     QualityScores,
@@ -45,7 +45,8 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
     # Every arm renders through the same camera: the realism floor from Settings, raised by
     # revisions; the camera itself is estimated from the field images.
     realism = max(state.realism, deps.settings.generator.realism)
-    if realism > 0 and requests:
+    # A paste is made of the field's own photographs: their camera is already in them.
+    if realism > 0 and requests and any(r.mode != "paste" for r in requests):
         camera = field_camera(deps)
         requests = [
             r.model_copy(update={"realism": max(r.realism, realism), "camera": camera})
@@ -55,10 +56,24 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
 
 
 # -- generate and label --------------------------------------------------------------------------
+def ensure_instance_bank(deps: Deps) -> Path:
+    """The paste generator's bank of objects, from every labelled train image (never val or test),
+    written once per workspace: the train split does not change after `init`."""
+    from tools.generator.instance_bank import write_instance_bank
+
+    path = instance_bank_file(deps.settings)
+    if not path.is_file():
+        sources = edit_sources(deps, 0, count=len(deps.datasets.split("train")))
+        write_instance_bank(path, sources)
+    return path
+
+
 def generate(deps: Deps, state: LoopState, batch_id: str) -> Generation:
     """Render the batch into its own folder and write a manifest; failures are counted, not fatal."""
     out_dir = deps.workspace.synthetic_images_dir(batch_id)
     size = deps.settings.detector.imgsz
+    if any(r.mode == "paste" for r in state.requests):
+        ensure_instance_bank(deps)
     images, failed = deps.generator.generate(state.requests, out_dir, size)
     manifest = out_dir / "manifest.json"
     manifest.write_text(
@@ -119,6 +134,11 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labell
                     "source_sample_id": request.source_sample_id,
                     "source_path": request.source_path,
                     **{f"scene_{k}": v for k, v in request.conditions.items()},
+                    # What a paste aimed at, readable in the App beside the measured values.
+                    **{
+                        f"target_{k}": f"{low:.3g}-{high:.3g}"
+                        for k, (low, high) in request.targets.items()
+                    },
                 },
             )
         )

@@ -143,6 +143,39 @@ def test_an_edit_asked_to_be_far_shrinks_the_image_and_its_boxes_alike(
     assert np.sqrt((box[2] - box[0]) * (box[3] - box[1])) / 48 < 0.12  # reads as far
 
 
+def test_a_paste_request_paints_its_objects_into_the_photograph_and_claims_them(
+    models, tmp_path
+) -> None:
+    # A 128 x 96 photograph (landscape): the paste keeps its aspect, long side at `size`.
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(60, 200, (96, 128, 3), np.uint8)).save(photo)
+    request = GenerationRequest(
+        id="p",
+        slice_name="class=Platelets",
+        prompt="paste 2-2 Platelets into a train image; brightness 40-60",
+        conditions={},
+        class_focus=["Platelets"],
+        seed=5,
+        mode="paste",
+        source_path=str(photo),
+        source_boxes=[(16.0, 16.0, 48.0, 40.0, "RBC")],
+        targets={"objects": (2.0, 2.0), "box_size": (0.2, 0.25), "brightness": (40.0, 60.0)},
+    )
+    made, failed = _generator(models).generate([request], tmp_path / "out", 64)
+    assert not failed, failed
+    with Image.open(made[0].path) as image:
+        assert image.size == (64, 48) and (made[0].width, made[0].height) == (64, 48)
+        luma = np.asarray(image.convert("L"), dtype=float).mean()
+    carried = json.loads(made[0].carried_path.read_text())
+    # The source's box scaled by half, then the two painted objects, all claims to verify.
+    assert carried["boxes"][0] == [8.0, 8.0, 24.0, 20.0]
+    assert carried["classes"] == ["RBC", "Platelets", "Platelets"]
+    sides = [b[2] - b[0] for b in carried["boxes"][1:]]
+    assert all(0.2 * 64 <= side <= 0.25 * 64 for side in sides)
+    assert 35 <= luma <= 65  # edited toward the asked brightness (luma measured back)
+
+
 def test_an_edit_without_a_source_fails_alone(models, tmp_path) -> None:
     requests = [
         GenerationRequest(id="ok", slice_name="s", prompt="p", conditions={}, seed=1),

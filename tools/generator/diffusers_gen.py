@@ -135,6 +135,11 @@ class DiffusersGenerator:
                 made.append(self._edit(request, out_dir, size))
             except Exception as error:
                 failed[request.id] = f"{type(error).__name__}: {error}"
+        for request in (r for r in requests if r.mode == "paste"):
+            try:
+                made.append(self._inpaint_objects(request, out_dir, size))
+            except Exception as error:
+                failed[request.id] = f"{type(error).__name__}: {error}"
         for request in requests:
             if request.mode == "retrieve":
                 failed[request.id] = "the diffusers generator does not retrieve"
@@ -180,16 +185,73 @@ class DiffusersGenerator:
             image = self.pipeline("image")(**common).images[0]
         return self._save(request, image, out_dir, size, boxes=boxes)
 
+    def _inpaint_objects(
+        self, request: GenerationRequest, out_dir: Path, size: int
+    ) -> GeneratedImage:
+        """A paste request on a GPU: the requested objects painted into the user's photograph
+        (inpainting ellipses at the requested sizes), then the image edited toward its
+        attribute targets. The source's boxes and the painted ones are claims the labeller
+        verifies (a diffusion model may paint something else, or nothing)."""
+        from tools.image_edits import edit_toward
+
+        if not request.source_path:
+            raise ValueError("a paste needs the photograph to paint into (source_path)")
+        with Image.open(request.source_path) as image:
+            source = image.convert("RGB")
+        # The photograph's own aspect, its long side at `size`, both sides multiples of 8.
+        scale = size / max(source.size)
+        width, height = (max(8, round(v * scale / 8) * 8) for v in source.size)
+        sx, sy = width / source.width, height / source.height
+        boxes = [
+            (x0 * sx, y0 * sy, x1 * sx, y1 * sy, cls) for x0, y0, x1, y1, cls in request.source_boxes
+        ]
+        rng = np.random.default_rng(request.seed)
+        low, high = request.targets.get("objects", (1.0, 3.0))
+        sizes = request.targets.get("box_size", (0.08, 0.15))
+        classes = request.class_focus or sorted({b[4] for b in boxes})
+        if not classes:
+            raise ValueError("a paste needs a class to paint (class_focus)")
+        mask = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(mask)
+        painted: list[tuple[float, float, float, float, str]] = []
+        for k in range(int(rng.integers(int(low), int(high) + 1))):
+            side = float(rng.uniform(*sizes)) * max(width, height)
+            x0 = float(rng.uniform(0, max(width - side, 1)))
+            y0 = float(rng.uniform(0, max(height - side, 1)))
+            draw.ellipse([x0, y0, x0 + side, y0 + side], fill=255)
+            painted.append((x0, y0, x0 + side, y0 + side, classes[k % len(classes)]))
+        names = ", ".join(dict.fromkeys(b[4] for b in painted))
+        image = self.pipeline("inpaint")(
+            prompt=f"a photograph of {names}",
+            image=source.resize((width, height)),
+            mask_image=mask,
+            height=height,
+            width=width,
+            strength=max(self.strength, 0.9),  # new objects need most of the noise
+            num_inference_steps=max(self.steps, 2),
+            guidance_scale=self.guidance,
+            generator=self._generators([request.seed])[0],
+        ).images[0]
+        pixels = np.asarray(image.convert("RGB").resize((width, height)))
+        aims = {k: v for k, v in request.targets.items() if k not in ("objects", "box_size")}
+        aims.pop("overlap", None)
+        if aims:
+            pixels = edit_toward(pixels, aims, seed=request.seed).decoded()
+        return self._save(
+            request, Image.fromarray(pixels), out_dir, (width, height), boxes=boxes + painted
+        )
+
     def _save(
         self,
         request: GenerationRequest,
         image: Image.Image,
         out_dir: Path,
-        size: int,
+        size: int | tuple[int, int],
         boxes: list[tuple[float, float, float, float, str]] | None,
     ) -> GeneratedImage:
-        if image.size != (size, size):
-            image = image.resize((size, size))
+        width, height = size if isinstance(size, tuple) else (size, size)
+        if image.size != (width, height):
+            image = image.resize((width, height))
         # Through the field camera like every synthetic image (the request carries its
         # estimate and how much of it): a diffusion model's images are as clean as a renderer's.
         path = capture(
@@ -224,8 +286,8 @@ class DiffusersGenerator:
         return GeneratedImage(
             request_id=request.id,
             path=path,
-            width=size,
-            height=size,
+            width=width,
+            height=height,
             truth_path=None,
             carried_path=carried,
         )
