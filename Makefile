@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := agent tools evaluation storage
 
-.PHONY: install demo test lint bench faults clean
+.PHONY: install demo test lint docs bench faults clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ lint: install
 	$(VENV)/bin/ruff format --check $(SOURCES) tests
 	$(VENV)/bin/mypy $(SOURCES)
 
+# The reference pages are written from the code first (settings, commands, routes), then the
+# site is built in strict mode: a broken link, a missing page or an unlisted one fails.
+docs: install
+	$(PY) scripts/gen_reference.py docs/reference
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: install
 	$(PY) scripts/bench_loop.py
 
@@ -40,4 +46,4 @@ faults: install
 	$(PY) scripts/fault_matrix.py --out faults-out $(FAULTS_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site docs/reference

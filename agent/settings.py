@@ -18,7 +18,7 @@ SETTINGS_FILE = "failforge.yaml"
 class DetectorSettings(BaseModel):
     """How the detector is built and trained."""
 
-    backend: Literal["ultralytics"] = "ultralytics"
+    backend: Literal["ultralytics"] = Field("ultralytics", description="detector library")
     model: str = Field(
         "yolov8n.yaml", description="model yaml (trained from scratch) or a .pt path"
     )
@@ -53,7 +53,7 @@ class DetectorSettings(BaseModel):
         ge=1,
         description="images per optimizer step (ultralytics' nbs; gradients accumulate over "
         "nominal_batch / batch batches); ultralytics' 64 left the 30-epoch baseline 285 steps "
-        "and a test mAP50 of 0.55-0.60 against 0.66-0.67 with 16 (seeds 0-2, README)",
+        "and a test mAP50 of 0.55-0.60 against 0.66-0.67 with 16 (seeds 0-2; docs: performance)",
     )
     workers: int = Field(2, ge=0, description="dataloader worker processes on a GPU")
     cpu_workers: int = Field(
@@ -71,7 +71,7 @@ class DetectorSettings(BaseModel):
         "auto",
         description="CPU training precision; bf16: bfloat16 autocast with the loss in float32 "
         "(1.2-1.4x faster where the CPU computes it natively, AMX or AVX-512 BF16; test mAP50 as "
-        "float32's over paired seeds, README), auto: bf16 where native, else fp32",
+        "float32's over paired seeds; docs: performance), auto: bf16 where native, else fp32",
     )
     cpu_channels_last: bool = Field(
         True,
@@ -79,7 +79,7 @@ class DetectorSettings(BaseModel):
         "enables on CUDA only (measured 1.17x faster forward and backward passes in bfloat16, "
         "1.07x in float32, YOLOv8n at 160 px on 2 cores)",
     )
-    seed: int = 0
+    seed: int = Field(0, description="training seed (ultralytics' own)")
     device: str = Field("cpu", description="'cpu', '0', 'cuda:0', ...")
     predict_conf: float = Field(0.05, gt=0, lt=1, description="lowest confidence stored")
 
@@ -96,7 +96,7 @@ class FiftyOneSettings(BaseModel):
 
     database_dir: Path | None = Field(None, description="default: <workspace>/fiftyone")
     database_uri: str | None = Field(None, description="a MongoDB server instead of a local one")
-    app_port: int = 5151
+    app_port: int = Field(5151, description="port of `failforge app`")
 
 
 class StateSettings(BaseModel):
@@ -119,7 +119,7 @@ class LoopSettings(BaseModel):
     cycles: int = Field(3, ge=1, description="cycle limit")
     budget: int = Field(450, ge=1, description="approved synthetic images over the whole loop")
     batch_size: int = Field(150, ge=1, description="images generated per cycle")
-    top_slices: int = Field(3, ge=1)
+    top_slices: int = Field(3, ge=1, description="failure slices a cycle aims at")
     min_support: int = Field(20, ge=1, description="fewest objects a failure slice may have")
     min_slice_share: float = Field(0.15, ge=0, le=1, description="budget floor per slice")
     slice_shrinkage: float | None = Field(
@@ -143,20 +143,28 @@ class LoopSettings(BaseModel):
     edit_share: float = Field(
         0.3, ge=0, le=1, description="share of requests that edit real images"
     )
-    max_revisions: int = Field(2, ge=0)
-    synthetic_share_start: float = Field(0.3, gt=0, lt=1)
-    synthetic_share_step: float = Field(0.1, ge=0)
-    synthetic_share_cap: float = Field(0.5, gt=0, lt=1)
+    max_revisions: int = Field(
+        2, ge=0, description="times a batch whose scores are too poor goes back to planning"
+    )
+    synthetic_share_start: float = Field(
+        0.3, gt=0, lt=1, description="most synthetic share of a fine-tune's data in cycle 1"
+    )
+    synthetic_share_step: float = Field(0.1, ge=0, description="rise of that share per cycle")
+    synthetic_share_cap: float = Field(
+        0.5, gt=0, lt=1, description="the synthetic share never passes it (oldest images drop)"
+    )
     newest_batch_repeats: int = Field(
         2,
         ge=1,
         description="times the newest approved batch appears in a fine-tune's data, in the room "
         "the synthetic share's cap leaves (1: once, like every other batch; 2 measured better "
-        "for every arm, README)",
+        "for every arm; docs: benchmarks)",
     )
     patience: int = Field(2, ge=1, description="stop after this many cycles without promotion")
     target_recall: float = Field(0.9, gt=0, le=1, description="stop when the objective reaches it")
-    auto_approve: bool = False
+    auto_approve: bool = Field(
+        False, description="approve batches whose scores pass the quality thresholds"
+    )
     strategy: Literal["targeted", "none", "generic", "uniform", "retrieval", "oracle"] = Field(
         "targeted",
         description="targeted: the agent; the others are the benchmark's arms (training only, "
@@ -167,7 +175,7 @@ class LoopSettings(BaseModel):
         True,
         description="class-only slices take no budget of their own, and edits serve only "
         "lighting/weather hypotheses unless layout_edits fits their layout; measured: with "
-        "combine_blame=1 and no class focus, the worst two slices gain 1.6x uniform's (README)",
+        "combine_blame=1 and no class focus, the worst two slices gain 1.6x uniform's (docs: benchmarks)",
     )
     layout_edits: bool = Field(
         False,
@@ -176,7 +184,7 @@ class LoopSettings(BaseModel):
         "hypotheses get edits too (the diffusers backend can only shrink a real image: its "
         "near or crowded edits keep their layout, counted by the request check); false: edits "
         "keep their layout and serve only lighting and weather hypotheses (under concentrate); "
-        "measured on the default world, three seeds: the worst two gain less with it (README)",
+        "measured on the default world, three seeds: the worst two gain less with it (docs: benchmarks)",
     )
     free_conditions: Literal["uniform", "misses"] = Field(
         "uniform",
@@ -189,7 +197,7 @@ class LoopSettings(BaseModel):
         "prompt's subject and, procedurally, the class its scene leans to): drawn uniformly, or "
         "in proportion to the slice's missed val objects of each class (far misses are mostly "
         "people and signs; far cars are found); measured on the default world, three seeds: no "
-        "gain, far people and signs found no more often (README)",
+        "gain, far people and signs found no more often (docs: benchmarks)",
     )
     class_focus: bool = Field(
         False,
@@ -221,10 +229,22 @@ class LoopSettings(BaseModel):
 class QualitySettings(BaseModel):
     """Thresholds of the four quality scores (higher is worse) and the per-image filters."""
 
-    unrealistic: float = Field(0.9, ge=0, le=1)
-    unrepresentative: float = Field(0.9, ge=0, le=1)
-    unvaried: float = Field(0.2, ge=0, le=1)
-    unoriginal: float = Field(0.1, ge=0, le=1)
+    unrealistic: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="highest allowed: how easily a classifier tells synthetic from real",
+    )
+    unrepresentative: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="highest allowed: how much of the real data the batch fails to resemble",
+    )
+    unvaried: float = Field(0.2, ge=0, le=1, description="highest share of near copies allowed")
+    unoriginal: float = Field(
+        0.1, ge=0, le=1, description="highest share of near copies of real images allowed"
+    )
     duplicate_distance: float = Field(
         0.003, gt=0, description="cosine distance of image fingerprints below which two are copies"
     )
@@ -244,9 +264,13 @@ class QualitySettings(BaseModel):
 class GateSettings(BaseModel):
     """Promotion rule: objective gain at least min_gain, no drop beyond the limits."""
 
-    min_gain: float = Field(0.01, ge=0)
-    max_map_drop: float = Field(0.02, ge=0)
-    max_slice_drop: float = Field(0.05, ge=0)
+    min_gain: float = Field(
+        0.01, ge=0, description="least rise of the objective (target slices' val recall)"
+    )
+    max_map_drop: float = Field(0.02, ge=0, description="largest fall of val mAP50 allowed")
+    max_slice_drop: float = Field(
+        0.05, ge=0, description="largest fall of a guarded slice's val recall allowed"
+    )
     confidence: float | None = Field(
         None,
         gt=0.5,
@@ -260,18 +284,24 @@ class GateSettings(BaseModel):
 class AnalystSettings(BaseModel):
     """Which failure analyst explains the slices, and how to reach its model."""
 
-    backend: Literal["offline", "qwen", "openai"] = "offline"
+    backend: Literal["offline", "qwen", "openai"] = Field(
+        "offline",
+        description="offline: rules over slice statistics (CPU); qwen: Qwen2.5-VL in this process; "
+        "openai: an OpenAI-compatible server (vLLM)",
+    )
     model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="hub id or local folder")
-    dtype: str = "auto"
-    device: str = "auto"
-    min_pixels: int = Field(64 * 28 * 28, gt=0)
-    max_pixels: int = Field(512 * 28 * 28, gt=0)
-    max_new_tokens: int = Field(512, gt=0)
+    dtype: str = Field("auto", description="torch dtype of the in-process model (qwen)")
+    device: str = Field("auto", description="device map of the in-process model (qwen)")
+    min_pixels: int = Field(64 * 28 * 28, gt=0, description="fewest pixels an image is scaled to")
+    max_pixels: int = Field(512 * 28 * 28, gt=0, description="most pixels an image is scaled to")
+    max_new_tokens: int = Field(512, gt=0, description="longest answer, in tokens")
     base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint")
-    api_key: str = "EMPTY"
-    timeout: float = Field(60.0, gt=0)
-    retries: int = Field(2, ge=0)
-    structured_output: bool = True
+    api_key: str = Field("EMPTY", description="key sent to the OpenAI-compatible server")
+    timeout: float = Field(60.0, gt=0, description="seconds a request to the server may take")
+    retries: int = Field(2, ge=0, description="retries of a request that failed or timed out")
+    structured_output: bool = Field(
+        True, description="ask the server for JSON bound to the answer's schema"
+    )
     evidence_images: int = Field(3, ge=1, description="whole scenes shown per slice")
     evidence_crops: int = Field(3, ge=0, description="crops of missed objects shown per slice")
 
@@ -286,16 +316,18 @@ class GeneratorSettings(BaseModel):
         le=1,
         description="field-camera degradation rendered from the first cycle (0: clean images; "
         "1: the camera estimated from the field images; measured: doubles the uniform and "
-        "targeted arms' net gain on the worst slices, see README); revisions may raise it",
+        "targeted arms' net gain on the worst slices, docs: benchmarks); revisions may raise it",
     )
-    steps: int = Field(4, ge=1)
-    guidance: float = Field(0.0, ge=0)
-    dtype: str = "float16"
-    device: str = "cuda"
-    cpu_offload: bool = False
-    batch_size: int = Field(4, ge=1)
-    edit_mode: Literal["inpaint", "img2img"] = "inpaint"
-    strength: float = Field(0.6, gt=0, le=1)
+    steps: int = Field(4, ge=1, description="denoising steps")
+    guidance: float = Field(0.0, ge=0, description="classifier-free guidance scale")
+    dtype: str = Field("float16", description="torch dtype of the pipeline")
+    device: str = Field("cuda", description="device of the pipeline")
+    cpu_offload: bool = Field(False, description="offload idle pipeline parts to the CPU")
+    batch_size: int = Field(4, ge=1, description="images per pipeline call")
+    edit_mode: Literal["inpaint", "img2img"] = Field(
+        "inpaint", description="how real images are edited: inpainting (boxes kept) or img2img"
+    )
+    strength: float = Field(0.6, gt=0, le=1, description="how far an edit departs from its source")
     clip_model: str = Field(
         "openai/clip-vit-base-patch32",
         description="CLIP that checks each diffusers image against its prompt (hub id or folder)",
@@ -311,22 +343,29 @@ class GeneratorSettings(BaseModel):
 class LabelerSettings(BaseModel):
     """GroundingDINO + SAM: models, the ontology {prompt: class}, thresholds and label QA."""
 
-    detector_model: str = "IDEA-Research/grounding-dino-tiny"
-    sam_model: str | None = "facebook/sam-vit-base"
-    ontology: dict[str, str] = Field(
-        default_factory=lambda: {"car": "car", "pedestrian": "person", "traffic sign": "sign"}
+    detector_model: str = Field(
+        "IDEA-Research/grounding-dino-tiny", description="GroundingDINO (hub id or folder)"
     )
-    box_threshold: float = Field(0.3, ge=0, le=1)
-    text_threshold: float = Field(0.25, ge=0, le=1)
-    nms_iou: float = Field(0.5, gt=0, le=1)
-    device: str = "cpu"
+    sam_model: str | None = Field(
+        "facebook/sam-vit-base", description="SAM that refines boxes (hub id or folder); None: none"
+    )
+    ontology: dict[str, str] = Field(
+        default_factory=lambda: {"car": "car", "pedestrian": "person", "traffic sign": "sign"},
+        description="text prompt -> class it labels",
+    )
+    box_threshold: float = Field(0.3, ge=0, le=1, description="GroundingDINO's box score cut")
+    text_threshold: float = Field(0.25, ge=0, le=1, description="GroundingDINO's text score cut")
+    nms_iou: float = Field(0.5, gt=0, le=1, description="IoU of per-class non-maximum suppression")
+    device: str = Field("cpu", description="device of both models")
     qa_threshold: float = Field(0.3, ge=0, le=1, description="label quality under which to flag")
 
 
 class ExecutionSettings(BaseModel):
     """Where generation and labelling run: in the loop's process, or over Ray workers."""
 
-    backend: Literal["local", "ray"] = "local"
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local: in the loop's process; ray: over Ray workers"
+    )
     address: str | None = Field(
         None, description="a Ray cluster ('auto', ray://head:10001); default: start one here"
     )
@@ -340,7 +379,11 @@ class BackendSettings(BaseModel):
     """Which generator and labeler the loop uses (the analyst has its own section)."""
 
     generator: Literal["procedural", "retrieval", "diffusers"] = "procedural"
-    labeler: Literal["truth", "grounded-sam"] = "truth"
+    labeler: Literal["truth", "grounded-sam"] = Field(
+        "truth",
+        description="truth: the boxes the generator placed (renderer or paste); grounded-sam: "
+        "GroundingDINO + SAM on a GPU",
+    )
     retrieval_pool: Path | None = Field(None, description="pool folder of the retrieval generator")
 
 
@@ -355,7 +398,9 @@ class Settings(BaseSettings):
     workspace_id: str = Field("", description="stable id; names the workspace's FiftyOne datasets")
     api_token: str | None = Field(None, description="bearer token for the HTTP API's writes")
     world: str | None = Field("world.yaml", description="world file in the workspace, or None")
-    classes: list[str] = Field(default_factory=lambda: ["car", "person", "sign"])
+    classes: list[str] = Field(
+        default_factory=lambda: ["car", "person", "sign"], description="the detector's classes"
+    )
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     fiftyone: FiftyOneSettings = Field(default_factory=FiftyOneSettings)

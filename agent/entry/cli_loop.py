@@ -271,8 +271,8 @@ def demo(
     after = ensure_test_metrics(deps, incumbent.name)["test"]
     rows = slice_table(before, after)
     if as_json:
-        summary = {"loop": outcome_json(outcome), "report": str(path), "before": "v1"}
-        summary.update({"after": incumbent.name, "test": rows})
+        summary: dict[str, Any] = {"loop": outcome_json(outcome), "report": str(path)}
+        summary.update({"before": "v1", "after": incumbent.name, "test": rows})
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     console.print(before_after_table(rows, "v1", incumbent.name))
