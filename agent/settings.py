@@ -140,6 +140,32 @@ class LoopSettings(BaseModel):
         "or relative to the workspace): their image attributes, never labels, weight failure "
         "slices by how much more common their conditions are there than in the field data",
     )
+    explore_slices: int = Field(
+        1,
+        ge=0,
+        description="failure slices named after the top_slices by uncertainty: the highest "
+        "optimistic deficit (an upper quantile of the miss rate's Beta posterior minus the "
+        "expected miss rate), so a failure val barely holds is aimed at and tested",
+    )
+    explore_support: int = Field(
+        8, ge=1, description="fewest val objects a slice named by uncertainty may have"
+    )
+    slice_optimism: float = Field(
+        0.9,
+        gt=0.5,
+        lt=1,
+        description="the quantile of a slice's miss-rate posterior its optimistic deficit reads",
+    )
+    explore_share_min: float = Field(
+        0.05, ge=0, le=1, description="least share of a batch exploration gets"
+    )
+    explore_share_max: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="most share of a batch exploration gets (agent.steps.exploration: the share "
+        "is the chance a Thompson draw of the unexplored conditions beats the aimed slices')",
+    )
     edit_share: float = Field(
         0.3, ge=0, le=1, description="share of requests that edit real images"
     )

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import supervision as sv
@@ -40,6 +41,16 @@ class FailureSlice(BaseModel):
     stats: dict[str, float] = Field(default_factory=dict, description="mean attributes")
     overall_stats: dict[str, float] = Field(default_factory=dict, description="over all objects")
     example_ids: list[str] = Field(default_factory=list, description="samples with misses")
+    optimistic_deficit: float | None = Field(
+        None,
+        description="upper quantile of the slice's miss rate (Beta posterior) minus the miss "
+        "rate expected of its objects: how bad it may be, given how few objects show it",
+    )
+    named_by: Literal["impact", "uncertainty"] = Field(
+        "impact",
+        description="impact: ranked by `score`; uncertainty: an exploration slot, ranked by "
+        "`optimistic_deficit` (x deployment weight), so a rare failure is named and tested",
+    )
 
 
 @dataclass
@@ -219,6 +230,18 @@ def deployment_weight(
     return weight
 
 
+def optimistic_miss_rate(missed: int, support: int, quantile: float = 0.9) -> float:
+    """The `quantile` of a slice's miss rate under a uniform prior: Beta(missed + 1, found + 1).
+
+    Few objects give a wide posterior and an upper quantile well above the observed rate (2 of
+    10 found: 0.90 at 0.9), many objects one close to it (240 of 400 found: 0.43): optimism in
+    the face of uncertainty, so a failure val barely holds is named rather than never seen.
+    """
+    from scipy.stats import beta
+
+    return float(beta.ppf(quantile, missed + 1, support - missed + 1))
+
+
 def discover_slices(
     table: ObjectTable,
     edges: dict[str, list[float]],
@@ -228,6 +251,9 @@ def discover_slices(
     shrinkage: float | None = None,
     adjust_for: Sequence[str] = (),
     deployment: dict[str, np.ndarray] | None = None,
+    explore: int = 0,
+    explore_support: int = 8,
+    optimism: float = 0.9,
 ) -> list[FailureSlice]:
     """Rank single attributes and pairs by recall deficit x support share; return the top ones.
 
@@ -241,6 +267,11 @@ def discover_slices(
     deployed), a slice's score is also weighted by how much more common its image conditions
     are there than on `val` (`deployment_weight`): a failure rare in the field but common in
     deployment can win.
+    With `explore` > 0, that many more slices follow the `top_k`, named by uncertainty: among
+    slices of at least `explore_support` objects (fewer than `min_support` allowed) whose
+    recall is below expected, the highest optimistic deficit, `optimistic_miss_rate(missed,
+    support, optimism)` minus the expected miss rate (1 - mean expected recall of its objects),
+    times the deployment weight when deployment images are given.
     """
     if len(table.found) == 0:
         return []
@@ -252,7 +283,9 @@ def discover_slices(
         if name in edges
     }
     total = len(table.found)
+    smallest = min(min_support, explore_support) if explore else min_support
     candidates: list[FailureSlice] = []
+    weights: dict[str, float] = {}
     attributes = list(bins)
     singles = [(a, v) for a in attributes for v in np.unique(bins[a])]
     groups = [[s] for s in singles] + [
@@ -262,33 +295,57 @@ def discover_slices(
         conditions = dict(group)
         mask = slice_mask(bins, conditions)
         support = int(mask.sum())
-        if support < min_support:
+        if support < smallest:
             continue
         recall = float(table.found[mask].mean())
         deficit = float(expected[mask].mean()) - recall
         if deficit <= 0:
             continue
+        slice_name = " & ".join(f"{a}={v}" for a, v in conditions.items())
+        weights[slice_name] = (
+            deployment_weight(bins, mask, conditions, deploy_bins) if deploy_bins else 1.0
+        )
         scale = total if shrinkage is None else support + shrinkage
-        score = deficit * support / scale
-        if deploy_bins:
-            score *= deployment_weight(bins, mask, conditions, deploy_bins)
+        missed = int((mask & ~table.found).sum())
         missed_ids = [table.sample_ids[i] for i in np.where(mask & ~table.found)[0]]
         candidates.append(
             FailureSlice(
-                name=" & ".join(f"{a}={v}" for a, v in conditions.items()),
+                name=slice_name,
                 conditions=conditions,
                 support=support,
                 recall=recall,
                 deficit=deficit,
-                score=score,
+                score=deficit * support / scale * weights[slice_name],
                 stats={name: float(values[mask].mean()) for name, values in table.values.items()},
                 overall_stats={name: float(values.mean()) for name, values in table.values.items()},
                 example_ids=list(dict.fromkeys(missed_ids))[:max_examples],
+                optimistic_deficit=optimistic_miss_rate(missed, support, optimism)
+                - (1 - float(expected[mask].mean())),
             )
         )
-    candidates.sort(key=lambda s: s.score, reverse=True)
     chosen: list[FailureSlice] = []
-    for candidate in candidates:
+    impact = sorted(
+        (c for c in candidates if c.support >= min_support), key=lambda s: s.score, reverse=True
+    )
+    _choose(impact, chosen, top_k)
+    if explore:
+        uncertain = sorted(
+            candidates,
+            key=lambda s: (s.optimistic_deficit or 0.0) * weights[s.name],
+            reverse=True,
+        )
+        first = len(chosen)
+        _choose(uncertain, chosen, explore)
+        chosen[first:] = [s.model_copy(update={"named_by": "uncertainty"}) for s in chosen[first:]]
+    return chosen
+
+
+def _choose(ranked: Sequence[FailureSlice], chosen: list[FailureSlice], count: int) -> None:
+    """Append to `chosen` up to `count` of `ranked`, in order, that overlap none chosen."""
+    added = 0
+    for candidate in ranked:
+        if added == count:
+            break
         # A slice nested in a chosen one, or a neighbouring bin of the same attributes
         # (box_size=low after box_size=lowest), adds little: skip it.
         if any(
@@ -299,6 +356,4 @@ def discover_slices(
         ):
             continue
         chosen.append(candidate)
-        if len(chosen) == top_k:
-            break
-    return chosen
+        added += 1

@@ -11,6 +11,7 @@ from agent.deps import Deps
 from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
 from agent.steps.results import Discovery
+from evaluation.blind_spots import blind_spots
 from evaluation.slices import (
     IMAGE_ATTRIBUTES,
     OBJECT_ATTRIBUTES,
@@ -87,6 +88,7 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     ensure_val_predictions(deps, state.incumbent)
     table = val_object_table(deps, state.incumbent)
     edges = bin_edges(table)
+    deployment = deployment_attributes(deps) if settings.deploy_images else None
     slices = discover_slices(
         table,
         edges,
@@ -94,8 +96,12 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
         settings.min_support,
         shrinkage=settings.slice_shrinkage,
         adjust_for=OBJECT_ATTRIBUTES if settings.slice_deficit == "beyond_size" else (),
-        deployment=deployment_attributes(deps) if settings.deploy_images else None,
+        deployment=deployment,
+        explore=settings.explore_slices,
+        explore_support=settings.explore_support,
+        optimism=settings.slice_optimism,
     )
+    blind = blind_spots(table, edges, deployment, settings.min_support) if deployment else []
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
     ids = [s[0] for s in samples]
@@ -114,7 +120,7 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     marked = deps.datasets.where_in(view, "id", [i for i in ids if marks[i]])
     deps.datasets.save_view(f"cycle {state.cycle} failures", marked)
     _slices_as_scenario(deps, state.cycle, view, ids, table.sample_ids, masks)
-    return Discovery(slices=slices, edges=edges)
+    return Discovery(slices=slices, edges=edges, blind_spots=blind)
 
 
 def _slices_as_scenario(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from evaluation.blind_spots import BlindSpot
 from evaluation.quality import QualityScores
 from evaluation.slices import FailureSlice
 
@@ -13,6 +14,10 @@ class Discovery(BaseModel):
 
     slices: list[FailureSlice]
     edges: dict[str, list[float]]
+    blind_spots: list[BlindSpot] = Field(
+        default_factory=list,
+        description="image conditions common in the deployment images and rare on val",
+    )
 
 
 class Generation(BaseModel):
