@@ -16,6 +16,7 @@ from agent.entry.cli_common import (
     _deps,
     app,
     console,
+    errors,
     friendly,
     progress_bars,
 )
@@ -124,9 +125,10 @@ def bench(
     budget: int = typer.Option(300, min=1, help="images per arm over all cycles"),
     cycles: int = typer.Option(2, min=1, help="cycles per arm"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
-    arms: str = typer.Option(
-        "none,generic,uniform,targeted,retrieval,oracle",
-        help="arms to run (`none` is needed for net gains, `targeted` for comparisons)",
+    arms: str | None = typer.Option(
+        None,
+        help="arms to run (`none` is needed for net gains, `targeted` for comparisons); "
+        "default: all six, or none,targeted,uniform with --worlds",
     ),
     out: Path = typer.Option(Path("bench-out"), help="output folder (resumable)"),
     variant: list[str] = typer.Option(
@@ -136,6 +138,17 @@ def bench(
         "(repeatable), e.g. concentrate:loop.concentrate=true",
     ),
     as_json: bool = typer.Option(False, "--json", help="print bench.json"),
+    worlds: int | None = typer.Option(
+        None,
+        "--worlds",
+        min=1,
+        help="run on this many worlds drawn at random (one seed each, every arm given the "
+        "world's deployment sample) instead of --world and --seeds; sweep.md judges the claim "
+        "across them",
+    ),
+    draw_seed: int = typer.Option(
+        0, "--draw-seed", help="with --worlds: the seed the worlds are drawn from"
+    ),
 ) -> None:
     """Does the closed loop beat training longer, generic and uniform generation and retrieval at
     equal budget (and how close does it get to the oracle)?"""
@@ -146,6 +159,10 @@ def bench(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise UsageError(f"--seeds must be comma-separated integers, not '{seeds}'.") from None
+    if worlds is not None and world is not None:
+        raise UsageError("Give --worlds N (N drawn worlds) alone, without --world.")
+    if arms is None:
+        arms = "none,targeted,uniform" if worlds is not None else ",".join(ARMS)
     arm_list = [a.strip() for a in arms.split(",") if a.strip()]
     unknown = [a for a in arm_list if a not in ARMS]
     if unknown or not arm_list or not seed_list:
@@ -166,6 +183,9 @@ def bench(
             where = ".".join(str(part) for part in problem["loc"])
             raise UsageError(f"Variant '{name}': {where}: {problem['msg']}.") from None
         variants[name] = values
+    if worlds is not None:
+        _bench_worlds(out, worlds, draw_seed, budget, cycles, arm_list, variant, as_json)
+        return
     with progress_bars(to_stderr=as_json) as progress:
         result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress, variants)
     if as_json:
@@ -173,3 +193,28 @@ def bench(
     else:
         console.print(bench_table(result))
         console.print(f"Every table and the targets: {out / 'bench.md'}", highlight=False)
+
+
+def _bench_worlds(
+    out: Path,
+    worlds: int,
+    draw_seed: int,
+    budget: int,
+    cycles: int,
+    arms: list[str],
+    variants: list[str],
+    as_json: bool,
+) -> None:
+    """`bench --worlds N`: the benchmark on N drawn worlds, then sweep.md (or sweep.json)."""
+    from agent.control.world_sweep import SweepError, run_world_sweep
+
+    try:
+        sweep = run_world_sweep(
+            out, worlds, draw_seed, budget, cycles, arms, variants, errors.print
+        )
+    except SweepError as error:
+        raise UsageError(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(sweep, indent=2) + "\n")
+    else:
+        console.print((out / "sweep.md").read_text(), markup=False, highlight=False)
