@@ -404,7 +404,9 @@ class ExecutionSettings(BaseModel):
 class BackendSettings(BaseModel):
     """Which generator and labeler the loop uses (the analyst has its own section)."""
 
-    generator: Literal["procedural", "retrieval", "diffusers"] = "procedural"
+    generator: Literal["procedural", "retrieval", "diffusers"] = Field(
+        "procedural", description="which generator makes the images"
+    )
     labeler: Literal["truth", "grounded-sam"] = Field(
         "truth",
         description="truth: the boxes the generator placed (renderer or paste); grounded-sam: "

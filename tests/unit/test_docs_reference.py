@@ -79,8 +79,8 @@ def test_a_nested_setting_without_a_description_is_found() -> None:
     class WithNewSection(Settings):
         extra: Undescribed = Undescribed()
 
-    leaves = _leaves(WithNewSection)
-    assert [k for k, f in leaves.items() if not f.description] == ["extra.new_knob"]
+    undescribed = [k for k, f in _leaves(WithNewSection).items() if not f.description]
+    assert "extra.new_knob" in undescribed
 
 
 def _commands() -> dict[str, Any]:
