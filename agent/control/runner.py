@@ -97,6 +97,15 @@ def current_loop_id(deps: Deps) -> str | None:
     return json.loads(path.read_text())["loop_id"] if path.is_file() else None
 
 
+def set_current_loop(deps: Deps, loop_id: str) -> None:
+    """Written whole or not at all (a temporary file renamed over it): a reader of the status at
+    that moment, an API request, would otherwise read an empty file."""
+    path = deps.workspace.root / CURRENT_LOOP_FILE
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    partial.write_text(json.dumps({"loop_id": loop_id}))
+    os.replace(partial, path)
+
+
 def _drive(deps: Deps, loop_id: str, payload: Any, observe: Observer | None) -> LoopOutcome:
     graph = build_graph(deps, open_checkpointer(deps.settings))
     config = _config(loop_id)
@@ -124,7 +133,7 @@ def start_loop(
         if existing is not None and not loop_status(deps, existing).finished:
             raise LoopBusyError(f"Loop {existing} is not finished; `failforge resume` it first.")
         loop_id = f"loop{uuid.uuid4().hex[:6]}"
-        (deps.workspace.root / CURRENT_LOOP_FILE).write_text(json.dumps({"loop_id": loop_id}))
+        set_current_loop(deps, loop_id)
         deps.registry.log(
             "loop_started", loop_id, 0, "", cycles=cycles, budget=budget, auto_approve=auto_approve
         )
