@@ -424,7 +424,13 @@ class Settings(BaseSettings):
 
     workspace: Path = Field(Path("."), description="the workspace folder")
     workspace_id: str = Field("", description="stable id; names the workspace's FiftyOne datasets")
-    api_token: str | None = Field(None, description="bearer token for the HTTP API's writes")
+    api_token: str | None = Field(
+        None, description="bearer token for every route of the HTTP API (recorded as 'api')"
+    )
+    api_reviewers: dict[str, str] = Field(
+        default_factory=dict,
+        description="more bearer tokens, by reviewer name: decisions are recorded under it",
+    )
     world: str | None = Field("world.yaml", description="world file in the workspace, or None")
     classes: list[str] = Field(
         default_factory=lambda: ["car", "person", "sign"], description="the detector's classes"

@@ -15,6 +15,9 @@ os.environ.setdefault("FAILFORGE_FIFTYONE__DATABASE_DIR", str(_SESSION_DIR / "fi
 os.environ.setdefault("YOLO_CONFIG_DIR", str(_SESSION_DIR / "ultralytics"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.pop("FAILFORGE_WORKSPACE", None)
+# A token in the developer's shell would change what the service tests expect.
+os.environ.pop("FAILFORGE_API_TOKEN", None)
+os.environ.pop("FAILFORGE_API_REVIEWERS", None)
 
 TINY_WORLD = """\
 seed: 3

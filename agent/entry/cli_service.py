@@ -35,12 +35,12 @@ def serve(
     """The HTTP API (and, with --cron, scheduled cycles) for this workspace."""
     import uvicorn
 
-    from agent.entry.api import check_bind, create_app
+    from agent.entry.api import callers, check_bind, create_app
 
     deps = _deps(workspace)
-    token = deps.settings.api_token
+    token, reviewers = deps.settings.api_token, deps.settings.api_reviewers
     try:
-        check_bind(host, token)
+        check_bind(host, callers(token, reviewers))
     except ValueError as error:
         raise UsageError(str(error)) from None
     if cron:
@@ -51,7 +51,7 @@ def serve(
         except ValueError as error:
             raise UsageError(str(error)) from None
     console.print(f"failforge API on http://{host}:{port} (OpenAPI at /docs)")
-    uvicorn.run(create_app(deps, token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(deps, token, reviewers), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -138,6 +138,13 @@ def bench(
         "(repeatable), e.g. concentrate:loop.concentrate=true",
     ),
     as_json: bool = typer.Option(False, "--json", help="print bench.json"),
+    import_path: Path | None = typer.Option(
+        None,
+        "--import",
+        help="benchmark on your own labelled photographs (a folder or annotations file) "
+        "instead of a world",
+    ),
+    import_format: str = typer.Option("coco", "--format", help="yolo, coco or voc (--import)"),
     worlds: int | None = typer.Option(
         None,
         "--worlds",
@@ -159,8 +166,8 @@ def bench(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise UsageError(f"--seeds must be comma-separated integers, not '{seeds}'.") from None
-    if worlds is not None and world is not None:
-        raise UsageError("Give --worlds N (N drawn worlds) alone, without --world.")
+    if worlds is not None and (world is not None or import_path is not None):
+        raise UsageError("Give --worlds N (N drawn worlds) alone, without --world or --import.")
     if arms is None:
         arms = "none,targeted,uniform" if worlds is not None else ",".join(ARMS)
     arm_list = [a.strip() for a in arms.split(",") if a.strip()]
@@ -169,6 +176,13 @@ def bench(
         raise UsageError(
             f"Unknown or empty --arms/--seeds ({', '.join(unknown) or 'none given'}); "
             f"arms are {', '.join(ARMS)}."
+        )
+    if import_path is not None and world is not None:
+        raise UsageError("Give --world or --import, not both.")
+    if import_path is not None and "retrieval" in arm_list:
+        raise UsageError(
+            "The retrieval arm needs a labelled pool, which only a world renders; leave it out "
+            "of --arms when benchmarking with --import."
         )
     variants: dict[str, Any] = {}
     for text in variant:
@@ -187,7 +201,17 @@ def bench(
         _bench_worlds(out, worlds, draw_seed, budget, cycles, arm_list, variant, as_json)
         return
     with progress_bars(to_stderr=as_json) as progress:
-        result = run_bench(out, world, budget, cycles, seed_list, arm_list, progress, variants)
+        result = run_bench(
+            out,
+            world,
+            budget,
+            cycles,
+            seed_list,
+            arm_list,
+            progress,
+            variants,
+            (import_path, import_format) if import_path else None,
+        )
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pytest
 import uvicorn
 
 from agent.deps import Deps
-from agent.entry.api import create_app
+from agent.entry.api import StreamLimits, create_app
 from tests.fakes import FakeWork, fake_deps
 
 TOKEN = "s3cret-token"
+REVIEWERS = {"alice": "alice-token-1", "bob": "bob-token-2"}
 
 
 @dataclass
@@ -48,11 +50,17 @@ class LiveApi:
         raise TimeoutError("the loop never asked for a decision")
 
 
-@pytest.fixture
-def live_api(tmp_path: Path) -> Iterator[LiveApi]:
+@contextlib.contextmanager
+def serve_api(
+    root: Path,
+    token: str | None = TOKEN,
+    reviewers: Mapping[str, str] | None = None,
+    streams: StreamLimits | None = None,
+) -> Iterator[LiveApi]:
+    """The API over a fresh workspace of fakes, served by uvicorn on a free loopback port."""
     fake = FakeWork()
-    deps = fake_deps(tmp_path, fake)
-    app = create_app(deps, TOKEN)
+    deps = fake_deps(root, fake)
+    app = create_app(deps, token, reviewers, streams)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -62,8 +70,24 @@ def live_api(tmp_path: Path) -> Iterator[LiveApi]:
             raise TimeoutError("uvicorn did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveApi(f"http://127.0.0.1:{port}", deps, fake, app, server)
-    app.state.service.pause()
-    app.state.service.wait(10)
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", deps, fake, app, server)
+    finally:
+        app.state.service.pause()
+        app.state.service.wait(10)
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def live_api(tmp_path: Path) -> Iterator[LiveApi]:
+    """A server with a token (and two reviewers' tokens): every route needs one."""
+    with serve_api(tmp_path, TOKEN, REVIEWERS) as api:
+        yield api
+
+
+@pytest.fixture
+def loopback_api(tmp_path: Path) -> Iterator[LiveApi]:
+    """A server without a token: it answers loopback callers, never another site's pages."""
+    with serve_api(tmp_path, None) as api:
+        yield api

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
-from agent.entry.api import check_bind
-from tests.service.conftest import LiveApi
+from agent.entry.api import StreamLimits, callers, check_bind
+from tests.service.conftest import REVIEWERS, TOKEN, LiveApi, serve_api
 
 
-def test_reads_need_no_token_and_writes_do(live_api: LiveApi) -> None:
+def test_every_route_needs_the_token_and_the_token_is_enough(live_api: LiveApi) -> None:
     with live_api.client(token=None) as anonymous:
-        assert anonymous.get("/status").status_code == 200
+        for path in ("/status", "/cycles", "/models", "/batches", "/events", "/events/stream"):
+            response = anonymous.get(path)
+            assert response.status_code == 401 and "bearer token" in response.json()["detail"]
         assert anonymous.post("/loops", json={"cycles": 1}).status_code == 401
+        assert anonymous.get("/openapi.json").status_code == 200  # the schema holds no data
     with live_api.client(token="wrong") as wrong:
         response = wrong.post("/loops", json={"cycles": 1})
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
@@ -40,12 +44,17 @@ def test_bad_bodies_get_422_naming_the_field(live_api: LiveApi) -> None:
         ]
 
 
-def test_approve_resumes_the_loop_and_a_second_decision_is_refused(live_api: LiveApi) -> None:
+def test_approve_is_recorded_under_the_tokens_name_and_a_second_one_is_refused(
+    live_api: LiveApi,
+) -> None:
     with live_api.client() as client:
         assert client.post("/loops", json={"cycles": 1}).status_code == 202
         batch_id = live_api.wait_for_batch()
         assert client.post("/batches/nope/approve", json={}).status_code == 404
-        response = client.post(f"/batches/{batch_id}/approve", json={"by": "alice"})
+        with live_api.client(token=REVIEWERS["alice"]) as alice:
+            claimed = alice.post(f"/batches/{batch_id}/approve", json={"by": "mallory"})
+            assert claimed.status_code == 403 and "token's name" in claimed.json()["detail"]
+            response = alice.post(f"/batches/{batch_id}/approve", json={})
         assert response.status_code == 200 and response.json()["approved"]
         live_api.wait_idle()
         again = client.post(f"/batches/{batch_id}/reject", json={"reason": "late"})
@@ -72,12 +81,12 @@ def test_fifty_reads_and_ten_approvals_at_once(live_api: LiveApi) -> None:
     batch_id = live_api.wait_for_batch()
 
     def read(_: int) -> int:
-        with live_api.client(token=None) as client:
+        with live_api.client() as client:
             return client.get("/status").status_code
 
     def approve(i: int) -> int:
         with live_api.client() as client:
-            return client.post(f"/batches/{batch_id}/approve", json={"by": f"r{i}"}).status_code
+            return client.post(f"/batches/{batch_id}/approve", json={}).status_code
 
     with ThreadPoolExecutor(max_workers=30) as pool:
         reads = pool.map(read, range(50))
@@ -98,10 +107,10 @@ def test_pause_stops_between_steps_and_resume_finishes(live_api: LiveApi) -> Non
     with live_api.client() as client:
         client.post("/loops", json={"cycles": 1, "auto_approve": True})
         time.sleep(0.2)
-        assert client.post("/loops/current/pause").json() == {"pausing": True}
+        assert client.post("/loops/current/pause", json={}).json() == {"pausing": True}
         live_api.wait_idle()
         assert not client.get("/status").json()["loop"]["finished"]
-        assert client.post("/loops/current/resume").status_code == 202
+        assert client.post("/loops/current/resume", json={}).status_code == 202
         live_api.wait_idle()
         assert client.get("/status").json()["loop"]["finished"]
     assert live_api.fake.calls["plan"] == 1 and live_api.fake.calls["retrain"] == 1
@@ -113,14 +122,15 @@ def test_pause_stops_between_steps_and_resume_finishes(live_api: LiveApi) -> Non
 )
 def test_no_token_no_listening_beyond_loopback(host: str, token: str | None, ok: bool) -> None:
     if ok:
-        check_bind(host, token)
+        check_bind(host, callers(token))
     else:
         with pytest.raises(ValueError, match="without FAILFORGE_API_TOKEN"):
-            check_bind(host, token)
+            check_bind(host, callers(token))
 
 
 def test_openapi_schema_is_served(live_api: LiveApi) -> None:
     schema = httpx.get(f"{live_api.url}/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert {"/status", "/batches/{batch_id}/approve", "/events/stream"} <= set(schema["paths"])
 
 
@@ -129,8 +139,8 @@ def test_stop_ends_a_waiting_loop_so_a_new_one_can_start(live_api: LiveApi) -> N
         client.post("/loops", json={"cycles": 2})
         batch_id = live_api.wait_for_batch()
         assert client.post("/loops", json={"cycles": 1}).status_code == 409
-        stopped = client.post("/loops/current/stop", json={"by": "dave"}).json()
-        assert stopped == {"stopped": True, "stop_reason": "stopped by dave"}
+        stopped = client.post("/loops/current/stop", json={}).json()
+        assert stopped == {"stopped": True, "stop_reason": "stopped by api"}
         assert client.get("/status").json()["loop"]["finished"]
         assert client.post(f"/batches/{batch_id}/approve", json={}).status_code == 409
         assert client.post("/loops", json={"cycles": 1, "auto_approve": True}).status_code == 202
@@ -180,7 +190,13 @@ def test_bodies_over_the_limit_get_413_read_or_not(live_api: LiveApi) -> None:
         assert client.post("/batches/b1/reject", json={"reason": "short"}).status_code == 404
 
 
-def test_dropped_event_streams_leak_no_task_or_thread(live_api: LiveApi) -> None:
+def test_dropped_event_streams_leak_no_task_thread_or_slot(tmp_path: Path) -> None:
+    # Room for every stream at once: a slot freed late must not read as a refusal here.
+    with serve_api(tmp_path, streams=StreamLimits(max_open=1000)) as live_api:
+        _drop_streams(live_api)
+
+
+def _drop_streams(live_api: LiveApi) -> None:
     import os
     import socket
     import threading
@@ -192,7 +208,10 @@ def test_dropped_event_streams_leak_no_task_or_thread(live_api: LiveApi) -> None
 
     def connect_and_drop() -> None:
         with socket.create_connection((host, port), timeout=10) as sock:
-            sock.sendall(f"GET /events/stream HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            sock.sendall(
+                f"GET /events/stream HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
+            )
             assert b"200" in sock.recv(4096)  # the stream started; the client goes away
 
     def settled() -> tuple[int, int, int]:
@@ -215,4 +234,5 @@ def test_dropped_event_streams_leak_no_task_or_thread(live_api: LiveApi) -> None
     )
     # The registry is read in asyncio's default thread pool, which is bounded and reused.
     assert tasks == 0 and others_after == others_before
+    assert len(live_api.app.state.streams) == 0  # type: ignore[attr-defined]
     assert pool <= min(32, (os.cpu_count() or 1) + 4)

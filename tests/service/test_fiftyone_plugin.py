@@ -199,3 +199,46 @@ def test_a_batch_of_another_workspace_is_a_clear_message_and_changes_nothing(
         == before
         == [(waiting["batch_id"], "proposed")]
     )
+
+
+def test_with_tokens_the_app_records_the_reviewer_its_token_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FiftyOne's open-source App has no login: with tokens set, the form asks for the
+    reviewer's, and a typed name decides nothing."""
+    from agent.entry.plugins.failforge_review import ApproveBatch
+
+    deps = fake_deps(tmp_path, FakeWork(), api_token="t0ken", api_reviewers={"carol": "c-token"})
+    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None
+    monkeypatch.setenv("FAILFORGE_WORKSPACE", str(tmp_path))
+    monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
+    monkeypatch.setattr("agent.entry.review.launch_resume", lambda root: None)
+    operator = ApproveBatch()
+    form = operator.resolve_input(SimpleNamespace(view=None)).to_json()["type"]["properties"]
+    assert "token" in form and "by" not in form
+    shown: list[str] = []
+    ops = SimpleNamespace(notify=lambda message, variant: shown.append(message))
+    for params in ({"by": "carol"}, {"token": "wrong"}, {"token": "c-tökén"}):
+        result = operator.execute(
+            SimpleNamespace(params={"batch_id": waiting["batch_id"], **params}, ops=ops)
+        )
+        assert "Missing or wrong token" in result["error"], params
+        assert deps.registry.batch(waiting["batch_id"]).status == "proposed"  # type: ignore[union-attr]
+    assert len(shown) == 3
+    result = operator.execute(
+        SimpleNamespace(params={"batch_id": waiting["batch_id"], "token": "c-token"}, ops=ops)
+    )
+    assert result["approved"] is True
+    assert deps.registry.batch(waiting["batch_id"]).decided_by == "carol"  # type: ignore[union-attr]
+
+
+def test_the_app_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.entry.cli import app
+
+    fake_deps(tmp_path)
+    result = CliRunner().invoke(app, ["app", "-w", str(tmp_path), "--address", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "Refusing to listen on 0.0.0.0 without FAILFORGE_API_TOKEN" in result.output

@@ -35,10 +35,14 @@ def test_compose_file_validates_and_keeps_internal_ports_private() -> None:
     for internal in ("mongo", "postgres", "ray-head", "ray-worker"):
         assert "ports" not in services[internal], internal
     app_ports = [
-        str(p) if isinstance(p, str) else f"{p.get('host_ip', '')}:{p['published']}"
+        str(p).rsplit(":", 1)[0]
+        if isinstance(p, str)
+        else f"{p.get('host_ip', '')}:{p['published']}"
         for p in services["app"]["ports"]
     ]
-    assert any(p.startswith("127.0.0.1:5151") for p in app_ports)
+    # Nothing is published beyond this host unless asked for; the API never without its token.
+    assert sorted(app_ports) == ["127.0.0.1:5151", "127.0.0.1:8765"]
+    assert services["app"]["environment"]["FAILFORGE_API_TOKEN"] == "x"
     for name in ("vllm", "mongo", "postgres", "ray-head"):
         assert "healthcheck" in services[name], name
     for name in ("vllm", "mongo", "postgres"):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request, params
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent.control.queries import batch_rows, status_payload
 from agent.control.runner import current_loop_id, loop_status
@@ -16,6 +17,54 @@ from agent.deps import Deps
 from agent.entry.api.service import LoopService
 
 MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500
+# A stream lasts ten minutes at most; a client that wants more reconnects from its last event id
+# (EventSource does so by itself, sending `Last-Event-ID`).
+MAX_STREAM_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """How many event streams the server keeps open, and how long one may send nothing."""
+
+    max_open: int = 8
+    idle_seconds: float = 60.0
+
+
+class OpenStreams:
+    """The event streams being served now: a slot is taken before the response and given back
+    when the response ends, however it ends (done, idle, client gone, server stopping)."""
+
+    def __init__(self, limits: StreamLimits) -> None:
+        self.limits = limits
+        self.open = 0
+
+    def __len__(self) -> int:
+        return self.open
+
+    def take(self) -> bool:
+        if self.open >= self.limits.max_open:
+            return False
+        self.open += 1  # on the event loop's thread only: no lock needed
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+class EventStream(StreamingResponse):
+    """A server-sent event stream that gives its slot back when it ends. Released here, not in
+    the generator: a client gone before the first byte leaves the generator never started, and
+    an unstarted generator's `finally` never runs."""
+
+    def __init__(self, events: AsyncIterator[str], streams: OpenStreams) -> None:
+        super().__init__(events, media_type="text/event-stream")
+        self.streams = streams
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.streams.give_back()
 
 
 def event_dict(e: Any) -> dict[str, Any]:
@@ -47,8 +96,10 @@ def loop_summary(deps: Deps, service: LoopService) -> dict[str, Any] | None:
     }
 
 
-def reads_router(deps: Deps, service: LoopService) -> APIRouter:
-    router = APIRouter()
+def reads_router(
+    deps: Deps, service: LoopService, streams: OpenStreams, guarded: list[params.Depends]
+) -> APIRouter:
+    router = APIRouter(dependencies=guarded)
 
     @router.get("/status")
     def get_status(split: Annotated[str, Query(pattern="^(val|test)$")] = "test") -> dict[str, Any]:
@@ -86,25 +137,43 @@ def reads_router(deps: Deps, service: LoopService) -> APIRouter:
     ) -> list[dict[str, Any]]:
         return [event_dict(e) for e in deps.registry.events(after, limit)]
 
-    @router.get("/events/stream")
+    @router.get("/events/stream", response_model=None)
     async def stream_events(
         request: Request,
         after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
-        seconds: Annotated[float, Query(gt=0, le=3600)] = 600,
-    ) -> StreamingResponse:
-        """Server-sent events: every new event as `data: {json}`, for `seconds` at most."""
+        seconds: Annotated[float, Query(gt=0, le=MAX_STREAM_SECONDS)] = MAX_STREAM_SECONDS,
+        last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
+    ) -> EventStream | JSONResponse:
+        """Server-sent events: every new event as `data: {json}`, for `seconds` at most, and
+        until no event came for the server's idle limit; reconnect with `after` (or
+        `Last-Event-ID`) set to the last id seen. 503 while the most streams are open."""
+        if not streams.take():
+            return JSONResponse(
+                {
+                    "detail": f"{len(streams)} event streams are open, the most this server "
+                    "keeps; close one, or poll GET /events?after=<last id>."
+                },
+                status_code=503,
+                headers={"Retry-After": "10"},
+            )
+        idle = streams.limits.idle_seconds
 
         async def events() -> AsyncIterator[str]:
-            last, deadline = after, asyncio.get_running_loop().time() + seconds
+            clock = asyncio.get_running_loop().time
+            last = max(after, last_event_id or 0)
+            deadline, quiet_since = clock() + seconds, clock()
             yield ": connected\n\n"
-            while asyncio.get_running_loop().time() < deadline:
+            while clock() < deadline:
                 if await request.is_disconnected():
                     return
                 for event in await asyncio.to_thread(deps.registry.events, last, 100):
-                    last = event.id
+                    last, quiet_since = event.id, clock()
                     yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(event_dict(event))}\n\n"
+                if clock() - quiet_since >= idle:
+                    yield f": no event for {idle:g} s; reconnect with after={last}\n\n"
+                    return
                 await asyncio.sleep(0.25)
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return EventStream(events(), streams)
 
     return router

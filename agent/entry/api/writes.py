@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, params, status
 from fastapi import Path as PathParam
-from fastapi.params import Depends
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.control.runner import (
     BatchDecisionError,
@@ -22,6 +22,16 @@ from agent.entry.api.service import LoopService
 # A batch id is `<loop id>-c<cycle>-r<revision>`: letters, digits, `-` and `_` only, so an id can
 # never name a path (`../`, `/etc`, `%2e%2e%2f` once decoded) and is refused with 422 unread.
 BatchId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
+# Without a token (loopback mode) the person at the machine names themselves; with tokens the
+# name is the token's, and `by` may only repeat it.
+LOCAL_NAME = "api"
+Who = Field(None, min_length=1, max_length=64, description="loopback mode only: who decides")
+
+
+class NoOptions(BaseModel):
+    """An empty JSON object: writes carry a JSON body, so a cross-site form cannot send them."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class StartLoop(BaseModel):
@@ -31,20 +41,41 @@ class StartLoop(BaseModel):
 
 
 class Approve(BaseModel):
-    by: str = Field("api", min_length=1, max_length=64)
+    by: str | None = Who
 
 
 class Stop(BaseModel):
-    by: str = Field("api", min_length=1, max_length=64)
+    by: str | None = Who
 
 
 class Reject(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
-    by: str = Field("api", min_length=1, max_length=64)
+    by: str | None = Who
 
 
-def loops_router(deps: Deps, service: LoopService, writes: list[Depends]) -> APIRouter:
-    router = APIRouter(dependencies=writes)
+def caller(request: Request) -> str | None:
+    """The name of the token the request came with (set by `guard.Doors`); None in loopback mode."""
+    return getattr(request.state, "caller", None)
+
+
+Caller = Annotated[str | None, Depends(caller)]
+
+
+def decider(authenticated: str | None, by: str | None) -> str:
+    """Who a decision or a stop is recorded under: the token's name, never a free-text claim."""
+    if authenticated is None:
+        return by or LOCAL_NAME
+    if by is not None and by != authenticated:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"Your token is '{authenticated}''s; a decision is recorded under the token's name, "
+            f"so `by` cannot say '{by}' (leave it out).",
+        )
+    return authenticated
+
+
+def loops_router(deps: Deps, service: LoopService, guarded: list[params.Depends]) -> APIRouter:
+    router = APIRouter(dependencies=guarded)
 
     @router.post("/loops", status_code=status.HTTP_202_ACCEPTED)
     def post_loop(body: StartLoop) -> dict[str, Any]:
@@ -55,7 +86,7 @@ def loops_router(deps: Deps, service: LoopService, writes: list[Depends]) -> API
         return {"started": True}
 
     @router.post("/loops/current/resume", status_code=status.HTTP_202_ACCEPTED)
-    def post_resume() -> dict[str, Any]:
+    def post_resume(body: NoOptions) -> dict[str, Any]:
         try:
             service.resume()
         except LoopBusyError as error:
@@ -63,16 +94,17 @@ def loops_router(deps: Deps, service: LoopService, writes: list[Depends]) -> API
         return {"resumed": True}
 
     @router.post("/loops/current/pause")
-    def post_pause() -> dict[str, Any]:
+    def post_pause(body: NoOptions) -> dict[str, Any]:
         """Pause the running loop after its current step; resume it later where it stopped."""
         return {"pausing": service.pause()}
 
     @router.post("/loops/current/stop")
-    def post_stop(body: Stop) -> dict[str, Any]:
+    def post_stop(body: Stop, who: Caller) -> dict[str, Any]:
         """Stop the loop for good: pause it if it runs, then record it as stopped."""
+        by = decider(who, body.by)
         service.pause()
         service.wait(600)
-        outcome = stop_loop(deps, body.by)
+        outcome = stop_loop(deps, by)
         return {
             "stopped": outcome is not None,
             "stop_reason": outcome.stop_reason if outcome else None,
@@ -81,10 +113,10 @@ def loops_router(deps: Deps, service: LoopService, writes: list[Depends]) -> API
     return router
 
 
-def decisions_router(deps: Deps, service: LoopService, writes: list[Depends]) -> APIRouter:
-    router = APIRouter(dependencies=writes)
+def decisions_router(deps: Deps, service: LoopService, guarded: list[params.Depends]) -> APIRouter:
+    router = APIRouter(dependencies=guarded)
 
-    def decide(batch_id: str, approved: bool, by: str, reason: str) -> dict[str, Any]:
+    def decide(batch_id: str, approved: bool, by: str, reason: str) -> Any:
         if service.running:
             raise HTTPException(status.HTTP_409_CONFLICT, "The loop is still running.")
         try:
@@ -93,15 +125,28 @@ def decisions_router(deps: Deps, service: LoopService, writes: list[Depends]) ->
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
         except BatchDecisionError as error:
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-        service.resume(decision)
-        return {"batch_id": batch_id, **decision}
+        try:
+            service.resume(decision)
+        except LoopBusyError as error:
+            # The decision is kept (exactly one wins); only the resume has to wait.
+            return JSONResponse(
+                {
+                    "batch_id": batch_id,
+                    **decision,
+                    "resumed": False,
+                    "detail": f"The decision was recorded, but the loop cannot resume now "
+                    f"({error}); resume it with POST /loops/current/resume once it is free.",
+                },
+                status_code=status.HTTP_202_ACCEPTED,
+            )
+        return {"batch_id": batch_id, **decision, "resumed": True}
 
-    @router.post("/batches/{batch_id}/approve")
-    def post_approve(batch_id: BatchId, body: Approve) -> dict[str, Any]:
-        return decide(batch_id, True, body.by, "approved")
+    @router.post("/batches/{batch_id}/approve", response_model=None)
+    def post_approve(batch_id: BatchId, body: Approve, who: Caller) -> Any:
+        return decide(batch_id, True, decider(who, body.by), "approved")
 
-    @router.post("/batches/{batch_id}/reject")
-    def post_reject(batch_id: BatchId, body: Reject) -> dict[str, Any]:
-        return decide(batch_id, False, body.by, body.reason)
+    @router.post("/batches/{batch_id}/reject", response_model=None)
+    def post_reject(batch_id: BatchId, body: Reject, who: Caller) -> Any:
+        return decide(batch_id, False, decider(who, body.by), body.reason)
 
     return router

@@ -26,6 +26,36 @@ def _batch_of_view(ctx: Any) -> str | None:
     return batches[0] if len(batches) == 1 else None
 
 
+def _tokens() -> dict[bytes, str]:
+    """The workspace's API tokens by their names (none: the App may only listen on loopback)."""
+    import os
+    from pathlib import Path
+
+    from agent.entry.api.guard import callers
+    from agent.settings import Settings
+
+    settings = Settings.load(Path(os.environ.get("FAILFORGE_WORKSPACE", ".")))
+    return callers(settings.api_token, settings.api_reviewers)
+
+
+def reviewer(params: dict[str, Any], tokens: dict[bytes, str]) -> str:
+    """Who decides. FiftyOne's open-source App has no login (`ctx.user` is None), so with tokens
+    the reviewer types theirs in the form and the decision is recorded under its name; without
+    one, `failforge app` listens on loopback only and the person at the machine names themselves.
+    Raises PermissionError for a missing or wrong token."""
+    from agent.entry.api.guard import name_of
+
+    if not tokens:
+        return str(params.get("by") or "fiftyone-app")
+    name = name_of(str(params.get("token") or "").strip().encode(), tokens)
+    if name is None:
+        raise PermissionError(
+            "Missing or wrong token: this workspace has API tokens, so a decision in the App "
+            "needs the reviewer's token; nothing was recorded."
+        )
+    return name
+
+
 class _Decide(foo.Operator):
     """Decides a batch; the loop then trains on it or not, so both declare a high risk level."""
 
@@ -38,7 +68,16 @@ class _Decide(foo.Operator):
         # The batch on screen, else the one the loop waits for (also on the field dataset).
         default = _batch_of_view(ctx) or pending_batch()
         inputs.str("batch_id", label="Batch", required=True, default=default)
-        inputs.str("by", label="Reviewer", default="fiftyone-app")
+        try:
+            guarded = bool(_tokens())
+        except Exception:  # no workspace here: execute says so
+            guarded = False
+        if guarded:
+            inputs.str(
+                "token", label="Your API token", required=True, description="recorded by its name"
+            )
+        else:
+            inputs.str("by", label="Reviewer", default="fiftyone-app")
         if not self.approved:
             inputs.str("reason", label="Why", required=True)
         return types.Property(inputs)
@@ -50,10 +89,9 @@ class _Decide(foo.Operator):
         params = ctx.params
         reason = params.get("reason") or "approved in the FiftyOne App"
         try:
-            return decide_from_app(
-                params["batch_id"], self.approved, params.get("by") or "fiftyone-app", reason
-            )
-        except BatchDecisionError as error:
+            by = reviewer(params, _tokens())
+            return decide_from_app(params["batch_id"], self.approved, by, reason)
+        except (BatchDecisionError, PermissionError) as error:
             # Said in the App (a toast), and returned; the recorded decision stays as it was.
             ops = getattr(ctx, "ops", None)
             if ops is not None:
