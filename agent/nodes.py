@@ -149,6 +149,7 @@ def label_images(state: LoopState, deps: Deps) -> dict[str, Any]:
                 "labelled": labelled.labelled,
                 "dropped_boxes": labelled.dropped_boxes,
                 "label_flagged": labelled.label_flagged,
+                "label_errors": labelled.label_errors,
             }
         )
     }

@@ -30,6 +30,9 @@ class BatchSummary(BaseModel):
     failed: int = 0
     dropped_boxes: int = 0
     label_flagged: int = Field(0, description="auto-labelled images flagged for review by label QA")
+    label_errors: dict[str, int] = Field(
+        default_factory=dict, description="images the labeller could not label, by its reason"
+    )
     scores: QualityScores | None = None
     group_scores: dict[str, QualityScores] = Field(default_factory=dict)
     over_threshold: dict[str, float] = Field(default_factory=dict)

@@ -22,8 +22,8 @@ class ConditionReadBack:
         checks = []
         for item in items:
             asked = {k: v for k, v in item.conditions.items() if v}
-            if not asked:  # nothing was asked (a retrieved pool image): nothing to miss
-                checks.append(RequestCheck(score=1.0, as_asked=True))
+            if not asked:  # nothing was asked (a retrieved pool image): nothing to check
+                checks.append(RequestCheck(score=0.0, as_asked=False, checked=False))
                 continue
             measured = estimate_image_conditions(item.path, item.size, item.detections)
             unmet = sorted(k for k, v in asked.items() if measured.get(k) != v)

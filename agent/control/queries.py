@@ -111,6 +111,7 @@ def review_summary(deps: Deps) -> dict[str, Any]:
         "images": state.batch.kept,
         "generated": state.batch.generated,
         "label_flagged": state.batch.label_flagged,
+        "label_errors": state.batch.label_errors,
         "as_asked": state.batch.as_asked,
         "not_as_asked": state.batch.unmet,
         "hypotheses": [

@@ -110,8 +110,7 @@ def export_analyses_command(
         raise UsageError(f"Unknown --format '{fmt}'; only sharegpt is supported.")
     deps = _deps(workspace)
     target = out or deps.workspace.reports_dir / "analyses.jsonl"
-    count = export_analyses(deps, target)
-    console.print(f"{count} analyses written to {target}")
+    console.print(export_analyses(deps, target).sentence(target))
 
 
 @app.command()

@@ -145,6 +145,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
         f"##### Batch {batch['batch_id']}",
         f"{batch['images']} images proposed of {batch['generated']} generated; "
         f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
+        _label_errors_line(batch),
         _as_asked_line(batch),
         "\n".join(hypotheses),
         "\n".join(slices),
@@ -159,6 +160,15 @@ def review_markdown(summary: dict[str, Any]) -> str:
             )
         )
     return "\n\n".join(lines)
+
+
+def _label_errors_line(batch: dict[str, Any]) -> str:
+    """The images the labeller could not label, with its reasons (missing weights, memory)."""
+    errors = batch.get("label_errors") or {}
+    if not errors:
+        return ""
+    reasons = "; ".join(f"{reason} ({n})" for reason, n in errors.items())
+    return f"{sum(errors.values())} images could not be labelled: {reasons}."
 
 
 def _as_asked_line(batch: dict[str, Any]) -> str:

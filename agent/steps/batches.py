@@ -25,6 +25,7 @@ from storage.datasets import LabeledImage
 from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.generator.check import CheckItem, RequestCheck
+from tools.labeler.base import LabelFailure
 from tools.labeler.truth import check_labels
 
 
@@ -98,17 +99,18 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labell
     requests = {r.id: r for r in state.requests}
     labels = deps.labeler.label(images, deps.settings.classes)
     deps.datasets.delete_samples(deps.datasets.batch(batch_id))  # a killed run may have added some
-    records, dropped_boxes, unlabelled = [], 0, 0
+    records, dropped_boxes, errors = [], 0, Counter[str]()
     for image, detections in zip(images, labels, strict=True):
-        if detections is None:
-            unlabelled += 1
+        if isinstance(detections, LabelFailure):
+            # The labeller's own reason (missing weights, out of memory), for the log and the App.
+            errors[detections.reason] += 1
             deps.registry.log(
                 "image_failed",
                 state.loop_id,
                 state.cycle,
                 "label_images",
                 request=image.request_id,
-                reason="labeler returned nothing",
+                reason=f"labeller {deps.labeler.name}: {detections.reason}",
             )
             continue
         detections, dropped = check_labels(detections, image.width, image.height)
@@ -148,7 +150,8 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labell
     return Labelling(
         labelled=len(records),
         dropped_boxes=dropped_boxes + carried_dropped,
-        unlabelled=unlabelled,
+        unlabelled=sum(errors.values()),
+        label_errors=dict(errors.most_common()),
         label_flagged=flagged,
         carried_dropped=carried_dropped,
     )
@@ -225,7 +228,10 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         synthetic_fingerprints=np.stack([image_fingerprint(s[1]) for s in samples]),
     )
     checks = check_requests(deps, state, samples, labels)
-    not_as_asked = {i for i, c in enumerate(checks) if not c.as_asked}
+    # Only checked images speak for or against the plan: one whose request is unknown, or asked
+    # nothing, is neither made as asked nor not (and never dropped for it).
+    checked = [c for c in checks if c.checked]
+    not_as_asked = {i for i, c in enumerate(checks) if c.checked and not c.as_asked}
     kept = set(result.keep)
     dropped = {
         "duplicates": result.dropped_duplicates,
@@ -237,7 +243,9 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         kept -= not_as_asked
     ids = [s[0] for s in samples]
     deps.datasets.set_sample_values(ids, "realism", result.realism, synthetic=True)
-    deps.datasets.set_sample_values(ids, "as_asked", [c.as_asked for c in checks], synthetic=True)
+    deps.datasets.set_sample_values(
+        ids, "as_asked", [c.as_asked if c.checked else None for c in checks], synthetic=True
+    )
     deps.datasets.set_sample_values(
         ids, "request_agreement", [c.score for c in checks], synthetic=True
     )
@@ -256,7 +264,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         kept=len(kept),
         dropped=dropped,
         over=result.scores.worst_over(settings.quality.thresholds()),
-        as_asked=1 - len(not_as_asked) / len(checks),
+        as_asked=1 - len(not_as_asked) / len(checked) if checked else None,
         unmet=dict(sorted(Counter(k for c in checks for k in c.unmet).items())),
     )
 
@@ -270,19 +278,25 @@ def check_requests(
     made = json.loads(Path(state.batch.manifest).read_text())["images"]
     request_of = {str(Path(i["path"]).resolve()): i["request_id"] for i in made}
     requests = {r.id: r for r in state.requests}
-    items = []
-    for (_, path, width, height), detections in zip(samples, labels, strict=True):
+    items, matched = [], []
+    for k, ((_, path, width, height), detections) in enumerate(zip(samples, labels, strict=True)):
         request = requests.get(request_of.get(str(Path(path).resolve()), ""))
+        if request is None:  # not in the manifest, or its request gone: nothing to check against
+            continue
+        matched.append(k)
         items.append(
             CheckItem(
                 str(path),
-                request.prompt if request else "",
-                dict(request.conditions) if request else {},
+                request.prompt,
+                dict(request.conditions),
                 detections,
                 max(width, height),
             )
         )
-    return deps.request_checker.check(items)
+    checks = [RequestCheck(score=0.0, as_asked=False, checked=False) for _ in samples]
+    for k, check in zip(matched, deps.request_checker.check(items), strict=True):
+        checks[k] = check
+    return checks
 
 
 def approval_payload(state: LoopState) -> dict[str, Any]:
@@ -293,6 +307,8 @@ def approval_payload(state: LoopState) -> dict[str, Any]:
         "cycle": state.cycle,
         "revision": state.revision,
         "label_flagged": state.batch.label_flagged,
+        # Images the labeller could not label, by its reason.
+        "label_errors": state.batch.label_errors,
         "images": state.batch.kept,
         "generated": state.batch.generated,
         "scores": state.batch.scores.model_dump() if state.batch.scores else None,

@@ -234,6 +234,7 @@ def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
             )
         )
     analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))
+    analysis = analysis.model_copy(update={"evidence": evidence})
     for hypothesis in analysis.hypotheses:
         if hypothesis.fallback is not None:
             deps.registry.log(

@@ -34,6 +34,9 @@ class Labelling(BaseModel):
     labelled: int
     dropped_boxes: int = 0
     unlabelled: int = 0
+    label_errors: dict[str, int] = Field(
+        default_factory=dict, description="images the labeller could not label, by its reason"
+    )
     label_flagged: int = Field(0, description="auto-labels flagged for review by label QA")
     carried_dropped: int = 0
 

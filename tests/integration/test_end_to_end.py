@@ -289,6 +289,12 @@ def test_export_analyses_writes_sharegpt_records(
     (analysis,) = _analyses(workspace)
     answers = [json.loads(r["messages"][2]["content"]) for r in records]
     assert [a["what_fails"] for a in answers] == [h["what_fails"] for h in analysis["hypotheses"]]
+    # Each prompt is the one the analyst saw: the slice's own support and recall, not zeros.
+    shown = {e["slice_name"]: e for e in analysis["evidence"]}
+    for record, hypothesis in zip(records, analysis["hypotheses"], strict=True):
+        seen = shown[hypothesis["slice_name"]]
+        text = f"{seen['support']} objects, recall {seen['recall']:.2f}"
+        assert seen["support"] > 0 and text in record["messages"][1]["content"]
     first = records[0]
     assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
     assert first["messages"][1]["content"].count("<image>") == len(first["images"]) > 0

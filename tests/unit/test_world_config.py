@@ -30,6 +30,29 @@ def test_bad_yaml_paths_give_one_clear_sentence(tmp_path: Path, text: str, messa
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            b"splits: {train: 1000000000}",
+            "splits.train is 1000000000; use a whole number from 0 to 100000",
+        ),
+        (b"splits: {val: 1e9}", "splits.val is '1e9'; use a whole number from 0 to 100000"),
+        (b"seed: -3", "seed is -3; use a whole number from 0 to 4294967295"),
+        (b"image_size: 4096", "image_size is 4096; use a whole number from 32 to 1024"),
+        (b"seed: 1\n# caf\xe9 (Latin-1)\n", "is not UTF-8 text (byte 13 cannot be read)"),
+    ],
+)
+def test_hostile_values_get_one_sentence_with_the_allowed_range(
+    tmp_path: Path, text: bytes, message: str
+) -> None:
+    path = tmp_path / "world.yaml"
+    path.write_bytes(text)
+    with pytest.raises(WorldConfigError) as info:
+        read_world(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
 def test_missing_yaml_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(WorldConfigError, match="does not exist"):
         read_world(tmp_path / "nope.yaml")

@@ -67,6 +67,11 @@ class FailureAnalysis(BaseModel):
 
     analyst: str
     hypotheses: list[Hypothesis] = Field(default_factory=list)
+    evidence: list[SliceEvidence] = Field(
+        default_factory=list,
+        description="what the analyst was shown, slice by slice: kept with its answer, so the "
+        "tuning set (`failforge export-analyses`) holds the prompts it answered",
+    )
 
 
 class SliceEvidence(BaseModel):

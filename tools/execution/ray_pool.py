@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import supervision as sv
-
 from tools.generator.base import GeneratedImage, GenerationRequest
+from tools.labeler.base import Label, LabelFailure
 
 RETRIES = 1
 TASK_TIMEOUT_S = 900.0  # a chunk that has not come back by then counts as failed (a hung worker)
@@ -102,17 +101,20 @@ class RayGenerator:
 
 
 class RayLabeler:
-    """A Labeler whose images are split over the pool's workers; a failed chunk labels None."""
+    """A Labeler whose images are split over the pool's workers; a failed chunk's images are
+    failures with the worker's error."""
 
     def __init__(self, pool: RayPool, name: str) -> None:
         self.pool, self.name = pool, f"{name} on ray"
 
-    def label(
-        self, images: Sequence[GeneratedImage], classes: Sequence[str]
-    ) -> list[sv.Detections | None]:
+    def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]:
         chunks = _chunks(images, 2 * len(self.pool.actors))
         results = self.pool.map("label", [(chunk, list(classes)) for chunk in chunks])
-        labels: list[sv.Detections | None] = []
+        labels: list[Label] = []
         for chunk, result in zip(chunks, results, strict=True):
-            labels += [None] * len(chunk) if isinstance(result, BaseException) else list(result)
+            if isinstance(result, BaseException):
+                failure = LabelFailure(f"ray worker failed twice: {LabelFailure.of(result).reason}")
+                labels += [failure] * len(chunk)
+            else:
+                labels += list(result)
         return labels

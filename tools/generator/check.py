@@ -24,6 +24,11 @@ class RequestCheck(BaseModel):
     score: float = Field(description="agreement: share of conditions met, or image-text similarity")
     as_asked: bool
     unmet: list[str] = Field(default_factory=list, description="conditions that came out otherwise")
+    checked: bool = Field(
+        True,
+        description="False when the request asked nothing to check: neither as asked nor not, "
+        "and left out of the share made as asked",
+    )
 
 
 class RequestChecker(Protocol):

@@ -1,8 +1,9 @@
-"""The Labeler protocol: boxes for generated images, in the project's classes."""
+"""The Labeler protocol: boxes for generated images, in the project's classes, or why not."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import supervision as sv
@@ -10,11 +11,24 @@ import supervision as sv
 from tools.generator.base import GeneratedImage
 
 
+@dataclass(frozen=True)
+class LabelFailure:
+    """An image the labeller could not label, and why (missing weights, out of memory, no scene
+    truth): the loop drops the image and records this reason, never "nothing"."""
+
+    reason: str
+
+    @classmethod
+    def of(cls, error: BaseException) -> LabelFailure:
+        return cls(f"{type(error).__name__}: {error}".strip())
+
+
+Label = sv.Detections | LabelFailure
+
+
 class Labeler(Protocol):
-    """Labels images; an image it cannot label gets None and is dropped by the loop."""
+    """Labels images: each gets its detections (possibly none) or a LabelFailure."""
 
     name: str
 
-    def label(
-        self, images: Sequence[GeneratedImage], classes: Sequence[str]
-    ) -> list[sv.Detections | None]: ...
+    def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]: ...

@@ -12,6 +12,7 @@ from PIL import Image
 
 from tools.convert import class_ids, empty_detections, make_detections
 from tools.generator.base import GeneratedImage
+from tools.labeler.base import Label, LabelFailure
 
 
 def phrase_to_class(phrase: str, ontology: Mapping[str, str]) -> str | None:
@@ -86,16 +87,30 @@ class GroundedSamLabeler:
         self.device = device
         self._dino: tuple[Any, Any] | None = None
         self._sam: tuple[Any, Any] | None = None
+        # Weights that failed to load fail every later image the same way, without a new try.
+        self._load_errors: dict[str, OSError] = {}
+
+    def _weights(self, setting: str, model: str, load: Any) -> tuple[Any, Any]:
+        if setting in self._load_errors:
+            raise self._load_errors[setting]
+        try:
+            return load()
+        except OSError as error:  # missing or unreadable weights: name the setting to fix
+            self._load_errors[setting] = OSError(
+                f"cannot load labeler.{setting} '{model}': {str(error).splitlines()[0]}"
+            )
+            raise self._load_errors[setting] from None
 
     def _load_dino(self) -> tuple[Any, Any]:
         if self._dino is None:
             from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-            model = AutoModelForZeroShotObjectDetection.from_pretrained(self.detector_model)
-            self._dino = (
-                model.to(self.device).eval(),
-                AutoProcessor.from_pretrained(self.detector_model),
-            )
+            def load() -> tuple[Any, Any]:
+                model = AutoModelForZeroShotObjectDetection.from_pretrained(self.detector_model)
+                processor = AutoProcessor.from_pretrained(self.detector_model)
+                return model.to(self.device).eval(), processor
+
+            self._dino = self._weights("detector_model", self.detector_model, load)
         return self._dino
 
     def _load_sam(self) -> tuple[Any, Any]:
@@ -103,9 +118,13 @@ class GroundedSamLabeler:
             from transformers import SamModel, SamProcessor
 
             assert self.sam_model is not None
-            model: Any = SamModel.from_pretrained(self.sam_model)
-            processor = SamProcessor.from_pretrained(self.sam_model)
-            self._sam = (model.to(self.device).eval(), processor)
+            sam_model = self.sam_model
+
+            def load() -> tuple[Any, Any]:
+                model: Any = SamModel.from_pretrained(sam_model)
+                return model.to(self.device).eval(), SamProcessor.from_pretrained(sam_model)
+
+            self._sam = self._weights("sam_model", sam_model, load)
         return self._sam
 
     def prompt(self) -> str:
@@ -175,10 +194,8 @@ class GroundedSamLabeler:
                 boxes[k] = tight
         return make_detections(boxes, class_ids(detections), detections.confidence)
 
-    def label(
-        self, images: Sequence[GeneratedImage], classes: Sequence[str]
-    ) -> list[sv.Detections | None]:
-        labels: list[sv.Detections | None] = []
+    def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]:
+        labels: list[Label] = []
         for generated in images:
             try:
                 with Image.open(generated.path) as opened:
@@ -193,6 +210,6 @@ class GroundedSamLabeler:
                     found, dropped = verify_carried(claimed, found)
                     generated.carried_dropped = dropped
                 labels.append(found)
-            except Exception:  # an image the labeler fails on is dropped by the loop
-                labels.append(None)
+            except Exception as error:  # dropped by the loop, with this reason on record
+                labels.append(LabelFailure.of(error))
         return labels

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import supervision as sv
 
 from tools.convert import class_ids, make_detections
 from tools.generator.base import GeneratedImage
+from tools.labeler.base import Label, LabelFailure
 
 
 class SceneTruthLabeler:
-    """Reads the renderer's truth file beside each image; images without one get None."""
+    """Reads the renderer's truth file beside each image; an image without one is a failure."""
 
     name = "truth"
 
-    def label(
-        self, images: Sequence[GeneratedImage], classes: Sequence[str]
-    ) -> list[sv.Detections | None]:
-        labels: list[sv.Detections | None] = []
+    def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]:
+        labels: list[Label] = []
         for image in images:
             if image.truth_path is None or not image.truth_path.is_file():
-                labels.append(None)
+                labels.append(
+                    LabelFailure(
+                        f"no scene truth beside {Path(image.path).name}: the truth labeller "
+                        "labels only images the procedural renderer made"
+                    )
+                )
                 continue
             truth = json.loads(image.truth_path.read_text())
             known = [i for i, c in enumerate(truth["classes"]) if c in classes]

@@ -25,16 +25,20 @@ class WorldConfigError(ValueError):
     """A world.yaml that cannot be used; the message is one sentence for the user."""
 
 
+# A split of 100 000 images is about 10 GB at 160 px: more is a typo, not a world.
+MAX_SPLIT = 100_000
+
+
 class Splits(BaseModel):
-    train: int = Field(600, ge=0)
-    val: int = Field(200, ge=0)
-    test: int = Field(400, ge=0)
+    train: int = Field(600, ge=0, le=MAX_SPLIT)
+    val: int = Field(200, ge=0, le=MAX_SPLIT)
+    test: int = Field(400, ge=0, le=MAX_SPLIT)
 
 
 class WorldConfig(BaseModel):
     """The demo world's settings, as read from world.yaml."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seeds
     image_size: int = Field(160, ge=32, le=1024)
     splits: Splits = Field(default_factory=Splits)
     conditions: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(DEFAULT_PRIORS))
@@ -122,7 +126,12 @@ def read_world(path: Path | None) -> WorldConfig:
             f"({', '.join(PRESETS)})."
         )
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise WorldConfigError(
+            f"World file {path} is not UTF-8 text (byte {error.start} cannot be read); "
+            "save it as UTF-8."
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -134,5 +143,28 @@ def read_world(path: Path | None) -> WorldConfig:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        allowed = _allowed_range(first["loc"])
+        if allowed is not None:
+            raise WorldConfigError(
+                f"World file {path}: {where} is {first['input']!r}; use a whole number from "
+                f"{allowed[0]} to {allowed[1]}."
+            ) from None
         message = first["msg"].removeprefix("Value error, ")
         raise WorldConfigError(f"World file {path}: {where}: {message}.") from error
+
+
+def _allowed_range(loc: tuple[int | str, ...]) -> tuple[int, int] | None:
+    """The bounds of the whole-number setting at `loc`, read off its declaration."""
+    model: object = WorldConfig
+    info = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(fields, dict) or part not in fields:
+            return None
+        info = fields[part]
+        model = info.annotation
+    if info is None or info.annotation is not int:
+        return None
+    lows = [m.ge for m in info.metadata if hasattr(m, "ge")]
+    highs = [m.le for m in info.metadata if hasattr(m, "le")]
+    return (lows[0], highs[0]) if lows and highs else None
