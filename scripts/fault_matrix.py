@@ -1,6 +1,7 @@
 """Kill a real loop at every point of the matrix, resume it, and tally which cases survived.
 
     python scripts/fault_matrix.py --out faults-out [--cycles 1] [--points a:start,b:end]
+    python scripts/fault_matrix.py --out faults-ci-out --points one-per-node   # CI's twelve
 
 Each point is a node at its start, middle (half its duration in an uninterrupted run) or end,
 or inside the approval's or the promotion's database write; see tests/faults/harness.py.
@@ -19,15 +20,26 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults.harness import POINTS, node_seconds, run_case, trained_baseline
+from tests.faults.harness import (
+    ONE_PER_NODE,
+    POINTS,
+    node_seconds,
+    run_case,
+    trained_baseline,
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("faults-out"))
     parser.add_argument("--cycles", type=int, default=1)
-    parser.add_argument("--points", default=",".join(POINTS))
+    parser.add_argument(
+        "--points",
+        default=",".join(POINTS),
+        help="comma-separated points, or one-per-node (each node once, phases in turn)",
+    )
     args = parser.parse_args()
+    points = ONE_PER_NODE if args.points == "one-per-node" else args.points.split(",")
     out = args.out.expanduser().resolve()
     base = out / "base"
     if not (base / "failforge.yaml").is_file():
@@ -35,7 +47,7 @@ def main() -> int:
     seconds = node_seconds(base, out / "cases", args.cycles)
     console = Console(stderr=True, emoji=False)
     results = []
-    for point in args.points.split(","):
+    for point in points:
         result = run_case(base, out / "cases", point, args.cycles, seconds)
         results.append(result)
         verdict = "survived" if result.survived else f"FAILED: {result.problems or result.died}"

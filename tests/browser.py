@@ -9,13 +9,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
+from tests.required import require_tool
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="chromium and chromium-driver are not installed (.ci/run installs Debian's packages)",
+needs_chromium = require_tool(
+    CHROMIUM and DRIVER, "chromium and chromium-driver", ".ci/run installs Debian's packages"
 )
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Missing-tool skips fail under CI=true (tests/required.py).
+pytest_plugins = ["tests.required"]
+
 # One FiftyOne database (one mongod) serves the whole session; each workspace's datasets are
 # named after its own id, so tests do not see each other's data.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="failforge-tests-"))

@@ -3,6 +3,7 @@ in request order; a failing or dying worker is retried once, then its requests c
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 from collections.abc import Iterator
@@ -14,18 +15,23 @@ from PIL import Image
 
 from agent.deps import build_generator, build_labeler
 from agent.settings import Settings
+from tests.required import require_tool
 from tools.generator.base import GenerationRequest
 from tools.generator.procedural import ProceduralGenerator
 from tools.labeler.truth import SceneTruthLabeler
 
-ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    require_tool(importlib.util.find_spec("ray"), "ray", "the dev extra installs it"),
+]
 REPO = Path(__file__).resolve().parents[2]
 CONDITIONS = {"lighting": "night", "weather": "fog", "distance": "far", "crowding": "dense"}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_cluster() -> Iterator[None]:
+    import ray
+
     # Workers import the tests' own tool classes from the repository.
     ray.init(
         num_cpus=2,

@@ -34,6 +34,8 @@ NODES = [
     "decide_next",
 ]
 PHASES = ("start", "middle", "end")
+# CI's share of the matrix: every node killed once, the phases taken in turn (`make faults-ci`).
+ONE_PER_NODE = [f"{node}:{PHASES[k % len(PHASES)]}" for k, node in enumerate(NODES)]
 POINTS = [f"{node}:{phase}" for node in NODES for phase in PHASES] + [
     "Registry.decide_batch:inside",  # the approval decision's database write
     "Registry.promote:inside",  # the promotion's database write

@@ -19,14 +19,13 @@ import httpx
 import pytest
 
 from tests.faults.harness import REPO, clone
+from tests.required import require_tool
 
 LANGGRAPH = Path(sys.executable).with_name("langgraph")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    pytest.mark.skipif(
-        not LANGGRAPH.is_file(), reason="langgraph-cli[inmem] is not installed (`.[dev]` has it)"
-    ),
+    require_tool(LANGGRAPH.is_file(), "langgraph-cli[inmem]", "`.[dev]` installs it"),
 ]
 
 

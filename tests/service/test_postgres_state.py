@@ -19,11 +19,11 @@ from agent.control.runner import (
     start_loop,
 )
 from tests.fakes import fake_deps
+from tests.required import require_tool
 from tests.service.postgres import postgres_binary, postgres_server
 
-pytestmark = pytest.mark.skipif(
-    postgres_binary("initdb") is None,
-    reason="Postgres is not installed (.ci/run installs Debian's postgresql as root)",
+pytestmark = require_tool(
+    postgres_binary("initdb"), "Postgres", ".ci/run installs Debian's postgresql as root"
 )
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 from agent.settings import Settings
+from tests.required import require_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,7 +122,7 @@ def test_the_api_page_lists_every_route(pages: dict[str, str]) -> None:
 
 
 def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="mkdocs comes with the dev extra")
+    require_module("mkdocs", "the dev extra installs it")
     shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("reference"))
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     _generator().write_reference(tmp_path / "docs" / "reference")
