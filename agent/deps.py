@@ -213,6 +213,7 @@ def build_detector(settings: Settings) -> Detector:
         cpu_precision=d.cpu_precision,
         cpu_channels_last=d.cpu_channels_last,
         finetune_lr=d.finetune_lr,
+        machine_lock=d.machine_lock,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +83,11 @@ class DetectorSettings(BaseModel):
     seed: int = Field(0, description="training seed (ultralytics' own)")
     device: str = Field("cpu", description="'cpu', '0', 'cuda:0', ...")
     predict_conf: float = Field(0.05, gt=0, lt=1, description="lowest confidence stored")
+    machine_lock: Path | None = Field(
+        Path(tempfile.gettempdir()) / "failforge-detector.lock",
+        description="lock file on which the trainings and predictions of every failforge on "
+        "this machine take turns (two at once oversubscribe the cores); null: run beside them",
+    )
 
 
 class EvaluationSettings(BaseModel):

@@ -17,6 +17,8 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="failforge-tests-"))
 os.environ.setdefault("FAILFORGE_FIFTYONE__DATABASE_DIR", str(_SESSION_DIR / "fiftyone"))
 os.environ.setdefault("YOLO_CONFIG_DIR", str(_SESSION_DIR / "ultralytics"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
+# Trainings in this session take turns among themselves, not with other sessions on the machine.
+os.environ.setdefault("FAILFORGE_DETECTOR__MACHINE_LOCK", str(_SESSION_DIR / "detector.lock"))
 os.environ.pop("FAILFORGE_WORKSPACE", None)
 # A token in the developer's shell would change what the service tests expect.
 os.environ.pop("FAILFORGE_API_TOKEN", None)

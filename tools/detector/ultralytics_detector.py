@@ -23,6 +23,8 @@ from tools.detector.cpu_precision import (
     use_float32_loss,
 )
 from tools.detector.cpu_threads import torch_threads, use_threads
+from tools.detector.machine_lock import DEFAULT_PATH as DEFAULT_LOCK
+from tools.detector.machine_lock import MachineLock
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class UltralyticsDetector:
         cpu_precision: Precision = "fp32",
         cpu_channels_last: bool = False,
         finetune_lr: float = 0.0005,
+        machine_lock: Path | None = DEFAULT_LOCK,
     ) -> None:
         self.classes = list(classes)
         self.model = model
@@ -98,6 +101,8 @@ class UltralyticsDetector:
         self.cpu_precision = cpu_precision
         self.cpu_channels_last = cpu_channels_last
         self.finetune_lr = finetune_lr
+        # Trainings and predictions of every failforge on this machine take turns (None: not).
+        self.turns = MachineLock(machine_lock)
         self._loaded: dict[Path, Any] = {}
 
     def _load(self, weights: Path) -> Any:
@@ -200,7 +205,8 @@ class UltralyticsDetector:
             model.add_callback(
                 "on_train_epoch_end", lambda trainer: on_epoch(trainer.epoch + 1, trainer.epochs)
             )
-        model.train(**arguments)
+        with self.turns.held(f"training into {out_dir}"):
+            model.train(**arguments)
         weights = out_dir / "weights" / "best.pt"
         if not weights.is_file():
             weights = out_dir / "weights" / "last.pt"
@@ -214,6 +220,10 @@ class UltralyticsDetector:
         )
 
     def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
+        with self.turns.held(f"predicting {len(images)} images with {weights}"):
+            return self._predict(weights, images)
+
+    def _predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
         model = self._load(weights)
         detections: list[sv.Detections] = []
         for chunk in _batches(images, 64):
@@ -232,9 +242,12 @@ class UltralyticsDetector:
     def embed(self, weights: Path, images: Sequence[Path]) -> np.ndarray:
         model = self._load(weights)
         vectors: list[np.ndarray] = []
-        for chunk in _batches(images, 64):
-            for tensor in model.embed(chunk, imgsz=self.imgsz, device=self.device, verbose=False):
-                vectors.append(tensor.detach().cpu().numpy().reshape(-1))
+        with self.turns.held(f"embedding {len(images)} images with {weights}"):
+            for chunk in _batches(images, 64):
+                for tensor in model.embed(
+                    chunk, imgsz=self.imgsz, device=self.device, verbose=False
+                ):
+                    vectors.append(tensor.detach().cpu().numpy().reshape(-1))
         if not vectors:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack(vectors).astype(np.float32)
@@ -242,7 +255,12 @@ class UltralyticsDetector:
     def validate(self, weights: Path, data_yaml: Path, split: str = "val") -> dict[str, float]:
         """ultralytics' own validation (mAP50, mAP50-95) of the boxes `predict` keeps, for
         cross-checking our evaluation: same confidence floor, same cap per image, same pixels."""
-        metrics = self._load(weights).val(
+        with self.turns.held(f"validating {weights}"):
+            metrics = self._validate(weights, data_yaml, split)
+        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}
+
+    def _validate(self, weights: Path, data_yaml: Path, split: str) -> Any:
+        return self._load(weights).val(
             data=str(data_yaml),
             split=split,
             imgsz=self.imgsz,
@@ -259,7 +277,6 @@ class UltralyticsDetector:
             # letterboxing is what `predict` does, so both evaluations see the same pixels.
             rect=False,
         )
-        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}
 
 
 class _EpochClock:
