@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = '''
+CASES = """
 import pytest
 from tests.required import require_module, require_tool, skip_missing
 
@@ -30,7 +30,7 @@ def test_a_plain_skip():
 
 def test_runs():
     pass
-'''
+"""
 
 
 def _run(tmp_path: Path, ci: str | None) -> str:

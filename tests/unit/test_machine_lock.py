@@ -111,3 +111,22 @@ def test_with_the_lock_off_it_runs_beside_the_other(
     finally:
         release.touch()
         holder.wait(30)
+
+
+def test_a_prediction_inside_a_training_holds_the_same_turn(tmp_path: Path) -> None:
+    """A callback of a training that predicts must not wait for its own training's turn."""
+    import threading
+
+    from tools.detector.machine_lock import MachineLock
+
+    lock, said = MachineLock(tmp_path / "detector.lock"), []
+    lock.say = said.append
+
+    def nested() -> None:
+        with lock.held("training"), lock.held("predicting"):
+            pass
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive() and said == []

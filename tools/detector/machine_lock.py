@@ -23,7 +23,15 @@ from pathlib import Path
 DEFAULT_PATH = Path(tempfile.gettempdir()) / "failforge-detector.lock"
 
 _turn = threading.Lock()  # threads of one process take turns before the file lock
-_depth = threading.local()  # a prediction inside a training's callback holds the turn already
+
+
+class _Holding(threading.local):
+    """Whether this thread holds the turn: a prediction inside a training's callback has it."""
+
+    now = False
+
+
+_holding = _Holding()
 
 
 def _say(message: str) -> None:
@@ -40,18 +48,18 @@ class MachineLock:
 
     @contextlib.contextmanager
     def held(self, what: str) -> Iterator[None]:
-        if self.path is None or getattr(_depth, "n", 0):
+        if self.path is None or _holding.now:
             yield  # switched off, or this thread holds the turn already
             return
         with _turn:
             fd = self._open()
             try:
                 self._acquire(fd, what)
-                _depth.n = 1
+                _holding.now = True
                 try:
                     yield
                 finally:
-                    _depth.n = 0
+                    _holding.now = False
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
