@@ -223,7 +223,10 @@ def interval_text(block: Mapping[str, Any] | None) -> str:
     if low is None and block.get("ci95"):
         low, high = block["ci95"]
     text = f"{block['mean']:+.3f}"
-    return text + (f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else "")
+    if low is not None and high is not None:
+        text += f" [{low:+.3f}, {high:+.3f}]"
+    # bench.json's verdict: an interval that holds 0 decides nothing.
+    return text + (" ?" if block.get("verdict") == "undecided" else "")
 
 
 def bench_table(result: Mapping[str, Any]) -> Table:
@@ -233,18 +236,21 @@ def bench_table(result: Mapping[str, Any]) -> Table:
     table = make_table(
         "net of none, worst two: " + (", ".join(worst) or "-"),
         [
-            Column("arm", fold=True, max_width=14),
+            # 10: what 80 columns leave beside two marked intervals (2 x 26), mAP50 and the rules.
+            Column("arm", fold=True, max_width=10),
             Column("gated"),
             Column("last candidate"),
             Column("mAP50", right=True),
         ],
-        caption="mean gain in recall over the seeds [95% interval]; every table: bench.md",
+        caption="mean recall gain over the seeds [95% interval]; ? the interval holds 0 "
+        "(undecided); every table and the targets: bench.md",
     )
     for arm, block in result["arms"].items():
+        gains = [(block.get(key) or {}).get("worst2") for key in ("net_gain", "candidate_net_gain")]
         table.add_row(
             arm,
-            interval_text((block.get("net_gain") or {}).get("worst2")),
-            interval_text((block.get("candidate_net_gain") or {}).get("worst2")),
+            # `none` net of itself is 0 by construction: nothing to show.
+            *["-" if arm == "none" else interval_text(gain) for gain in gains],
             fmt((block.get("overall") or {}).get("map50")),
         )
     return table

@@ -180,7 +180,9 @@ BENCH = {
     "arms": {
         arm: {
             "overall": {"map50": 0.689},
-            "net_gain": {"worst2": {"mean": -0.059, "ci95": [-0.083, -0.030]}},
+            "net_gain": {
+                "worst2": {"mean": -0.059, "ci95": [-0.083, +0.030], "verdict": "undecided"}
+            },
             "candidate_net_gain": {"worst2": {"mean": 0.049, "low": 0.030, "high": 0.071}},
         }
         for arm in ("targeted", "oracle", "uniform", "retrieval", "generic", "none")
@@ -192,7 +194,9 @@ def test_the_bench_summary_fits_with_both_intervals() -> None:
     table = tables.bench_table(BENCH)
     lines = assert_reads_at_80(table)
     row = next(line for line in lines if "retrieval" in line)
-    assert "-0.059 [-0.083, -0.030]" in row and "+0.049 [+0.030, +0.071]" in row
+    assert "-0.059 [-0.083, +0.030] ?" in row and "+0.049 [+0.030, +0.071]" in row
+    none = next(line for line in lines if "│ none" in line)
+    assert "0.0" not in none.split("│")[2]  # no gain of `none` over itself
 
 
 @pytest.mark.parametrize("arm", ["aim-nofocus-combined", "x"])
