@@ -40,6 +40,7 @@ CHECKPOINT_TYPES = [
     ("agent.state", "BatchSummary"),
     ("agent.state", "Decision"),
     ("agent.state", "CycleRecord"),
+    ("agent.state", "CarriedCandidate"),
     ("evaluation.slices", "FailureSlice"),
     ("evaluation.gate", "GateResult"),
     ("evaluation.gate", "SliceOutcome"),

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from agent import steps as ops
 from agent.deps import Deps
-from agent.state import BatchSummary, CycleRecord, Decision, LoopState
+from agent.state import BatchSummary, CarriedCandidate, CycleRecord, Decision, LoopState
 from agent.steps.prompts import revise
 from agent.steps.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
@@ -265,8 +265,15 @@ def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
         promote=verdict.promote,
         reasons="; ".join(verdict.reasons),
         outcomes=verdict.verdicts(),
+        carried=verdict.carried,
     )
-    return {"gate": verdict}
+    # An inconclusive candidate waits for the next cycle's; any other verdict ends the wait.
+    carried = (
+        CarriedCandidate(name=candidate, incumbent=state.incumbent, cycle=state.cycle)
+        if verdict.carried
+        else None
+    )
+    return {"gate": verdict, "carried": carried}
 
 
 def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -329,8 +336,9 @@ def stop_reason(
     """Why the loop stops after this cycle, or None to go on."""
     if not state.slices and deps.planner.needs_slices:
         return "no failure slice found: nothing to target"
-    if verdict and verdict.promote and verdict.objective_after >= deps.settings.loop.target_recall:
-        return f"target reached: objective {verdict.objective_after:.3f}"
+    reached = verdict.objective_after if verdict and verdict.promote else None
+    if reached is not None and reached >= deps.settings.loop.target_recall:
+        return f"target reached: objective {reached:.3f}"
     if spent >= state.budget:
         return f"image budget spent ({spent} of {state.budget})"
     if without >= deps.settings.loop.patience:

@@ -62,6 +62,16 @@ class CycleRecord(BaseModel):
     )
 
 
+class CarriedCandidate(BaseModel):
+    """A candidate the gate found inconclusive (better, not yet beyond noise): judged again
+    next cycle against the same incumbent, and promoted with the next candidate if both are
+    better (evaluation/gate.evidence_gate)."""
+
+    name: str
+    incumbent: str = Field(description="the model it was judged against")
+    cycle: int
+
+
 class LoopState(BaseModel):
     """The state of one loop (one LangGraph thread)."""
 
@@ -84,6 +94,9 @@ class LoopState(BaseModel):
     decision: Decision | None = None
     candidate: str | None = None
     gate: GateResult | None = None
+    carried: CarriedCandidate | None = Field(
+        None, description="an inconclusive candidate waiting for the next cycle's verdict"
+    )
     history: list[CycleRecord] = Field(default_factory=list)
     cycles_without_promotion: int = 0
     stop_reason: str | None = None

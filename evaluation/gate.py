@@ -1,12 +1,19 @@
-"""The promotion gate: a candidate replaces the incumbent only if it is better on held-out `val`."""
+"""The promotion gate: a candidate replaces the incumbent only if it is better on held-out `val`.
+
+Two rules, one verdict type. `gate` (the margin rule) promotes on fixed margins: the
+objective up by `min_gain`, no slice down by more than its limit. `evidence_gate` decides on
+the paired per-object differences on val instead (see its docstring). Both state their
+evidence in one line, `GateResult.evidence`, which is also the first of the `reasons`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from statistics import NormalDist
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from evaluation.paired import holm, p_fell, paired_error, z
 
 
 class ModelScorecard(BaseModel):
@@ -36,13 +43,21 @@ class GateResult(BaseModel):
     """The gate's verdict with the figures behind it."""
 
     promote: bool
-    objective_before: float
-    objective_after: float
+    objective_before: float | None = Field(description="None: the targets were not measured")
+    objective_after: float | None
     map50_before: float
     map50_after: float
     reasons: list[str] = Field(default_factory=list)
     outcomes: dict[str, SliceOutcome] = Field(
         default_factory=dict, description="per target slice: did the recall rise?"
+    )
+    evidence: str = Field("", description="the decision's evidence in one line (reasons[0])")
+    gain_low: float | None = Field(None, description="the objective gain's interval, if known")
+    gain_high: float | None = None
+    carried: bool = Field(
+        False,
+        description="inconclusive (gain above 0, its interval holding 0, nothing blocking): "
+        "judged again next cycle against the same incumbent",
     )
 
     def verdicts(self) -> dict[str, str]:
@@ -67,71 +82,278 @@ def gate(
     max_slice_drop: float,
     guarded: Mapping[str, float] | None = None,
     confidence: float | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> GateResult:
     """Promote if the objective rises by `min_gain` and neither mAP50 nor any slice drops too far.
 
-    With `confidence` (e.g. 0.9), a gain counts only when its one-sided lower bound is above
-    0, and a guarded slice blocks only when its drop is beyond the limit and its lower bound
-    above 0: standard errors of the paired per-object differences on val, so that small,
-    noisy slices neither promote nor block by chance. Without it, the fixed margins decide.
+    `guarded` maps each guarded slice to the incumbent's recall (default: every slice of the
+    incumbent); `limits` gives slices the user named their own maximum drop instead of
+    `max_slice_drop`. With `confidence` (e.g. 0.9), a gain counts only when its one-sided
+    lower bound is above 0, and a guarded slice blocks only when its drop is beyond the limit
+    and its lower bound above 0, each slice tested alone. Without it, the fixed margins decide.
     A candidate whose objective cannot be compared (a target not measured on either model, or
     no target at all) is never promoted: an unmeasured gain is not a gain.
     """
+    limits = limits or {}
     before, after = objective(incumbent, targets), objective(candidate, targets)
-    reasons = []
+    gain = _gain_interval(incumbent, candidate, targets, 0.9)
+    short: str | None = None  # why the gain falls short, if it does
     if before is None or after is None:
-        unmeasured = [
-            t for t in targets if t not in incumbent.slice_recall or t not in candidate.slice_recall
-        ]
-        reasons.append(
-            f"target slices not measured on val: {', '.join(unmeasured)}"
-            if unmeasured
-            else "no target slice to measure the candidate on"
-        )
+        short = _unmeasured(incumbent, candidate, targets)
     elif confidence is not None:
-        low = after - before - _z(confidence) * _paired_error(incumbent, candidate, targets)
+        low = (
+            after
+            - before
+            - z(confidence) * paired_error(incumbent.slice_found, candidate.slice_found, targets)
+        )
         if low <= 0:
-            reasons.append(
+            short = (
                 f"objective rose {after - before:+.3f}, not above 0 with {confidence:.0%} "
                 f"confidence (lower bound {low:+.3f})"
             )
     elif after - before < min_gain:
-        reasons.append(f"objective rose {after - before:+.3f}, less than {min_gain:.3f}")
-    if incumbent.map50 - candidate.map50 > max_map_drop:
-        reasons.append(
-            f"mAP50 fell {incumbent.map50 - candidate.map50:.3f}, more than {max_map_drop:.3f}"
-        )
-    for name, old in (guarded if guarded is not None else incumbent.slice_recall).items():
-        new = candidate.slice_recall.get(name)
-        if new is None or old - new <= max_slice_drop:
+        short = f"objective rose {_change(gain, after - before)}, less than {min_gain:.3f}"
+    blocks = _map50_drop(incumbent, candidate, max_map_drop)
+    guards = dict(guarded if guarded is not None else incumbent.slice_recall)
+    guards.update({k: incumbent.slice_recall[k] for k in limits if k in incumbent.slice_recall})
+    for name, old in guards.items():
+        new, limit = candidate.slice_recall.get(name), limits.get(name, max_slice_drop)
+        if new is None or old - new <= limit:
             continue
-        if confidence is None:
-            reasons.append(f"recall of {name} fell {old - new:.3f}, more than {max_slice_drop:.3f}")
+        if confidence is None or name in limits:
+            blocks.append(
+                f"recall of {name} fell {_drop(incumbent, candidate, name)}, more than {limit:.3f}"
+            )
             continue
         # A drop counts when it is beyond the limit and beyond noise: its lower bound above 0.
-        low = old - new - _z(confidence) * _paired_error(incumbent, candidate, [name])
-        if low > 0:
-            reasons.append(
-                f"recall of {name} fell {old - new:.3f} (lower bound {low:.3f} at "
-                f"{confidence:.0%} confidence), more than {max_slice_drop:.3f}"
-            )
-    promote = not reasons
-    if promote:
-        reasons.append(
-            f"objective {before:.3f} -> {after:.3f}, mAP50 {incumbent.map50:.3f} -> "
-            f"{candidate.map50:.3f}"
+        low = (
+            old
+            - new
+            - z(confidence) * paired_error(incumbent.slice_found, candidate.slice_found, [name])
         )
-    # GateResult's objectives are floats (the loop compares objective_after with its target);
-    # an unmeasured one is reported as 0.0 beside a reason that says it was not measured.
+        if low > 0:
+            blocks.append(
+                f"recall of {name} fell {old - new:.3f} (lower bound {low:.3f} at "
+                f"{confidence:.0%} confidence), more than {limit:.3f}"
+            )
+    notes = _unjudged(incumbent, candidate, limits)
+    if short is not None:
+        reasons = [short, *blocks, *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    assert before is not None and after is not None
+    if blocks:
+        reasons = [f"{blocks[0]}; objective {_change(gain, after - before)}", *blocks[1:], *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    line = (
+        f"objective {before:.3f} -> {after:.3f}{_bracket(gain)}, mAP50 {incumbent.map50:.3f} -> "
+        f"{candidate.map50:.3f}"
+    )
+    return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
+
+
+def evidence_gate(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    targets: Sequence[str],
+    max_map_drop: float,
+    max_slice_drop: float,
+    guarded: Sequence[str],
+    limits: Mapping[str, float] | None = None,
+    confidence: float = 0.9,
+    carried: tuple[str, GateResult] | None = None,
+) -> GateResult:
+    """Promote on the evidence of the paired per-object differences on val.
+
+    - The gain: the objective's change with its two-sided interval at `confidence`, from the
+      paired per-object differences of the target slices. Above 0: a gain. Holding 0 with a
+      positive point gain: inconclusive. At or below 0: no gain.
+    - mAP50 may not drop more than `max_map_drop` (a fixed margin: only the overall figure is
+      kept, and over all of val it is the least noisy one).
+    - The `guarded` slices are tested as one family with Holm's step-down procedure at error
+      rate 1 - `confidence`: each slice's one-sided p-value of "its recall fell", and a slice
+      blocks when Holm rejects it and its drop is beyond `max_slice_drop`. Holm, not a false
+      discovery rate: one false block is enough to hold a good candidate back, so the error
+      to control is the chance of any false block (the family-wise rate), which Holm bounds
+      under any dependence between slices; Benjamini-Hochberg bounds the share of false
+      blocks among blocks, which is no comfort when one block decides.
+    - Slices the user named in `limits` are the user's own rule: each blocks when its drop is
+      beyond its own limit, judged alone and not corrected for the family.
+    - Inconclusive, with nothing blocking: the candidate is carried (`carried=True`). Next
+      cycle the loop trains a new candidate from the same incumbent on more data (the carried
+      one's images and the new batch) and judges it; `carried` then holds the carried
+      candidate's name and its verdict re-judged on that cycle's targets and guards. If the
+      new candidate is inconclusive too and the carried one is still better (gain above 0,
+      nothing blocking), the candidates stayed better over two cycles: the new one, trained
+      on more images, is promoted. Otherwise the carried one is dropped.
+    """
+    limits = limits or {}
+    before, after = objective(incumbent, targets), objective(candidate, targets)
+    gain = _gain_interval(incumbent, candidate, targets, confidence)
+    family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
+    blocks = _map50_drop(incumbent, candidate, max_map_drop)
+    blocks += _family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
+    notes = _unjudged(incumbent, candidate, limits)
+    for name, limit in limits.items():
+        if name not in incumbent.slice_recall or name not in candidate.slice_recall:
+            continue
+        if incumbent.slice_recall[name] - candidate.slice_recall[name] > limit:
+            blocks.append(
+                f"recall of {name} fell {_drop(incumbent, candidate, name, confidence)}, "
+                f"more than its limit {limit:.3f}"
+            )
+    if before is None or after is None:
+        reasons = [_unmeasured(incumbent, candidate, targets), *blocks, *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    gain_line = (
+        f"objective {before:.3f} -> {after:.3f}, gain {_change(gain, after - before)} "
+        f"({confidence:.0%})"
+    )
+    if after - before <= 0:
+        reasons = [f"{gain_line}, not above 0", *blocks, *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    if blocks:
+        reasons = [f"{blocks[0]}; {gain_line}", *blocks[1:], *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    rest = (
+        f"mAP50 {incumbent.map50:.3f} -> {candidate.map50:.3f}, no guarded slice fell beyond "
+        f"noise (Holm, {len(family)} slices)"
+    )
+    if gain is not None and gain[0] > 0:
+        reasons = [f"{gain_line}; {rest}", *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=True)
+    if carried is not None and (carried[1].promote or carried[1].carried):
+        name, again = carried
+        line = (
+            f"{gain_line} holds 0, but {name}, carried from the cycle before, is better again "
+            f"({_gain_text(again)}): better over two cycles; {rest}"
+        )
+        return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
+    line = f"{gain_line} holds 0: carried to the next cycle; {rest}"
+    result = _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=False)
+    result.carried = True
+    return result
+
+
+def _gain_text(result: GateResult) -> str:
+    """A verdict's objective gain with its interval, e.g. '+0.030 [-0.010, +0.070]'."""
+    if result.objective_before is None or result.objective_after is None:
+        return "objective not measured"
+    gain = (
+        None
+        if result.gain_low is None or result.gain_high is None
+        else (result.gain_low, result.gain_high)
+    )
+    return f"gain {_change(gain, result.objective_after - result.objective_before)}"
+
+
+def _verdict(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    targets: Sequence[str],
+    reasons: list[str],
+    gain: tuple[float, float] | None,
+    promote: bool,
+) -> GateResult:
     return GateResult(
         outcomes=slice_outcomes(incumbent, candidate, targets),
         promote=promote,
-        objective_before=before if before is not None else 0.0,
-        objective_after=after if after is not None else 0.0,
+        objective_before=objective(incumbent, targets),
+        objective_after=objective(candidate, targets),
         map50_before=incumbent.map50,
         map50_after=candidate.map50,
         reasons=reasons,
+        evidence=reasons[0],
+        gain_low=gain[0] if gain else None,
+        gain_high=gain[1] if gain else None,
     )
+
+
+def _unmeasured(
+    incumbent: ModelScorecard, candidate: ModelScorecard, targets: Sequence[str]
+) -> str:
+    missing = [
+        t for t in targets if t not in incumbent.slice_recall or t not in candidate.slice_recall
+    ]
+    if missing:
+        return f"target slices not measured on val: {', '.join(missing)}"
+    return "no target slice to measure the candidate on"
+
+
+def _unjudged(
+    incumbent: ModelScorecard, candidate: ModelScorecard, limits: Mapping[str, float]
+) -> list[str]:
+    """A line per slice the user guards that val could not measure: said, never passed over."""
+    return [
+        f"guarded slice {name}: no objects on val, not judged"
+        for name in limits
+        if name not in incumbent.slice_recall or name not in candidate.slice_recall
+    ]
+
+
+def _map50_drop(incumbent: ModelScorecard, candidate: ModelScorecard, limit: float) -> list[str]:
+    drop = incumbent.map50 - candidate.map50
+    return [f"mAP50 fell {drop:.3f}, more than {limit:.3f}"] if drop > limit else []
+
+
+def _family_blocks(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    family: Sequence[str],
+    max_drop: float,
+    error_rate: float,
+) -> list[str]:
+    """The family's slices whose drop is beyond `max_drop` and which Holm's procedure rejects
+    at `error_rate` (one-sided: "recall fell"), largest evidence first."""
+    if not family:
+        return []
+    drops = {n: incumbent.slice_recall[n] - candidate.slice_recall.get(n, np.nan) for n in family}
+    p = {
+        n: p_fell(drops[n], paired_error(incumbent.slice_found, candidate.slice_found, [n]))
+        for n in family
+    }
+    adjusted = holm(p)
+    return [
+        f"recall of {name} fell {drops[name]:.3f}{_bracket(_interval(incumbent, candidate, name))}"
+        f", more than {max_drop:.3f} (Holm-adjusted p {adjusted[name]:.3f} over {len(family)} "
+        "slices)"
+        for name in sorted(family, key=lambda n: adjusted[n])
+        if adjusted[name] <= error_rate and drops[name] > max_drop
+    ]
+
+
+def _gain_interval(
+    incumbent: ModelScorecard, candidate: ModelScorecard, targets: Sequence[str], level: float
+) -> tuple[float, float] | None:
+    """The objective gain's two-sided interval at `level`; None where it cannot be given."""
+    before, after = objective(incumbent, targets), objective(candidate, targets)
+    error = paired_error(incumbent.slice_found, candidate.slice_found, targets)
+    if before is None or after is None or not np.isfinite(error):
+        return None
+    margin = z(0.5 + level / 2) * error
+    return after - before - margin, after - before + margin
+
+
+def _interval(
+    incumbent: ModelScorecard, candidate: ModelScorecard, name: str, level: float = 0.9
+) -> tuple[float, float] | None:
+    """A slice's drop (before - after) with its two-sided interval; None if not recorded."""
+    gain = _gain_interval(incumbent, candidate, [name], level)
+    return None if gain is None else (-gain[1], -gain[0])
+
+
+def _drop(
+    incumbent: ModelScorecard, candidate: ModelScorecard, name: str, level: float = 0.9
+) -> str:
+    drop = incumbent.slice_recall[name] - candidate.slice_recall[name]
+    return f"{drop:.3f}{_bracket(_interval(incumbent, candidate, name, level))}"
+
+
+def _change(interval: tuple[float, float] | None, value: float) -> str:
+    return f"{value:+.3f}{_bracket(interval)}"
+
+
+def _bracket(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f" [{interval[0]:+.3f}, {interval[1]:+.3f}]"
 
 
 def slice_outcomes(
@@ -143,7 +365,7 @@ def slice_outcomes(
         if name not in incumbent.slice_recall or name not in candidate.slice_recall:
             continue
         before, after = incumbent.slice_recall[name], candidate.slice_recall[name]
-        margin = _z(0.95) * _paired_error(incumbent, candidate, [name])
+        margin = z(0.95) * paired_error(incumbent.slice_found, candidate.slice_found, [name])
         low, high = after - before - margin, after - before + margin
         verdict = "confirmed" if low > 0 else "refuted" if high < 0 else "unclear"
         outcomes[name] = SliceOutcome(
@@ -154,25 +376,3 @@ def slice_outcomes(
             verdict=verdict,
         )
     return outcomes
-
-
-def _z(confidence: float) -> float:
-    return NormalDist().inv_cdf(confidence)
-
-
-def _paired_error(
-    incumbent: ModelScorecard, candidate: ModelScorecard, slices: Sequence[str]
-) -> float:
-    """Standard error of the mean over `slices` of the per-object recall differences (paired:
-    the same objects on both models). Infinite where the objects were not recorded."""
-    variances = []
-    for name in slices:
-        before = np.asarray(incumbent.slice_found.get(name, []), dtype=float)
-        after = np.asarray(candidate.slice_found.get(name, []), dtype=float)
-        if len(before) == 0 or len(before) != len(after):
-            return float("inf")
-        differences = after - before
-        variances.append(
-            differences.var(ddof=1) / len(differences) if len(differences) > 1 else 1.0
-        )
-    return float(np.sqrt(sum(variances)) / len(variances)) if variances else float("inf")

@@ -1,31 +1,34 @@
-"""Replay the promotion gate on a benchmark's candidates: fixed margin against confidence bound.
+"""Replay the promotion gate on a benchmark's candidates: today's rule against the evidence rule.
 
-For every candidate a benchmark trained (every arm, seed and cycle under `OUT`), the gate is
-decided again from the stored val predictions, once with the fixed `min_gain` margin and once
-with the confidence bound (`gate.confidence`), and each decision is checked against `test`:
-was the candidate better than its incumbent on the benchmark's two pre-registered worst
-slices? `test` never drives a decision in the product; here it only grades them.
+For every candidate a benchmark trained (every arm, seed and cycle under each `OUT`), the gate
+is decided again from the stored val predictions: by the workspace's own rule (today's
+default, the fixed margins), by the margin rule with per-slice confidence bounds, and by the
+evidence rule (`gate.rule: evidence`). Each decision is graded on `test`: a candidate is
+better than its incumbent when the recall of the benchmark's two pre-registered worst slices
+rose and overall mAP50 fell by no more than 0.01. `test` never drives a decision in the
+product; here it only grades them. A false hold is a better candidate not promoted; a false
+promotion, a candidate not better that was promoted.
 
-    .venv/bin/python scripts/replay_gate.py runs/default [--confidence 0.9] [--arms a,b]
+The runs followed the gate they were run with, so each candidate is judged against the
+incumbent it really had. The evidence rule's carry is replayed where the history allows it:
+a candidate it carries is promoted with the next one when the next stored candidate has the
+same incumbent and both are better on val (the evidence rule's two-cycle rule); otherwise a
+carried candidate counts as held.
+
+    .venv/bin/python scripts/replay_gate.py runs/default runs/rare-far-fog [--arms a,b]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agent.control.report import ensure_test_metrics
-from agent.control.runner import current_loop_id, loop_status
-from agent.deps import build_deps
-from agent.settings import Settings
-from agent.steps.failures import single_slices, val_object_table
-from agent.steps.results import Discovery
-from agent.steps.training import scorecard
-from evaluation.gate import gate
+RULES = ("today", "bound", "evidence")
 
 
 def worst2(test: dict[str, Any], worst: list[str]) -> float | None:
@@ -33,88 +36,187 @@ def worst2(test: dict[str, Any], worst: list[str]) -> float | None:
     return float(np.mean(recalls)) if all(r is not None for r in recalls) else None
 
 
+def better_on_test(worst2_gain: float | None, map50_gain: float) -> bool | None:
+    """The replay's grade: worst two up and mAP50 not down by more than 0.01 (None: unknown)."""
+    if worst2_gain is None:
+        return None
+    return worst2_gain > 0 and map50_gain >= -0.01
+
+
 def replay_arm(folder: Path, worst: list[str], confidence: float) -> list[dict[str, Any]]:
-    """One row per candidate of the arm's loop: both gates' verdicts and the test outcome."""
+    """One row per candidate of the arm's loop: each rule's verdict and the test outcome."""
+    from agent.control.runner import current_loop_id, loop_status
+    from agent.deps import build_deps
+    from agent.settings import Settings
+
     deps = build_deps(Settings.load(folder))
     loop_id = current_loop_id(deps)
     state = loop_status(deps, loop_id).state if loop_id else None
-    rows = []
+    rows: list[dict[str, Any]] = []
+    carried: tuple[str, str] | None = None  # the evidence rule's carried (candidate, incumbent)
     for record in state.history if state else []:
-        if not record.candidate:
-            continue
-        candidate = deps.registry.model(record.candidate)
-        assert candidate is not None and candidate.parent is not None
-        stored = deps.registry.step_result(f"{loop_id}/c{record.cycle}/r0/discover_failures")
-        discovery = Discovery.model_validate(stored)
-        targets = {s.name: s.conditions for s in discovery.slices if s.name in record.targets}
-        incumbent_table = val_object_table(deps, candidate.parent)
-        guarded = single_slices(incumbent_table, discovery.edges)
-        slices = {**targets, **guarded}
-        before = scorecard(deps, candidate.parent, incumbent_table, discovery.edges, slices)
-        after_table = val_object_table(deps, candidate.name)
-        after = scorecard(deps, candidate.name, after_table, discovery.edges, slices)
-        g = deps.settings.gate
-        limits = (g.min_gain, g.max_map_drop, g.max_slice_drop)
-        guard = {k: v for k, v in before.slice_recall.items() if k in guarded}
-        fixed = gate(before, after, list(targets), *limits, guard, None)
-        bound = gate(before, after, list(targets), *limits, guard, confidence)
-        test_before = ensure_test_metrics(deps, candidate.parent)["test"]
-        test_after = ensure_test_metrics(deps, candidate.name)["test"]
-        w_before, w_after = worst2(test_before, worst), worst2(test_after, worst)
-        rows.append(
-            {
-                "arm": folder.name,
-                "seed": folder.parent.name,
-                "cycle": record.cycle,
-                "fixed": fixed.promote,
-                "bound": bound.promote,
-                "test_worst2_gain": None if w_before is None else w_after - w_before,
-                "test_map50_gain": test_after["overall"]["map50"] - test_before["overall"]["map50"],
-            }
-        )
+        if record.candidate:
+            assert loop_id is not None
+            row, carried = replay_candidate(
+                deps, f"{loop_id}/c{record.cycle}/r0", record, worst, confidence, carried
+            )
+            rows.append(
+                {
+                    "world": folder.parent.parent.name,
+                    "seed": folder.parent.name,
+                    "arm": folder.name,
+                    **row,
+                }
+            )
     return rows
 
 
+def replay_candidate(
+    deps: Any,
+    key: str,
+    record: Any,
+    worst: list[str],
+    confidence: float,
+    carried: tuple[str, str] | None,
+) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """One candidate judged by each rule against its incumbent on the cycle's own targets and
+    guards (read back from the stored discovery), graded on test; and what the evidence rule
+    carries to the next candidate."""
+    from agent.control.report import ensure_test_metrics
+    from agent.steps.failures import ensure_val_predictions, single_slices, val_object_table
+    from agent.steps.results import Discovery
+    from agent.steps.training import named_slices, scorecard
+    from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+
+    settings = deps.settings.gate
+    candidate = deps.registry.model(record.candidate)
+    assert candidate is not None and candidate.parent is not None
+    discovery = Discovery.model_validate(deps.registry.step_result(f"{key}/discover_failures"))
+    targets = [s.name for s in discovery.slices if s.name in record.targets]
+    conditions = {s.name: s.conditions for s in discovery.slices if s.name in targets}
+    incumbent_table = val_object_table(deps, candidate.parent)
+    guarded = single_slices(incumbent_table, discovery.edges)
+    limits = settings.guarded_slices
+    slices = {**conditions, **guarded, **named_slices(incumbent_table, limits)}
+
+    def card(model: str) -> ModelScorecard:
+        ensure_val_predictions(deps, model)
+        return scorecard(deps, model, val_object_table(deps, model), discovery.edges, slices)
+
+    before, after = card(candidate.parent), card(candidate.name)
+
+    def evidence(card_after: ModelScorecard, again: tuple[str, GateResult] | None) -> GateResult:
+        level = settings.confidence or confidence
+        return evidence_gate(
+            before,
+            card_after,
+            targets,
+            settings.max_map_drop,
+            settings.max_slice_drop,
+            list(guarded),
+            limits,
+            level,
+            again,
+        )
+
+    again = None
+    if carried is not None and carried[1] == candidate.parent:
+        again = (carried[0], evidence(card(carried[0]), None))
+    verdict = evidence(after, again)
+    guard = {k: v for k, v in before.slice_recall.items() if k in guarded}
+    margins = (settings.min_gain, settings.max_map_drop, settings.max_slice_drop)
+    today = gate(before, after, targets, *margins, guard, settings.confidence, limits)
+    bound = gate(before, after, targets, *margins, guard, confidence, limits)
+    test_before = ensure_test_metrics(deps, candidate.parent)["test"]
+    test_after = ensure_test_metrics(deps, candidate.name)["test"]
+    w_before, w_after = worst2(test_before, worst), worst2(test_after, worst)
+    map50_gain = test_after["overall"]["map50"] - test_before["overall"]["map50"]
+    worst2_gain = None if w_before is None or w_after is None else w_after - w_before
+    row = {
+        "cycle": record.cycle,
+        "today": today.promote,
+        "bound": bound.promote,
+        "evidence": verdict.promote,
+        "carried": verdict.carried,
+        "evidence_line": verdict.evidence,
+        "test_worst2_gain": worst2_gain,
+        "test_map50_gain": map50_gain,
+        "better": better_on_test(worst2_gain, map50_gain),
+    }
+    return row, (candidate.name, candidate.parent) if verdict.carried else None
+
+
+def summary(rows: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
+    """A rule's record over graded rows: candidates better on test, those it held back (false
+    holds, and their share of the better ones), and those it promoted that were not better."""
+    graded = [r for r in rows if r["better"] is not None]
+    better = [r for r in graded if r["better"]]
+    false_holds = sum(not r[rule] for r in better)
+    return {
+        "rule": rule,
+        "graded": len(graded),
+        "better": len(better),
+        "promoted": sum(bool(r[rule]) for r in graded),
+        "false_holds": false_holds,
+        "false_hold_share": false_holds / len(better) if better else None,
+        "false_promotions": sum(bool(r[rule]) and not r["better"] for r in graded),
+    }
+
+
+def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The side-by-side table of the rules' false holds and false promotions."""
+    lines = [
+        "| rule | candidates graded | better on test | promoted | false holds | false promotions |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule in RULES:
+        s = summary(rows, rule)
+        share = "-" if s["false_hold_share"] is None else f"{s['false_hold_share']:.0%}"
+        lines.append(
+            f"| {rule} | {s['graded']} | {s['better']} | {s['promoted']} | "
+            f"{s['false_holds']} ({share} of the better) | {s['false_promotions']} |"
+        )
+    return lines
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("out", type=Path, nargs="+", help="benchmark folders (with bench.json)")
     parser.add_argument("--confidence", type=float, default=0.9)
     parser.add_argument("--arms", default=None, help="comma-separated arm folders (default all)")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default all)")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows here too")
     args = parser.parse_args()
-    worst = json.loads((args.out / "bench.json").read_text())["worst_slices"]
     arms = set(args.arms.split(",")) if args.arms else None
     seeds = [f"seed{s}" for s in args.seeds.split(",")] if args.seeds else None
     rows = []
-    for seed_dir in sorted(args.out.glob("seed*")):
-        if seeds and seed_dir.name not in seeds:
-            continue
-        for folder in sorted(p for p in seed_dir.iterdir() if (p / "arm.json").is_file()):
-            if (arms and folder.name not in arms) or folder.name == "none":
+    for out in args.out:
+        if not (out / "bench.json").is_file():
+            raise SystemExit(f"{out} holds no bench.json: give the folder a benchmark wrote.")
+        worst = json.loads((out / "bench.json").read_text())["worst_slices"]
+        for seed_dir in sorted(out.glob("seed*")):
+            if seeds and seed_dir.name not in seeds:
                 continue
-            rows += replay_arm(folder, worst, args.confidence)
+            for folder in sorted(p for p in seed_dir.iterdir() if (p / "arm.json").is_file()):
+                if (arms and folder.name not in arms) or folder.name == "none":
+                    continue
+                rows += replay_arm(folder, worst, args.confidence)
     print(
-        f"{'seed':<7}{'arm':<18}{'cycle':>5}{'fixed':>7}{'bound':>7}{'worst2 +':>10}{'mAP50 +':>9}"
+        f"{'world':<16}{'seed':<7}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
+        f"{'evidence':>10}{'worst2 +':>10}{'mAP50 +':>9}{'better':>8}"
     )
     for r in rows:
         gain = r["test_worst2_gain"]
+        evidence = "carry" if r["carried"] else "yes" if r["evidence"] else "no"
         print(
-            f"{r['seed']:<7}{r['arm']:<18}{r['cycle']:>5}{'yes' if r['fixed'] else 'no':>7}"
-            f"{'yes' if r['bound'] else 'no':>7}{'-' if gain is None else f'{gain:+.3f}':>10}"
-            f"{r['test_map50_gain']:+9.3f}"
+            f"{r['world']:<16}{r['seed']:<7}{r['arm']:<14}{r['cycle']:>5}"
+            f"{'yes' if r['today'] else 'no':>7}{'yes' if r['bound'] else 'no':>7}{evidence:>10}"
+            f"{'-' if gain is None else f'{gain:+.3f}':>10}{r['test_map50_gain']:+9.3f}"
+            f"{'-' if r['better'] is None else 'yes' if r['better'] else 'no':>8}"
         )
-    graded = [r for r in rows if r["test_worst2_gain"] is not None]
-    for rule in ("fixed", "bound"):
-        right = sum(r[rule] == (r["test_worst2_gain"] > 0) for r in graded)
-        promoted = [r for r in graded if r[rule]]
-        kept = float(np.mean([r["test_worst2_gain"] for r in promoted])) if promoted else 0.0
-        bad = sum(r["test_worst2_gain"] <= 0 for r in promoted)
-        missed = sum(not r[rule] and r["test_worst2_gain"] > 0 for r in graded)
-        print(
-            f"{rule}: {right}/{len(graded)} decisions agree with test; {len(promoted)} promoted "
-            f"(mean worst-two gain {kept:+.3f}, {bad} not better on test); {missed} better "
-            "candidates held back"
-        )
+    print("\n" + "\n".join(summary_lines(rows)))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

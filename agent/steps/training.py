@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from agent.deps import Deps
 from agent.state import LoopState
-from agent.steps.failures import single_slices, slice_recalls, val_object_table, weights_of
+from agent.steps.failures import (
+    ensure_val_predictions,
+    single_slices,
+    slice_recalls,
+    val_object_table,
+    weights_of,
+)
 from agent.steps.predictions import export_items, predict_and_evaluate
 from agent.steps.results import Training
-from evaluation.gate import GateResult, ModelScorecard, gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo
 
@@ -123,7 +129,7 @@ def scorecard(
 
 
 def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
-    """Evaluate the candidate on val and promote it only if the gate says so."""
+    """Evaluate the candidate on val and promote it only if the gate says so (`gate.rule`)."""
     record = deps.registry.model(candidate)
     assert record is not None
     metrics = predict_and_evaluate(deps, candidate, Path(record.path), ("val",), save_views=False)
@@ -131,29 +137,78 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     targets = {s.name: s.conditions for s in state.slices}
     incumbent_table = val_object_table(deps, state.incumbent)
     guarded = single_slices(incumbent_table, state.bin_edges)
-    slices = {**targets, **guarded}
+    settings = deps.settings.gate
+    named = named_slices(incumbent_table, settings.guarded_slices)
+    slices = {**targets, **guarded, **named}
     incumbent_card = scorecard(deps, state.incumbent, incumbent_table, state.bin_edges, slices)
     candidate_table = val_object_table(deps, candidate)
     candidate_card = scorecard(deps, candidate, candidate_table, state.bin_edges, slices)
-    settings = deps.settings.gate
-    result = gate(
-        incumbent_card,
-        candidate_card,
-        list(targets),
-        settings.min_gain,
-        settings.max_map_drop,
-        settings.max_slice_drop,
-        {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
-        settings.confidence,
-    )
+    carried = state.carried
+    if carried is not None and (carried.incumbent != state.incumbent or carried.name == candidate):
+        carried = None  # judged against another model: nothing to compare again
+    if settings.rule == "evidence":
+
+        def judge(card: ModelScorecard, again: tuple[str, GateResult] | None) -> GateResult:
+            return evidence_gate(
+                incumbent_card,
+                card,
+                list(targets),
+                settings.max_map_drop,
+                settings.max_slice_drop,
+                list(guarded),
+                settings.guarded_slices,
+                settings.confidence or 0.9,
+                again,
+            )
+
+        again = None
+        if carried is not None:
+            ensure_val_predictions(deps, carried.name)
+            table = val_object_table(deps, carried.name)
+            card = scorecard(deps, carried.name, table, state.bin_edges, slices)
+            again = (carried.name, judge(card, None))
+        result = judge(candidate_card, again)
+    else:
+        result = gate(
+            incumbent_card,
+            candidate_card,
+            list(targets),
+            settings.min_gain,
+            settings.max_map_drop,
+            settings.max_slice_drop,
+            {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
+            settings.confidence,
+            settings.guarded_slices,
+        )
     reasons = "; ".join(result.reasons)
     if result.promote:
         deps.registry.promote(candidate, reasons)
         # The App's `val failures` view follows the incumbent, never a rejected candidate.
         deps.datasets.save_failure_views("val", f"{candidate}_val")
     else:
-        deps.registry.set_model_status(candidate, "rejected", reasons)
+        deps.registry.set_model_status(
+            candidate, "carried" if result.carried else "rejected", reasons
+        )
+    if carried is not None:
+        deps.registry.set_model_status(
+            carried.name,
+            "rejected",
+            f"carried from cycle {carried.cycle}, then {candidate}: {reasons}",
+        )
     # The App's Model Evaluation panel shows the gate's verdict on the candidate's evaluation.
-    verdict = "promoted" if result.promote else "not promoted"
+    verdict = "promoted" if result.promote else "carried" if result.carried else "not promoted"
     deps.datasets.review_evaluation(f"{candidate}_val", "reviewed", f"Gate: {verdict}; {reasons}")
     return result
+
+
+def named_slices(table: ObjectTable, names: Mapping[str, float]) -> dict[str, dict[str, str]]:
+    """The slices the user guards by name (`attribute=bin & ...`) that val can measure: their
+    attributes exist here (a class is measured even when val has none of it: then the gate
+    says it has no objects)."""
+    known = {*table.values, "class"}
+    out = {}
+    for name in names:
+        conditions = dict(part.split("=", 1) for part in name.split(" & "))
+        if set(conditions) <= known:
+            out[name] = conditions
+    return out
