@@ -323,7 +323,7 @@ class GateSettings(BaseModel):
         description="margin: min_gain and max_slice_drop as fixed margins (per-slice bounds "
         "with confidence); evidence: the gain's interval above 0, a guarded slice blocks when "
         "Holm's procedure over all of them finds it fell and it fell beyond max_slice_drop, "
-        "an inconclusive candidate is carried to the next cycle (see README, the gate)",
+        "an inconclusive candidate is carried to the next cycle (docs: the loop, gate_candidate)",
     )
     guarded_slices: dict[str, float] = Field(
         default_factory=dict,

@@ -199,14 +199,13 @@ def evidence_gate(
         if incumbent.slice_recall[name] - candidate.slice_recall[name] > limit:
             blocks.append(
                 f"recall of {name} fell {_drop(incumbent, candidate, name, confidence)}, "
-                f"more than its limit {limit:.3f}"
+                f"beyond its limit {limit:.3f}"
             )
     if before is None or after is None:
         reasons = [_unmeasured(incumbent, candidate, targets), *blocks, *notes]
         return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     gain_line = (
-        f"objective {before:.3f} -> {after:.3f}, gain {_change(gain, after - before)} "
-        f"({confidence:.0%})"
+        f"objective {before:.3f} -> {after:.3f}, {_change(gain, after - before)} ({confidence:.0%})"
     )
     if after - before <= 0:
         reasons = [f"{gain_line}, not above 0", *blocks, *notes]
@@ -215,8 +214,8 @@ def evidence_gate(
         reasons = [f"{blocks[0]}; {gain_line}", *blocks[1:], *notes]
         return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     rest = (
-        f"mAP50 {incumbent.map50:.3f} -> {candidate.map50:.3f}, no guarded slice fell beyond "
-        f"noise (Holm, {len(family)} slices)"
+        f"mAP50 {incumbent.map50:.3f} -> {candidate.map50:.3f}; no slice fell beyond noise "
+        f"(Holm, {len(family)} slices)"
     )
     if gain is not None and gain[0] > 0:
         reasons = [f"{gain_line}; {rest}", *notes]
@@ -224,8 +223,8 @@ def evidence_gate(
     if carried is not None and (carried[1].promote or carried[1].carried):
         name, again = carried
         line = (
-            f"{gain_line} holds 0, but {name}, carried from the cycle before, is better again "
-            f"({_gain_text(again)}): better over two cycles; {rest}"
+            f"{gain_line} holds 0, and {name}, carried, is better again ({_gain_text(again)}): "
+            f"better over two cycles; {rest}"
         )
         return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
     line = f"{gain_line} holds 0: carried to the next cycle; {rest}"
@@ -243,7 +242,7 @@ def _gain_text(result: GateResult) -> str:
         if result.gain_low is None or result.gain_high is None
         else (result.gain_low, result.gain_high)
     )
-    return f"gain {_change(gain, result.objective_after - result.objective_before)}"
+    return _change(gain, result.objective_after - result.objective_before)
 
 
 def _verdict(
@@ -313,9 +312,8 @@ def _family_blocks(
     }
     adjusted = holm(p)
     return [
-        f"recall of {name} fell {drops[name]:.3f}{_bracket(_interval(incumbent, candidate, name))}"
-        f", more than {max_drop:.3f} (Holm-adjusted p {adjusted[name]:.3f} over {len(family)} "
-        "slices)"
+        f"recall of {name} fell {_drop(incumbent, candidate, name, 1 - error_rate)}, beyond "
+        f"{max_drop:.3f} (Holm p {adjusted[name]:.3f}, {len(family)} slices)"
         for name in sorted(family, key=lambda n: adjusted[n])
         if adjusted[name] <= error_rate and drops[name] > max_drop
     ]

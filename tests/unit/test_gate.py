@@ -268,8 +268,8 @@ def test_a_real_large_drop_on_one_slice_still_blocks() -> None:
     before, after = _noisy_cards(np.random.default_rng(2), lost={SLICES[3]: 15})
     line = _evidence(before, after).evidence
     assert line.startswith(f"recall of {SLICES[3]} fell 0.")
-    assert "Holm-adjusted p" in line and "over 30 slices" in line
-    assert line.endswith("; objective 0.400 -> 0.600, gain +0.200 [+0.134, +0.266] (90%)")
+    assert ", beyond 0.050 (Holm p " in line and ", 30 slices)" in line
+    assert line.endswith("; objective 0.400 -> 0.600, +0.200 [+0.134, +0.266] (90%)")
 
 
 def test_a_slice_the_user_guards_blocks_at_its_own_limit() -> None:
@@ -308,8 +308,11 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_if_better_again() -> 
     # too, and the carried one, judged again, is still better: promoted over two cycles.
     second = evidence_gate(before, after, [NIGHT], 0.02, 0.05, [], carried=("v2", first))
     assert second.promote and not second.carried
-    assert "v2, carried from the cycle before, is better again" in second.evidence
-    assert "better over two cycles" in second.evidence
+    assert second.evidence == (
+        "objective 0.500 -> 0.575, +0.075 [-0.016, +0.166] (90%) holds 0, and v2, carried, is "
+        "better again (+0.075 [-0.016, +0.166]): better over two cycles; mAP50 0.800 -> 0.800; "
+        "no slice fell beyond noise (Holm, 0 slices)"
+    )
     # A carried one that is no longer better does not lift the new one: it is carried instead.
     worse = evidence_gate(after, before, [NIGHT], 0.02, 0.05, [])
     third = evidence_gate(before, after, [NIGHT], 0.02, 0.05, [], carried=("v2", worse))
@@ -322,16 +325,14 @@ def test_a_clear_gain_promotes_and_no_gain_is_held_with_its_interval() -> None:
     )
     assert clear.promote and not clear.carried
     assert clear.evidence == (
-        "objective 0.400 -> 0.600, gain +0.200 [+0.134, +0.266] (90%); mAP50 0.800 -> 0.800, "
-        "no guarded slice fell beyond noise (Holm, 0 slices)"
+        "objective 0.400 -> 0.600, +0.200 [+0.134, +0.266] (90%); mAP50 0.800 -> 0.800; "
+        "no slice fell beyond noise (Holm, 0 slices)"
     )
     none = evidence_gate(
         _cards({NIGHT: TARGET_AFTER}), _cards({NIGHT: TARGET_BEFORE}), [NIGHT], 0.02, 0.05, []
     )
     assert not none.promote and not none.carried
-    assert (
-        none.evidence == "objective 0.600 -> 0.400, gain -0.200 [-0.266, -0.134] (90%), not above 0"
-    )
+    assert none.evidence == "objective 0.600 -> 0.400, -0.200 [-0.266, -0.134] (90%), not above 0"
 
 
 def test_holm_scales_the_kth_smallest_p_value_by_the_hypotheses_left() -> None:
