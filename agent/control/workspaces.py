@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.control.image_size import choose_image_size
 from agent.deps import Deps
 from agent.settings import Settings, read_settings_file, write_settings_file
 from agent.steps.camera import CAMERA_FILE
@@ -17,7 +18,8 @@ from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_eval
 from storage.database import connect
 from storage.datasets import LabeledImage, WorkspaceDatasets
 from storage.export import export_yolo
-from storage.importers import copy_image, import_labelled
+from storage.importers import ImportReport, copy_image, import_labelled
+from storage.importers.fiftyone_dataset import import_fiftyone
 from storage.registry import Registry
 from storage.workspace import Workspace, WorkspaceError
 from tools.convert import make_detections
@@ -34,12 +36,36 @@ def _no_progress(task: str, done: int, total: int) -> None:
 
 @dataclass
 class InitSummary:
-    """What `failforge init` made: counts per split and what it skipped."""
+    """What `failforge init` made: counts per split, what it skipped, and what it chose (the
+    image size, the classes, the splits) with why, one sentence each."""
 
     workspace: Path
     source: str
     counts: dict[str, int]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportSource:
+    """A user's labelled images: a folder or file in a format, or a dataset of their FiftyOne."""
+
+    path: Path | None = None
+    format: str = "yolo"
+    dataset: str | None = None
+    label_field: str | None = None
+    classes: list[str] | None = None
+
+    def read(self) -> ImportReport:
+        if self.dataset is not None:
+            return import_fiftyone(self.dataset, self.label_field, self.classes)
+        assert self.path is not None
+        return import_labelled(self.path, self.format, CLASSES, self.classes)
+
+    def describe(self) -> str:
+        if self.dataset is not None:
+            return f"FiftyOne dataset '{self.dataset}'"
+        return f"{self.format} import of {self.path}"
 
 
 def init_workspace(
@@ -49,15 +75,21 @@ def init_workspace(
     import_format: str = "yolo",
     progress: Progress = _no_progress,
     settings_values: dict[str, Any] | None = None,
+    source: ImportSource | None = None,
 ) -> InitSummary:
-    """Create a workspace at `root` with field data from the world or from `import_path`."""
+    """Create a workspace at `root` with field data from the world or from a user's images
+    (`import_path` in `import_format`, or any `source`)."""
     root = root.expanduser().resolve()
     workspace = Workspace(root)
     if workspace.settings_file.exists():
         raise WorkspaceError(f"{root} is already a failforge workspace; choose another folder.")
-    # Validate inputs before anything is written.
-    world = read_world(yaml_path) if import_path is None else None
-    report = import_labelled(import_path, import_format, CLASSES) if import_path else None
+    if source is None and import_path is not None:
+        source = ImportSource(import_path, import_format)
+    # Validate inputs before anything is written (a FiftyOne dataset is read before this
+    # process connects to the workspace's own database).
+    world = read_world(yaml_path) if source is None else None
+    report = source.read() if source is not None else None
+    notes = list(report.notes) if report is not None else []
     workspace.create()
     values: dict[str, Any] = {"workspace_id": uuid.uuid4().hex[:10], **(settings_values or {})}
     if world is not None:
@@ -69,6 +101,13 @@ def init_workspace(
         assert report is not None
         values["world"] = None
         values["classes"] = report.classes
+        detector = dict(values.get("detector") or {})
+        if "imgsz" in detector:
+            notes.insert(0, f"image size {detector['imgsz']}: as given")
+        else:
+            choice = choose_image_size(report.images, report.classes)
+            values["detector"] = {**detector, "imgsz": choice.imgsz}
+            notes.insert(0, choice.reason)
     settings = Settings(**values).model_copy(update={"workspace": root})
     connect(settings.database_dir(), settings.fiftyone.database_uri)
     datasets = WorkspaceDatasets(settings.workspace_id, settings.classes)
@@ -95,9 +134,9 @@ def init_workspace(
                 progress(f"render {split}", done, total)
             datasets.add_images(images)
             counts[split] = len(images)
-        source = "demo world"
+        described = "demo world"
     else:
-        assert report is not None and import_path is not None
+        assert report is not None and source is not None
         copied = []
         for done, image in enumerate(report.images, 1):
             split = image.tags[0]
@@ -110,12 +149,13 @@ def init_workspace(
             counts[split] = counts.get(split, 0) + 1
             progress("import", done, len(report.images))
         datasets.add_images(copied)
-        source = f"{import_format} import of {import_path}"
+        counts = {split: counts[split] for split in SPLITS if split in counts}
+        described = source.describe()
     # Written last: a folder becomes a workspace only once its data is in place.
     write_settings_file(root, values)
     registry = Registry.at(Settings.load(root).state_location())
-    registry.log("workspace_created", source=source, counts=counts)
-    return InitSummary(root, source, counts, report.skipped if report else [])
+    registry.log("workspace_created", source=described, counts=counts, notes=notes)
+    return InitSummary(root, described, counts, report.skipped if report else [], notes)
 
 
 def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any]) -> Path:
@@ -173,6 +213,12 @@ def train_baseline(
     existing = deps.registry.model("v1")
     if existing is not None:
         return {"model": "v1", "skipped": True, "metrics": existing.metrics}
+    model = deps.settings.detector.model
+    if model.endswith(".pt") and not Path(model).is_file():
+        raise WorkspaceError(
+            f"detector.model {model} does not exist; point it at your own .pt weights (relative "
+            "to the workspace, or absolute) or at a model yaml such as yolov8n.yaml."
+        )
     workspace = deps.workspace
     data_yaml = export_yolo(
         workspace.cycle_dir(0) / "data",

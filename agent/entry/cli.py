@@ -17,6 +17,7 @@ from agent.entry.cli_common import (
     console,
     errors,
     friendly,
+    import_source,
     progress_bars,
 )
 from agent.entry.tables import split_table, status_table, summary_json
@@ -30,24 +31,26 @@ def init(
         None, "--world", help="world.yaml (default world if omitted)"
     ),
     import_path: Path | None = typer.Option(None, "--import", help="your labelled images instead"),
-    import_format: str = typer.Option("yolo", "--format", help="yolo or coco"),
+    import_format: str = typer.Option("yolo", "--format", help="yolo, coco or voc"),
+    dataset: str | None = typer.Option(None, "--fiftyone", help="or a dataset of your FiftyOne"),
+    label_field: str | None = typer.Option(None, help="its Detections field (if several)"),
+    classes: str | None = typer.Option(None, help="class names in order, comma-separated"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Create a workspace with field data from the demo world or from your own labelled images."""
     from agent.control.workspaces import init_workspace
 
-    if import_format not in ("yolo", "coco"):
-        raise UsageError(f"Unknown --format '{import_format}'; use yolo or coco.")
-    if world is not None and import_path is not None:
-        raise UsageError("Pass either --world or --import, not both.")
+    source = import_source(import_path, import_format, dataset, label_field, classes, world)
     with progress_bars(to_stderr=as_json) as progress:
-        summary = init_workspace(directory, world, import_path, import_format, progress)
+        summary = init_workspace(directory, world, progress=progress, source=source)
     for path, reason in summary.skipped:
         errors.print(f"[yellow]skipped[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(summary_json(summary), indent=2) + "\n")
         return
     console.print(split_table(f"workspace {directory}", summary.counts, len(summary.skipped)))
+    for note in summary.notes:
+        console.print(note, highlight=False, soft_wrap=True)
     console.print(f"Field data from {summary.source}. Next: failforge baseline -w {directory}")
 
 

@@ -143,3 +143,32 @@ def _deps(workspace: Path) -> Any:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def import_source(
+    path: Path | None,
+    fmt: str,
+    dataset: str | None,
+    label_field: str | None,
+    classes: str | None,
+    world: Path | None,
+) -> Any:
+    """`init`'s import options as an ImportSource (None: the demo world); UsageError when they
+    do not fit together."""
+    from agent.control.workspaces import ImportSource
+    from storage.importers import FORMATS
+
+    if fmt not in FORMATS:
+        raise UsageError(f"Unknown --format '{fmt}'; use {', '.join(FORMATS)}.")
+    if sum(x is not None for x in (world, path, dataset)) > 1:
+        raise UsageError("Pass one of --world, --import and --fiftyone.")
+    if label_field is not None and dataset is None:
+        raise UsageError("--label-field names a field of the --fiftyone dataset; pass both.")
+    names = None if classes is None else [c.strip() for c in classes.split(",") if c.strip()]
+    if names is not None and (not names or len(set(names)) != len(names)):
+        raise UsageError(f"--classes '{classes}' must name each class once, comma-separated.")
+    if names is not None and path is None and dataset is None:
+        raise UsageError("--classes names the classes of an import (--import or --fiftyone).")
+    if path is None and dataset is None:
+        return None
+    return ImportSource(path, fmt, dataset, label_field, names)

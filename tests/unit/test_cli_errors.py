@@ -45,8 +45,10 @@ def test_bad_yaml_path_creates_nothing(tmp_path: Path, world: str, message: str)
 
 
 def test_unknown_import_format_and_empty_import(tmp_path: Path) -> None:
-    code, output = _run("init", str(tmp_path / "ws"), "--import", str(tmp_path), "--format", "voc")
-    assert code == 2 and "Unknown --format 'voc'" in output
+    code, output = _run(
+        "init", str(tmp_path / "ws"), "--import", str(tmp_path), "--format", "pascal"
+    )
+    assert code == 2 and "Unknown --format 'pascal'" in output
     code, output = _run("init", str(tmp_path / "ws"), "--import", str(tmp_path))
     assert code == 2 and "No usable labelled image" in output
 
