@@ -5,16 +5,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import supervision as sv
-from PIL import Image, ImageFilter
 from pydantic import BaseModel, Field
 
 from tools.convert import class_ids
-from tools.image_filters import laplacian, median3x3, rgb_to_luma
+from tools.image_attributes import image_attributes
 
 # Attributes measured per object (image attributes are copied onto each of its objects).
 IMAGE_ATTRIBUTES = ("brightness", "contrast", "haze", "streaks", "specks", "sharpness")
@@ -63,31 +61,10 @@ class ObjectTable:
     found: np.ndarray
 
 
-@lru_cache(maxsize=8192)
 def image_statistics(path: str) -> dict[str, float]:
-    """Brightness, contrast, haze (dark channel), streak and speck energy, and sharpness."""
-    with Image.open(path) as image:
-        rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    luma = rgb_to_luma(rgb)
-    dark = rgb.min(axis=2)
-    # The dark channel (min over colour and a small patch) is high under haze and fog.
-    dark_channel = np.asarray(
-        Image.fromarray(dark.astype(np.uint8)).filter(ImageFilter.MinFilter(5)), dtype=np.float32
-    )
-    smooth = median3x3(luma.astype(np.uint8)).astype(np.float32)
-    residual = luma - smooth
-    # Rain streaks are thin slanted lines: energy of horizontal differences of the residual.
-    streaks = float(np.abs(np.diff(residual, axis=1)).mean())
-    # Snow is isolated bright specks: pixels far above their median neighbourhood.
-    specks = float((residual > 40).mean())
-    return {
-        "brightness": float(luma.mean()),
-        "contrast": float(luma.std()),
-        "haze": float(dark_channel.mean()),
-        "streaks": streaks,
-        "specks": specks,
-        "sharpness": float(laplacian(luma).var()),
-    }
+    """Brightness, contrast, haze (dark channel), streak and speck energy, and sharpness: measured
+    in tools/image_attributes (cached there), where generators aim at the same numbers."""
+    return image_attributes(path)
 
 
 def match_found(
