@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
 import supervision as sv
@@ -16,6 +18,8 @@ class CheckItem(NamedTuple):
     conditions: dict[str, str]
     detections: sv.Detections
     size: int
+    # Measured attribute -> [low, high] a paste request aimed at (GenerationRequest.targets).
+    targets: Mapping[str, tuple[float, float]] = MappingProxyType({})
 
 
 class RequestCheck(BaseModel):
