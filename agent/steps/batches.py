@@ -26,6 +26,7 @@ from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.generator.check import CheckItem, RequestCheck
 from tools.labeler.base import LabelFailure
+from tools.generator.instance_bank import write_instance_bank
 from tools.labeler.truth import check_labels
 
 
@@ -60,8 +61,6 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
 def ensure_instance_bank(deps: Deps) -> Path:
     """The paste generator's bank of objects, from every labelled train image (never val or test),
     written once per workspace: the train split does not change after `init`."""
-    from tools.generator.instance_bank import write_instance_bank
-
     path = instance_bank_file(deps.settings)
     if not path.is_file():
         sources = edit_sources(deps, 0, count=len(deps.datasets.split("train")))
@@ -291,6 +290,7 @@ def check_requests(
                 dict(request.conditions),
                 detections,
                 max(width, height),
+                dict(request.targets),
             )
         )
     checks = [RequestCheck(score=0.0, as_asked=False, checked=False) for _ in samples]

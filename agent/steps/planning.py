@@ -134,9 +134,9 @@ class GenericPlanner:
         labels = deps.datasets.labels(view)
         if _photographs(deps):
             ids = np.concatenate([class_ids(d) for d in labels] + [np.zeros(0, dtype=int)])
-            counts = {c: int(np.sum(ids == k)) for k, c in enumerate(deps.settings.classes)}
+            per_class = {c: int(np.sum(ids == k)) for k, c in enumerate(deps.settings.classes)}
             return attribute_plans.generic_requests(
-                counts, _backgrounds(deps, budget), budget.images, budget.seed, budget.batch_id
+                per_class, _backgrounds(deps, budget), budget.images, budget.seed, budget.batch_id
             )
         estimated = estimate_field_conditions(
             [str(s[1]) for s in samples], [max(s[2], s[3]) for s in samples], labels
