@@ -75,7 +75,7 @@ def test_pasted_objects_come_from_train_images_only(world: dict, tmp_path: Path)
         request(n, source_path=val.path, source_boxes=val.boxes, targets={"objects": (2, 3)})
         for n in range(8)
     ]
-    made, failed = PasteGenerator(world["bank"]).generate(requests, tmp_path, 640)
+    made, failed = PasteGenerator(world["bank"], jitter=False).generate(requests, tmp_path, 640)
     assert not failed
     donors = [d["sample_id"] for m in made for d in truth_of(m.path)["donors"]]
     assert len(donors) >= 16
@@ -119,7 +119,7 @@ def test_a_box_grabcut_cannot_cut_gets_the_inscribed_ellipse(tmp_path: Path) -> 
 def test_every_pasted_box_holds_exactly_the_pixels_that_changed(
     world: dict, tmp_path: Path
 ) -> None:
-    generator = PasteGenerator(world["bank"])
+    generator = PasteGenerator(world["bank"], jitter=False)
     requests = [
         request(
             n,
@@ -160,7 +160,7 @@ def test_classes_sizes_and_counts_land_as_asked(world: dict, tmp_path: Path, siz
         )
         for n in range(10)
     ]
-    made, failed = PasteGenerator(world["bank"]).generate(requests, tmp_path, 640)
+    made, failed = PasteGenerator(world["bank"], jitter=False).generate(requests, tmp_path, 640)
     assert not failed
     for image in made:
         truth = truth_of(image.path)
@@ -182,7 +182,7 @@ def test_overlaps_land_in_the_asked_range(world: dict, tmp_path: Path) -> None:
         )
         for n in range(10)
     ]
-    made, _ = PasteGenerator(world["bank"]).generate(requests, tmp_path, 640)
+    made, _ = PasteGenerator(world["bank"], jitter=False).generate(requests, tmp_path, 640)
     for image in made:
         truth = truth_of(image.path)
         overlaps = max_overlaps(np.array(truth["boxes"]))[truth["pasted"]]
@@ -195,7 +195,7 @@ def test_without_an_overlap_target_pasted_objects_keep_clear(world: dict, tmp_pa
         request(n, source_path=source.path, source_boxes=source.boxes, targets={"objects": (3, 3)})
         for n in range(6)
     ]
-    made, _ = PasteGenerator(world["bank"]).generate(requests, tmp_path, 640)
+    made, _ = PasteGenerator(world["bank"], jitter=False).generate(requests, tmp_path, 640)
     for image in made:
         truth = truth_of(image.path)
         assert (max_overlaps(np.array(truth["boxes"]))[truth["pasted"]] <= CLEAR_IOU).all()
@@ -217,7 +217,7 @@ def test_covered_background_objects_shrink_or_are_dropped(world: dict, tmp_path:
         )
         for n in range(16)
     ]
-    made, _ = PasteGenerator(world["bank"]).generate(requests, tmp_path, 640)
+    made, _ = PasteGenerator(world["bank"], jitter=False).generate(requests, tmp_path, 640)
     before = pixels(source.path)
     outcomes = {"kept": 0, "shrunk": 0, "dropped": 0}
     for image in made:
@@ -256,7 +256,7 @@ def test_image_attributes_are_edited_into_range_and_read_back(world: dict, tmp_p
         requests.append(
             request(n, source_path=source.path, source_boxes=source.boxes, targets=targets)
         )
-    made, failed = PasteGenerator(world["bank"]).generate(requests, tmp_path, 640)
+    made, failed = PasteGenerator(world["bank"], jitter=False).generate(requests, tmp_path, 640)
     assert not failed
     checks = AttributeReadBack().check(
         [
@@ -270,7 +270,7 @@ def test_image_attributes_are_edited_into_range_and_read_back(world: dict, tmp_p
 
 def test_the_truth_file_labels_every_object(world: dict, tmp_path: Path) -> None:
     source = world["train"][0]
-    made, _ = PasteGenerator(world["bank"]).generate(
+    made, _ = PasteGenerator(world["bank"], jitter=False).generate(
         [request(1, source_path=source.path, source_boxes=source.boxes)], tmp_path, 640
     )
     labels = SceneTruthLabeler().label(made, list(COLOURS))[0]
@@ -282,7 +282,7 @@ def test_the_truth_file_labels_every_object(world: dict, tmp_path: Path) -> None
 
 def test_the_same_request_makes_the_same_image(world: dict, tmp_path: Path) -> None:
     asked = request(5, targets={"objects": (2, 2), "haze": (100.0, 120.0)})  # background by seed
-    generator = PasteGenerator(world["bank"])
+    generator = PasteGenerator(world["bank"], jitter=False)
     first, _ = generator.generate([asked], tmp_path / "a", 640)
     second, _ = generator.generate([asked], tmp_path / "b", 640)
     assert first[0].path.read_bytes() == second[0].path.read_bytes()
@@ -300,7 +300,9 @@ def test_a_bad_request_fails_alone_with_its_reason(world: dict, tmp_path: Path) 
         "r005": request(5, mode="retrieve"),
         "r006": request(6, targets={"objects": (1.2, 1.8)}),
     }
-    made, failed = PasteGenerator(world["bank"]).generate([good, *bad.values()], tmp_path, 640)
+    made, failed = PasteGenerator(world["bank"], jitter=False).generate(
+        [good, *bad.values()], tmp_path, 640
+    )
     assert [m.request_id for m in made] == ["r000"]
     assert set(failed) == set(bad)
     assert "glare" in failed["r001"]
@@ -316,3 +318,25 @@ def test_the_bank_is_read_on_first_use(tmp_path: Path) -> None:
     made, failed = generator.generate([request(0)], tmp_path, 640)
     assert made == []
     assert "no instance bank" in failed["r000"]
+
+
+def test_a_jittered_background_keeps_its_boxes_on_its_objects() -> None:
+    from tools.generator.paste import jitter_background
+
+    # Two solid squares on black: after mirroring and cropping, each kept box still holds
+    # its square's pixels (the square is what is bright inside it, and nothing outside it is).
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[20:50, 30:60] = (255, 0, 0)
+    image[70:110, 100:150] = (0, 255, 0)
+    boxes = [(30.0, 20.0, 60.0, 50.0, "a"), (100.0, 70.0, 150.0, 110.0, "b")]
+    for seed in range(12):
+        out, moved = jitter_background(image, boxes, np.random.default_rng(seed))
+        assert out.shape == image.shape
+        for x0, y0, x1, y1, cls in moved:
+            channel = 0 if cls == "a" else 1
+            bright = out[..., channel] > 128
+            inside = bright[int(np.ceil(y0)) + 1 : int(y1) - 1, int(np.ceil(x0)) + 1 : int(x1) - 1]
+            assert inside.mean() > 0.95, (seed, cls)
+            outside = bright.copy()
+            outside[max(int(y0) - 2, 0) : int(y1) + 3, max(int(x0) - 2, 0) : int(x1) + 3] = False
+            assert outside.sum() == 0, (seed, cls)
