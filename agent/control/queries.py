@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.control.breakdown import class_rows, found_slices, has_predictions, slice_rows
 from agent.control.runner import current_loop_id, loop_status
 from agent.deps import Deps
 from agent.state import CycleRecord
+from agent.steps.failures import val_object_table
 
 
 def status_payload(deps: Deps, split: str) -> dict[str, Any]:
+    """The incumbent on `split`: overall, per world slice (the demo world's truth, on test), per
+    class (`classes`) and on the slices discovery found on val (`found_slices`)."""
     incumbent = deps.registry.incumbent()
     if incumbent is None:
-        return {"incumbent": None, "split": split, "metrics": None, "slices": {}}
+        return {
+            "incumbent": None,
+            "split": split,
+            "metrics": None,
+            "slices": {},
+            "classes": {},
+            "found_slices": {},
+        }
     evaluation = incumbent.metrics.get(split, {})
+    classes: dict[str, Any] = {}
+    found: dict[str, Any] = {}
+    if has_predictions(deps, incumbent.name, split):
+        table = val_object_table(deps, incumbent.name, split)
+        rows = class_rows(deps, incumbent.name, split, table)
+        classes = {name: m.model_dump(mode="json") for name, m in rows.items()}
+        slices = found_slices(deps, incumbent.name)
+        found = {
+            name: m.model_dump(mode="json") for name, m in slice_rows(deps, table, slices).items()
+        }
     return {
         "incumbent": {
             "name": incumbent.name,
@@ -25,6 +46,8 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
         "split": split,
         "metrics": evaluation.get("overall"),
         "slices": evaluation.get("slices", {}),
+        "classes": classes,
+        "found_slices": found,
     }
 
 
