@@ -56,8 +56,10 @@ def _report(read: dict[str, Any], classes: Sequence[str] | None) -> ImportReport
     """The child's samples as checked LabeledImages, each bad one skipped with its reason."""
     field = read["label_field"]
     present = sorted({label for s in read["samples"] for label in s["labels"]})
+    # The dataset's declared order (classes no box has left out), then any it does not declare.
     declared = [c for c in read["classes"] if c in present]
-    report = ImportReport(classes=list(classes or declared or present))
+    ordered = declared + [c for c in present if c not in declared]
+    report = ImportReport(classes=list(classes or ordered))
     untagged = 0
     for sample in read["samples"]:
         path = Path(sample["filepath"])
