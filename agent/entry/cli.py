@@ -118,15 +118,17 @@ def app_command(
 
     from agent.entry.api.guard import callers, check_bind
     from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
+    from agent.settings import Settings
 
+    settings = Settings.load(workspace)
+    try:  # the App's decisions need a token whenever it listens beyond this machine
+        check_bind(address, callers(settings.api_token, settings.api_reviewers))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     # Read by FiftyOne when it starts, and by the review plugin inside the App's server.
     os.environ["FIFTYONE_PLUGINS_DIR"] = str(PLUGINS_DIR)
     os.environ["FAILFORGE_WORKSPACE"] = str(workspace.resolve())
     deps = _deps(workspace)
-    try:  # the App's decisions need a token whenever it listens beyond this machine
-        check_bind(address, callers(deps.settings.api_token, deps.settings.api_reviewers))
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     port = port or deps.settings.fiftyone.app_port
     session = deps.datasets.launch_app(port=port, address=address, panel=REVIEW_PANEL)
     console.print(

@@ -234,6 +234,8 @@ def test_with_tokens_the_app_records_the_reviewer_its_token_names(
 
 
 def test_the_app_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    import os
+
     from typer.testing import CliRunner
 
     from agent.entry.cli import app
@@ -242,3 +244,5 @@ def test_the_app_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["app", "-w", str(tmp_path), "--address", "0.0.0.0"])
     assert result.exit_code == 2
     assert "Refusing to listen on 0.0.0.0 without FAILFORGE_API_TOKEN" in result.output
+    # Refused before anything: no workspace left in this process's environment for later code.
+    assert "FAILFORGE_WORKSPACE" not in os.environ
