@@ -29,12 +29,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("contact-sheet.png"))
     args = parser.parse_args()
     deps = build_deps(Settings.load(args.workspace))
-    batches = [b for b in deps.registry.batches() if args.batch in (None, b.batch_id)]
+    batches = [b for b in deps.registry.batches() if args.batch in (None, b.id)]
     approved = [b for b in batches if b.status == "approved"] or batches
     if not approved:
         raise SystemExit(f"No batch {args.batch or ''} in {args.workspace}.")
     batch = approved[-1]
-    view = deps.datasets.batch(batch.batch_id)
+    view = deps.datasets.batch(batch.id)
     samples = deps.datasets.samples(view)[: args.count]
     labels = deps.datasets.labels(view)[: len(samples)]
     slices = view.values("target_slice")[: len(samples)]
@@ -52,15 +52,17 @@ def main() -> None:
             strict=True,
         ):
             draw.rectangle([x0, y0, x1, y1], outline=COLOURS[int(class_id) % len(COLOURS)], width=2)
-        image.thumbnail((TILE, TILE))
+        scale = TILE / max(image.size)  # up or down, so small images read too
+        image = image.resize((round(image.width * scale), round(image.height * scale)))
         x, y = (k % args.columns) * TILE, (k // args.columns) * (TILE + 14)
         sheet.paste(image, (x, y))
-        ImageDraw.Draw(sheet).text((x + 2, y + TILE), str(slice_name)[:40], fill=(230, 230, 230))
+        caption = (x + 2, y + image.height + 1)
+        ImageDraw.Draw(sheet).text(caption, str(slice_name)[:40], fill=(230, 230, 230))
     sheet.save(args.out)
     classes = ", ".join(
         f"{c} {COLOURS[i % len(COLOURS)]}" for i, c in enumerate(deps.settings.classes)
     )
-    print(f"{args.out}: {len(samples)} images of batch {batch.batch_id} ({classes})")
+    print(f"{args.out}: {len(samples)} images of batch {batch.id} ({classes})")
 
 
 if __name__ == "__main__":

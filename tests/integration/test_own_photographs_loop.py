@@ -76,7 +76,9 @@ def test_a_loop_on_photographs_pastes_their_own_objects_and_speaks_their_attribu
     assert result.exit_code == 0, result.output
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FAILFORGE_DETECTOR__BATCH", "4")
-        result = runner.invoke(app, ["baseline", "-w", ws, "--epochs", "8"])
+        # 16 val images hold about 60 objects: slices of a few objects must count.
+        patch.setenv("FAILFORGE_LOOP__MIN_SUPPORT", "4")
+        result = runner.invoke(app, ["baseline", "-w", ws, "--epochs", "30"])
         assert result.exit_code == 0, result.output
         result = runner.invoke(
             app,
@@ -88,10 +90,11 @@ def test_a_loop_on_photographs_pastes_their_own_objects_and_speaks_their_attribu
     from agent.deps import build_deps
     from agent.settings import Settings
 
-    deps = build_deps(Settings.load(ws))
+    deps = build_deps(Settings.load(Path(ws)))
     assert deps.generator.name == "paste"
-    (batch,) = deps.registry.batches()
-    view = deps.datasets.batch(batch.batch_id)
+    approved = [b for b in deps.registry.batches() if b.status == "approved"]
+    assert len(approved) == 1, result.output
+    view = deps.datasets.batch(approved[0].id)
     prompts = view.values("prompt")
     assert len(prompts) >= 10
     assert all(p.startswith("paste") for p in prompts)
