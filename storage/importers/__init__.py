@@ -37,8 +37,8 @@ def import_labelled(
 ) -> ImportReport:
     """Import a folder (YOLO, VOC) or annotations file (COCO); raise ImportError_ if nothing is
     usable. `classes`, when given, are the user's class names in order: a COCO or VOC file with
-    an object of another class is skipped; for YOLO they name the ids 0, 1, ... where the folder
-    has no data.yaml or classes.txt."""
+    an object of another class is skipped; for YOLO they name the ids 0, 1, ... (over the
+    folder's data.yaml)."""
     if not path.exists():
         raise ImportError_(f"Import path {path} does not exist.")
     if classes is not None and not classes:
@@ -46,7 +46,7 @@ def import_labelled(
     if fmt == "yolo":
         if not path.is_dir():
             raise ImportError_(f"A YOLO import needs a folder; {path} is a file.")
-        report = import_yolo(path, classes or default_classes)
+        report = import_yolo(path, default_classes, classes)
     elif fmt == "coco":
         report = import_coco(path, default_classes, classes)
     elif fmt == "voc":

@@ -12,7 +12,8 @@ from storage.importers.files import IMAGE_SUFFIXES, ImportReport, image_size, sp
 from tools.convert import YoloLabelError, from_yolo_lines
 
 
-def _yolo_classes(root: Path, default: Sequence[str]) -> list[str]:
+def _yolo_classes(root: Path) -> list[str] | None:
+    """The class names the folder gives (data.yaml, dataset.yaml or classes.txt), if any."""
     for name in ("data.yaml", "dataset.yaml"):
         if (root / name).is_file():
             names = (yaml.safe_load((root / name).read_text()) or {}).get("names")
@@ -24,7 +25,7 @@ def _yolo_classes(root: Path, default: Sequence[str]) -> list[str]:
         return [
             line.strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip()
         ]
-    return list(default)
+    return None
 
 
 def _label_path(root: Path, image: Path) -> Path:
@@ -34,8 +35,18 @@ def _label_path(root: Path, image: Path) -> Path:
     return image.with_suffix(".txt")
 
 
-def import_yolo(root: Path, default_classes: Sequence[str]) -> ImportReport:
-    report = ImportReport(classes=_yolo_classes(root, default_classes))
+def import_yolo(
+    root: Path, default_classes: Sequence[str], classes: Sequence[str] | None = None
+) -> ImportReport:
+    """Class ids are named by `classes` when given, else by the folder's data.yaml (or
+    dataset.yaml, classes.txt), else by `default_classes`, which the report's notes say."""
+    named = _yolo_classes(root)
+    report = ImportReport(classes=list(classes or named or default_classes))
+    if not classes and not named:
+        report.notes.append(
+            f"classes {', '.join(report.classes)}: the folder names none (data.yaml, "
+            "dataset.yaml or classes.txt); --classes names its ids 0, 1, ..."
+        )
     images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     used_labels: set[Path] = set()
     for image in images:

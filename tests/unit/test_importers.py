@@ -105,3 +105,16 @@ def test_a_malformed_coco_file_is_one_clear_error(tmp_path: Path, text: str) -> 
     (tmp_path / "ann.json").write_text(text)
     with pytest.raises(ImportError_, match="is not a COCO annotations file"):
         import_labelled(tmp_path / "ann.json", "coco", CLASSES)
+
+
+def test_yolo_ids_take_the_names_given_and_a_default_is_said(yolo_folder: Path) -> None:
+    report = import_labelled(yolo_folder, "yolo", CLASSES)
+    assert report.classes == CLASSES
+    assert report.notes == [
+        "classes car, person, sign: the folder names none (data.yaml, dataset.yaml or "
+        "classes.txt); --classes names its ids 0, 1, ..."
+    ]
+    (yolo_folder / "data.yaml").write_text("names: [cat, dog, owl]\n")
+    assert import_labelled(yolo_folder, "yolo", CLASSES).classes == ["cat", "dog", "owl"]
+    named = import_labelled(yolo_folder, "yolo", CLASSES, classes=["wbc", "rbc", "platelet"])
+    assert named.classes == ["wbc", "rbc", "platelet"] and named.notes == []
