@@ -3,7 +3,7 @@
 The rule: the smallest size (a multiple of 32) at which the 10th-percentile object of the class
 with the smallest objects keeps a shorter side of at least 16 px once each image's long side is
 resized to it; at least 160, at most the images' median long side (no enlarging beyond one
-stride) and at most 320 for CPU training.
+stride) and at most 192 for CPU training.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ MIN_OBJECT_PX = 16
 PERCENTILE = 10  # of each class's objects, so that a rare small class is not outvoted
 SMALLEST = 160  # the demo world's size; below it the network's deepest grid is 5 x 5 cells
 # Training cost grows with the square of the size: 320 is 4x the 160 the CPU recipe was
-# measured at. With a GPU, set detector.imgsz higher by hand.
-CPU_CAP = 320
+# measured at. On BCCD (204 train images) an epoch at 320 took 35-60 s on 2 busy cores, so a
+# cycle's fine-tune ran past 8 minutes; 192 keeps a cycle within minutes. With a GPU, set
+# detector.imgsz higher by hand.
+CPU_CAP = 192
 STRIDE = 32  # ultralytics rounds sizes to its largest stride
 
 

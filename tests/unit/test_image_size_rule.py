@@ -37,20 +37,20 @@ def test_big_objects_keep_the_smallest_size() -> None:
 
 
 def test_small_objects_get_the_smallest_size_that_keeps_them_16_px() -> None:
-    # The shorter side, 40 px at 640, needs 256 (16 / (40/640) = 256, a multiple of 32).
-    choice = choose_image_size(_dataset([(40, 90)] * 20), ["cell"])
-    assert choice.imgsz == 256
+    # The shorter side, 60 px at 640, needs 192 (16 / (60/640) = 170.7, up to a multiple of 32).
+    choice = choose_image_size(_dataset([(60, 90)] * 20), ["cell"])
+    assert choice.imgsz == 192
     assert choice.reason.endswith(
-        "256 keeps it at 16 px (the smallest size that keeps at least 16)"
+        "192 keeps it at 18 px (the smallest size that keeps at least 16)"
     )
 
 
 def test_tiny_objects_are_capped_for_cpu_training() -> None:
     choice = choose_image_size(_dataset([(12, 12)] * 20), ["dot"])
-    assert choice.imgsz == CPU_CAP == 320
+    assert choice.imgsz == CPU_CAP == 192
     assert choice.reason == (
-        "image size 320: the 10th-percentile dot object is 12 px at 640; 320 keeps it at 6 px "
-        "(864 would keep 16; capped at 320 for CPU training)"
+        "image size 192: the 10th-percentile dot object is 12 px at 640; 192 keeps it at 4 px "
+        "(864 would keep 16; capped at 192 for CPU training)"
     )
 
 
@@ -58,7 +58,7 @@ def test_a_rare_small_class_is_not_outvoted_by_a_common_big_one() -> None:
     images = _dataset([(150, 150)] * 90) + _dataset([(32, 32)] * 10, class_id=1)
     # The 10th percentile of all objects is a big one (160 would do); the small class's is 32 px.
     choice = choose_image_size(images, ["big", "small"])
-    assert choice.imgsz == 320
+    assert choice.imgsz == 192
     assert "the 10th-percentile small object is 32 px at 640" in choice.reason
 
 
@@ -68,7 +68,7 @@ def test_small_images_are_not_enlarged_past_their_size() -> None:
     assert choice.reason.endswith("the images are not enlarged past their size)")
 
 
-@pytest.mark.parametrize(("side", "size"), [(200, 224), (250, 256), (700, 320)])
+@pytest.mark.parametrize(("side", "size"), [(100, 128), (150, 160), (700, 192)])
 def test_the_median_long_side_bounds_it_rounded_up_to_a_stride(side: int, size: int) -> None:
     choice = choose_image_size(_dataset([(10, 10)] * 10, width=side, height=side // 2), ["dot"])
     assert choice.imgsz == size
