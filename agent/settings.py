@@ -21,7 +21,11 @@ class DetectorSettings(BaseModel):
 
     backend: Literal["ultralytics"] = Field("ultralytics", description="detector library")
     model: str = Field(
-        "yolov8n.yaml", description="model yaml (trained from scratch) or a .pt path"
+        "yolov8n.yaml",
+        description="model yaml (trained from scratch) or your own YOLOv8 detection weights (a "
+        ".pt path, relative to the workspace or absolute): the baseline trains from them with "
+        "their class channels matched to the workspace's classes by name (another number of "
+        "classes: ultralytics learns the class layer afresh)",
     )
     epochs: int = Field(30, ge=1, description="epochs of the baseline training")
     finetune_epochs: int = Field(12, ge=1, description="most epochs of a cycle's fine-tuning")
@@ -521,6 +525,11 @@ class Settings(BaseSettings):
         return settings.model_copy(update={"workspace": workspace})
 
     def database_dir(self) -> Path:
+        # A relative .pt in detector.model is the user's own weights, read from the workspace.
+        model = Path(settings.detector.model).expanduser()
+        if model.suffix == ".pt":
+            detector = settings.detector.model_copy(update={"model": str(workspace / model)})
+            settings = settings.model_copy(update={"detector": detector})
         return self.fiftyone.database_dir or self.workspace / "fiftyone"
 
     def state_location(self) -> StateLocation:

@@ -15,6 +15,7 @@ import supervision as sv
 
 from tools.convert import empty_detections
 from tools.detector.base import TrainResult, WeightsError
+from tools.detector.class_head import align_class_head
 from tools.detector.cpu_memory_format import use_channels_last
 from tools.detector.cpu_precision import (
     Precision,
@@ -146,7 +147,8 @@ class UltralyticsDetector:
         """Train into `out_dir`; returns the final weights. `on_epoch(done, total)` reports progress."""
         yolo = _yolo_class()
         # From the given weights, else from self.model (a yaml, or a user's own .pt).
-        model = _open(yolo, init_weights) if init_weights is not None else yolo(self.model)
+        model = _open(yolo, init_weights) if init_weights is not None else self._start_model(yolo)
+        own_weights = init_weights is None and self.model.endswith(".pt")
         clock = _EpochClock()
         self._training_callbacks(model, clock)
         # bfloat16 autocast on a CPU that computes it natively: measured 1.6x faster forward and
@@ -176,8 +178,8 @@ class UltralyticsDetector:
             verbose=False,
             amp=amp,
             # ultralytics drops a loaded checkpoint's weights when pretrained=False: fine-tuning
-            # must say True; training from a yaml says False (nothing to load or fetch).
-            pretrained=init_weights is not None,
+            # and a user's own .pt must say True; a yaml says False (nothing to load or fetch).
+            pretrained=init_weights is not None or own_weights,
             val=False,
             # Decoded images in memory: epochs after the first skip JPEG decoding.
             cache="ram" if self.cache else False,
@@ -218,6 +220,28 @@ class UltralyticsDetector:
             train_images=clock.images,
             threads=clock.threads,
         )
+
+    def _start_model(self, yolo: Any) -> Any:
+        """The model a first training starts from: a yaml (random weights), or a user's own
+        detection weights (a .pt) with their class channels lined up with self.classes. The
+        recipe stays the one for training from scratch (rate, warm-up): the class layer is new
+        to the workspace's data even where the backbone is not."""
+        if not self.model.endswith(".pt"):
+            return yolo(self.model)
+        weights = Path(self.model)
+        if not weights.is_file():
+            raise WeightsError(
+                f"detector.model {weights} does not exist; point it at your own .pt weights or "
+                "at a model yaml such as yolov8n.yaml."
+            )
+        model = _open.__wrapped__(yolo, weights)  # a copy of its own: its head is changed below
+        if model.task != "detect":
+            raise WeightsError(
+                f"detector.model {weights} holds a {model.task} model; failforge trains "
+                "detectors (YOLOv8 detection weights)."
+            )
+        log.info("training from %s: %s", weights, align_class_head(model.model, self.classes))
+        return model
 
     def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
         with self.turns.held(f"predicting {len(images)} images with {weights}"):
