@@ -25,8 +25,8 @@ from storage.datasets import LabeledImage
 from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.generator.check import CheckItem, RequestCheck
-from tools.labeler.base import LabelFailure
 from tools.generator.instance_bank import write_instance_bank
+from tools.labeler.base import LabelFailure
 from tools.labeler.truth import check_labels
 
 

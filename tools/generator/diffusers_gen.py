@@ -203,7 +203,8 @@ class DiffusersGenerator:
         width, height = (max(8, round(v * scale / 8) * 8) for v in source.size)
         sx, sy = width / source.width, height / source.height
         boxes = [
-            (x0 * sx, y0 * sy, x1 * sx, y1 * sy, cls) for x0, y0, x1, y1, cls in request.source_boxes
+            (x0 * sx, y0 * sy, x1 * sx, y1 * sy, cls)
+            for x0, y0, x1, y1, cls in request.source_boxes
         ]
         rng = np.random.default_rng(request.seed)
         low, high = request.targets.get("objects", (1.0, 3.0))
