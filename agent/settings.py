@@ -451,8 +451,12 @@ class ExecutionSettings(BaseModel):
 class BackendSettings(BaseModel):
     """Which generator and labeler the loop uses (the analyst has its own section)."""
 
-    generator: Literal["procedural", "retrieval", "diffusers"] = Field(
-        "procedural", description="which generator makes the images"
+    generator: Literal["procedural", "paste", "retrieval", "diffusers"] | None = Field(
+        None,
+        description="procedural: the demo world's renderer (demo world only); paste: copy-paste "
+        "of the train split's own objects and attribute edits of its images (CPU, no download); "
+        "diffusers: text-to-image and inpainting on a GPU; retrieval: nearest images of a pool. "
+        "Default: procedural for the demo world, paste for imported photographs",
     )
     labeler: Literal["truth", "grounded-sam"] = Field(
         "truth",
@@ -521,15 +525,26 @@ class Settings(BaseSettings):
                 f"{workspace / SETTINGS_FILE}: {where}: {problem['msg']}; fix it (nothing was "
                 "changed)."
             ) from None
-        # The folder is the one asked for, whatever FAILFORGE_WORKSPACE says.
-        return settings.model_copy(update={"workspace": workspace})
-
-    def database_dir(self) -> Path:
         # A relative .pt in detector.model is the user's own weights, read from the workspace.
         model = Path(settings.detector.model).expanduser()
         if model.suffix == ".pt":
             detector = settings.detector.model_copy(update={"model": str(workspace / model)})
             settings = settings.model_copy(update={"detector": detector})
+        # The folder is the one asked for, whatever FAILFORGE_WORKSPACE says.
+        return settings.model_copy(update={"workspace": workspace})
+
+    def vocabulary(self) -> Literal["scene", "attributes"]:
+        """scene: the demo world's conditions; attributes: a user's photographs (no world), whose
+        slices, hypotheses and requests speak measured attributes and the user's classes."""
+        return "scene" if self.world else "attributes"
+
+    def generator_backend(self) -> str:
+        """The generator in use: the one set, else the default for the kind of workspace."""
+        if self.backends.generator is not None:
+            return self.backends.generator
+        return "procedural" if self.world else "paste"
+
+    def database_dir(self) -> Path:
         return self.fiftyone.database_dir or self.workspace / "fiftyone"
 
     def state_location(self) -> StateLocation:

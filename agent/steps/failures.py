@@ -228,9 +228,11 @@ def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
                 recall=failure.recall,
                 deficit=failure.deficit,
                 stats=failure.stats,
-                overall_stats=overall,
+                # Over every val object, as discovery measured it (older slices lack it).
+                overall_stats=failure.overall_stats or overall,
                 example_ids=failure.example_ids,
                 example_paths=evidence_images(deps, state, failure),
+                vocabulary=deps.settings.vocabulary(),
             )
         )
     analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))
