@@ -137,5 +137,6 @@ def test_text_in_an_image_cannot_make_the_analyst_decide_anything(server, eviden
     assert hypothesis.model_copy(update={"fallback": None}) == OfflineAnalyst().explain(evidence)
     assert hypothesis.fallback == "no JSON object in the answer"  # labelled as the fallback
     assert "approve" not in analysis.model_dump_json().lower()
-    # An analysis carries hypotheses only: there is no field through which to decide a batch.
-    assert set(FailureAnalysis.model_fields) == {"analyst", "hypotheses"}
+    # An analysis carries hypotheses and what the analyst was shown, nothing else: there is no
+    # field through which to decide a batch.
+    assert set(FailureAnalysis.model_fields) == {"analyst", "hypotheses", "evidence"}
