@@ -126,7 +126,7 @@ def _needed(block: Mapping[str, Any]) -> str:
     if block.get("verdict") != "undecided" or not block.get("ci95"):
         return ""
     needed = block.get("seeds_to_decide")
-    return f"; {needed} seeds would decide it" if needed else "; no number of seeds decides it"
+    return f"; {needed} seeds would decide it" if needed else "; a mean of 0"
 
 
 def _early_stop_lines(result: Mapping[str, Any]) -> list[str]:

@@ -184,7 +184,10 @@ def evidence_gate(
       candidate's name and its verdict re-judged on that cycle's targets and guards. If the
       new candidate is inconclusive too and the carried one is still better (gain above 0,
       nothing blocking), the candidates stayed better over two cycles: the new one, trained
-      on more images, is promoted. Otherwise the carried one is dropped.
+      on more images, is promoted. Otherwise the carried one is dropped. This is a lower
+      bar than an interval above 0: both verdicts read the same val objects, so two positive
+      gains are weaker evidence than two independent ones (scripts/replay_gate.py measures
+      what it costs in false promotions).
     """
     limits = limits or {}
     before, after = objective(incumbent, targets), objective(candidate, targets)
