@@ -23,9 +23,9 @@ class DetectorSettings(BaseModel):
     model: str = Field(
         "yolov8n.yaml",
         description="model yaml (trained from scratch) or your own YOLOv8 detection weights (a "
-        ".pt path, relative to the workspace or absolute): the baseline trains from them with "
-        "their class channels matched to the workspace's classes by name (another number of "
-        "classes: ultralytics learns the class layer afresh)",
+        ".pt path, relative to the workspace or absolute): the baseline trains from them, each "
+        "class the weights know by name keeping its own class channels (ultralytics' remap, any "
+        "number of classes); the others start fresh",
     )
     epochs: int = Field(30, ge=1, description="epochs of the baseline training")
     finetune_epochs: int = Field(12, ge=1, description="most epochs of a cycle's fine-tuning")

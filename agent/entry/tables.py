@@ -105,7 +105,8 @@ def outcome_json(outcome: Any) -> dict[str, Any]:
 
 # -- models and data ---------------------------------------------------------------------------
 def status_table(payload: Mapping[str, Any]) -> Table:
-    """The incumbent's metrics on a split, overall and per slice (`queries.status_payload`)."""
+    """The incumbent's metrics on a split, overall, per class, per world slice and per slice
+    discovery found (`queries.status_payload`)."""
     table = make_table(
         f"incumbent {payload['incumbent']['name']} on {payload['split']}",
         [
@@ -119,7 +120,12 @@ def status_table(payload: Mapping[str, Any]) -> Table:
             Column("recall", right=True),
         ],
     )
-    rows = [("overall", payload["metrics"] or {}), *sorted(payload["slices"].items())]
+    rows = [
+        ("overall", payload["metrics"] or {}),
+        *payload.get("classes", {}).items(),
+        *sorted(payload["slices"].items()),
+        *payload.get("found_slices", {}).items(),
+    ]
     for name, m in rows:
         table.add_row(
             name,

@@ -1,5 +1,5 @@
-"""detector.model as a user's own .pt: the baseline trains from its weights, with class channels
-matched by name; a missing file is one sentence."""
+"""detector.model as a user's own .pt: the baseline trains from its weights, each known class
+keeping its channels by name; a missing file is one sentence."""
 
 from __future__ import annotations
 
@@ -65,15 +65,16 @@ def test_training_starts_from_the_users_weights_with_classes_matched_by_name(
 ) -> None:
     from tools.detector.ultralytics_detector import UltralyticsDetector
 
-    # The user's weights know the two classes in the other order.
+    # The user's weights know two of the workspace's three classes, in the other order.
     own = _user_weights(tmp_path / "mine.pt", {0: "b", 1: "a"})
     data = _yolo_folder(tmp_path / "data")
     items = [
         ExportItem(p, 64, 64, make_detections(np.array([[4, 4, 28, 28]]), np.array([0])))
         for p in sorted((data / "images" / "train").glob("*.png"))
     ]
-    data_yaml = export_yolo(tmp_path / "export", ["a", "b"], {"train": items, "val": items})
-    detector = UltralyticsDetector(["a", "b"], model=str(own), imgsz=64, batch=4, nominal_batch=4)
+    classes = ["a", "b", "c"]
+    data_yaml = export_yolo(tmp_path / "export", classes, {"train": items, "val": items})
+    detector = UltralyticsDetector(classes, model=str(own), imgsz=64, batch=4, nominal_batch=4)
     result = detector.train(data_yaml, tmp_path / "run", None, 1)
 
     before, after = _weights(own), _weights(result.weights)
@@ -81,11 +82,13 @@ def test_training_starts_from_the_users_weights_with_classes_matched_by_name(
     # One epoch moves the weights a little: the trained stem is the user's, not a new one.
     assert _correlation(before[stem], after[stem]) > 0.9
     head = "model.22.cv3.0.2.weight"  # the class layer of the finest scale: one row per class
+    assert after[head].shape[0] == 3
     assert _correlation(before[head][1], after[head][0]) > 0.9  # 'a' kept its own channel
     assert _correlation(before[head][0], after[head][1]) > 0.9  # and so did 'b'
+    assert abs(_correlation(before[head][0], after[head][2])) < 0.5  # 'c' is new
     from ultralytics import YOLO
 
-    assert YOLO(str(result.weights)).model.names == {0: "a", 1: "b"}
+    assert YOLO(str(result.weights)).model.names == {0: "a", 1: "b", 2: "c"}
 
 
 def test_baseline_from_a_pt_beside_the_settings_and_one_sentence_when_it_is_missing(

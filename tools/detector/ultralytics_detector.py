@@ -15,7 +15,6 @@ import supervision as sv
 
 from tools.convert import empty_detections
 from tools.detector.base import TrainResult, WeightsError
-from tools.detector.class_head import align_class_head
 from tools.detector.cpu_memory_format import use_channels_last
 from tools.detector.cpu_precision import (
     Precision,
@@ -223,9 +222,10 @@ class UltralyticsDetector:
 
     def _start_model(self, yolo: Any) -> Any:
         """The model a first training starts from: a yaml (random weights), or a user's own
-        detection weights (a .pt) with their class channels lined up with self.classes. The
-        recipe stays the one for training from scratch (rate, warm-up): the class layer is new
-        to the workspace's data even where the backbone is not."""
+        detection weights (a .pt). From a .pt, ultralytics (8.4) copies every layer and moves
+        each class's rows of the class layer to where the data's class of that name is, for
+        any number of classes; a class the weights do not know starts fresh. The recipe stays
+        the one for training from scratch (rate, warm-up): the class layer is new to the data."""
         if not self.model.endswith(".pt"):
             return yolo(self.model)
         weights = Path(self.model)
@@ -234,13 +234,12 @@ class UltralyticsDetector:
                 f"detector.model {weights} does not exist; point it at your own .pt weights or "
                 "at a model yaml such as yolov8n.yaml."
             )
-        model = _open.__wrapped__(yolo, weights)  # a copy of its own: its head is changed below
+        model = _open.__wrapped__(yolo, weights)  # a copy of its own: training replaces its model
         if model.task != "detect":
             raise WeightsError(
                 f"detector.model {weights} holds a {model.task} model; failforge trains "
                 "detectors (YOLOv8 detection weights)."
             )
-        log.info("training from %s: %s", weights, align_class_head(model.model, self.classes))
         return model
 
     def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
