@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.control.image_size import choose_image_size
-from agent.deps import Deps
+from agent.ports import Deps
 from agent.settings import Settings, read_settings_file, write_settings_file
 from agent.steps.camera import CAMERA_FILE
 from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_evaluate

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.deps import Deps
+from agent.ports import Deps
+from agent.results import Discovery
 from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
-from agent.steps.results import Discovery
 from evaluation.blind_spots import blind_spots
 from evaluation.slices import (
     IMAGE_ATTRIBUTES,

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from agent.deps import Deps
+from agent.ports import Deps
+from agent.results import Training
 from agent.state import LoopState
 from agent.steps.failures import (
     ensure_val_predictions,
@@ -17,7 +18,6 @@ from agent.steps.failures import (
     weights_of,
 )
 from agent.steps.predictions import export_items, predict_and_evaluate
-from agent.steps.results import Training
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo

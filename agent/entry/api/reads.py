@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent.control.queries import batch_rows, status_payload
 from agent.control.runner import current_loop_id, loop_status
-from agent.deps import Deps
 from agent.entry.api.service import LoopService
+from agent.ports import Deps
 
 MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500
 # A stream lasts ten minutes at most; a client that wants more reconnects from its last event id

@@ -14,7 +14,7 @@ from agent.control.runner import (
     resume_loop,
     start_loop,
 )
-from agent.deps import Deps
+from agent.ports import Deps
 
 
 class LoopPaused(Exception):

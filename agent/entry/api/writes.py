@@ -16,8 +16,8 @@ from agent.control.runner import (
     record_decision,
     stop_loop,
 )
-from agent.deps import Deps
 from agent.entry.api.service import LoopService
+from agent.ports import Deps
 
 # A batch id is `<loop id>-c<cycle>-r<revision>`: letters, digits, `-` and `_` only, so an id can
 # never name a path (`../`, `/etc`, `%2e%2e%2f` once decoded) and is refused with 422 unread.
