@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from agent.ports import Deps
+from agent.ports import Deps, Progress
 from agent.results import Training
 from agent.state import LoopState
 from agent.steps.failures import (
@@ -20,7 +21,8 @@ from agent.steps.failures import (
 from agent.steps.predictions import export_items, predict_and_evaluate
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
-from storage.export import export_yolo
+from storage.export import ExportItem, export_yolo
+from tools.detector.base import TrainResult
 
 T = TypeVar("T")
 
@@ -63,6 +65,52 @@ def synthetic_mix(
     return older + fresh + extra
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained and registered model: its weights, the trainer's result, what it measured."""
+
+    weights: Path
+    result: TrainResult
+    metrics: dict[str, Any]
+
+
+def train_model(
+    deps: Deps,
+    name: str,
+    train_items: list[ExportItem],
+    *,
+    cycle: int,
+    parent: str | None,
+    epochs: int,
+    status: str,
+    progress: Progress,
+    evaluate_on: tuple[str, ...] = (),
+) -> TrainedModel:
+    """The one training pipeline, of the baseline and of every fine-tune: export the cycle's data
+    (`train_items`, field `val`), train from `parent`'s weights (None: the configured model),
+    copy the weights into the model's folder, evaluate them on `evaluate_on`, register them."""
+    data_yaml = export_yolo(
+        deps.workspace.cycle_dir(cycle) / "data",
+        deps.settings.classes,
+        {"train": train_items, "val": export_items(deps, deps.datasets.split("val"))},
+    )
+    result = deps.detector.train(
+        data_yaml,
+        deps.workspace.model_dir(name) / "train",
+        None if parent is None else weights_of(deps, parent),
+        epochs,
+        on_epoch=lambda done, total: progress(f"train {name} (epochs)", done, total),
+    )
+    weights = deps.workspace.model_dir(name) / "weights.pt"
+    shutil.copy2(result.weights, weights)
+    metrics: dict[str, Any] = {}
+    if evaluate_on:
+        metrics = predict_and_evaluate(deps, name, weights, evaluate_on, progress)
+        metrics["train_seconds"] = result.seconds
+    deps.registry.add_model(name, weights, parent, status, metrics, cycle)
+    return TrainedModel(weights, result, metrics)
+
+
 def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
     """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
     field_items = export_items(deps, deps.datasets.split("train"))
@@ -77,32 +125,24 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
         deps.settings.loop.newest_batch_repeats,
         int(share / (1 - share) * len(field_items)),
     )
-    data_yaml = export_yolo(
-        deps.workspace.cycle_dir(state.cycle) / "data",
-        deps.settings.classes,
-        {
-            "train": field_items + synthetic_items,
-            "val": export_items(deps, deps.datasets.split("val")),
-        },
+    trained = train_model(
+        deps,
+        candidate,
+        field_items + synthetic_items,
+        cycle=state.cycle,
+        parent=state.incumbent,
+        epochs=finetune_epochs(deps, len(field_items) + len(synthetic_items)),
+        status="candidate",
+        progress=deps.progress,
     )
-    result = deps.detector.train(
-        data_yaml,
-        deps.workspace.model_dir(candidate) / "train",
-        weights_of(deps, state.incumbent),
-        finetune_epochs(deps, len(field_items) + len(synthetic_items)),
-        on_epoch=lambda done, total: deps.progress(f"train {candidate} (epochs)", done, total),
-    )
-    weights = deps.workspace.model_dir(candidate) / "weights.pt"
-    shutil.copy2(result.weights, weights)
-    deps.registry.add_model(candidate, weights, state.incumbent, "candidate", {}, state.cycle)
     return Training(
         candidate=candidate,
-        weights=str(weights),
-        seconds=result.seconds,
+        weights=str(trained.weights),
+        seconds=trained.result.seconds,
         field=len(field_items),
         synthetic=len(synthetic_items),
         share=share,
-        epochs=result.epochs,
+        epochs=trained.result.epochs,
     )
 
 
