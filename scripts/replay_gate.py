@@ -84,9 +84,10 @@ def replay_candidate(
     carries to the next candidate."""
     from agent.control.report import ensure_test_metrics
     from agent.results import Discovery
-    from agent.steps.failures import ensure_val_predictions, single_slices, val_object_table
-    from agent.steps.training import named_slices, scorecard
+    from agent.steps.failures import ensure_val_predictions, val_object_table
+    from agent.steps.training import scorecard
     from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+    from evaluation.scorecards import named_slices, single_slices
 
     settings = deps.settings.gate
     candidate = deps.registry.model(record.candidate)

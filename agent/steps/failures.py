@@ -63,24 +63,6 @@ def val_object_table(deps: Deps, model: str, split: str = "val") -> ObjectTable:
     )
 
 
-def slice_recalls(
-    table: ObjectTable, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
-) -> dict[str, float]:
-    bins = assign_bins(table, edges)
-    recalls = {}
-    for name, conditions in slices.items():
-        mask = slice_mask(bins, conditions)
-        if mask.any():
-            recalls[name] = float(table.found[mask].mean())
-    return recalls
-
-
-def single_slices(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str, dict[str, str]]:
-    """Every single-attribute bin (and class): the slices the gate guards against regressions."""
-    bins = assign_bins(table, edges)
-    return {f"{a}={v}": {a: str(v)} for a in bins for v in np.unique(bins[a])}
-
-
 # -- discover ------------------------------------------------------------------------------------
 def discover(deps: Deps, state: LoopState) -> Discovery:
     """Top failure slices of the incumbent on val; failures are marked in FiftyOne for the App."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,16 +11,11 @@ from typing import Any, TypeVar
 from agent.ports import Deps, Progress
 from agent.results import Training
 from agent.state import LoopState
-from agent.steps.failures import (
-    ensure_val_predictions,
-    single_slices,
-    slice_recalls,
-    val_object_table,
-    weights_of,
-)
+from agent.steps.failures import ensure_val_predictions, val_object_table, weights_of
 from agent.steps.predictions import export_items, predict_and_evaluate
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
-from evaluation.slices import ObjectTable, assign_bins, slice_mask
+from evaluation.scorecards import measure_scorecard, named_slices, single_slices
+from evaluation.slices import ObjectTable
 from storage.export import ExportItem, export_yolo
 from tools.detector.base import TrainResult
 
@@ -157,15 +152,7 @@ def scorecard(
     record = deps.registry.model(model)
     assert record is not None
     map50 = record.metrics.get("val", {}).get("overall", {}).get("map50") or 0.0
-    bins = assign_bins(table, edges)
-    found = {}
-    for name, conditions in slices.items():
-        mask = slice_mask(bins, conditions)
-        if mask.any():
-            found[name] = table.found[mask].tolist()
-    return ModelScorecard(
-        map50=map50, slice_recall=slice_recalls(table, edges, slices), slice_found=found
-    )
+    return measure_scorecard(map50, table, edges, slices)
 
 
 def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
@@ -239,16 +226,3 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     verdict = "promoted" if result.promote else "carried" if result.carried else "not promoted"
     deps.datasets.review_evaluation(f"{candidate}_val", "reviewed", f"Gate: {verdict}; {reasons}")
     return result
-
-
-def named_slices(table: ObjectTable, names: Mapping[str, float]) -> dict[str, dict[str, str]]:
-    """The slices the user guards by name (`attribute=bin & ...`) that val can measure: their
-    attributes exist here (a class is measured even when val has none of it: then the gate
-    says it has no objects)."""
-    known = {*table.values, "class"}
-    out = {}
-    for name in names:
-        conditions = dict(part.split("=", 1) for part in name.split(" & "))
-        if set(conditions) <= known:
-            out[name] = conditions
-    return out
