@@ -123,7 +123,10 @@ class EditArm(BaseModel):
 
     attribute: str = Field(description="the attribute edited (the blamed one, or the placebo's)")
     how: str = Field(description="the edit in words, e.g. 'brightness raised to 70-110'")
-    strength: float = Field(description="mean absolute pixel change of the edited images, 0-255")
+    strength: float = Field(
+        description="how far the edit moved its attribute, as the share of val objects it "
+        "passed (mean over the edited images): the placebo is matched to the edit on it"
+    )
     recovered: ProportionInterval = Field(description="misses found after the edit")
     lost: ProportionInterval | None = Field(
         None, description="detected objects of the slice not found after the edit (the control)"
