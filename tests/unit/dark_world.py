@@ -63,9 +63,8 @@ class DarkMissingDetector:
     """Finds objects as regions unlike the image's median colour, and reports only those whose
     median luma reaches DARK_LUMA: it misses exactly the dark objects, at any size."""
 
-    classes = ["thing"]
-
     def __init__(self) -> None:
+        self.classes = ["thing"]
         self.calls = 0
 
     def predict(self, weights: Path, images: Sequence[Path]) -> list[sv.Detections]:
