@@ -165,6 +165,20 @@ class HypothesisCheck(BaseModel):
         return "undecided"
 
 
+class CounterfactualResult(BaseModel):
+    """A cycle's counterfactual checks: one per hypothesis, each factor with its verdict."""
+
+    loop_id: str
+    cycle: int
+    incumbent: str = Field(description="the model whose misses were edited and re-run")
+    checks: list[HypothesisCheck] = Field(default_factory=list)
+    seconds: float = Field(0.0, description="wall time of the whole step")
+
+    def verdicts(self) -> dict[str, str]:
+        """Slice name -> the hypothesis's verdict (what planning and the reviewer read)."""
+        return {check.slice_name: check.verdict for check in self.checks}
+
+
 def decide(
     slice_name: str,
     attribute: str,

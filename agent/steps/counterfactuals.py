@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from agent.steps.counterfactual_check import Factor, SliceObject, check_factor
 from agent.steps.failures import val_object_table, weights_of
-from evaluation.counterfactual import FactorCheck, HypothesisCheck, unchecked
+from evaluation.counterfactual import CounterfactualResult, FactorCheck, HypothesisCheck, unchecked
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from tools.analyst.base import Hypothesis
 from tools.convert import class_ids
@@ -35,20 +34,6 @@ MAX_MISSES = 40
 MAX_CONTROLS = 20
 LOW_BINS = ("lowest", "low")
 HIGH_BINS = ("high", "highest")
-
-
-class CounterfactualResult(BaseModel):
-    """A cycle's counterfactual checks: one per hypothesis, each factor with its verdict."""
-
-    loop_id: str
-    cycle: int
-    incumbent: str = Field(description="the model whose misses were edited and re-run")
-    checks: list[HypothesisCheck] = Field(default_factory=list)
-    seconds: float = Field(0.0, description="wall time of the whole step")
-
-    def verdicts(self) -> dict[str, str]:
-        """Slice name -> the hypothesis's verdict (what planning and the reviewer read)."""
-        return {check.slice_name: check.verdict for check in self.checks}
 
 
 def blamed_factors(hypothesis: Hypothesis) -> list[tuple[str, str, str]]:
@@ -153,6 +138,9 @@ def check_hypothesis(
     failure = next((f for f in state.slices if f.name == name), None)
     check = HypothesisCheck(slice_name=name)
     factors = blamed_factors(hypothesis)
+    if not factors:
+        why = "the hypothesis blames no attribute or condition an edit could remove"
+        check.factors.append(unchecked(name, "", "", why))
     all_blamed = [attribute for attribute, _, _ in factors]
     for attribute, direction, blamed in factors:
         factor = factor_to_remove(name, attribute, direction, blamed, state.bin_edges, all_blamed)
