@@ -24,7 +24,7 @@ from tools.convert import class_ids
 from tools.generator.counterfactual_edits import EDITABLE, PLACEBOS, SCENE_FACTORS, SIZE_FACTOR
 
 if TYPE_CHECKING:
-    from agent.deps import Deps
+    from agent.ports import Deps
     from agent.state import LoopState
 
 # At most this many misses and detected controls per factor, spread evenly over the slice:
