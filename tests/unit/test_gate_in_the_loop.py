@@ -35,8 +35,9 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
             strict=True,
         )
     )
-    # Skill 0.5 -> 0.95: nine in ten of the objects v1 misses are found, none lost.
-    deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.45)
+    # Skill 0.5 -> 0.6: a few of the objects v1 misses are found, none lost. (With 0.5 -> 0.95
+    # the gain on its 39-slice val excluded 0 even at this level: promoted in cycle 1.)
+    deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.1)
     weights = detector.save(workspace / "models" / "v1" / "weights.pt", 0.5)
     deps.registry.add_model("v1", weights, None, "incumbent", {})
     outcome = start_loop(deps, cycles=2, budget=24, auto_approve=True)
