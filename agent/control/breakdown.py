@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.control.runner import current_loop_id
+from agent.control.runner import LoopDriver
 from agent.deps import Deps
 from agent.steps.failures import val_object_table
 from agent.steps.results import Discovery
@@ -88,7 +88,7 @@ def found_slices(deps: Deps, model: str) -> list[FoundSlice]:
     name kept); before any loop, the slices discovery ranks worst for `model` on val now
     (top_slices of at least min_support objects). Class-only slices are left to the class rows."""
     found: dict[str, FoundSlice] = {}
-    loop_id = current_loop_id(deps)
+    loop_id = LoopDriver(deps).current_id()
     for cycle in range(1, MAX_CYCLES + 1) if loop_id else ():
         stored = deps.registry.step_result(f"{loop_id}/c{cycle}/r0/discover_failures")
         if stored is None:

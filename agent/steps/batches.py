@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from agent.deps import Deps, instance_bank_file
-from agent.state import Decision, LoopState
+from agent.state import ApprovalRequest, Decision, LoopState
 from agent.steps.camera import field_camera
 from agent.steps.failures import embed_cached, weights_of
 from agent.steps.planning import Budget, edit_sources
@@ -299,32 +299,30 @@ def check_requests(
     return checks
 
 
-def approval_payload(state: LoopState) -> dict[str, Any]:
+def approval_payload(state: LoopState) -> ApprovalRequest:
     assert state.batch is not None
-    return {
-        "batch_id": state.batch.batch_id,
-        "loop_id": state.loop_id,
-        "cycle": state.cycle,
-        "revision": state.revision,
-        "label_flagged": state.batch.label_flagged,
-        # Images the labeller could not label, by its reason.
-        "label_errors": state.batch.label_errors,
-        "images": state.batch.kept,
-        "generated": state.batch.generated,
-        "scores": state.batch.scores.model_dump() if state.batch.scores else None,
-        "over_threshold": state.batch.over_threshold,
-        "unscored": state.batch.unscored,
-        # Did the images deliver what the plan asked for (and which conditions came out otherwise)?
-        "as_asked": state.batch.as_asked,
-        "not_as_asked": state.batch.unmet,
-        "prompts": sorted({r.prompt for r in state.requests})[:20],
-        "target_slices": [s.name for s in state.slices],
-        # What aiming did before: each earlier target slice's val recall, confirmed or refuted.
-        "earlier_outcomes": state.earlier_outcomes(),
-        "fiftyone_view": f"batch {state.batch.batch_id}",
-        "how_to_decide": f"failforge approve {state.batch.batch_id} | "
-        f"failforge reject {state.batch.batch_id} --reason TEXT",
-    }
+    batch = state.batch
+    return ApprovalRequest(
+        batch_id=batch.batch_id,
+        loop_id=state.loop_id,
+        cycle=state.cycle,
+        revision=state.revision,
+        label_flagged=batch.label_flagged,
+        label_errors=batch.label_errors,
+        images=batch.kept,
+        generated=batch.generated,
+        scores=batch.scores,
+        over_threshold=batch.over_threshold,
+        unscored=batch.unscored,
+        as_asked=batch.as_asked,
+        not_as_asked=batch.unmet,
+        prompts=sorted({r.prompt for r in state.requests})[:20],
+        target_slices=[s.name for s in state.slices],
+        earlier_outcomes=state.earlier_outcomes(),
+        fiftyone_view=f"batch {batch.batch_id}",
+        how_to_decide=f"failforge approve {batch.batch_id} | "
+        f"failforge reject {batch.batch_id} --reason TEXT",
+    )
 
 
 def apply_decision(deps: Deps, state: LoopState, decision: Decision) -> int:

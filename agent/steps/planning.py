@@ -330,7 +330,7 @@ def _pasted(
 def _after_outcomes(state: LoopState) -> list[FailureSlice]:
     """This cycle's slices, those whose earlier hypothesis was refuted (val recall fell after
     training on images aimed at them) at half their score: spend less where aiming failed."""
-    refuted = {o["slice"] for o in state.earlier_outcomes() if o["verdict"] == "refuted"}
+    refuted = {o.slice for o in state.earlier_outcomes() if o.verdict == "refuted"}
     return [
         s.model_copy(update={"score": s.score / 2}) if s.name in refuted else s
         for s in state.slices

@@ -172,15 +172,15 @@ def run_case(
 
 def inconsistencies(workspace: Path, cycles: int) -> list[str]:
     """What the registry, the checkpoint and FiftyOne disagree on, in one sentence each."""
-    from agent.control.runner import current_loop_id, loop_status
+    from agent.control.runner import LoopDriver
     from agent.deps import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))
-    loop_id = current_loop_id(deps)
+    loop_id = LoopDriver(deps).current_id()
     if loop_id is None:
         return ["no loop was started"]
-    status = loop_status(deps, loop_id)
+    status = LoopDriver(deps).status(loop_id)
     problems = [] if status.finished else ["the loop did not finish"]
     history = status.state.history if status.state else []
     if len(history) != cycles and not (status.state and status.state.stop_reason):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from agent.control.export import export_analyses
 from agent.control.queries import review_summary
-from agent.control.runner import start_loop
+from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.deps import build_deps
 from agent.entry.review import review_markdown
@@ -55,7 +55,7 @@ def test_a_labeller_without_its_weights_says_so_in_the_log_the_batch_and_the_app
         "v1", detector.save(tmp_path / "ws" / "v1.pt", 0.5), None, "incumbent", {}
     )
 
-    outcome = start_loop(deps, cycles=1, budget=4, auto_approve=False)
+    outcome = LoopDriver(deps).start(cycles=1, budget=4, auto_approve=False)
     assert outcome.waiting is not None and outcome.state is not None
     failed = [e for e in deps.registry.events() if e.kind == "image_failed"]
     assert len(failed) == 4
@@ -65,7 +65,7 @@ def test_a_labeller_without_its_weights_says_so_in_the_log_the_batch_and_the_app
         assert "returned nothing" not in event.payload["reason"]
     (reason,) = outcome.state.batch.label_errors  # type: ignore[union-attr]
     assert outcome.state.batch.label_errors[reason] == 4 and cause in reason  # type: ignore[union-attr]
-    shown = review_markdown(review_summary(deps))
+    shown = review_markdown(review_summary(LoopDriver(deps)))
     assert f"4 images could not be labelled: OSError: {cause}" in shown
 
 
