@@ -17,7 +17,7 @@ from langgraph.types import Command
 from agent.deps import Deps
 from agent.graph import build_graph, open_checkpointer
 from agent.state import ApprovalRequest, Decision, LoopState
-from storage.state import StateBusyError
+from storage.state import StateBusyError, locked_as_error
 
 CURRENT_LOOP_FILE = "current_loop.json"
 Observer = Callable[[str, dict[str, Any]], None]  # (node name, update)
@@ -134,7 +134,8 @@ class LoopDriver:
         return json.loads(path.read_text())["loop_id"] if path.is_file() else None
 
     def status(self, loop_id: str) -> LoopOutcome:
-        return _outcome(loop_id, self.graph.get_state(_config(loop_id)))
+        with locked_as_error("checkpoints"):
+            return _outcome(loop_id, self.graph.get_state(_config(loop_id)))
 
     def current(self) -> LoopOutcome | None:
         """The current loop and where it stands; None before any loop started."""
@@ -161,10 +162,12 @@ class LoopDriver:
 
     def _drive(self, loop_id: str, payload: Any, observe: Observer | None) -> LoopOutcome:
         config = _config(loop_id)
-        for chunk in self.graph.stream(payload, config, stream_mode="updates", durability="sync"):
-            for node, update in chunk.items():
-                if observe is not None and node != "__interrupt__":
-                    observe(node, update or {})
+        with locked_as_error("checkpoints"):
+            chunks = self.graph.stream(payload, config, stream_mode="updates", durability="sync")
+            for chunk in chunks:
+                for node, update in chunk.items():
+                    if observe is not None and node != "__interrupt__":
+                        observe(node, update or {})
         return self.status(loop_id)
 
     def start(
@@ -323,9 +326,10 @@ class LoopDriver:
             if status.finished:
                 return status
             # As if decide_next had just said stop: its edge then leads to the end.
-            self.graph.update_state(
-                _config(loop_id), {"stop_reason": f"stopped by {by}"}, as_node="decide_next"
-            )
+            with locked_as_error("checkpoints"):
+                self.graph.update_state(
+                    _config(loop_id), {"stop_reason": f"stopped by {by}"}, as_node="decide_next"
+                )
             cycle = status.state.cycle if status.state else 0
             self.deps.registry.log("loop_stopped", loop_id, cycle, by=by)
             return self.status(loop_id)
