@@ -17,7 +17,7 @@ from agent.control.runner import LoopDriver
 from agent.deps import Deps
 from agent.steps.failures import val_object_table
 from agent.steps.results import Discovery
-from evaluation.metrics import DetectionMetrics
+from evaluation.metrics import DetectionMetrics, EvaluationResult
 from evaluation.slices import (
     OBJECT_ATTRIBUTES,
     ObjectTable,
@@ -52,7 +52,8 @@ def class_rows(
     images, and the class's AP50 from the stored evaluation; classes with no object left out."""
     record = deps.registry.model(model)
     assert record is not None
-    ap50 = record.metrics.get(split, {}).get("overall", {}).get("ap50_per_class", {})
+    evaluation = EvaluationResult.recorded(record.metrics, split)
+    ap50 = evaluation.overall.ap50_per_class if evaluation else {}
     rows = {}
     for name in deps.settings.classes:
         mask = table.classes == name

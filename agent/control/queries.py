@@ -9,6 +9,7 @@ from agent.control.runner import LoopDriver
 from agent.deps import Deps
 from agent.state import CycleRecord
 from agent.steps.failures import val_object_table
+from evaluation.metrics import EvaluationResult
 
 
 def status_payload(deps: Deps, split: str) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
             "classes": {},
             "found_slices": {},
         }
-    evaluation = incumbent.metrics.get(split, {})
+    evaluation = EvaluationResult.recorded(incumbent.metrics, split)
     classes: dict[str, Any] = {}
     found: dict[str, Any] = {}
     if has_predictions(deps, incumbent.name, split):
@@ -44,8 +45,10 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
             "created_at": incumbent.created_at.isoformat(),
         },
         "split": split,
-        "metrics": evaluation.get("overall"),
-        "slices": evaluation.get("slices", {}),
+        "metrics": evaluation.overall.model_dump(mode="json") if evaluation else None,
+        "slices": {name: m.model_dump(mode="json") for name, m in evaluation.slices.items()}
+        if evaluation
+        else {},
         "classes": classes,
         "found_slices": found,
     }

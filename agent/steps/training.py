@@ -19,6 +19,7 @@ from agent.steps.failures import (
 from agent.steps.predictions import export_items, predict_and_evaluate
 from agent.steps.results import Training
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.metrics import EvaluationResult
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from storage.export import export_yolo
 
@@ -116,7 +117,9 @@ def scorecard(
     """What the gate compares for `model`: its val mAP50 and recall per slice of its `table`."""
     record = deps.registry.model(model)
     assert record is not None
-    map50 = record.metrics.get("val", {}).get("overall", {}).get("map50") or 0.0
+    val = EvaluationResult.recorded(record.metrics, "val")
+    # A model never evaluated on val, or with no class to average, scores 0 (as it always has).
+    map50 = val.overall.map50 if val is not None and val.overall.map50 is not None else 0.0
     bins = assign_bins(table, edges)
     found = {}
     for name, conditions in slices.items():

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.state import ApprovalRequest
+from evaluation.metrics import DetectionMetrics
 
 
 class LoopSummary(BaseModel):
@@ -42,7 +43,7 @@ class ModelRead(BaseModel):
     cycle: int | None
     reason: str
     created_at: str
-    val: dict[str, Any] | None
+    val: DetectionMetrics | None
 
 
 class BatchRead(BaseModel):

@@ -16,6 +16,7 @@ from agent.deps import Deps
 from agent.entry.api.models import BatchRead, EventRead, LoopSummary, ModelRead, StatusRead
 from agent.entry.api.service import LoopService
 from agent.state import CycleRecord
+from evaluation.metrics import DetectionMetrics, EvaluationResult
 
 MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500
 # A stream lasts ten minutes at most; a client that wants more reconnects from its last event id
@@ -80,6 +81,10 @@ def event_read(e: Any) -> EventRead:
     )
 
 
+def _overall(evaluation: EvaluationResult | None) -> DetectionMetrics | None:
+    return evaluation.overall if evaluation else None
+
+
 def loop_summary(service: LoopService) -> LoopSummary | None:
     outcome = service.driver.current()
     if outcome is None:
@@ -120,7 +125,7 @@ def reads_router(
                 cycle=m.cycle,
                 reason=m.reason,
                 created_at=m.created_at.isoformat(),
-                val=m.metrics.get("val", {}).get("overall"),
+                val=_overall(EvaluationResult.recorded(m.metrics, "val")),
             )
             for m in deps.registry.models()
         ]
