@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import supervision as sv
 
+from storage.refs import SampleRef
 from tools.convert import RelativeBox, from_relative, to_relative
 
 if TYPE_CHECKING:
@@ -142,13 +143,13 @@ class WorkspaceDatasets:
     def count(self, split: str | None = None) -> int:
         return len(self.field()) if split is None else len(self.split(split))
 
-    def samples(self, view: Any) -> list[tuple[str, Path, int, int]]:
-        """(id, path, width, height) for each sample of a view, in a stable order."""
+    def samples(self, view: Any) -> list[SampleRef]:
+        """Each sample of a view (id, path, width, height), in a stable order."""
         ids, paths, widths, heights = view.values(
             ["id", "filepath", "metadata.width", "metadata.height"]
         )
         return [
-            (i, Path(p), int(w), int(h))
+            SampleRef(i, Path(p), int(w), int(h))
             for i, p, w, h in zip(ids, paths, widths, heights, strict=True)
         ]
 

@@ -206,7 +206,7 @@ def _batch_problems(deps: Any, loop_id: str, history: list[Any]) -> list[str]:
     for batch in batches:
         view = deps.datasets.batch(batch.id)
         statuses = Counter(deps.datasets.values(view, "status"))
-        paths = [path for _, path, _, _ in deps.datasets.samples(view)]
+        paths = [s.path for s in deps.datasets.samples(view)]
         if len(paths) != len(set(paths)):
             problems.append(f"batch {batch.id} holds {len(paths) - len(set(paths))} duplicates")
         if batch.status == "rejected" and statuses.get("approved"):

@@ -133,7 +133,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     # A reviewer tags one image `reject` in the App: approval leaves it out.
     deps = build_deps(Settings.load(workspace))
     proposed = deps.datasets.where(deps.datasets.batch(pending[0]["id"]), "status", "proposed")
-    rejected_id = deps.datasets.samples(proposed)[0][0]
+    rejected_id = deps.datasets.samples(proposed)[0].id
     deps.datasets.tag([rejected_id], "reject", synthetic=True)
     approved = runner.invoke(app, ["approve", pending[0]["id"], "-w", ws, "--by", "tester"])
     assert approved.exit_code == 0, approved.output

@@ -30,7 +30,7 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
     field = deps.datasets.field()
     truth = dict(
         zip(
-            [str(s[1]) for s in deps.datasets.samples(field)],
+            [str(s.path) for s in deps.datasets.samples(field)],
             deps.datasets.labels(field),
             strict=True,
         )

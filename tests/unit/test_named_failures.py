@@ -44,7 +44,7 @@ def test_a_labeller_without_its_weights_says_so_in_the_log_the_batch_and_the_app
     field = deps.datasets.field()
     truth = dict(
         zip(
-            [str(s[1]) for s in deps.datasets.samples(field)],
+            [str(s.path) for s in deps.datasets.samples(field)],
             deps.datasets.labels(field),
             strict=True,
         )

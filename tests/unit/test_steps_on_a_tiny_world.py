@@ -30,7 +30,7 @@ def _workspace(tmp_path: Path, gain: float, **loop: object) -> tuple[Deps, FakeD
     field = deps.datasets.field()
     truth = dict(
         zip(
-            [str(s[1]) for s in deps.datasets.samples(field)],
+            [str(s.path) for s in deps.datasets.samples(field)],
             deps.datasets.labels(field),
             strict=True,
         )
@@ -92,7 +92,7 @@ def test_the_newest_batch_is_repeated_in_the_fine_tunes_data(tmp_path: Path) -> 
     # Each approved image is exported twice, under two names, for ultralytics to read twice.
     exported = sorted((deps.workspace.cycle_dir(1) / "data" / "images" / "train").iterdir())
     approved = deps.datasets.where(deps.datasets.batch(batch.id), "status", "approved")
-    for _, path, _, _ in deps.datasets.samples(approved):
+    for path in [s.path for s in deps.datasets.samples(approved)]:
         assert sum(p.name.endswith(f"_{Path(path).name}") for p in exported) == 2
 
 
