@@ -47,7 +47,7 @@ def main() -> None:
     )
     figures["baseline_test_map50"] = status["metrics"]["map50"]
 
-    from agent.control.runner import start_loop
+    from agent.control.runner import LoopDriver
     from agent.deps import build_deps
     from agent.settings import Settings
 
@@ -61,7 +61,7 @@ def main() -> None:
         last[0] = now
 
     started = time.perf_counter()
-    outcome = start_loop(deps, args.cycles, args.budget, True, observe)
+    outcome = LoopDriver(deps).start(args.cycles, args.budget, True, observe)
     figures["loop_seconds"] = time.perf_counter() - started
     figures["stop_reason"] = outcome.stop_reason
     figures["waiting"] = outcome.waiting is not None
