@@ -19,6 +19,7 @@ from agent.entry.review import review_markdown
 from agent.settings import Settings
 from agent.steps.batches import check_requests
 from evaluation.request_check import ConditionReadBack
+from storage.refs import SampleRef
 from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector, fake_deps
 from tools.analyst.base import SliceEvidence
@@ -85,7 +86,7 @@ def test_an_image_whose_request_is_unknown_is_not_checked(tmp_path: Path) -> Non
     state = SimpleNamespace(batch=SimpleNamespace(manifest=str(manifest)), requests=[asked])
     deps = SimpleNamespace(request_checker=ConditionReadBack())
     boxes = make_detections(np.array([[10.0, 10.0, 30.0, 30.0]]), np.array([0]))
-    samples = [("a", paths[0], 64, 64), ("b", paths[1], 64, 64)]
+    samples = [SampleRef("a", paths[0], 64, 64), SampleRef("b", paths[1], 64, 64)]
     checks = check_requests(deps, state, samples, [boxes, boxes])  # type: ignore[arg-type]
     assert checks[0].checked
     assert (checks[1].checked, checks[1].as_asked) == (False, False)  # not "as asked"
