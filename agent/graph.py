@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 
 from agent import nodes
-from agent.deps import Deps
+from agent.ports import Deps
 from agent.settings import Settings
 from agent.state import LoopState
 from storage.state import StateLocation

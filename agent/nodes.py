@@ -10,10 +10,10 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from agent import steps as ops
-from agent.deps import Deps
+from agent.ports import Deps
+from agent.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from agent.state import BatchSummary, CarriedCandidate, CycleRecord, Decision, LoopState
 from agent.steps.prompts import revise
-from agent.steps.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
 from storage.registry import Event
 
@@ -62,20 +62,18 @@ def evaluate_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
     incumbent = deps.registry.incumbent()
     if incumbent is None:
         raise RuntimeError("No incumbent model; train one with `failforge baseline` first.")
-    deps.work.ensure_val_predictions(deps, incumbent.name)
+    deps.work.ensure_val_predictions(incumbent.name)
     log_once(deps, state, "cycle_started", "evaluate_detector", incumbent=incumbent.name)
     return {"incumbent": incumbent.name}
 
 
 def discover_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
-    found = once(
-        deps, state, "discover_failures", Discovery, lambda: deps.work.discover(deps, state)
-    )
+    found = once(deps, state, "discover_failures", Discovery, lambda: deps.work.discover(state))
     return {"slices": found.slices, "bin_edges": found.edges}
 
 
 def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
-    analysis = deps.work.analyze(deps, state)
+    analysis = deps.work.analyze(state)
     log_once(
         deps,
         state,
@@ -108,7 +106,7 @@ def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
             "feedback": notes,
             "batch": None,
         }
-    requests = deps.work.plan(deps, state)
+    requests = deps.work.plan(state)
     return {**update, "requests": requests}
 
 
@@ -119,7 +117,7 @@ def generate_images(state: LoopState, deps: Deps) -> dict[str, Any]:
         state,
         "generate_images",
         Generation,
-        lambda: deps.work.generate(deps, state, batch_id),
+        lambda: deps.work.generate(state, batch_id),
     )
     return {
         "batch": BatchSummary(
@@ -141,7 +139,7 @@ def label_images(state: LoopState, deps: Deps) -> dict[str, Any]:
         state,
         "label_images",
         Labelling,
-        lambda: deps.work.label(deps, state, batch.batch_id, Path(batch.manifest)),
+        lambda: deps.work.label(state, batch.batch_id, Path(batch.manifest)),
     )
     return {
         "batch": batch.model_copy(
@@ -160,7 +158,7 @@ def score_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
     batch = state.batch
 
     scored = once(
-        deps, state, "score_batch", Scoring, lambda: deps.work.score(deps, state, batch.batch_id)
+        deps, state, "score_batch", Scoring, lambda: deps.work.score(state, batch.batch_id)
     )
     summary = batch.model_copy(
         update={
@@ -217,7 +215,7 @@ def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
 
 def record_decision(state: LoopState, deps: Deps) -> dict[str, Any]:
     assert state.decision is not None and state.batch is not None
-    approved = deps.work.apply_decision(deps, state, state.decision)
+    approved = deps.work.apply_decision(state, state.decision)
     log_once(
         deps,
         state,
@@ -242,7 +240,7 @@ def retrain_detector(state: LoopState, deps: Deps) -> dict[str, Any]:
         lambda: CandidateName(candidate=deps.registry.next_model_name()),
     ).candidate
     trained = once(
-        deps, state, "retrain_detector", Training, lambda: deps.work.retrain(deps, state, candidate)
+        deps, state, "retrain_detector", Training, lambda: deps.work.retrain(state, candidate)
     )
     return {"candidate": trained.candidate}
 
@@ -255,7 +253,7 @@ def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
         state,
         "gate_candidate",
         GateResult,
-        lambda: deps.work.gate_candidate(deps, state, candidate),
+        lambda: deps.work.gate_candidate(state, candidate),
     )
     log_once(
         deps,

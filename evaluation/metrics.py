@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from storage.datasets import DetectionEvaluation, WorkspaceDatasets
-
-MISSING = "(none)"
+from storage.datasets import WorkspaceDatasets
+from storage.detection_evaluation import MISSING, DetectionEvaluation
 
 
 class DetectionMetrics(BaseModel):

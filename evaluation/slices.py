@@ -156,15 +156,6 @@ def slice_mask(bins: dict[str, np.ndarray], conditions: dict[str, str]) -> np.nd
     return mask
 
 
-def slice_recall(
-    table: ObjectTable, edges: dict[str, list[float]], conditions: dict[str, str]
-) -> tuple[float | None, int]:
-    """Recall of the objects of a slice under `table`'s matches, and the slice's support."""
-    mask = slice_mask(assign_bins(table, edges), conditions)
-    support = int(mask.sum())
-    return (float(table.found[mask].mean()) if support else None), support
-
-
 def expected_recall(
     bins: dict[str, np.ndarray], found: np.ndarray, given: Sequence[str], prior: float = 5.0
 ) -> np.ndarray:

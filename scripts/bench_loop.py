@@ -47,8 +47,8 @@ def main() -> None:
     )
     figures["baseline_test_map50"] = status["metrics"]["map50"]
 
+    from agent.bootstrap import build_deps
     from agent.control.runner import LoopDriver
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.deps import build_generator
+from agent.bootstrap import build_generator
 from agent.settings import Settings
 from tools.generator.base import GenerationRequest
 from tools.generator.procedural import ProceduralGenerator

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--conditions", choices=("field", "uniform"), default="field")
     args = parser.parse_args()
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from agent.steps.batches import real_sample_paths
     from agent.steps.camera import field_camera

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from agent.steps.predictions import slice_fields
     from evaluation.metrics import evaluate_split, metrics_from_results, slice_name

@@ -48,7 +48,7 @@ VARIANTS: dict[str, tuple[int | None, int, bool, dict]] = {
 
 def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: int) -> dict:
     """Train in this process (called in a child) and return the figures as a dict."""
-    from agent.deps import build_detector
+    from agent.bootstrap import build_detector
     from agent.settings import Settings
 
     settings = Settings.load(workspace)
@@ -82,7 +82,7 @@ def run_one(workspace: Path, data_yaml: Path, out: Path, variant: str, epochs: i
 
 
 def export(workspace: Path, folder: Path) -> Path:
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from agent.steps.predictions import export_items
     from storage.export import export_yolo

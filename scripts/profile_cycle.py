@@ -70,8 +70,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "ws"
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("current_loop.json"))
+        from agent.bootstrap import build_deps
         from agent.control.runner import LoopDriver
-        from agent.deps import build_deps
         from agent.settings import Settings
         from storage.registry import Registry
 

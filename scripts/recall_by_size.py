@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.deps import build_deps
+from agent.bootstrap import build_deps
 from agent.settings import Settings
 from evaluation.slices import match_found
 

@@ -45,8 +45,8 @@ def better_on_test(worst2_gain: float | None, map50_gain: float) -> bool | None:
 
 def replay_arm(folder: Path, worst: list[str], confidence: float) -> list[dict[str, Any]]:
     """One row per candidate of the arm's loop: each rule's verdict and the test outcome."""
+    from agent.bootstrap import build_deps
     from agent.control.runner import LoopDriver
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(folder))
@@ -84,10 +84,11 @@ def replay_candidate(
     guards (read back from the stored discovery), graded on test; and what the evidence rule
     carries to the next candidate."""
     from agent.control.report import ensure_test_metrics
-    from agent.steps.failures import ensure_val_predictions, single_slices, val_object_table
-    from agent.steps.results import Discovery
-    from agent.steps.training import named_slices, scorecard
+    from agent.results import Discovery
+    from agent.steps.failures import ensure_val_predictions, val_object_table
+    from agent.steps.training import scorecard
     from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+    from evaluation.scorecards import named_slices, single_slices
 
     settings = deps.settings.gate
     candidate = deps.registry.model(record.candidate)

@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from agent.steps.camera import estimate_field_camera
 

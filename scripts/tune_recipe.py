@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("tune-out"))
     args = parser.parse_args()
 
-    from agent.deps import build_deps, build_detector
+    from agent.bootstrap import build_deps, build_detector
     from agent.settings import Settings
     from agent.steps.predictions import export_items
     from storage.export import export_yolo

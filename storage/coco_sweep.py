@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from storage.datasets import DetectionEvaluation
+from storage.detection_evaluation import MISSING, DetectionEvaluation
 
-MISSING = "(none)"  # FiftyOne's label for the missing side of a match
 RECALL_POINTS = np.linspace(0, 1, 101)
 
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import supervision as sv
 
+from storage.coco_sweep import SweepEvaluation
+from storage.detection_evaluation import DetectionEvaluation
 from storage.refs import SampleRef
 from tools.convert import RelativeBox, from_relative, to_relative
 
 if TYPE_CHECKING:
     import fiftyone as fo
-
-    from storage.coco_sweep import SweepEvaluation
 
 GROUND_TRUTH = "ground_truth"
 # The store of the App's Model Evaluation panel (FiftyOne's built-in plugin): review statuses
@@ -25,18 +25,6 @@ GROUND_TRUTH = "ground_truth"
 EVALUATION_PANEL_STORE = "model_evaluation_panel_builtin"
 REVIEW_STATUSES = ("needs_review", "in_review", "reviewed")
 SPLIT_TAGS = ("train", "val", "test")
-
-
-@dataclass
-class DetectionEvaluation:
-    """A COCO-style detection evaluation as plain arrays (what FiftyOne's results object holds)."""
-
-    precision: np.ndarray  # (IoU thresholds, classes, recall points); -1 where a class is absent
-    iou_thresholds: np.ndarray
-    classes: list[str]
-    ytrue: np.ndarray  # per matched pair: true class name, or "(none)" for a false positive
-    ypred: np.ndarray  # per matched pair: predicted class name, or "(none)" for a miss
-    confidences: np.ndarray  # per matched pair: prediction confidence, -1 where none
 
 
 def _fo() -> Any:
@@ -253,8 +241,6 @@ class WorkspaceDatasets:
     def sweep(self, view: Any, pred_field: str) -> SweepEvaluation:
         """Per-image COCO matches of `pred_field` on `view`: evaluates any subset of its images
         (a slice) without reading them again."""
-        from storage.coco_sweep import SweepEvaluation
-
         return SweepEvaluation(view, pred_field, GROUND_TRUTH, self.classes)
 
     def failures_view(self, split: str, eval_key: str) -> Any:

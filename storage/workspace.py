@@ -52,6 +52,11 @@ class Workspace:
         return self.cycle_dir(cycle) / "evidence" / safe
 
     @property
+    def instance_bank_file(self) -> Path:
+        """The paste generator's bank of train objects (written by the generate step)."""
+        return self.root / "instances" / "bank.json"
+
+    @property
     def models_dir(self) -> Path:
         return self.root / "models"
 

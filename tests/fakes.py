@@ -16,13 +16,15 @@ import supervision as sv
 import yaml
 from PIL import Image
 
-from agent.deps import Deps, build_planner
+from agent.bootstrap import build_planner
+from agent.ports import Deps
+from agent.results import Discovery, Generation, Labelling, Scoring, Training
 from agent.settings import Settings
 from agent.state import Decision, LoopState
 from agent.steps import batch_id_for
-from agent.steps.results import Discovery, Generation, Labelling, Scoring, Training
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
+from evaluation.request_check import ConditionReadBack
 from evaluation.slices import FailureSlice
 from storage.refs import SampleRef
 from storage.registry import Registry
@@ -57,6 +59,17 @@ class FakeWork:
         self.promote = promote or [True]
         self.kill_in = kill_in
         self.before = before or {}
+        self.deps: Deps | None = None
+
+    def bind(self, deps: Deps) -> FakeWork:
+        """This fake as `deps`' work (`Deps.bind_work`), as the real steps are bound."""
+        self.deps = deps
+        return self
+
+    @property
+    def _deps(self) -> Deps:
+        assert self.deps is not None, "bind the fake to its Deps first"
+        return self.deps
 
     def _start(self, step: str) -> None:
         if step in self.before:
@@ -66,11 +79,11 @@ class FakeWork:
         if self.kill_in == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def ensure_val_predictions(self, deps: Deps, model: str) -> None:
+    def ensure_val_predictions(self, model: str) -> None:
         self._start("ensure_val_predictions")
         self.calls["evaluate"] += 1
 
-    def discover(self, deps: Deps, state: LoopState) -> Discovery:
+    def discover(self, state: LoopState) -> Discovery:
         self._start("discover")
         self.calls["discover"] += 1
         failure = FailureSlice(
@@ -85,7 +98,7 @@ class FakeWork:
         )
         return Discovery(slices=[failure], edges={"brightness": [40.0, 90.0]})
 
-    def analyze(self, deps: Deps, state: LoopState) -> FailureAnalysis:
+    def analyze(self, state: LoopState) -> FailureAnalysis:
         self._start("analyze")
         self.calls["analyze"] += 1
         return FailureAnalysis(
@@ -101,7 +114,7 @@ class FakeWork:
             ],
         )
 
-    def plan(self, deps: Deps, state: LoopState) -> list[GenerationRequest]:
+    def plan(self, state: LoopState) -> list[GenerationRequest]:
         self._start("plan")
         self.calls["plan"] += 1
         return [
@@ -120,19 +133,19 @@ class FakeWork:
             for i in range(4)
         ]
 
-    def generate(self, deps: Deps, state: LoopState, batch_id: str) -> Generation:
+    def generate(self, state: LoopState, batch_id: str) -> Generation:
         self._start("generate")
         self.calls["generate"] += 1
-        manifest = deps.workspace.root / f"{batch_id}.json"
+        manifest = self._deps.workspace.root / f"{batch_id}.json"
         manifest.write_text(json.dumps({"images": [], "failed": {}}))
         return Generation(manifest=str(manifest), generated=4, failed=0)
 
-    def label(self, deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labelling:
+    def label(self, state: LoopState, batch_id: str, manifest: Path) -> Labelling:
         self._start("label")
         self.calls["label"] += 1
         return Labelling(labelled=4)
 
-    def score(self, deps: Deps, state: LoopState, batch_id: str) -> Scoring:
+    def score(self, state: LoopState, batch_id: str) -> Scoring:
         self._start("score")
         index = min(self.calls["score"], len(self.scores) - 1)
         self.calls["score"] += 1
@@ -140,16 +153,16 @@ class FakeWork:
         return Scoring(
             scores=scores,
             kept=self.kept,
-            over=scores.worst_over(deps.settings.quality.thresholds()),
+            over=scores.worst_over(self._deps.settings.quality.thresholds()),
             # Like the real step: fewer than two images are not scored.
             unscored=None if self.kept >= 2 else f"{self.kept} images: too few to score",
         )
 
-    def apply_decision(self, deps: Deps, state: LoopState, decision: Decision) -> int:
+    def apply_decision(self, state: LoopState, decision: Decision) -> int:
         self._start("apply_decision")
         self.calls["decision"] += 1
         assert state.batch is not None
-        deps.registry.decide_batch(
+        self._deps.registry.decide_batch(
             state.batch.batch_id,
             "approved" if decision.approved else "rejected",
             decision.by,
@@ -157,12 +170,12 @@ class FakeWork:
         )
         return self.kept if decision.approved else 0
 
-    def retrain(self, deps: Deps, state: LoopState, candidate: str) -> Training:
+    def retrain(self, state: LoopState, candidate: str) -> Training:
         self._start("retrain")
         self.calls["retrain"] += 1
-        deps.registry.add_model(
+        self._deps.registry.add_model(
             candidate,
-            deps.workspace.root / f"{candidate}.pt",
+            self._deps.workspace.root / f"{candidate}.pt",
             state.incumbent,
             "candidate",
             {},
@@ -173,15 +186,15 @@ class FakeWork:
             candidate=candidate, weights="x", seconds=1.0, field=10, synthetic=4, share=0.3
         )
 
-    def gate_candidate(self, deps: Deps, state: LoopState, candidate: str) -> GateResult:
+    def gate_candidate(self, state: LoopState, candidate: str) -> GateResult:
         self._start("gate_candidate")
         index = min(self.calls["gate"], len(self.promote) - 1)
         self.calls["gate"] += 1
         promote = self.promote[index]
         if promote:
-            deps.registry.promote(candidate, "better")
+            self._deps.registry.promote(candidate, "better")
         else:
-            deps.registry.set_model_status(candidate, "rejected", "not better")
+            self._deps.registry.set_model_status(candidate, "rejected", "not better")
         self._maybe_die("gate")
         return GateResult(
             promote=promote,
@@ -214,7 +227,8 @@ def fake_deps(root: Path, work: FakeWork | None = None, **settings: Any) -> Deps
         generator=None,  # type: ignore[arg-type]
         labeler=None,  # type: ignore[arg-type]
         planner=build_planner(config.loop.strategy),
-        work=work or FakeWork(),
+        request_checker=ConditionReadBack(),
+        bind_work=(work or FakeWork()).bind,
     )
 
 

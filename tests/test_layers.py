@@ -1,8 +1,9 @@
-"""Import layers read with `ast`: dependencies point one way, no cycles, FiftyOne behind storage/."""
+"""Import layers read with `ast`: dependencies point one way, no circle, FiftyOne behind storage/."""
 
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,15 +170,53 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return components
 
 
-def test_no_import_cycles_between_modules() -> None:
-    # Only imports that run when a module loads can make a cycle. Imports inside functions are
-    # deliberate lazy imports (heavy libraries, or a layer above called back at run time) and
-    # are left out; so are `if TYPE_CHECKING:` imports, which never run.
-    edges: dict[str, set[str]] = {}
-    for i in IMPORTS:
-        if i.module_level and not i.type_checking and i.target in MODULES:
-            edges.setdefault(i.importer, set()).add(i.target)
-    assert _cycles(edges) == []
+def _edges(imports: list[Import]) -> dict[str, dict[str, Import]]:
+    """Which of our modules each module imports, with the first import that does it.
+
+    Every import counts, at module level or not: a lazy import inside a function still runs,
+    and one under TYPE_CHECKING still ties the two modules together for whoever reads them.
+    Importing `a.b.c` also runs the packages `a.b` and `a`, so those are imported too.
+    """
+    edges: dict[str, dict[str, Import]] = {}
+    for i in imports:
+        parts = i.target.split(".")
+        for target in (".".join(parts[:n]) for n in range(len(parts), 0, -1)):
+            if target in MODULES and not f"{i.importer}.".startswith(f"{target}."):
+                edges.setdefault(i.importer, {}).setdefault(target, i)
+    return edges
+
+
+def _circle(edges: dict[str, set[str]], component: list[str]) -> list[str]:
+    """A shortest walk from the component's first module back to itself, inside the component."""
+    start, inside = component[0], set(component)
+    came_from = {start: start}
+    frontier = [start]
+    while frontier:
+        after: list[str] = []
+        for node in frontier:
+            for target in sorted(edges.get(node, ())):
+                if target == start:
+                    walk = [node]
+                    while walk[-1] != start:
+                        walk.append(came_from[walk[-1]])
+                    return [*reversed(walk), start]
+                if target in inside and target not in came_from:
+                    came_from[target] = node
+                    after.append(target)
+        frontier = after
+    raise AssertionError(f"{component} is not a circle")
+
+
+def test_no_import_circle_between_modules() -> None:
+    edges = _edges(IMPORTS)
+    graph = {module: set(targets) for module, targets in edges.items()}
+    found = []
+    for component in _cycles(graph):
+        circle = _circle(graph, component)
+        steps = [edges[a][b] for a, b in itertools.pairwise(circle)]
+        where = ", ".join(f"{i.path}:{i.line}" for i in steps)
+        found.append(f"{' -> '.join(circle)} ({where})")
+    assert found == [], "import circles (imports inside functions count):\n" + "\n".join(found)
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
@@ -186,13 +225,34 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
+def test_the_circle_finder_names_the_circle() -> None:
+    edges = {"a": {"b", "d"}, "b": {"c"}, "c": {"a"}, "d": {"c"}}
+    (component,) = _cycles(edges)
+    assert component == ["a", "b", "c", "d"]
+    assert _circle(edges, component) == ["a", "b", "c", "a"]
+    assert _circle({"a": {"a"}}, ["a"]) == ["a", "a"]
+
+
+def test_a_lazy_import_and_a_parent_package_count_as_edges() -> None:
+    # A package's own modules do not import it again: it is already running when they load.
+    lazy = Import(
+        "evaluation.metrics", "evaluation/metrics.py", 9, "storage.coco_sweep", False, True
+    )
+    inside = Import(
+        "agent.steps.work", "agent/steps/work.py", 3, "agent.steps.batches", True, False
+    )
+    edges = _edges([lazy, inside])
+    assert set(edges["evaluation.metrics"]) == {"storage.coco_sweep", "storage"}
+    assert set(edges["agent.steps.work"]) == {"agent.steps.batches"}
+
+
 # Inside agent/: the ways in drive the loop, the loop's steps know neither.
 AGENT_ROLES = ("agent.entry", "agent.control", "agent.steps")
 AGENT_ALLOWED: dict[str, set[str]] = {
     "agent.entry": {"agent.entry", "agent.control", "agent.steps", "agent"},
     "agent.control": {"agent.control", "agent.steps", "agent"},
     "agent.steps": {"agent.steps", "agent"},
-    "agent": {"agent.steps", "agent"},  # settings, deps, state, graph, nodes
+    "agent": {"agent.steps", "agent"},  # the types (ports, ...) and builders (graph, ...)
 }
 
 
@@ -214,6 +274,23 @@ def test_inside_agent_entry_drives_control_drives_steps() -> None:
         and theirs not in AGENT_ALLOWED[mine]
     ]
     assert wrong == [], "agent/: entry -> control -> steps -> the loop's core, never back"
+
+
+# The loop's types: what the steps and the ways in share. They import no step and nothing that
+# builds or runs the loop, so that every step can import them without a circle.
+AGENT_TYPES = ("agent.ports", "agent.state", "agent.results", "agent.settings")
+AGENT_BUILDERS = ("agent.bootstrap", "agent.graph", "agent.nodes")
+
+
+def test_the_ports_import_no_step_and_no_builder() -> None:
+    assert set(AGENT_TYPES + AGENT_BUILDERS) <= set(MODULES)
+    wrong = [
+        f"{i.path}:{i.line}: {i.importer} imports {i.target}"
+        for i in IMPORTS
+        if i.importer in AGENT_TYPES
+        and (_agent_role(i.target) not in (None, "agent") or i.target in AGENT_BUILDERS)
+    ]
+    assert wrong == []
 
 
 def test_fiftyone_is_imported_only_behind_storage_and_in_the_app_plugin() -> None:

@@ -15,16 +15,17 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.bootstrap import build_deps
 from agent.control.bench_fields import BenchField, ImportedField, WorldField
 from agent.control.report import ensure_test_metrics
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import clone_workspace, train_baseline
-from agent.deps import Deps, build_deps
+from agent.ports import Deps
+from agent.results import Discovery
 from agent.settings import Settings
 from agent.state import ApprovalRequest, Decision
 from agent.steps.camera import field_camera
 from agent.steps.failures import val_object_table
-from agent.steps.results import Discovery
 from evaluation.bench import aggregate, oracle_targets
 from evaluation.bench_report import markdown, plots
 from evaluation.slices import assign_bins, slice_mask

@@ -19,7 +19,7 @@ import yaml
 
 from agent.control.report import ensure_test_metrics
 from agent.control.workspaces import init_workspace
-from agent.deps import Deps
+from agent.ports import Deps
 from agent.steps.failures import val_object_table
 from evaluation.slices import assign_bins, bin_edges, slice_mask
 from tools.generator.retrieval import build_pool

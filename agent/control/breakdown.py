@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.control.runner import LoopDriver
-from agent.deps import Deps
+from agent.ports import Deps
+from agent.results import Discovery
 from agent.steps.failures import val_object_table
-from agent.steps.results import Discovery
 from evaluation.metrics import DetectionMetrics, EvaluationResult
 from evaluation.slices import (
     OBJECT_ATTRIBUTES,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.deps import Deps
+from agent.ports import Deps
 from tools.analyst.base import SliceEvidence
 from tools.analyst.prompting import slice_text, system_prompt
 

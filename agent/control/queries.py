@@ -6,7 +6,7 @@ from typing import Any
 
 from agent.control.breakdown import class_rows, found_slices, has_predictions, slice_rows
 from agent.control.runner import LoopDriver
-from agent.deps import Deps
+from agent.ports import Deps
 from agent.state import CycleRecord
 from agent.steps.failures import val_object_table
 from evaluation.metrics import EvaluationResult

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.control.breakdown import FoundSlice, class_rows, found_slices, slice_rows
-from agent.deps import Deps
+from agent.ports import Deps
 from agent.state import LoopState
 from agent.steps.failures import val_object_table
 from agent.steps.predictions import predict_and_evaluate

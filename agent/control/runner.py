@@ -14,8 +14,8 @@ from typing import Any
 
 from langgraph.types import Command
 
-from agent.deps import Deps
 from agent.graph import build_graph, open_checkpointer
+from agent.ports import Deps
 from agent.state import ApprovalRequest, Decision, LoopState
 from storage.state import StateBusyError, locked_as_error
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.control.image_size import choose_image_size
-from agent.deps import Deps
+from agent.ports import Deps
 from agent.settings import Settings, read_settings_file, write_settings_file
 from agent.steps.camera import CAMERA_FILE
-from agent.steps.predictions import SLICE_PREFIX, export_items, predict_and_evaluate
+from agent.steps.predictions import SLICE_PREFIX, export_items
+from agent.steps.training import train_model
 from storage.database import connect
 from storage.datasets import LabeledImage, WorkspaceDatasets
-from storage.export import export_yolo
 from storage.importers import ImportReport, copy_image, import_labelled
 from storage.importers.fiftyone_dataset import import_fiftyone
 from storage.registry import Registry
@@ -219,27 +219,18 @@ def train_baseline(
             f"detector.model {model} does not exist; point it at your own .pt weights (relative "
             "to the workspace, or absolute) or at a model yaml such as yolov8n.yaml."
         )
-    workspace = deps.workspace
-    data_yaml = export_yolo(
-        workspace.cycle_dir(0) / "data",
-        deps.settings.classes,
-        {
-            "train": export_items(deps, deps.datasets.split("train")),
-            "val": export_items(deps, deps.datasets.split("val")),
-        },
-    )
     epochs = epochs or deps.settings.detector.epochs
-    result = deps.detector.train(
-        data_yaml,
-        workspace.model_dir("v1") / "train",
-        None,
-        epochs,
-        on_epoch=lambda done, total: progress("train (epochs)", done, total),
+    trained = train_model(
+        deps,
+        "v1",
+        export_items(deps, deps.datasets.split("train")),
+        cycle=0,
+        parent=None,
+        epochs=epochs,
+        status="incumbent",
+        progress=progress,
+        evaluate_on=("val", "test"),
     )
-    weights = workspace.model_dir("v1") / "weights.pt"
-    shutil.copy2(result.weights, weights)
-    metrics = predict_and_evaluate(deps, "v1", weights, ("val", "test"), progress)
-    metrics["train_seconds"] = result.seconds
-    deps.registry.add_model("v1", weights, None, "incumbent", metrics)
-    deps.registry.log("model_trained", model="v1", seconds=result.seconds, epochs=epochs)
-    return {"model": "v1", "skipped": False, "metrics": metrics, "seconds": result.seconds}
+    seconds = trained.result.seconds
+    deps.registry.log("model_trained", model="v1", seconds=seconds, epochs=epochs)
+    return {"model": "v1", "skipped": False, "metrics": trained.metrics, "seconds": seconds}

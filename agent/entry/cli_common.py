@@ -123,7 +123,7 @@ def progress_bars(to_stderr: bool = False) -> Iterator[Callable[[str, int, int],
 
 
 def _deps(workspace: Path) -> Any:
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from storage.workspace import Workspace
 

@@ -55,7 +55,7 @@ def _observer(out: Console = console) -> Callable[[str, dict[str, Any]], None]:
 @contextmanager
 def _showing_progress(deps: Any, to_stderr: bool = False) -> Iterator[Any]:
     """Progress bars for the loop's long steps (training epochs) while a loop runs."""
-    from agent.deps import no_progress
+    from agent.ports import no_progress
 
     with progress_bars(to_stderr) as progress:
         deps.progress = progress

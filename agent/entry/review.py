@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.bootstrap import build_deps
 from agent.control.queries import review_summary, waiting_batch_id
 from agent.control.runner import LoopDriver
-from agent.deps import build_deps
 from agent.settings import Settings
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"

@@ -26,8 +26,8 @@ def run_scheduled_cycles(workspace: str, cycles: int) -> str:
     Takes the same workspace lock as the CLI, so it never runs beside another loop; a busy
     workspace is logged and skipped, not queued.
     """
+    from agent.bootstrap import build_deps
     from agent.control.runner import LoopBusyError, LoopDriver
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(Path(workspace)))

@@ -9,9 +9,10 @@ from typing import Any
 
 from langgraph_sdk.runtime import ServerRuntime
 
+from agent.bootstrap import build_deps
 from agent.control.runner import loop_lock
-from agent.deps import Deps, build_deps
 from agent.graph import build_graph
+from agent.ports import Deps
 from agent.settings import Settings
 
 

@@ -21,8 +21,6 @@ from agent.steps.failures import (
     ensure_val_predictions,
     evidence_images,
     pred_field,
-    single_slices,
-    slice_recalls,
     val_object_table,
     weights_of,
 )
@@ -46,8 +44,6 @@ __all__ = [
     "retrain",
     "score",
     "scorecard",
-    "single_slices",
-    "slice_recalls",
     "synthetic_share",
     "val_object_table",
     "weights_of",

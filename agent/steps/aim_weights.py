@@ -16,7 +16,7 @@ from evaluation.slices import assign_bins, slice_mask
 from tools.vocabulary import CONDITIONS
 
 if TYPE_CHECKING:
-    from agent.deps import Deps
+    from agent.ports import Deps
     from agent.state import LoopState
 
 

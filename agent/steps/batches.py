@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from agent.deps import Deps, instance_bank_file
+from agent.ports import Budget, Deps
+from agent.results import Generation, Labelling, Scoring
 from agent.state import ApprovalRequest, Decision, LoopState
 from agent.steps.camera import field_camera
 from agent.steps.failures import embed_cached, weights_of
-from agent.steps.planning import Budget, edit_sources
-from agent.steps.results import Generation, Labelling, Scoring
+from agent.steps.planning import edit_sources
 from evaluation.quality import (
     QualityScores,
     detection_label_quality,
@@ -62,7 +62,7 @@ def plan(deps: Deps, state: LoopState) -> list[GenerationRequest]:
 def ensure_instance_bank(deps: Deps) -> Path:
     """The paste generator's bank of objects, from every labelled train image (never val or test),
     written once per workspace: the train split does not change after `init`."""
-    path = instance_bank_file(deps.settings)
+    path = deps.workspace.instance_bank_file
     if not path.is_file():
         sources = edit_sources(deps, 0, count=len(deps.datasets.split("train")))
         write_instance_bank(path, sources)

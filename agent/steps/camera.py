@@ -12,7 +12,7 @@ from tools.generator.camera_fit import clean_renders, fit_camera
 from tools.world.camera import CameraProfile
 
 if TYPE_CHECKING:
-    from agent.deps import Deps
+    from agent.ports import Deps
 
 CAMERA_FILE = "field_camera.json"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.deps import Deps
+from agent.ports import Deps
+from agent.results import Discovery
 from agent.state import LoopState
 from agent.steps.predictions import predict_and_evaluate
-from agent.steps.results import Discovery
 from evaluation.blind_spots import blind_spots
 from evaluation.slices import (
     IMAGE_ATTRIBUTES,
@@ -61,24 +61,6 @@ def val_object_table(deps: Deps, model: str, split: str = "val") -> ObjectTable:
         deps.settings.classes,
         deps.settings.evaluation.conf_threshold,
     )
-
-
-def slice_recalls(
-    table: ObjectTable, edges: dict[str, list[float]], slices: dict[str, dict[str, str]]
-) -> dict[str, float]:
-    bins = assign_bins(table, edges)
-    recalls = {}
-    for name, conditions in slices.items():
-        mask = slice_mask(bins, conditions)
-        if mask.any():
-            recalls[name] = float(table.found[mask].mean())
-    return recalls
-
-
-def single_slices(table: ObjectTable, edges: dict[str, list[float]]) -> dict[str, dict[str, str]]:
-    """Every single-attribute bin (and class): the slices the gate guards against regressions."""
-    bins = assign_bins(table, edges)
-    return {f"{a}={v}": {a: str(v)} for a in bins for v in np.unique(bins[a])}
 
 
 # -- discover ------------------------------------------------------------------------------------

@@ -1,17 +1,18 @@
 """Planning strategies (the BatchPlanner port): how a cycle's image budget becomes requests.
 
 The loop plans with `targeted`; the benchmark's arms plan with the others at the same budget.
-`deps.py` builds the one in use from `loop.strategy`; nothing else compares strategy names.
+`agent/bootstrap.py` builds the one in use from `loop.strategy`; nothing else compares strategy
+names. The port (`BatchPlanner`, `Budget`) is declared in `agent/ports.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.ports import BatchPlanner, Budget
 from agent.steps import attribute_plans
 from agent.steps.aim_weights import miss_weights, missed_classes
 from agent.steps.failures import embed_cached, val_object_table
@@ -25,29 +26,8 @@ from tools.generator.retrieval import nearest_pool_images, pool_entries
 from tools.vocabulary import CONDITIONS
 
 if TYPE_CHECKING:
-    from agent.deps import Deps
+    from agent.ports import Deps
     from agent.state import LoopState
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What one batch may spend: images, the batch's id (request ids derive from it) and a seed."""
-
-    images: int
-    batch_id: str
-    seed: int
-
-
-class BatchPlanner(Protocol):
-    """Turns the cycle's state into generation requests."""
-
-    name: str
-    # Stop the loop when discovery finds no failure slice (there is nothing to aim at).
-    needs_slices: bool
-    # Train every cycle even without images (the `none` arm: the recipe on field data alone).
-    trains_without_images: bool
-
-    def plan(self, deps: Deps, state: LoopState, budget: Budget) -> list[GenerationRequest]: ...
 
 
 class NonePlanner:

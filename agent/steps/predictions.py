@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.deps import Deps
+from agent.ports import Deps
 from evaluation.metrics import evaluate_split
 from storage.export import ExportItem
 

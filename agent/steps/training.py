@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from agent.deps import Deps
+from agent.ports import Deps, Progress
+from agent.results import Training
 from agent.state import LoopState
-from agent.steps.failures import (
-    ensure_val_predictions,
-    single_slices,
-    slice_recalls,
-    val_object_table,
-    weights_of,
-)
+from agent.steps.failures import ensure_val_predictions, val_object_table, weights_of
 from agent.steps.predictions import export_items, predict_and_evaluate
-from agent.steps.results import Training
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
 from evaluation.metrics import EvaluationResult
-from evaluation.slices import ObjectTable, assign_bins, slice_mask
-from storage.export import export_yolo
+from evaluation.scorecards import measure_scorecard, named_slices, single_slices
+from evaluation.slices import ObjectTable
+from storage.export import ExportItem, export_yolo
+from tools.detector.base import TrainResult
 
 T = TypeVar("T")
 
@@ -64,6 +61,52 @@ def synthetic_mix(
     return older + fresh + extra
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained and registered model: its weights, the trainer's result, what it measured."""
+
+    weights: Path
+    result: TrainResult
+    metrics: dict[str, Any]
+
+
+def train_model(
+    deps: Deps,
+    name: str,
+    train_items: list[ExportItem],
+    *,
+    cycle: int,
+    parent: str | None,
+    epochs: int,
+    status: str,
+    progress: Progress,
+    evaluate_on: tuple[str, ...] = (),
+) -> TrainedModel:
+    """The one training pipeline, of the baseline and of every fine-tune: export the cycle's data
+    (`train_items`, field `val`), train from `parent`'s weights (None: the configured model),
+    copy the weights into the model's folder, evaluate them on `evaluate_on`, register them."""
+    data_yaml = export_yolo(
+        deps.workspace.cycle_dir(cycle) / "data",
+        deps.settings.classes,
+        {"train": train_items, "val": export_items(deps, deps.datasets.split("val"))},
+    )
+    result = deps.detector.train(
+        data_yaml,
+        deps.workspace.model_dir(name) / "train",
+        None if parent is None else weights_of(deps, parent),
+        epochs,
+        on_epoch=lambda done, total: progress(f"train {name} (epochs)", done, total),
+    )
+    weights = deps.workspace.model_dir(name) / "weights.pt"
+    shutil.copy2(result.weights, weights)
+    metrics: dict[str, Any] = {}
+    if evaluate_on:
+        metrics = predict_and_evaluate(deps, name, weights, evaluate_on, progress)
+        metrics["train_seconds"] = result.seconds
+    deps.registry.add_model(name, weights, parent, status, metrics, cycle)
+    return TrainedModel(weights, result, metrics)
+
+
 def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
     """Fine-tune the incumbent on field `train` plus approved synthetic images (share capped)."""
     field_items = export_items(deps, deps.datasets.split("train"))
@@ -78,32 +121,24 @@ def retrain(deps: Deps, state: LoopState, candidate: str) -> Training:
         deps.settings.loop.newest_batch_repeats,
         int(share / (1 - share) * len(field_items)),
     )
-    data_yaml = export_yolo(
-        deps.workspace.cycle_dir(state.cycle) / "data",
-        deps.settings.classes,
-        {
-            "train": field_items + synthetic_items,
-            "val": export_items(deps, deps.datasets.split("val")),
-        },
+    trained = train_model(
+        deps,
+        candidate,
+        field_items + synthetic_items,
+        cycle=state.cycle,
+        parent=state.incumbent,
+        epochs=finetune_epochs(deps, len(field_items) + len(synthetic_items)),
+        status="candidate",
+        progress=deps.progress,
     )
-    result = deps.detector.train(
-        data_yaml,
-        deps.workspace.model_dir(candidate) / "train",
-        weights_of(deps, state.incumbent),
-        finetune_epochs(deps, len(field_items) + len(synthetic_items)),
-        on_epoch=lambda done, total: deps.progress(f"train {candidate} (epochs)", done, total),
-    )
-    weights = deps.workspace.model_dir(candidate) / "weights.pt"
-    shutil.copy2(result.weights, weights)
-    deps.registry.add_model(candidate, weights, state.incumbent, "candidate", {}, state.cycle)
     return Training(
         candidate=candidate,
-        weights=str(weights),
-        seconds=result.seconds,
+        weights=str(trained.weights),
+        seconds=trained.result.seconds,
         field=len(field_items),
         synthetic=len(synthetic_items),
         share=share,
-        epochs=result.epochs,
+        epochs=trained.result.epochs,
     )
 
 
@@ -120,15 +155,7 @@ def scorecard(
     val = EvaluationResult.recorded(record.metrics, "val")
     # A model never evaluated on val, or with no class to average, scores 0 (as it always has).
     map50 = val.overall.map50 if val is not None and val.overall.map50 is not None else 0.0
-    bins = assign_bins(table, edges)
-    found = {}
-    for name, conditions in slices.items():
-        mask = slice_mask(bins, conditions)
-        if mask.any():
-            found[name] = table.found[mask].tolist()
-    return ModelScorecard(
-        map50=map50, slice_recall=slice_recalls(table, edges, slices), slice_found=found
-    )
+    return measure_scorecard(map50, table, edges, slices)
 
 
 def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
@@ -202,16 +229,3 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     verdict = "promoted" if result.promote else "carried" if result.carried else "not promoted"
     deps.datasets.review_evaluation(f"{candidate}_val", "reviewed", f"Gate: {verdict}; {reasons}")
     return result
-
-
-def named_slices(table: ObjectTable, names: Mapping[str, float]) -> dict[str, dict[str, str]]:
-    """The slices the user guards by name (`attribute=bin & ...`) that val can measure: their
-    attributes exist here (a class is measured even when val has none of it: then the gate
-    says it has no objects)."""
-    known = {*table.values, "class"}
-    out = {}
-    for name in names:
-        conditions = dict(part.split("=", 1) for part in name.split(" & "))
-        if set(conditions) <= known:
-            out[name] = conditions
-    return out

@@ -1,59 +1,57 @@
-"""The loop's work as one port: what each graph node asks of models, files and databases.
+"""The loop's real work (the `LoopWork` port): the step functions, bound to one `Deps`.
 
-The graph's nodes call `deps.work`, never the step functions' module, so a test hands the
-graph a recording fake through `Deps` (the composition root) instead of patching modules.
+The graph's nodes call `deps.work`, never the step functions' modules, so a test hands the
+graph a recording fake through `Deps.bind_work` instead of patching modules.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from agent.steps import batches, failures, training
 
 if TYPE_CHECKING:
-    from agent.deps import Deps
+    from agent.ports import Deps
+    from agent.results import Discovery, Generation, Labelling, Scoring, Training
     from agent.state import Decision, LoopState
-    from agent.steps.results import Discovery, Generation, Labelling, Scoring, Training
     from evaluation.gate import GateResult
     from tools.analyst.base import FailureAnalysis
     from tools.generator.base import GenerationRequest
 
 
-class LoopWork(Protocol):
-    """One method per side-effecting step of a cycle, in the order the graph runs them."""
-
-    def ensure_val_predictions(self, deps: Deps, model: str) -> None: ...
-
-    def discover(self, deps: Deps, state: LoopState) -> Discovery: ...
-
-    def analyze(self, deps: Deps, state: LoopState) -> FailureAnalysis: ...
-
-    def plan(self, deps: Deps, state: LoopState) -> list[GenerationRequest]: ...
-
-    def generate(self, deps: Deps, state: LoopState, batch_id: str) -> Generation: ...
-
-    def label(self, deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labelling: ...
-
-    def score(self, deps: Deps, state: LoopState, batch_id: str) -> Scoring: ...
-
-    def apply_decision(self, deps: Deps, state: LoopState, decision: Decision) -> int: ...
-
-    def retrain(self, deps: Deps, state: LoopState, candidate: str) -> Training: ...
-
-    def gate_candidate(self, deps: Deps, state: LoopState, candidate: str) -> GateResult: ...
-
-
 class StepWork:
-    """The real work: the functions of `agent.steps`, which call the models behind `deps`."""
+    """The functions of `agent.steps`, which call the models and stores behind `deps`."""
 
-    ensure_val_predictions = staticmethod(failures.ensure_val_predictions)
-    discover = staticmethod(failures.discover)
-    analyze = staticmethod(failures.analyze)
-    plan = staticmethod(batches.plan)
-    generate = staticmethod(batches.generate)
-    label = staticmethod(batches.label)
-    score = staticmethod(batches.score)
-    apply_decision = staticmethod(batches.apply_decision)
-    retrain = staticmethod(training.retrain)
-    gate_candidate = staticmethod(training.gate_candidate)
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def ensure_val_predictions(self, model: str) -> None:
+        failures.ensure_val_predictions(self.deps, model)
+
+    def discover(self, state: LoopState) -> Discovery:
+        return failures.discover(self.deps, state)
+
+    def analyze(self, state: LoopState) -> FailureAnalysis:
+        return failures.analyze(self.deps, state)
+
+    def plan(self, state: LoopState) -> list[GenerationRequest]:
+        return batches.plan(self.deps, state)
+
+    def generate(self, state: LoopState, batch_id: str) -> Generation:
+        return batches.generate(self.deps, state, batch_id)
+
+    def label(self, state: LoopState, batch_id: str, manifest: Path) -> Labelling:
+        return batches.label(self.deps, state, batch_id, manifest)
+
+    def score(self, state: LoopState, batch_id: str) -> Scoring:
+        return batches.score(self.deps, state, batch_id)
+
+    def apply_decision(self, state: LoopState, decision: Decision) -> int:
+        return batches.apply_decision(self.deps, state, decision)
+
+    def retrain(self, state: LoopState, candidate: str) -> Training:
+        return training.retrain(self.deps, state, candidate)
+
+    def gate_candidate(self, state: LoopState, candidate: str) -> GateResult:
+        return training.gate_candidate(self.deps, state, candidate)

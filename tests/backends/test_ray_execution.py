@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.deps import build_generator, build_labeler
+from agent.bootstrap import build_generator, build_labeler
 from agent.settings import Settings
 from tests.required import require_tool
 from tools.generator.base import GenerationRequest

@@ -106,8 +106,8 @@ def trained_baseline(root: Path, epochs: int = 20) -> Path:
 
 
 def clone(base: Path, target: Path) -> Path:
+    from agent.bootstrap import build_deps
     from agent.control.workspaces import clone_workspace
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     settings = Settings.load(base)
@@ -172,8 +172,8 @@ def run_case(
 
 def inconsistencies(workspace: Path, cycles: int) -> list[str]:
     """What the registry, the checkpoint and FiftyOne disagree on, in one sentence each."""
+    from agent.bootstrap import build_deps
     from agent.control.runner import LoopDriver
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.bootstrap import build_deps
 from agent.control.workspaces import clone_workspace, init_workspace
-from agent.deps import build_deps
 from agent.settings import Settings
 from agent.steps.camera import CAMERA_FILE, field_camera
 from agent.steps.predictions import slice_fields

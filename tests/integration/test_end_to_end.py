@@ -19,8 +19,8 @@ runner = CliRunner()
 
 def _own_copy(trained_workspace: Path, target: Path) -> Path:
     """A clone of the trained baseline for a test that runs a loop, so no test sees another's loop."""
+    from agent.bootstrap import build_deps
     from agent.control.workspaces import clone_workspace
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     return clone_workspace(build_deps(Settings.load(trained_workspace)), target, {})
@@ -34,7 +34,7 @@ def _pending_batch(ws: str) -> dict:
 
 
 def test_init_stores_field_data_with_split_tags_and_truth_fields(trained_workspace: Path) -> None:
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(trained_workspace))
@@ -70,7 +70,7 @@ def test_baseline_is_idempotent(trained_workspace: Path) -> None:
 
 
 def test_fiftyone_map50_agrees_with_ultralytics_val(trained_workspace: Path) -> None:
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from storage.workspace import Workspace
 
@@ -127,7 +127,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     busy = runner.invoke(app, ["run", "-w", ws])
     assert busy.exit_code == 2 and "resume" in busy.output
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     # A reviewer tags one image `reject` in the App: approval leaves it out.
@@ -175,7 +175,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     # Each cycle's slices are a scenario of the Model Evaluation panel; FiftyOne's own subset
     # of a slice holds exactly the val objects discovery counted in it.
     from agent.control.runner import LoopDriver
-    from agent.steps.results import Discovery
+    from agent.results import Discovery
 
     scenarios = {s["name"]: s for s in deps.datasets.evaluation_scenarios()}
     assert {"failforge cycle 1 slices", "failforge cycle 2 slices"} <= set(scenarios)
@@ -198,7 +198,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
 def test_fine_tuning_starts_from_the_given_weights(trained_workspace: Path, tmp_path: Path) -> None:
     import torch
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
     from storage.workspace import Workspace
 
@@ -248,7 +248,7 @@ def openai_cycle(
 
 
 def _analyses(workspace: Path) -> list[dict]:
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))
@@ -258,7 +258,7 @@ def _analyses(workspace: Path) -> list[dict]:
 def test_a_cycle_with_the_openai_analyst_against_a_local_server(
     openai_cycle: tuple[Path, list[dict]],
 ) -> None:
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     workspace, requests = openai_cycle
@@ -346,7 +346,7 @@ def test_a_cycle_with_diffusers_and_grounded_sam_on_two_images(
     assert "Waiting for a decision on batch" in result.output  # no --auto-approve: a person decides
     batch = _pending_batch(ws)
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))

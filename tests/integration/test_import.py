@@ -37,7 +37,7 @@ def test_init_imports_good_images_and_reports_the_rest(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "class index 9 is outside 0..1" in result.output
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     settings = Settings.load(ws)

@@ -121,7 +121,7 @@ def test_init_reads_the_users_dataset_by_its_split_tags(as_the_user: Path, tmp_p
     assert "1 samples have no train/val/test tag: split 60/20/20 by file name" in result.output
     assert "Field data from FiftyOne dataset 'photos'" in result.output
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     settings = Settings.load(ws)

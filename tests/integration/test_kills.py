@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 def test_a_kill_then_resume_leaves_one_consistent_story(
     trained_workspace: Path, tmp_path: Path, point: str
 ) -> None:
+    from agent.bootstrap import build_deps
     from agent.control.runner import LoopDriver
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     result = run_case(trained_workspace, tmp_path, point, cycles=1)

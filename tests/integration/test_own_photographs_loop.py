@@ -92,7 +92,7 @@ def test_a_loop_on_photographs_pastes_their_own_objects_and_speaks_their_attribu
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(Path(ws)))

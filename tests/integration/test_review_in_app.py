@@ -71,8 +71,8 @@ class Review:
 def review(
     trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Review]:
+    from agent.bootstrap import build_deps
     from agent.control.runner import LoopDriver
-    from agent.deps import build_deps
     from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
     from agent.settings import Settings
 

@@ -93,7 +93,7 @@ def test_a_studio_thread_runs_to_the_approval_and_a_decision_finishes_the_cycle(
 ) -> None:
     from langgraph_sdk import get_sync_client
 
-    from agent.deps import build_deps
+    from agent.bootstrap import build_deps
     from agent.settings import Settings
 
     client = get_sync_client(url=dev_server.url)
@@ -126,8 +126,8 @@ def test_a_studio_run_is_refused_while_another_loop_holds_the_workspace(
 ) -> None:
     from langgraph_sdk import get_sync_client
 
+    from agent.bootstrap import build_deps
     from agent.control.runner import loop_lock
-    from agent.deps import build_deps
     from agent.settings import Settings
 
     client = get_sync_client(url=dev_server.url)

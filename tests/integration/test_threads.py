@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from agent.deps import build_detector
+from agent.bootstrap import build_detector
 from agent.settings import Settings
 from storage.export import ExportItem, export_yolo
 from tools.convert import make_detections

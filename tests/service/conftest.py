@@ -13,8 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from agent.deps import Deps
 from agent.entry.api import StreamLimits, create_app
+from agent.ports import Deps
 from tests.fakes import FakeWork, fake_deps
 
 TOKEN = "s3cret-token"

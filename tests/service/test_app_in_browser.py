@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
-from agent.deps import build_deps
 from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
 from agent.settings import Settings
 from tests.browser import click, free_port, headless_chromium, needs_chromium, wait_for_text
@@ -33,7 +33,7 @@ def test_a_reviewer_sees_the_waiting_batch_in_the_app(
     init_workspace(workspace, tiny_yaml_path)
     deps = build_deps(Settings.load(workspace))
     deps.registry.add_model("v1", workspace / "v1.pt", None, "incumbent", {})
-    deps.work = FakeWork()  # the loop's work faked; its state is real
+    deps.work = FakeWork().bind(deps)  # the loop's work faked; its state is real
     waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     # Read by the App's server process, where the panel runs.

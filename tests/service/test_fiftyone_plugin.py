@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from agent.control.runner import LoopDriver
-from agent.deps import Deps
 from agent.entry.review import PLUGINS_DIR, RESUME_LOG, launch_resume
+from agent.ports import Deps
 from tests.fakes import FakeWork, fake_deps
 
 
@@ -103,7 +103,7 @@ def _panel_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Deps:
     """A workspace the panel reads (as the App's server does), its loop's work faked."""
     deps = fake_deps(tmp_path)
     deps.datasets = SimpleNamespace(field_name="ff-field", synthetic_name="ff-synthetic")  # type: ignore[assignment]
-    deps.work = FakeWork()
+    deps.work = FakeWork().bind(deps)
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
     return deps
 

@@ -85,7 +85,7 @@ def test_a_workspace_lives_on_the_server_and_the_app_serves_it(
 
     # Another process reads them back through the same URI.
     read = subprocess.run(
-        [sys.executable, "-c", "from pathlib import Path; from agent.deps import build_deps; from agent.settings "
+        [sys.executable, "-c", "from pathlib import Path; from agent.bootstrap import build_deps; from agent.settings "
          f"import Settings; d = build_deps(Settings.load(Path({str(ws)!r}))); "
          "print(d.datasets.count('train'), d.datasets.count('val'), d.datasets.count('test'))"],
         env=_env(mongodb), capture_output=True, text=True, timeout=120,

@@ -48,7 +48,7 @@ def test_a_scheduled_run_on_a_busy_workspace_is_skipped(
 ) -> None:
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake)
-    monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
+    monkeypatch.setattr("agent.bootstrap.build_deps", lambda settings: deps)
     with workspace_lock(deps.workspace.lock_file):
         assert run_scheduled_cycles(str(tmp_path), 1) == "skipped"
     assert fake.calls["discover"] == 0
@@ -71,7 +71,7 @@ def test_two_scheduled_runs_at_once_never_overlap(
 
     fake = FakeWork(before={"discover": hold_the_first_run})
     deps = fake_deps(tmp_path, fake, loop={"auto_approve": True})
-    monkeypatch.setattr("agent.deps.build_deps", lambda settings: deps)
+    monkeypatch.setattr("agent.bootstrap.build_deps", lambda settings: deps)
     first: list[str] = []
     thread = threading.Thread(target=lambda: first.append(run_scheduled_cycles(str(tmp_path), 1)))
     thread.start()

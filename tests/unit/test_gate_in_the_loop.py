@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
-from agent.deps import build_deps
 from agent.settings import Settings
 from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector

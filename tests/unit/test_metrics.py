@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evaluation.metrics import metrics_from_results
-from storage.datasets import DetectionEvaluation
+from storage.detection_evaluation import DetectionEvaluation
 
 
 def test_map_recall_and_precision_from_plain_arrays() -> None:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from agent.bootstrap import build_deps
 from agent.control.export import export_analyses
 from agent.control.queries import review_summary
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
-from agent.deps import build_deps
 from agent.entry.review import review_markdown
 from agent.settings import Settings
 from agent.steps.batches import check_requests

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent.ports import Budget
 from agent.settings import Settings
 from agent.state import LoopState
-from agent.steps.planning import PLANNERS, Budget
+from agent.steps.planning import PLANNERS
 from agent.steps.prompts import prompt_for
 from evaluation.slices import FailureSlice, ObjectTable, bin_edges
 from storage.workspace import WorkspaceError
@@ -206,7 +207,7 @@ def test_the_oracle_aims_at_measured_slices_with_two_attributes(
 
 
 def test_the_street_renderer_is_refused_for_photographs(tmp_path: Path) -> None:
-    from agent.deps import build_generator
+    from agent.bootstrap import build_generator
 
     photos = Settings(workspace=tmp_path, world=None, classes=CLASSES)
     assert photos.generator_backend() == "paste" and photos.vocabulary() == "attributes"

@@ -10,9 +10,10 @@ from typing import Any, get_args
 import numpy as np
 import pytest
 
+from agent.ports import Budget
 from agent.settings import LoopSettings, Settings
 from agent.state import LoopState
-from agent.steps.planning import PLANNERS, Budget
+from agent.steps.planning import PLANNERS
 from evaluation.field_conditions import estimate_field_conditions
 from tests.fakes import FieldDatasets
 from tools.convert import make_detections

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
+from agent.bootstrap import build_deps
 from agent.control.workspaces import init_workspace
-from agent.deps import build_deps
 from agent.settings import Settings
 from agent.steps.predictions import slice_fields
 from evaluation.metrics import evaluate_split, metrics_from_results, slice_name

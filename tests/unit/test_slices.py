@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from evaluation.scorecards import measure_scorecard
 from evaluation.slices import (
     ObjectTable,
     bin_edges,
@@ -12,7 +13,6 @@ from evaluation.slices import (
     discover_slices,
     image_statistics,
     match_found,
-    slice_recall,
 )
 from tools.convert import empty_detections, make_detections
 
@@ -45,8 +45,10 @@ def test_the_planted_failure_is_the_top_slice() -> None:
     assert slices[0].conditions == {"box_size": "lowest", "class": "person"}
     assert slices[0].recall == 0.0 and slices[0].example_ids
     assert all(s.deficit > 0 for s in slices)
-    recall, support = slice_recall(table, edges, {"box_size": "lowest", "class": "person"})
-    assert recall == 0.0 and support == slices[0].support
+    # The gate measures the same slice the same way: no object found, the same objects.
+    card = measure_scorecard(0.5, table, edges, {"small people": slices[0].conditions})
+    assert card.slice_recall == {"small people": 0.0}
+    assert card.slice_found["small people"] == [False] * slices[0].support
 
 
 def test_nothing_is_found_when_nothing_fails_or_nothing_exists() -> None:

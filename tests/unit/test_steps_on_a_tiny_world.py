@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
-from agent.deps import Deps, build_deps
+from agent.ports import Deps
+from agent.results import Discovery
 from agent.settings import Settings
-from agent.steps.results import Discovery
 from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector
 

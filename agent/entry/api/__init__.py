@@ -12,12 +12,12 @@ from fastapi import Depends, FastAPI
 from fastapi.security import HTTPBearer
 
 from agent.control.runner import LoopDriver
-from agent.deps import Deps
 from agent.entry.api.guard import LOOPBACK, Doors, callers, check_bind
 from agent.entry.api.limits import LimitBodySize
 from agent.entry.api.reads import OpenStreams, StreamLimits, reads_router
 from agent.entry.api.service import LoopService
 from agent.entry.api.writes import decisions_router, loops_router
+from agent.ports import Deps
 
 __all__ = ["LOOPBACK", "StreamLimits", "callers", "check_bind", "create_app"]
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Header, Query, Request, params
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent.control.queries import batch_rows, status_payload
-from agent.deps import Deps
 from agent.entry.api.models import BatchRead, EventRead, LoopSummary, ModelRead, StatusRead
 from agent.entry.api.service import LoopService
+from agent.ports import Deps
 from agent.state import CycleRecord
 from evaluation.metrics import DetectionMetrics, EvaluationResult
 

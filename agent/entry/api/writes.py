@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.control.runner import BatchDecisionError, LoopBusyError, UnknownBatchError
-from agent.deps import Deps
 from agent.entry.api.service import LoopService
+from agent.ports import Deps
 
 # A batch id is `<loop id>-c<cycle>-r<revision>`: letters, digits, `-` and `_` only, so an id can
 # never name a path (`../`, `/etc`, `%2e%2e%2f` once decoded) and is refused with 422 unread.

@@ -1,14 +1,16 @@
-"""The composition root: builds every backend of a workspace from Settings (tests build it with fakes)."""
+"""The composition root, above the steps: builds every port of a workspace from Settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.ports import BatchPlanner, Deps
 from agent.settings import ExecutionSettings, Settings
+from agent.steps.planning import PLANNERS
+from agent.steps.work import StepWork
+from evaluation.request_check import ConditionReadBack
 from storage.database import connect
 from storage.datasets import WorkspaceDatasets
 from storage.registry import Registry
@@ -20,37 +22,7 @@ from tools.generator.check import RequestChecker
 from tools.labeler.base import Labeler
 
 if TYPE_CHECKING:
-    from agent.steps.planning import BatchPlanner
-    from agent.steps.work import LoopWork
     from tools.execution.ray_pool import RayPool
-
-Progress = Callable[[str, int, int], None]  # (task, done, total)
-
-
-def no_progress(task: str, done: int, total: int) -> None:
-    return None
-
-
-@dataclass
-class Deps:
-    """Everything the loop and the commands call, built once per process."""
-
-    settings: Settings
-    workspace: Workspace
-    registry: Registry
-    datasets: WorkspaceDatasets
-    detector: Detector
-    analyst: FailureAnalyst
-    generator: ImageGenerator
-    labeler: Labeler
-    # How a cycle's budget becomes requests: the agent's targeting or a benchmark arm.
-    planner: BatchPlanner = field(default_factory=lambda: build_planner("targeted"))
-    # Whether each image came out as its request asked (conditions read back, or CLIP).
-    request_checker: RequestChecker = field(default_factory=lambda: _read_back())
-    # The loop's side-effecting steps; tests hand the graph a recording fake here.
-    work: LoopWork = field(default_factory=lambda: _step_work())
-    # Long steps report (task, done, total) here; the CLI draws progress bars from it.
-    progress: Progress = no_progress
 
 
 def build_analyst(settings: Settings) -> FailureAnalyst:
@@ -89,11 +61,6 @@ def _fanned_out(settings: Settings, build: Callable[[Settings], Any]) -> RayPool
     return RayPool(partial(build, local), e.workers, e.address, e.gpus_per_worker)
 
 
-def instance_bank_file(settings: Settings) -> Path:
-    """Where the paste generator's bank of train objects lives (written by the generate step)."""
-    return settings.workspace / "instances" / "bank.json"
-
-
 def build_generator(settings: Settings) -> ImageGenerator:
     backend = settings.generator_backend()
     if backend == "procedural" and settings.world is None:
@@ -115,7 +82,7 @@ def build_generator(settings: Settings) -> ImageGenerator:
     if backend == "paste":
         from tools.generator.paste import PasteGenerator
 
-        return PasteGenerator(instance_bank_file(settings))
+        return PasteGenerator(Workspace(settings.workspace).instance_bank_file)
     if backend == "diffusers":
         from tools.generator.diffusers_gen import DiffusersGenerator
 
@@ -160,23 +127,7 @@ def build_labeler(settings: Settings) -> Labeler:
 
 
 def build_planner(strategy: str) -> BatchPlanner:
-    # Imported here: the planners use the steps, which use Deps.
-    from agent.steps.planning import PLANNERS
-
     return PLANNERS[strategy]()
-
-
-def _step_work() -> LoopWork:
-    # Imported here for the same reason as the planners: the steps use Deps.
-    from agent.steps.work import StepWork
-
-    return StepWork()
-
-
-def _read_back() -> RequestChecker:
-    from evaluation.request_check import ConditionReadBack
-
-    return ConditionReadBack()
 
 
 def build_request_checker(settings: Settings) -> RequestChecker:
@@ -190,7 +141,7 @@ def build_request_checker(settings: Settings) -> RequestChecker:
 
         g = settings.generator
         return ClipRequestChecker(g.clip_model, g.clip_threshold, g.device)
-    return _read_back()
+    return ConditionReadBack()
 
 
 def build_detector(settings: Settings) -> Detector:
@@ -233,4 +184,5 @@ def build_deps(settings: Settings) -> Deps:
         labeler=build_labeler(settings),
         planner=build_planner(settings.loop.strategy),
         request_checker=build_request_checker(settings),
+        bind_work=StepWork,
     )
