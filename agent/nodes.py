@@ -208,7 +208,8 @@ def request_approval(state: LoopState, deps: Deps) -> dict[str, Any]:
                 approved=True, by="policy", reason="all four quality scores under their thresholds"
             )
         }
-    answer = interrupt(ops.approval_payload(state))
+    # The payload travels as plain JSON: Studio shows it and answers with a plain object too.
+    answer = interrupt(ops.approval_payload(state).model_dump())
     return {"decision": Decision.model_validate(answer)}
 
 

@@ -41,6 +41,40 @@ class BatchSummary(BaseModel):
     unscored: str | None = Field(None, description="why the batch has no scores to judge it by")
 
 
+class EarlierOutcome(BaseModel):
+    """An earlier cycle's target slice and what its val recall said of the aim."""
+
+    cycle: int
+    slice: str
+    verdict: str = Field(description="confirmed, refuted or unclear")
+
+
+class ApprovalRequest(BaseModel):
+    """What a loop waiting for a decision shows (the interrupt's payload): the CLI, API, App and
+    Studio show it as it is, so its fields and their order are its JSON."""
+
+    batch_id: str
+    loop_id: str
+    cycle: int
+    revision: int
+    label_flagged: int
+    label_errors: dict[str, int] = Field(description="images the labeller could not label")
+    images: int = Field(description="images kept by the filters, proposed for training")
+    generated: int
+    scores: QualityScores | None
+    over_threshold: dict[str, float]
+    unscored: str | None
+    as_asked: float | None = Field(description="did the images deliver what the plan asked for")
+    not_as_asked: dict[str, int] = Field(description="conditions that came out otherwise")
+    prompts: list[str]
+    target_slices: list[str]
+    earlier_outcomes: list[EarlierOutcome] = Field(
+        description="each earlier target slice's val recall verdict: what aiming did before"
+    )
+    fiftyone_view: str
+    how_to_decide: str
+
+
 class CycleRecord(BaseModel):
     """One finished cycle, for the report and the stop rules."""
 
@@ -101,10 +135,10 @@ class LoopState(BaseModel):
     cycles_without_promotion: int = 0
     stop_reason: str | None = None
 
-    def earlier_outcomes(self) -> list[dict[str, str | int]]:
+    def earlier_outcomes(self) -> list[EarlierOutcome]:
         """Every finished cycle's target slices with their verdict: what aiming did before."""
         return [
-            {"cycle": record.cycle, "slice": name, "verdict": verdict}
+            EarlierOutcome(cycle=record.cycle, slice=name, verdict=verdict)
             for record in self.history
             for name, verdict in record.outcomes.items()
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,13 @@ class EvaluationResult(BaseModel):
     eval_key: str
     overall: DetectionMetrics
     slices: dict[str, DetectionMetrics] = Field(default_factory=dict)
+
+    @classmethod
+    def recorded(cls, metrics: Mapping[str, Any], split: str) -> EvaluationResult | None:
+        """The evaluation on `split` as a model version's registry metrics keep it (JSON, by
+        split); None where the model was never evaluated there."""
+        stored = metrics.get(split)
+        return None if stored is None else cls.model_validate(stored)
 
 
 def metrics_from_results(

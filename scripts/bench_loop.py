@@ -48,7 +48,7 @@ def main() -> None:
     figures["baseline_test_map50"] = status["metrics"]["map50"]
 
     from agent.bootstrap import build_deps
-    from agent.control.runner import start_loop
+    from agent.control.runner import LoopDriver
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))
@@ -61,7 +61,7 @@ def main() -> None:
         last[0] = now
 
     started = time.perf_counter()
-    outcome = start_loop(deps, args.cycles, args.budget, True, observe)
+    outcome = LoopDriver(deps).start(args.cycles, args.budget, True, observe)
     figures["loop_seconds"] = time.perf_counter() - started
     figures["stop_reason"] = outcome.stop_reason
     figures["waiting"] = outcome.waiting is not None

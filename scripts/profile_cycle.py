@@ -71,7 +71,7 @@ def main() -> None:
         copy = Path(tmp) / "ws"
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("current_loop.json"))
         from agent.bootstrap import build_deps
-        from agent.control.runner import start_loop
+        from agent.control.runner import LoopDriver
         from agent.settings import Settings
         from storage.registry import Registry
 
@@ -93,7 +93,7 @@ def main() -> None:
 
         started = time.perf_counter()
         last[0] = started
-        start_loop(deps, args.cycles, args.budget, True, observe)
+        LoopDriver(deps).start(args.cycles, args.budget, True, observe)
         total = time.perf_counter() - started
 
     heavy = {label: calls.get(key, 0.0) for key, label in HEAVY.items()}

@@ -46,12 +46,13 @@ def better_on_test(worst2_gain: float | None, map50_gain: float) -> bool | None:
 def replay_arm(folder: Path, worst: list[str], confidence: float) -> list[dict[str, Any]]:
     """One row per candidate of the arm's loop: each rule's verdict and the test outcome."""
     from agent.bootstrap import build_deps
-    from agent.control.runner import current_loop_id, loop_status
+    from agent.control.runner import LoopDriver
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(folder))
-    loop_id = current_loop_id(deps)
-    state = loop_status(deps, loop_id).state if loop_id else None
+    current = LoopDriver(deps).current()
+    loop_id = current.loop_id if current else None
+    state = current.state if current else None
     rows: list[dict[str, Any]] = []
     carried: tuple[str, str] | None = None  # the evidence rule's carried (candidate, incumbent)
     for record in state.history if state else []:

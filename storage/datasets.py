@@ -13,6 +13,7 @@ import supervision as sv
 
 from storage.coco_sweep import SweepEvaluation
 from storage.detection_evaluation import DetectionEvaluation
+from storage.refs import SampleRef
 from tools.convert import RelativeBox, from_relative, to_relative
 
 if TYPE_CHECKING:
@@ -130,13 +131,13 @@ class WorkspaceDatasets:
     def count(self, split: str | None = None) -> int:
         return len(self.field()) if split is None else len(self.split(split))
 
-    def samples(self, view: Any) -> list[tuple[str, Path, int, int]]:
-        """(id, path, width, height) for each sample of a view, in a stable order."""
+    def samples(self, view: Any) -> list[SampleRef]:
+        """Each sample of a view (id, path, width, height), in a stable order."""
         ids, paths, widths, heights = view.values(
             ["id", "filepath", "metadata.width", "metadata.height"]
         )
         return [
-            (i, Path(p), int(w), int(h))
+            SampleRef(i, Path(p), int(w), int(h))
             for i, p, w, h in zip(ids, paths, widths, heights, strict=True)
         ]
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from storage.state import REGISTRY_FILE, StateLocation
+from storage.state import REGISTRY_FILE, StateLocation, StateLockedError, is_locked, locked_as_error
 from storage.workspace import WorkspaceError
 
 
@@ -115,8 +115,8 @@ class Registry:
                     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             Base.metadata.create_all(self._engine)
         except DatabaseError as error:
-            if "locked" in str(error.orig):  # busy, not damaged: the caller says so
-                raise
+            if is_locked(error):  # busy, not damaged: the caller says so
+                raise StateLockedError(f"The registry {url_or_path} stayed locked.") from error
             raise WorkspaceError(
                 f"The registry {url_or_path} cannot be read as a database "
                 f"({type(error.orig).__name__}: damaged or overwritten); restore it from a copy "
@@ -126,7 +126,7 @@ class Registry:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        with locked_as_error("registry"), self._sessions.begin() as session:
             yield session
 
     # -- model versions -------------------------------------------------------------------

@@ -19,8 +19,36 @@ CHECKPOINT_FILE = "checkpoints.sqlite"
 SCHEDULER_FILE = "scheduler.sqlite"
 
 
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # SQLite's primary result codes for "another holds the lock"
+
+
 class StateBusyError(RuntimeError):
     """Another process holds the workspace's loop lock in the shared database."""
+
+
+class StateLockedError(RuntimeError):
+    """The workspace's SQLite state (registry or checkpoints) stayed locked by another process for
+    longer than state.busy_timeout: busy, not damaged."""
+
+
+def is_locked(error: BaseException) -> bool:
+    """SQLite's busy or locked answer, raised directly (checkpoints) or through SQLAlchemy
+    (registry, as `orig`); read from its result code, whatever the message's wording."""
+    cause = getattr(error, "orig", None) or error
+    code = getattr(cause, "sqlite_errorcode", None)
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) keep the primary code in their low byte.
+    return isinstance(code, int) and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+
+
+@contextmanager
+def locked_as_error(what: str) -> Iterator[None]:
+    """Turn SQLite's busy answer on `what` into a StateLockedError; any other error passes."""
+    try:
+        yield
+    except Exception as error:
+        if is_locked(error):
+            raise StateLockedError(f"The workspace's {what} stayed locked ({error}).") from error
+        raise
 
 
 @dataclass(frozen=True)

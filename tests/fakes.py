@@ -26,6 +26,7 @@ from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
 from evaluation.request_check import ConditionReadBack
 from evaluation.slices import FailureSlice
+from storage.refs import SampleRef
 from storage.registry import Registry
 from storage.workspace import Workspace
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
@@ -240,8 +241,8 @@ class FieldDatasets:
     def split(self, name: str) -> str:
         return name
 
-    def samples(self, view: str) -> list[tuple[str, Path, int, int]]:
-        return [(f"s{k}", i.path, self.size, self.size) for k, i in enumerate(self.images)]
+    def samples(self, view: str) -> list[SampleRef]:
+        return [SampleRef(f"s{k}", i.path, self.size, self.size) for k, i in enumerate(self.images)]
 
     def labels(self, view: str) -> list[Any]:
         return [make_detections(i.boxes, i.class_ids) for i in self.images]

@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from agent.bootstrap import build_deps
 from agent.control.bench_fields import BenchField, ImportedField, WorldField
 from agent.control.report import ensure_test_metrics
-from agent.control.runner import current_loop_id, loop_status, resume_loop, start_loop
+from agent.control.runner import LoopDriver
 from agent.control.workspaces import clone_workspace, train_baseline
 from agent.ports import Deps
 from agent.results import Discovery
 from agent.settings import Settings
+from agent.state import ApprovalRequest, Decision
 from agent.steps.camera import field_camera
 from agent.steps.failures import val_object_table
 from evaluation.bench import aggregate, oracle_targets
@@ -94,17 +95,10 @@ def _run_arm(
         clock[0] = time.perf_counter()
 
     started = time.perf_counter()
-    resumed = current_loop_id(deps) is not None
-    outcome = (
-        resume_loop(deps, observe=observe)
-        if resumed
-        else start_loop(deps, cycles, budget, True, observe)
-    )
-    while outcome.waiting is not None:  # over threshold after every revision: the bench approves
-        outcome = resume_loop(
-            deps, {"approved": True, "by": "bench", "reason": "benchmark"}, observe
-        )
-    state = loop_status(deps, outcome.loop_id).state
+    driver = LoopDriver(deps)
+    resumed = driver.current_id() is not None
+    outcome = driver.run_to_end(cycles, budget, _bench_approver, observe=observe)
+    state = outcome.state
     # Read from the loop's own history, so cycles finished before a kill are counted too.
     history = state.history if state else []
     models = _model_after_each_cycle(history, cycles)
@@ -127,6 +121,11 @@ def _run_arm(
     return result
 
 
+def _bench_approver(waiting: ApprovalRequest) -> Decision:
+    """Over threshold after every revision: the bench approves, as every arm's policy would."""
+    return Decision(approved=True, by="bench", reason="benchmark")
+
+
 def _request_checks(deps: Deps, loop_id: str) -> list[dict[str, Any]]:
     """Per batch of the loop: the share of images made as asked, and the unmet conditions."""
     return [
@@ -146,8 +145,7 @@ def _last_candidate_on_test(
     """The last cycle's candidate on `test`, promoted or not: the model trained on all of the
     arm's images. The gate's yes/no hides how good the data was when it rejects (on a seed
     where every candidate of every arm was rejected, every arm gained exactly 0)."""
-    loop_id = current_loop_id(deps)
-    state = loop_status(deps, loop_id).state if loop_id else None
+    state = LoopDriver(deps).current_state()
     trained = [r.candidate for r in (state.history if state else []) if r.candidate]
     model = trained[-1] if trained else "v1"
     return {"model": model, "test": measure(deps, model)}

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.control.runner import current_loop_id
+from agent.control.runner import LoopDriver
 from agent.ports import Deps
 from agent.results import Discovery
 from agent.steps.failures import val_object_table
-from evaluation.metrics import DetectionMetrics
+from evaluation.metrics import DetectionMetrics, EvaluationResult
 from evaluation.slices import (
     OBJECT_ATTRIBUTES,
     ObjectTable,
@@ -52,7 +52,8 @@ def class_rows(
     images, and the class's AP50 from the stored evaluation; classes with no object left out."""
     record = deps.registry.model(model)
     assert record is not None
-    ap50 = record.metrics.get(split, {}).get("overall", {}).get("ap50_per_class", {})
+    evaluation = EvaluationResult.recorded(record.metrics, split)
+    ap50 = evaluation.overall.ap50_per_class if evaluation else {}
     rows = {}
     for name in deps.settings.classes:
         mask = table.classes == name
@@ -88,7 +89,7 @@ def found_slices(deps: Deps, model: str) -> list[FoundSlice]:
     name kept); before any loop, the slices discovery ranks worst for `model` on val now
     (top_slices of at least min_support objects). Class-only slices are left to the class rows."""
     found: dict[str, FoundSlice] = {}
-    loop_id = current_loop_id(deps)
+    loop_id = LoopDriver(deps).current_id()
     for cycle in range(1, MAX_CYCLES + 1) if loop_id else ():
         stored = deps.registry.step_result(f"{loop_id}/c{cycle}/r0/discover_failures")
         if stored is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from agent.control.breakdown import class_rows, found_slices, has_predictions, slice_rows
-from agent.control.runner import current_loop_id, loop_status
+from agent.control.runner import LoopDriver
 from agent.ports import Deps
 from agent.state import CycleRecord
 from agent.steps.failures import val_object_table
+from evaluation.metrics import EvaluationResult
 
 
 def status_payload(deps: Deps, split: str) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
             "classes": {},
             "found_slices": {},
         }
-    evaluation = incumbent.metrics.get(split, {})
+    evaluation = EvaluationResult.recorded(incumbent.metrics, split)
     classes: dict[str, Any] = {}
     found: dict[str, Any] = {}
     if has_predictions(deps, incumbent.name, split):
@@ -44,8 +45,10 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
             "created_at": incumbent.created_at.isoformat(),
         },
         "split": split,
-        "metrics": evaluation.get("overall"),
-        "slices": evaluation.get("slices", {}),
+        "metrics": evaluation.overall.model_dump(mode="json") if evaluation else None,
+        "slices": {name: m.model_dump(mode="json") for name, m in evaluation.slices.items()}
+        if evaluation
+        else {},
         "classes": classes,
         "found_slices": found,
     }
@@ -68,11 +71,10 @@ def batch_rows(deps: Deps) -> list[dict[str, Any]]:
     ]
 
 
-def waiting_batch_id(deps: Deps) -> str | None:
+def waiting_batch_id(driver: LoopDriver) -> str | None:
     """The batch the current loop waits for a decision on, if it waits for one."""
-    loop_id = current_loop_id(deps)
-    waiting = loop_status(deps, loop_id).waiting if loop_id else None
-    return str(waiting["batch_id"]) if waiting else None
+    waiting = driver.waiting()
+    return waiting.batch_id if waiting else None
 
 
 # What each quality score says, for a reviewer reading it against its threshold.
@@ -97,12 +99,13 @@ def _cycle_outcome(record: CycleRecord) -> dict[str, Any]:
     }
 
 
-def review_summary(deps: Deps) -> dict[str, Any]:
+def review_summary(driver: LoopDriver) -> dict[str, Any]:
     """Everything a reviewer needs on one screen: the loop, and the batch it waits for with the
     hypotheses behind it, the slices and budgets, the scores against their thresholds."""
+    deps = driver.deps
     incumbent = deps.registry.incumbent()
-    loop_id = current_loop_id(deps)
-    outcome = loop_status(deps, loop_id) if loop_id else None
+    outcome = driver.current()
+    loop_id = outcome.loop_id if outcome else None
     state = outcome.state if outcome else None
     events = [
         {"kind": e.kind, "cycle": e.cycle, "step": e.step, "at": e.at.isoformat()}
@@ -114,7 +117,7 @@ def review_summary(deps: Deps) -> dict[str, Any]:
         "cycle": state.cycle if state else None,
         "finished": outcome.finished if outcome else None,
         "stop_reason": outcome.stop_reason if outcome else None,
-        "waiting_for": outcome.waiting["batch_id"] if outcome and outcome.waiting else None,
+        "waiting_for": outcome.waiting.batch_id if outcome and outcome.waiting else None,
         "field_dataset": deps.datasets.field_name,
         "synthetic_dataset": deps.datasets.synthetic_name,
         "events": events,
@@ -168,6 +171,6 @@ def review_summary(deps: Deps) -> dict[str, Any]:
             }
             for name, threshold in thresholds.items()
         ],
-        "earlier_outcomes": state.earlier_outcomes(),
+        "earlier_outcomes": [o.model_dump() for o in state.earlier_outcomes()],
     }
     return summary

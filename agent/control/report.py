@@ -11,7 +11,7 @@ from agent.state import LoopState
 from agent.steps.failures import val_object_table
 from agent.steps.predictions import predict_and_evaluate
 from evaluation.bench_report import nan_if_missing
-from evaluation.metrics import DetectionMetrics
+from evaluation.metrics import DetectionMetrics, EvaluationResult
 
 
 def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:
@@ -92,10 +92,10 @@ def _models_section(deps: Deps) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for m in models:
-        val = m.metrics.get("val", {}).get("overall", {})
+        val = EvaluationResult.recorded(m.metrics, "val")
         lines.append(
             f"| {m.name} | {m.parent or '-'} | {m.cycle} | {m.status} | "
-            f"{_fmt(val.get('map50'))} | {m.reason[:120]} |"
+            f"{_fmt(val.overall.map50 if val else None)} | {m.reason[:120]} |"
         )
     return lines
 

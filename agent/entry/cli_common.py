@@ -62,6 +62,7 @@ def friendly(command: F) -> F:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from storage.database import database_errors, database_location
+        from storage.state import StateLockedError
         from tools.detector.base import WeightsError
 
         try:
@@ -72,9 +73,7 @@ def friendly(command: F) -> F:
         except WeightsError as error:  # not the user's mistake: exit 1, still one sentence
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except locked_errors() as error:
-            if "locked" not in str(error):
-                raise
+        except StateLockedError:
             errors.print(
                 "[red]error:[/red] The workspace's state (registry or checkpoints) stayed locked "
                 "by another process for longer than state.busy_timeout; find that process "
@@ -97,15 +96,6 @@ def friendly(command: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def locked_errors() -> tuple[type[BaseException], ...]:
-    """SQLite's "database is locked", raised through SQLAlchemy (registry) or directly (checkpoints)."""
-    import sqlite3
-
-    from sqlalchemy.exc import OperationalError
-
-    return (OperationalError, sqlite3.OperationalError)
 
 
 @contextmanager

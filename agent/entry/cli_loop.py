@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,10 @@ from agent.entry.cli_common import (
     progress_bars,
 )
 from agent.entry.tables import batches_table, before_after_table, cycle_table, outcome_json
+
+if TYPE_CHECKING:
+    from agent.control.runner import LoopOutcome
+    from agent.state import ApprovalRequest, Decision
 
 JsonOption = typer.Option(False, "--json", help="print JSON (progress goes to standard error)")
 
@@ -61,7 +65,7 @@ def _showing_progress(deps: Any, to_stderr: bool = False) -> Iterator[Any]:
             deps.progress = no_progress
 
 
-def _print_outcome(outcome: Any, as_json: bool = False) -> None:
+def _print_outcome(outcome: LoopOutcome, as_json: bool = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, default=str) + "\n")
         return
@@ -70,10 +74,11 @@ def _print_outcome(outcome: Any, as_json: bool = False) -> None:
         console.print(cycle_table(outcome.loop_id, state.history))
     if outcome.waiting is not None:
         w = outcome.waiting
+        scores = w.scores.model_dump() if w.scores else None
         console.print(
-            f"Waiting for a decision on batch [bold]{w['batch_id']}[/bold] "
-            f"({w['images']} images; scores {w['scores']}). "
-            f"Look at the FiftyOne view '{w['fiftyone_view']}', then: {w['how_to_decide']}",
+            f"Waiting for a decision on batch [bold]{w.batch_id}[/bold] "
+            f"({w.images} images; scores {scores}). "
+            f"Look at the FiftyOne view '{w.fiftyone_view}', then: {w.how_to_decide}",
             highlight=False,
             soft_wrap=True,
         )
@@ -93,15 +98,14 @@ def run(
     as_json: bool = JsonOption,
 ) -> None:
     """Start a loop: find failures, generate targeted data, retrain, gate, cycle after cycle."""
-    from agent.control.runner import start_loop
+    from agent.control.runner import LoopDriver
 
     deps = _deps(workspace)
     if deps.registry.incumbent() is None:
         raise UsageError("No model yet; train the baseline first with `failforge baseline`.")
     loop = deps.settings.loop
     with _showing_progress(deps, as_json):
-        outcome = start_loop(
-            deps,
+        outcome = LoopDriver(deps).start(
             cycles or loop.cycles,
             budget or loop.budget,
             auto_approve or loop.auto_approve,
@@ -114,10 +118,10 @@ def run(
 @friendly
 def resume(workspace: Path = WorkspaceOption, as_json: bool = JsonOption) -> None:
     """Continue the current loop where it stopped (after a crash, or to see what it waits for)."""
-    from agent.control.runner import resume_loop
+    from agent.control.runner import LoopDriver
 
     with _showing_progress(_deps(workspace), as_json) as deps:
-        outcome = resume_loop(deps, observe=_observer(errors if as_json else console))
+        outcome = LoopDriver(deps).resume(observe=_observer(errors if as_json else console))
     _print_outcome(outcome, as_json)
 
 
@@ -128,9 +132,9 @@ def stop(
     by: str = typer.Option("cli", help="who stops it"),
 ) -> None:
     """End the current loop for good (a waiting or crashed one); a new `failforge run` may start."""
-    from agent.control.runner import stop_loop
+    from agent.control.runner import LoopDriver
 
-    outcome = stop_loop(_deps(workspace), by)
+    outcome = LoopDriver(_deps(workspace)).stop(by)
     console.print(
         "No loop to stop." if outcome is None else f"Loop {outcome.loop_id}: {outcome.stop_reason}."
     )
@@ -162,14 +166,13 @@ def approve(
     as_json: bool = JsonOption,
 ) -> None:
     """Approve a proposed batch (samples tagged `reject` in the App are left out); the loop goes on."""
-    from agent.control.runner import decide_batch
+    from agent.control.runner import LoopDriver
 
     out = errors if as_json else console
     with _showing_progress(_deps(workspace), as_json) as deps:
-        outcome = decide_batch(deps, batch_id, True, by, "approved", _observer(out))
+        outcome = LoopDriver(deps).decide(batch_id, True, by, "approved", _observer(out))
     out.print(f"Batch {batch_id} approved.")
-    if outcome is not None:
-        _print_outcome(outcome, as_json)
+    _print_outcome(outcome, as_json)
 
 
 @app.command()
@@ -182,14 +185,13 @@ def reject(
     as_json: bool = JsonOption,
 ) -> None:
     """Reject a proposed batch; the cycle ends without training and the loop goes on."""
-    from agent.control.runner import decide_batch
+    from agent.control.runner import LoopDriver
 
     out = errors if as_json else console
     with _showing_progress(_deps(workspace), as_json) as deps:
-        outcome = decide_batch(deps, batch_id, False, by, reason, _observer(out))
+        outcome = LoopDriver(deps).decide(batch_id, False, by, reason, _observer(out))
     out.print(f"Batch {batch_id} rejected.")
-    if outcome is not None:
-        _print_outcome(outcome, as_json)
+    _print_outcome(outcome, as_json)
 
 
 @app.command()
@@ -197,13 +199,19 @@ def reject(
 def report(workspace: Path = WorkspaceOption) -> None:
     """Write reports/report.md with PNG plots: per-slice recall and mAP, batch scores, promotions."""
     from agent.control.report import write_report
-    from agent.control.runner import current_loop_id, loop_status
+    from agent.control.runner import LoopDriver
 
     deps = _deps(workspace)
-    loop_id = current_loop_id(deps)
-    state = loop_status(deps, loop_id).state if loop_id else None
-    path = write_report(deps, state)
+    path = write_report(deps, LoopDriver(deps).current_state())
     console.print(f"Report written to {path}")
+
+
+def _demo_approver(waiting: ApprovalRequest) -> Decision:
+    """A batch whose scores miss the thresholds after every revision waits for a person; in the
+    demo the demo itself is that person, and says so in the registry."""
+    from agent.state import Decision
+
+    return Decision(approved=True, by="demo", reason="demo approves batches over threshold")
 
 
 QUICK_WORLD = {"seed": 0, "image_size": 96, "splits": {"train": 160, "val": 80, "test": 120}}
@@ -226,7 +234,7 @@ def demo(
     import yaml
 
     from agent.control.report import ensure_test_metrics, slice_table, write_report
-    from agent.control.runner import current_loop_id, resume_loop, start_loop
+    from agent.control.runner import LoopDriver
     from agent.control.workspaces import init_workspace, train_baseline
     from agent.settings import read_settings_file, write_settings_file
 
@@ -247,21 +255,11 @@ def demo(
     deps = _deps(directory)
     with progress_bars(as_json) as progress:
         train_baseline(deps, progress)
-    loop_id = current_loop_id(deps)
     observe = _observer(errors if as_json else console)
     with _showing_progress(deps, as_json):
-        if loop_id is None:
-            outcome = start_loop(deps, cycles, deps.settings.loop.budget, True, observe)
-        else:
-            outcome = resume_loop(deps, observe=observe)
-        while outcome.waiting is not None:
-            # A batch whose scores miss the thresholds after every revision waits for a person;
-            # in the demo the demo itself is that person, and says so in the registry.
-            outcome = resume_loop(
-                deps,
-                {"approved": True, "by": "demo", "reason": "demo approves batches over threshold"},
-                observe,
-            )
+        outcome = LoopDriver(deps).run_to_end(
+            cycles, deps.settings.loop.budget, _demo_approver, observe=observe
+        )
     if not as_json:
         _print_outcome(outcome)
     path = write_report(deps, outcome.state)

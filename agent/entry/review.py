@@ -10,8 +10,7 @@ from typing import Any
 
 from agent.bootstrap import build_deps
 from agent.control.queries import review_summary, waiting_batch_id
-from agent.control.runner import record_decision
-from agent.ports import Deps
+from agent.control.runner import LoopDriver
 from agent.settings import Settings
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
@@ -39,15 +38,15 @@ def launch_resume(workspace: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _workspace_deps(workspace: Path | None = None) -> Deps:
+def _workspace_driver(workspace: Path | None = None) -> LoopDriver:
     root = workspace or Path(os.environ.get("FAILFORGE_WORKSPACE", "."))
-    return build_deps(Settings.load(root))
+    return LoopDriver(build_deps(Settings.load(root)))
 
 
 def pending_batch(workspace: Path | None = None) -> str | None:
     """The batch the workspace's loop waits for: the review form's default on any dataset."""
     try:
-        return waiting_batch_id(_workspace_deps(workspace))
+        return waiting_batch_id(_workspace_driver(workspace))
     except Exception:  # no workspace here, or no loop: the reviewer types the id
         return None
 
@@ -56,16 +55,16 @@ def decide_from_app(
     batch_id: str, approved: bool, by: str, reason: str, workspace: Path | None = None
 ) -> dict[str, Any]:
     """Record the decision (exactly one wins), then resume the waiting loop in the background."""
-    deps = _workspace_deps(workspace)
-    decision = record_decision(deps, batch_id, approved, by, reason)
-    launch_resume(deps.workspace.root)
-    return {"batch_id": batch_id, **decision}
+    driver = _workspace_driver(workspace)
+    decision = driver.record_decision(batch_id, approved, by, reason)
+    launch_resume(driver.deps.workspace.root)
+    return {"batch_id": batch_id, **decision.model_dump()}
 
 
 def summary_for_app(workspace: Path | None = None) -> dict[str, Any]:
     """The review panel's content (see `review_summary`), or why there is none."""
     try:
-        return review_summary(_workspace_deps(workspace))
+        return review_summary(_workspace_driver(workspace))
     except Exception as error:  # no workspace here: the panel says so instead of failing
         return {"error": f"{type(error).__name__}: {error}"}
 

@@ -27,24 +27,13 @@ def run_scheduled_cycles(workspace: str, cycles: int) -> str:
     workspace is logged and skipped, not queued.
     """
     from agent.bootstrap import build_deps
-    from agent.control.runner import (
-        LoopBusyError,
-        current_loop_id,
-        loop_status,
-        resume_loop,
-        start_loop,
-    )
+    from agent.control.runner import LoopBusyError, LoopDriver
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(Path(workspace)))
+    loop = deps.settings.loop
     try:
-        loop_id = current_loop_id(deps)
-        if loop_id is not None and not loop_status(deps, loop_id).finished:
-            outcome = resume_loop(deps)
-        else:
-            outcome = start_loop(
-                deps, cycles, deps.settings.loop.budget, deps.settings.loop.auto_approve
-            )
+        outcome = LoopDriver(deps).start_or_resume(cycles, loop.budget, loop.auto_approve)
     except LoopBusyError as error:
         deps.registry.log("schedule_skipped", reason=str(error))
         log.warning("scheduled run skipped: %s", error)

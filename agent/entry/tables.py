@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from agent.control.runner import LoopOutcome
 
 # The narrowest terminal the tables are made for (tests render them at this width).
 WIDTH = 80
@@ -91,14 +94,14 @@ def cycle_table(loop_id: str, history: Iterable[Any]) -> Table:
     return table
 
 
-def outcome_json(outcome: Any) -> dict[str, Any]:
+def outcome_json(outcome: LoopOutcome) -> dict[str, Any]:
     """A `LoopOutcome` as `--json` prints it: where the loop stands and every finished cycle."""
     state, waiting = outcome.state, outcome.waiting
     return {
         "loop_id": outcome.loop_id,
         "finished": outcome.finished,
         "stop_reason": outcome.stop_reason,
-        "waiting": waiting.model_dump(mode="json") if hasattr(waiting, "model_dump") else waiting,
+        "waiting": None if waiting is None else waiting.model_dump(mode="json"),
         "cycles": [] if state is None else [r.model_dump(mode="json") for r in state.history],
     }
 

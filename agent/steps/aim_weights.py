@@ -27,7 +27,7 @@ def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, 
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
     estimated = {
-        s[0]: estimate_image_conditions(str(s[1]), max(s[2], s[3]), d)
+        s.id: estimate_image_conditions(str(s.path), s.longest_side, d)
         for s, d in zip(samples, labels, strict=True)
     }
     table = val_object_table(deps, state.incumbent)

@@ -11,7 +11,7 @@ import numpy as np
 
 from agent.ports import Budget, Deps
 from agent.results import Generation, Labelling, Scoring
-from agent.state import Decision, LoopState
+from agent.state import ApprovalRequest, Decision, LoopState
 from agent.steps.camera import field_camera
 from agent.steps.failures import embed_cached, weights_of
 from agent.steps.planning import edit_sources
@@ -22,6 +22,7 @@ from evaluation.quality import (
     score_batch,
 )
 from storage.datasets import LabeledImage
+from storage.refs import SampleRef
 from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.generator.check import CheckItem, RequestCheck
@@ -184,7 +185,7 @@ MIN_SCORED = 2
 
 def real_sample_paths(deps: Deps) -> list[Path]:
     """The field `train` images a batch is scored against: `loop.real_sample` of them, by seed."""
-    paths = [s[1] for s in deps.datasets.samples(deps.datasets.split("train"))]
+    paths = [s.path for s in deps.datasets.samples(deps.datasets.split("train"))]
     rng = np.random.default_rng(deps.settings.detector.seed)
     return [paths[i] for i in sorted(rng.permutation(len(paths))[: deps.settings.loop.real_sample])]
 
@@ -210,7 +211,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     targets = deps.datasets.values(view, "target_slice")
     real_paths = real_sample_paths(deps)
     real = embed_cached(deps, state.incumbent, "train_sample", real_paths)
-    synthetic = deps.detector.embed(weights_of(deps, state.incumbent), [s[1] for s in samples])
+    synthetic = deps.detector.embed(weights_of(deps, state.incumbent), [s.path for s in samples])
     groups: dict[str, list[int]] = {}
     for index, (detections, target) in enumerate(zip(labels, targets, strict=True)):
         groups.setdefault(f"slice:{target}", []).append(index)
@@ -224,7 +225,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         settings.quality.drop_unrealistic,
         settings.detector.seed,
         real_fingerprints=np.stack([image_fingerprint(p) for p in real_paths]),
-        synthetic_fingerprints=np.stack([image_fingerprint(s[1]) for s in samples]),
+        synthetic_fingerprints=np.stack([image_fingerprint(s.path) for s in samples]),
     )
     checks = check_requests(deps, state, samples, labels)
     # Only checked images speak for or against the plan: one whose request is unknown, or asked
@@ -240,7 +241,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     if deps.request_checker.drops:
         dropped["not_as_asked"] = len(kept & not_as_asked)
         kept -= not_as_asked
-    ids = [s[0] for s in samples]
+    ids = [s.id for s in samples]
     deps.datasets.set_sample_values(ids, "realism", result.realism, synthetic=True)
     deps.datasets.set_sample_values(
         ids, "as_asked", [c.as_asked if c.checked else None for c in checks], synthetic=True
@@ -269,7 +270,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
 
 
 def check_requests(
-    deps: Deps, state: LoopState, samples: list[Any], labels: list[Any]
+    deps: Deps, state: LoopState, samples: list[SampleRef], labels: list[Any]
 ) -> list[RequestCheck]:
     """Each labelled image against the request it was made for (read back from its pixels and
     boxes, or CLIP for prompted images): were the conditions the plan aimed at delivered?"""
@@ -278,18 +279,18 @@ def check_requests(
     request_of = {str(Path(i["path"]).resolve()): i["request_id"] for i in made}
     requests = {r.id: r for r in state.requests}
     items, matched = [], []
-    for k, ((_, path, width, height), detections) in enumerate(zip(samples, labels, strict=True)):
-        request = requests.get(request_of.get(str(Path(path).resolve()), ""))
+    for k, (sample, detections) in enumerate(zip(samples, labels, strict=True)):
+        request = requests.get(request_of.get(str(sample.path.resolve()), ""))
         if request is None:  # not in the manifest, or its request gone: nothing to check against
             continue
         matched.append(k)
         items.append(
             CheckItem(
-                str(path),
+                str(sample.path),
                 request.prompt,
                 dict(request.conditions),
                 detections,
-                max(width, height),
+                sample.longest_side,
                 dict(request.targets),
             )
         )
@@ -299,32 +300,30 @@ def check_requests(
     return checks
 
 
-def approval_payload(state: LoopState) -> dict[str, Any]:
+def approval_payload(state: LoopState) -> ApprovalRequest:
     assert state.batch is not None
-    return {
-        "batch_id": state.batch.batch_id,
-        "loop_id": state.loop_id,
-        "cycle": state.cycle,
-        "revision": state.revision,
-        "label_flagged": state.batch.label_flagged,
-        # Images the labeller could not label, by its reason.
-        "label_errors": state.batch.label_errors,
-        "images": state.batch.kept,
-        "generated": state.batch.generated,
-        "scores": state.batch.scores.model_dump() if state.batch.scores else None,
-        "over_threshold": state.batch.over_threshold,
-        "unscored": state.batch.unscored,
-        # Did the images deliver what the plan asked for (and which conditions came out otherwise)?
-        "as_asked": state.batch.as_asked,
-        "not_as_asked": state.batch.unmet,
-        "prompts": sorted({r.prompt for r in state.requests})[:20],
-        "target_slices": [s.name for s in state.slices],
-        # What aiming did before: each earlier target slice's val recall, confirmed or refuted.
-        "earlier_outcomes": state.earlier_outcomes(),
-        "fiftyone_view": f"batch {state.batch.batch_id}",
-        "how_to_decide": f"failforge approve {state.batch.batch_id} | "
-        f"failforge reject {state.batch.batch_id} --reason TEXT",
-    }
+    batch = state.batch
+    return ApprovalRequest(
+        batch_id=batch.batch_id,
+        loop_id=state.loop_id,
+        cycle=state.cycle,
+        revision=state.revision,
+        label_flagged=batch.label_flagged,
+        label_errors=batch.label_errors,
+        images=batch.kept,
+        generated=batch.generated,
+        scores=batch.scores,
+        over_threshold=batch.over_threshold,
+        unscored=batch.unscored,
+        as_asked=batch.as_asked,
+        not_as_asked=batch.unmet,
+        prompts=sorted({r.prompt for r in state.requests})[:20],
+        target_slices=[s.name for s in state.slices],
+        earlier_outcomes=state.earlier_outcomes(),
+        fiftyone_view=f"batch {batch.batch_id}",
+        how_to_decide=f"failforge approve {batch.batch_id} | "
+        f"failforge reject {batch.batch_id} --reason TEXT",
+    )
 
 
 def apply_decision(deps: Deps, state: LoopState, decision: Decision) -> int:
@@ -339,9 +338,9 @@ def apply_decision(deps: Deps, state: LoopState, decision: Decision) -> int:
     samples = deps.datasets.samples(view)
     tags = deps.datasets.tags(view)
     approved_ids = [
-        s[0] for s, t in zip(samples, tags, strict=True) if decision.approved and "reject" not in t
+        s.id for s, t in zip(samples, tags, strict=True) if decision.approved and "reject" not in t
     ]
-    rejected_ids = [s[0] for s in samples if s[0] not in set(approved_ids)]
+    rejected_ids = [s.id for s in samples if s.id not in set(approved_ids)]
     # First decision wins: the CLI or the API usually recorded it before resuming the loop.
     deps.registry.decide_batch(
         batch_id, "approved" if decision.approved else "rejected", decision.by, decision.reason

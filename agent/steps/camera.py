@@ -39,8 +39,10 @@ def estimate_field_camera(deps: Deps, images: int = 32) -> CameraProfile:
     chosen = [k for k in rng.permutation(len(samples)) if len(labels[k])][:images]
     field, conditions = [], []
     for k in chosen:
-        _, image_path, width, height = samples[k]
-        with Image.open(image_path) as image:
+        sample = samples[k]
+        with Image.open(sample.path) as image:
             field.append(np.asarray(image.convert("RGB")))
-        conditions.append(estimate_image_conditions(str(image_path), max(width, height), labels[k]))
+        conditions.append(
+            estimate_image_conditions(str(sample.path), sample.longest_side, labels[k])
+        )
     return fit_camera(field, clean_renders(conditions, deps.settings.detector.imgsz))

@@ -124,9 +124,9 @@ def val_objects(deps: Deps, state: LoopState) -> ValObjects:
     return ValObjects(
         table=table,
         bins=assign_bins(table, state.bin_edges),
-        paths={s[0]: Path(s[1]) for s in samples},
-        boxes={s[0]: t.xyxy for s, t in zip(samples, truths, strict=True)},
-        labels={s[0]: class_ids(t) for s, t in zip(samples, truths, strict=True)},
+        paths={s.id: s.path for s in samples},
+        boxes={s.id: t.xyxy for s, t in zip(samples, truths, strict=True)},
+        labels={s.id: class_ids(t) for s, t in zip(samples, truths, strict=True)},
     )
 
 

@@ -53,9 +53,9 @@ def val_object_table(deps: Deps, model: str, split: str = "val") -> ObjectTable:
     view = deps.datasets.split(split)
     samples = deps.datasets.samples(view)
     return build_object_table(
-        [s[0] for s in samples],
-        [str(s[1]) for s in samples],
-        [max(s[2], s[3]) for s in samples],
+        [s.id for s in samples],
+        [str(s.path) for s in samples],
+        [s.longest_side for s in samples],
         deps.datasets.labels(view),
         deps.datasets.labels(view, pred_field(model)),
         deps.settings.classes,
@@ -86,7 +86,7 @@ def discover(deps: Deps, state: LoopState) -> Discovery:
     blind = blind_spots(table, edges, deployment, settings.min_support) if deployment else []
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
-    ids = [s[0] for s in samples]
+    ids = [s.id for s in samples]
     # No embeddings or clusters of missed images here: nothing read them (measured: one val
     # embedding per new incumbent and a KMeans each cycle, then thrown away).
     bins = assign_bins(table, edges)
@@ -175,7 +175,7 @@ def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list
     out = deps.workspace.evidence_dir(state.cycle, failure.name)
     scenes: list[str] = []
     crops: list[str] = []
-    for (sample_id, path, _, _), truth, predicted in zip(samples, truths, predictions, strict=True):
+    for sample, truth, predicted in zip(samples, truths, predictions, strict=True):
         confident = (
             np.ones(len(predicted), bool)
             if predicted.confidence is None
@@ -183,13 +183,17 @@ def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list
         )
         shown = make_detections(predicted.xyxy[confident], class_ids(predicted)[confident])
         scenes.append(
-            str(draw_scene(path, truth, shown, deps.settings.classes, out / f"{sample_id}.png"))
+            str(
+                draw_scene(
+                    sample.path, truth, shown, deps.settings.classes, out / f"{sample.id}.png"
+                )
+            )
         )
         missed = ~match_found(truth, predicted, conf)
         for k in np.where(missed)[0]:
             if len(crops) < settings.evidence_crops:
                 crops.append(
-                    str(crop_object(path, truth.xyxy[k], out / f"{sample_id}_miss{k}.png"))
+                    str(crop_object(sample.path, truth.xyxy[k], out / f"{sample.id}_miss{k}.png"))
                 )
     return scenes + crops
 

@@ -119,7 +119,7 @@ class GenericPlanner:
                 per_class, _backgrounds(deps, budget), budget.images, budget.seed, budget.batch_id
             )
         estimated = estimate_field_conditions(
-            [str(s[1]) for s in samples], [max(s[2], s[3]) for s in samples], labels
+            [str(s.path) for s in samples], [s.longest_side for s in samples], labels
         )
         counts = np.bincount(
             np.concatenate([class_ids(d) for d in labels] + [np.zeros(0, dtype=int)]).astype(int),
@@ -196,11 +196,11 @@ class RetrievalPlanner:
         pool = embed_cached(deps, state.incumbent, "pool", [Path(e["path"]) for e in entries])
         view = deps.datasets.split("val")
         samples = deps.datasets.samples(view)
-        val = embed_cached(deps, state.incumbent, "val", [s[1] for s in samples])
+        val = embed_cached(deps, state.incumbent, "val", [s.path for s in samples])
         failing = {i for f in state.slices for i in f.example_ids}
         marks = deps.datasets.values(view, f"failures_c{state.cycle}")
-        failing |= {s[0] for s, m in zip(samples, marks, strict=True) if m}
-        rows = [k for k, s in enumerate(samples) if s[0] in failing]
+        failing |= {s.id for s, m in zip(samples, marks, strict=True) if m}
+        rows = [k for k, s in enumerate(samples) if s.id in failing]
         used_paths = set(
             deps.datasets.values(deps.datasets.synthetic(), "source_path")
             if "source_path" in deps.datasets.field_names(synthetic=True)
@@ -310,7 +310,7 @@ def _pasted(
 def _after_outcomes(state: LoopState) -> list[FailureSlice]:
     """This cycle's slices, those whose earlier hypothesis was refuted (val recall fell after
     training on images aimed at them) at half their score: spend less where aiming failed."""
-    refuted = {o["slice"] for o in state.earlier_outcomes() if o["verdict"] == "refuted"}
+    refuted = {o.slice for o in state.earlier_outcomes() if o.verdict == "refuted"}
     return [
         s.model_copy(update={"score": s.score / 2}) if s.name in refuted else s
         for s in state.slices
@@ -331,7 +331,7 @@ def edit_sources(deps: Deps, seed: int, count: int = 60) -> list[EditSource]:
                 (float(x0), float(y0), float(x1), float(y1), deps.settings.classes[int(c)])
                 for (x0, y0, x1, y1), c in zip(detections.xyxy, class_ids(detections), strict=True)
             ]
-            sources.append(EditSource(samples[i][0], str(samples[i][1]), boxes))
+            sources.append(EditSource(samples[i].id, str(samples[i].path), boxes))
     return sources
 
 

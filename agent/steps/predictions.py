@@ -28,7 +28,7 @@ def export_items(deps: Deps, view: Any) -> list[ExportItem]:
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
     return [
-        ExportItem(path, w, h, det) for (_, path, w, h), det in zip(samples, labels, strict=True)
+        ExportItem(s.path, s.width, s.height, det) for s, det in zip(samples, labels, strict=True)
     ]
 
 
@@ -52,8 +52,8 @@ def predict_and_evaluate(
         fields = truth_fields if split == "test" else []
         view = deps.datasets.split(split)
         samples = deps.datasets.samples(view)
-        predictions = deps.detector.predict(weights, [p for _, p, _, _ in samples])
-        deps.datasets.set_predictions([i for i, _, _, _ in samples], predictions, f"pred_{model}")
+        predictions = deps.detector.predict(weights, [s.path for s in samples])
+        deps.datasets.set_predictions([s.id for s in samples], predictions, f"pred_{model}")
         result = evaluate_split(
             deps.datasets,
             model,

@@ -14,6 +14,7 @@ from agent.state import LoopState
 from agent.steps.failures import ensure_val_predictions, val_object_table, weights_of
 from agent.steps.predictions import export_items, predict_and_evaluate
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.metrics import EvaluationResult
 from evaluation.scorecards import measure_scorecard, named_slices, single_slices
 from evaluation.slices import ObjectTable
 from storage.export import ExportItem, export_yolo
@@ -151,7 +152,9 @@ def scorecard(
     """What the gate compares for `model`: its val mAP50 and recall per slice of its `table`."""
     record = deps.registry.model(model)
     assert record is not None
-    map50 = record.metrics.get("val", {}).get("overall", {}).get("map50") or 0.0
+    val = EvaluationResult.recorded(record.metrics, "val")
+    # A model never evaluated on val, or with no class to average, scores 0 (as it always has).
+    map50 = val.overall.map50 if val is not None and val.overall.map50 is not None else 0.0
     return measure_scorecard(map50, table, edges, slices)
 
 

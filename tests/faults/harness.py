@@ -173,14 +173,14 @@ def run_case(
 def inconsistencies(workspace: Path, cycles: int) -> list[str]:
     """What the registry, the checkpoint and FiftyOne disagree on, in one sentence each."""
     from agent.bootstrap import build_deps
-    from agent.control.runner import current_loop_id, loop_status
+    from agent.control.runner import LoopDriver
     from agent.settings import Settings
 
     deps = build_deps(Settings.load(workspace))
-    loop_id = current_loop_id(deps)
+    loop_id = LoopDriver(deps).current_id()
     if loop_id is None:
         return ["no loop was started"]
-    status = loop_status(deps, loop_id)
+    status = LoopDriver(deps).status(loop_id)
     problems = [] if status.finished else ["the loop did not finish"]
     history = status.state.history if status.state else []
     if len(history) != cycles and not (status.state and status.state.stop_reason):
@@ -206,7 +206,7 @@ def _batch_problems(deps: Any, loop_id: str, history: list[Any]) -> list[str]:
     for batch in batches:
         view = deps.datasets.batch(batch.id)
         statuses = Counter(deps.datasets.values(view, "status"))
-        paths = [path for _, path, _, _ in deps.datasets.samples(view)]
+        paths = [s.path for s in deps.datasets.samples(view)]
         if len(paths) != len(set(paths)):
             problems.append(f"batch {batch.id} holds {len(paths) - len(set(paths))} duplicates")
         if batch.status == "rejected" and statuses.get("approved"):

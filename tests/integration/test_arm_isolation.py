@@ -37,7 +37,7 @@ def test_two_arms_with_different_models_get_different_slice_evaluations(tmp_path
         clone_workspace(base, tmp_path / arm, {})
         deps = build_deps(Settings.load(tmp_path / arm))
         view = deps.datasets.split("test")
-        ids = [s[0] for s in deps.datasets.samples(view)]
+        ids = [s.id for s in deps.datasets.samples(view)]
         truths = deps.datasets.labels(view)
         conditions = deps.datasets.values(view, field)
         predictions = [

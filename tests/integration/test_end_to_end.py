@@ -133,7 +133,7 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     # A reviewer tags one image `reject` in the App: approval leaves it out.
     deps = build_deps(Settings.load(workspace))
     proposed = deps.datasets.where(deps.datasets.batch(pending[0]["id"]), "status", "proposed")
-    rejected_id = deps.datasets.samples(proposed)[0][0]
+    rejected_id = deps.datasets.samples(proposed)[0].id
     deps.datasets.tag([rejected_id], "reject", synthetic=True)
     approved = runner.invoke(app, ["approve", pending[0]["id"], "-w", ws, "--by", "tester"])
     assert approved.exit_code == 0, approved.output
@@ -174,12 +174,12 @@ def test_two_cycles_end_to_end_with_approval_and_report(
     assert any(name.startswith("cycle 1 failures") for name in deps.datasets.saved_views())
     # Each cycle's slices are a scenario of the Model Evaluation panel; FiftyOne's own subset
     # of a slice holds exactly the val objects discovery counted in it.
-    from agent.control.runner import current_loop_id
+    from agent.control.runner import LoopDriver
     from agent.results import Discovery
 
     scenarios = {s["name"]: s for s in deps.datasets.evaluation_scenarios()}
     assert {"failforge cycle 1 slices", "failforge cycle 2 slices"} <= set(scenarios)
-    stored = deps.registry.step_result(f"{current_loop_id(deps)}/c1/r0/discover_failures")
+    stored = deps.registry.step_result(f"{LoopDriver(deps).current_id()}/c1/r0/discover_failures")
     found = Discovery.model_validate(stored).slices
     assert scenarios["failforge cycle 1 slices"]["subsets"] == [f.name for f in found]
     for failure in found:

@@ -132,8 +132,8 @@ def test_init_reads_the_users_dataset_by_its_split_tags(as_the_user: Path, tmp_p
     assert len(untagged) == 1 and sum(counts.values()) == 6  # sample 5 went by its name's hash
     view = deps.datasets.split("train")
     boxes = {
-        Path(path).name.split("_", 1)[1]: labels
-        for (_, path, _, _), labels in zip(
+        sample.path.name.split("_", 1)[1]: labels
+        for sample, labels in zip(
             deps.datasets.samples(view), deps.datasets.labels(view), strict=True
         )
     }

@@ -21,7 +21,7 @@ def test_a_kill_then_resume_leaves_one_consistent_story(
     trained_workspace: Path, tmp_path: Path, point: str
 ) -> None:
     from agent.bootstrap import build_deps
-    from agent.control.runner import current_loop_id
+    from agent.control.runner import LoopDriver
     from agent.settings import Settings
 
     result = run_case(trained_workspace, tmp_path, point, cycles=1)
@@ -30,7 +30,7 @@ def test_a_kill_then_resume_leaves_one_consistent_story(
     assert result.problems == [], result.problems
     # The checker itself can fail: the same story told twice is seen.
     deps = build_deps(Settings.load(result.workspace))
-    loop_id = current_loop_id(deps)
+    loop_id = LoopDriver(deps).current_id()
     assert loop_id is not None
     deps.registry.log("gate", loop_id, 1, "gate_candidate", promote=True)
     assert "event gate written 2 times in cycle 1" in inconsistencies(result.workspace, 1)

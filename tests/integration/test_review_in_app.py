@@ -51,11 +51,11 @@ class Review:
 
     def wait_for_the_cycle(self, since: float, wait: float = 600) -> float:
         """Seconds from the click until the loop, resumed by the App, finished its cycle."""
-        from agent.control.runner import loop_status
+        from agent.control.runner import LoopDriver
 
         deadline = since + wait
         while time.monotonic() < deadline:
-            if loop_status(self.deps, self.loop_id).finished:
+            if LoopDriver(self.deps).status(self.loop_id).finished:
                 return time.monotonic() - since
             time.sleep(2)
         log = self.deps.workspace.root / "reports" / "app-resume.log"
@@ -72,7 +72,7 @@ def review(
     trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Review]:
     from agent.bootstrap import build_deps
-    from agent.control.runner import start_loop
+    from agent.control.runner import LoopDriver
     from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
     from agent.settings import Settings
 
@@ -82,7 +82,7 @@ def review(
     monkeypatch.setenv("FIFTYONE_PLUGINS_DIR", str(PLUGINS_DIR))
     monkeypatch.setenv("FAILFORGE_WORKSPACE", str(workspace))
     deps = build_deps(Settings.load(workspace))
-    outcome = start_loop(deps, cycles=1, budget=16, auto_approve=False)
+    outcome = LoopDriver(deps).start(cycles=1, budget=16, auto_approve=False)
     assert outcome.waiting is not None, outcome
     port = free_port()
     session = deps.datasets.launch_app(port=port, panel=REVIEW_PANEL)
@@ -90,7 +90,7 @@ def review(
     try:
         with headless_chromium() as browser:
             browser.get(f"http://127.0.0.1:{port}/")
-            batch_id = outcome.waiting["batch_id"]
+            batch_id = outcome.waiting.batch_id
             wait_for_text(browser, f"waiting for a decision on {batch_id}")
             yield Review(deps, outcome.loop_id, batch_id, browser, shots)
     finally:

@@ -152,19 +152,19 @@ def test_status_read_while_a_loop_starts_never_finds_half_a_file(loopback_api: L
     status read between the two answered 500."""
     import threading
 
-    from agent.control.runner import current_loop_id, set_current_loop
+    from agent.control.runner import LoopDriver
 
     done = threading.Event()
-    set_current_loop(loopback_api.deps, "loop123456")
+    LoopDriver(loopback_api.deps).set_current("loop123456")
 
     def start_loops() -> None:
         while not done.is_set():
-            set_current_loop(loopback_api.deps, "loop123456")
+            LoopDriver(loopback_api.deps).set_current("loop123456")
 
     writer = threading.Thread(target=start_loops)
     writer.start()
     try:
-        seen = {current_loop_id(loopback_api.deps) for _ in range(5000)}
+        seen = {LoopDriver(loopback_api.deps).current_id() for _ in range(5000)}
     finally:
         done.set()
         writer.join()

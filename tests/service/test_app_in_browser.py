@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.bootstrap import build_deps
-from agent.control.runner import start_loop
+from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
 from agent.settings import Settings
@@ -34,7 +34,7 @@ def test_a_reviewer_sees_the_waiting_batch_in_the_app(
     deps = build_deps(Settings.load(workspace))
     deps.registry.add_model("v1", workspace / "v1.pt", None, "incumbent", {})
     deps.work = FakeWork().bind(deps)  # the loop's work faked; its state is real
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     # Read by the App's server process, where the panel runs.
     monkeypatch.setenv("FIFTYONE_PLUGINS_DIR", str(PLUGINS_DIR))
@@ -43,7 +43,7 @@ def test_a_reviewer_sees_the_waiting_batch_in_the_app(
     session = deps.datasets.launch_app(port=port, panel=REVIEW_PANEL)
     try:
         browser.get(f"http://127.0.0.1:{port}/")  # type: ignore[attr-defined]
-        text = wait_for_text(browser, f"waiting for a decision on {waiting['batch_id']}")
+        text = wait_for_text(browser, f"waiting for a decision on {waiting.batch_id}")
         assert "brightness=low" in text and "unrealistic" in text
         assert "Approve batch" in text and "Reject batch" in text
         # Approve in the App: the operator's form, prefilled with the batch, then Execute.
@@ -53,11 +53,11 @@ def test_a_reviewer_sees_the_waiting_batch_in_the_app(
         click(browser, "Execute")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            batch = deps.registry.batch(waiting["batch_id"])
+            batch = deps.registry.batch(waiting.batch_id)
             if batch is not None and batch.status != "proposed":
                 break
             time.sleep(1)
-        batch = deps.registry.batch(waiting["batch_id"])
+        batch = deps.registry.batch(waiting.batch_id)
         assert batch is not None and batch.status == "approved", batch
         assert batch.decided_by == "fiftyone-app"
     finally:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from agent.control.runner import resume_loop, start_loop
+from agent.control.runner import LoopDriver
 from agent.entry.review import PLUGINS_DIR, RESUME_LOG, launch_resume
 from agent.ports import Deps
 from tests.fakes import FakeWork, fake_deps
@@ -27,7 +27,7 @@ def test_operators_decide_through_the_shared_function(
 
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake)
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     resumed: list[Path] = []
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
@@ -35,16 +35,16 @@ def test_operators_decide_through_the_shared_function(
     operator = ApproveBatch() if approved else RejectBatch()
     assert operator.config.label == ("Approve batch" if approved else "Reject batch")
     ctx = SimpleNamespace(
-        params={"batch_id": waiting["batch_id"], "by": "carol", "reason": "cars look painted"}
+        params={"batch_id": waiting.batch_id, "by": "carol", "reason": "cars look painted"}
     )
     result = operator.execute(ctx)
     assert result["approved"] is approved and resumed == [deps.workspace.root]
-    batch = deps.registry.batch(waiting["batch_id"])
+    batch = deps.registry.batch(waiting.batch_id)
     assert batch.status == ("approved" if approved else "rejected") and batch.decided_by == "carol"
     again = operator.execute(ctx)
     assert "already" in again["error"] and len(resumed) == 1
     # What the background `failforge resume` does: no decision passed, the recorded one delivered.
-    outcome = resume_loop(deps)
+    outcome = LoopDriver(deps).resume()
     assert outcome.finished and outcome.waiting is None
     assert fake.calls["retrain"] == (1 if approved else 0)
     assert outcome.state is not None and outcome.state.history[0].approved is approved
@@ -77,8 +77,8 @@ def test_the_review_form_offers_the_batch_the_loop_waits_for(
         return form["type"]["properties"]["batch_id"]["default"]
 
     assert default() is None  # no loop waits yet
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
-    assert waiting is not None and default() == waiting["batch_id"]
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None and default() == waiting.batch_id
 
 
 class _State:
@@ -128,21 +128,21 @@ def test_the_review_panel_shows_the_waiting_batch_and_why(
     assert "not waiting for a decision" in idle["type"]["properties"]["review"]["default"]
     assert "approve" not in idle["type"]["properties"]
 
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     panel.refresh(ctx)
     shown = panel.render(ctx).to_json()["type"]["properties"]
     text = shown["review"]["default"]
-    assert f"waiting for a decision on **{waiting['batch_id']}**" in text
+    assert f"waiting for a decision on **{waiting.batch_id}**" in text
     assert "| brightness=low: dark | night | lighting=night | 0.80 |" in text  # the hypothesis
     assert "| brightness=low | 0.300 | 40 | 4 |" in text  # slice, val recall, objects, images
     assert "| unvaried | 0.000 | 0.200 |" in text  # each score against its threshold
     assert {"show_batch", "evidence_0", "misses_0", "approve", "reject"} <= set(shown)
-    assert shown["approve"]["view"]["params"] == {"batch_id": waiting["batch_id"]}
+    assert shown["approve"]["view"]["params"] == {"batch_id": waiting.batch_id}
     panel.show_batch(ctx)
     assert ctx.ops.calls == [
         ("open_dataset", {"dataset": "ff-synthetic"}),
-        ("set_view", {"name": f"batch {waiting['batch_id']}"}),
+        ("set_view", {"name": f"batch {waiting.batch_id}"}),
     ]
 
 
@@ -170,7 +170,7 @@ def test_the_panel_redraws_only_when_the_loop_moved(
     panel.refresh(ctx)
     panel.refresh(ctx)  # the App's timer, nothing new: the reviewer's form stays where it is
     assert state.updates == 1
-    start_loop(deps, cycles=1, budget=10, auto_approve=False)
+    LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False)
     panel.refresh(ctx)
     panel.refresh(ctx)
     assert state.updates == 2 and state.summary["waiting_for"]
@@ -182,7 +182,7 @@ def test_a_batch_of_another_workspace_is_a_clear_message_and_changes_nothing(
     from agent.entry.plugins.failforge_review import ApproveBatch
 
     deps = fake_deps(tmp_path)
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
     monkeypatch.setattr("agent.entry.review.launch_resume", lambda root: None)
@@ -197,7 +197,7 @@ def test_a_batch_of_another_workspace_is_a_clear_message_and_changes_nothing(
     assert (
         [(b.id, b.status) for b in deps.registry.batches()]
         == before
-        == [(waiting["batch_id"], "proposed")]
+        == [(waiting.batch_id, "proposed")]
     )
 
 
@@ -209,7 +209,7 @@ def test_with_tokens_the_app_records_the_reviewer_its_token_names(
     from agent.entry.plugins.failforge_review import ApproveBatch
 
     deps = fake_deps(tmp_path, FakeWork(), api_token="t0ken", api_reviewers={"carol": "c-token"})
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False).waiting
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
     assert waiting is not None
     monkeypatch.setenv("FAILFORGE_WORKSPACE", str(tmp_path))
     monkeypatch.setattr("agent.entry.review.build_deps", lambda settings: deps)
@@ -221,16 +221,16 @@ def test_with_tokens_the_app_records_the_reviewer_its_token_names(
     ops = SimpleNamespace(notify=lambda message, variant: shown.append(message))
     for params in ({"by": "carol"}, {"token": "wrong"}, {"token": "c-tökén"}):
         result = operator.execute(
-            SimpleNamespace(params={"batch_id": waiting["batch_id"], **params}, ops=ops)
+            SimpleNamespace(params={"batch_id": waiting.batch_id, **params}, ops=ops)
         )
         assert "Missing or wrong token" in result["error"], params
-        assert deps.registry.batch(waiting["batch_id"]).status == "proposed"  # type: ignore[union-attr]
+        assert deps.registry.batch(waiting.batch_id).status == "proposed"  # type: ignore[union-attr]
     assert len(shown) == 3
     result = operator.execute(
-        SimpleNamespace(params={"batch_id": waiting["batch_id"], "token": "c-token"}, ops=ops)
+        SimpleNamespace(params={"batch_id": waiting.batch_id, "token": "c-token"}, ops=ops)
     )
     assert result["approved"] is True
-    assert deps.registry.batch(waiting["batch_id"]).decided_by == "carol"  # type: ignore[union-attr]
+    assert deps.registry.batch(waiting.batch_id).decided_by == "carol"  # type: ignore[union-attr]
 
 
 def test_the_app_beyond_loopback_needs_a_token(tmp_path: Path) -> None:

@@ -11,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.control.runner import (
-    LoopBusyError,
-    current_loop_id,
-    loop_status,
-    resume_loop,
-    start_loop,
-)
+from agent.control.runner import LoopBusyError, LoopDriver
+from agent.state import Decision
 from tests.fakes import fake_deps
 from tests.required import require_tool
 from tests.service.postgres import postgres_binary, postgres_server
@@ -38,15 +33,15 @@ def test_a_loop_keeps_its_state_in_postgres_and_resumes_from_it(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deps = fake_deps(tmp_path / "a", workspace_id="aaaa", state={"url": postgres_url})
-    waiting = start_loop(deps, cycles=1, budget=10, auto_approve=False)
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False)
     assert waiting.waiting is not None
     # A second host: same settings, a fresh process's objects, nothing in the workspace folder.
     assert not (tmp_path / "a" / "registry.sqlite").exists()
     assert not (tmp_path / "a" / "checkpoints.sqlite").exists()
     other = fake_deps(tmp_path / "a", workspace_id="aaaa", state={"url": postgres_url})
-    loop_id = current_loop_id(other)
-    assert loop_id is not None and loop_status(other, loop_id).waiting is not None
-    done = resume_loop(other, {"approved": True, "by": "erin", "reason": "ok"})
+    loop_id = LoopDriver(other).current_id()
+    assert loop_id is not None and LoopDriver(other).status(loop_id).waiting is not None
+    done = LoopDriver(other).resume(Decision(approved=True, by="erin", reason="ok"))
     assert done.finished
     assert [b.status for b in other.registry.batches()] == ["approved"]
     # Another workspace in the same database sees nothing of the first (its own schema).
@@ -77,11 +72,11 @@ def test_one_loop_per_workspace_across_hosts_and_a_dead_holder_frees_it(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(LoopBusyError, match="already running"):
-            start_loop(deps, cycles=1, budget=10, auto_approve=True)
+            LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True)
     finally:
         holder.kill()  # SIGKILL: no unlock; the server frees the lock with the connection
         holder.wait()
-    assert start_loop(deps, cycles=1, budget=10, auto_approve=True).finished
+    assert LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True).finished
 
 
 def test_the_schedule_is_kept_in_postgres(postgres_url: str, tmp_path: Path) -> None:

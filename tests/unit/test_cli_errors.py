@@ -94,11 +94,11 @@ def test_a_registry_locked_longer_than_the_busy_timeout_is_one_sentence(
     import subprocess
     import sys
 
-    from agent.control.runner import start_loop
+    from agent.control.runner import LoopDriver
     from tests.fakes import fake_deps
 
     deps = fake_deps(tmp_path)
-    start_loop(deps, cycles=1, budget=10, auto_approve=False)  # waits for a decision
+    LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False)  # waits for a decision
     batch = deps.registry.batches()
     locker = subprocess.Popen(
         [sys.executable, "-c", LOCKER, str(deps.workspace.registry_file)],

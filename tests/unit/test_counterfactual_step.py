@@ -13,6 +13,7 @@ import supervision as sv
 from agent.state import LoopState
 from agent.steps.counterfactuals import check_hypotheses, result_path
 from evaluation.slices import FailureSlice, assign_bins, bin_edges, build_object_table
+from storage.refs import SampleRef
 from tests.fakes import fake_deps
 from tests.unit.dark_world import DarkMissingDetector, Sample, make_dark_world
 from tools.analyst.base import FailureAnalysis, Hypothesis
@@ -29,8 +30,8 @@ class ValDatasets:
     def split(self, name: str) -> str:
         return name
 
-    def samples(self, view: str) -> list[tuple[str, Path, int, int]]:
-        return [(s.sample_id, s.path, 128, 128) for s in self.samples_]
+    def samples(self, view: str) -> list[SampleRef]:
+        return [SampleRef(s.sample_id, s.path, 128, 128) for s in self.samples_]
 
     def labels(self, view: str, label_field: str = "ground_truth") -> list[sv.Detections]:
         if label_field == "pred_v1":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.bootstrap import build_deps
-from agent.control.runner import decide_batch, start_loop
+from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.settings import Settings
 from tests.conftest import TINY_WORLD
@@ -30,7 +30,7 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
     field = deps.datasets.field()
     truth = dict(
         zip(
-            [str(s[1]) for s in deps.datasets.samples(field)],
+            [str(s.path) for s in deps.datasets.samples(field)],
             deps.datasets.labels(field),
             strict=True,
         )
@@ -40,9 +40,9 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
     deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.1)
     weights = detector.save(workspace / "models" / "v1" / "weights.pt", 0.5)
     deps.registry.add_model("v1", weights, None, "incumbent", {})
-    outcome = start_loop(deps, cycles=2, budget=24, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=2, budget=24, auto_approve=True)
     while outcome.waiting is not None:  # scores over threshold on so small a batch: say yes
-        outcome = decide_batch(deps, outcome.waiting["batch_id"], True, "tester")
+        outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, True, "tester")
     assert outcome.state is not None
     first, second = outcome.state.history
     # Cycle 1: better on its targets, not beyond noise, nothing blocks: carried, not promoted.

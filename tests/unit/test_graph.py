@@ -9,15 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.control.runner import (
-    LoopBusyError,
-    decide_batch,
-    loop_status,
-    resume_loop,
-    start_loop,
-    stop_loop,
-    workspace_lock,
-)
+from agent.control.runner import LoopBusyError, LoopDriver, workspace_lock
 from tests.fakes import FakeWork, fake_deps
 
 GOOD = {"unrealistic": 0.5, "unrepresentative": 0.5, "unvaried": 0.0, "unoriginal": 0.0}
@@ -29,7 +21,7 @@ def test_auto_approved_loop_runs_every_cycle_and_stops_at_the_cycle_limit(
 ) -> None:
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake, loop={"target_recall": 0.99})
-    outcome = start_loop(deps, cycles=2, budget=100, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=2, budget=100, auto_approve=True)
     assert outcome.finished and outcome.stop_reason == "cycle limit reached (2)"
     assert fake.calls["retrain"] == fake.calls["gate"] == 2
     assert [r.promoted for r in outcome.state.history] == [True, True]
@@ -44,19 +36,17 @@ def test_batch_waits_for_a_person_then_approval_resumes_once(
 ) -> None:
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake)
-    outcome = start_loop(deps, cycles=1, budget=100, auto_approve=False)
+    outcome = LoopDriver(deps).start(cycles=1, budget=100, auto_approve=False)
     assert not outcome.finished and outcome.waiting is not None
-    batch_id = outcome.waiting["batch_id"]
-    assert (
-        outcome.waiting["images"] == 4 and outcome.waiting["fiftyone_view"] == f"batch {batch_id}"
-    )
+    batch_id = outcome.waiting.batch_id
+    assert outcome.waiting.images == 4 and outcome.waiting.fiftyone_view == f"batch {batch_id}"
     assert fake.calls["retrain"] == 0
-    outcome = decide_batch(deps, batch_id, True, "alice")
+    outcome = LoopDriver(deps).decide(batch_id, True, "alice")
     assert outcome is not None and outcome.finished
     assert fake.calls["retrain"] == 1 and fake.calls["generate"] == 1
     assert deps.registry.batch(batch_id).decided_by == "alice"
     with pytest.raises(Exception, match="already approved"):
-        decide_batch(deps, batch_id, False, "bob")
+        LoopDriver(deps).decide(batch_id, False, "bob")
     assert deps.registry.batch(batch_id).status == "approved"
 
 
@@ -65,8 +55,8 @@ def test_rejected_batch_trains_nothing_and_counts_as_no_promotion(
 ) -> None:
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake, loop={"patience": 1})
-    outcome = start_loop(deps, cycles=3, budget=100, auto_approve=False)
-    outcome = decide_batch(deps, outcome.waiting["batch_id"], False, "alice", "blurry cars")
+    outcome = LoopDriver(deps).start(cycles=3, budget=100, auto_approve=False)
+    outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, False, "alice", "blurry cars")
     assert outcome is not None and outcome.finished
     assert outcome.stop_reason == "no promotion for 1 cycles"
     assert fake.calls["retrain"] == 0 and deps.registry.incumbent().name == "v1"
@@ -78,10 +68,10 @@ def test_poor_scores_send_the_batch_back_to_planning_at_most_n_times(
 ) -> None:
     fake = FakeWork(scores=[UNVARIED, UNVARIED, UNVARIED])
     deps = fake_deps(tmp_path, fake, loop={"max_revisions": 2})
-    outcome = start_loop(deps, cycles=1, budget=100, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=1, budget=100, auto_approve=True)
     # Still over threshold after two revisions: the batch goes to a person with its scores.
-    assert outcome.waiting is not None and outcome.waiting["revision"] == 2
-    assert outcome.waiting["over_threshold"] == {"unvaried": 0.8}
+    assert outcome.waiting is not None and outcome.waiting.revision == 2
+    assert outcome.waiting.over_threshold == {"unvaried": 0.8}
     assert fake.calls["plan"] == 3 and fake.calls["generate"] == 3
     assert outcome.state.variation == 1.0
     statuses = [b.status for b in deps.registry.batches()]
@@ -93,7 +83,7 @@ def test_revision_that_fixes_the_scores_is_auto_approved(
 ) -> None:
     fake = FakeWork(scores=[UNVARIED, GOOD])
     deps = fake_deps(tmp_path, fake, loop={"target_recall": 0.4})
-    outcome = start_loop(deps, cycles=3, budget=100, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=3, budget=100, auto_approve=True)
     assert outcome.finished and outcome.stop_reason.startswith("target reached")
     assert fake.calls["plan"] == 2 and fake.calls["retrain"] == 1
 
@@ -104,7 +94,7 @@ def test_revision_that_fixes_the_scores_is_auto_approved(
 )
 def test_stop_rules(tmp_path: Path, settings: dict, budget: int, reason: str) -> None:
     deps = fake_deps(tmp_path, FakeWork(promote=[False]), loop=settings)
-    outcome = start_loop(deps, cycles=5, budget=budget, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=5, budget=budget, auto_approve=True)
     assert outcome.stop_reason == reason
 
 
@@ -114,7 +104,7 @@ def test_only_the_none_baseline_trains_without_images(
 ) -> None:
     fake = FakeWork(kept=0)
     deps = fake_deps(tmp_path, fake, loop={"strategy": strategy})
-    start_loop(deps, cycles=1, budget=10, auto_approve=True)
+    LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True)
     assert fake.calls["retrain"] == (1 if trains else 0)
 
 
@@ -126,10 +116,10 @@ def test_a_second_loop_on_a_busy_workspace_is_refused(
         workspace_lock(deps.workspace.lock_file),
         pytest.raises(LoopBusyError, match="already running"),
     ):
-        start_loop(deps, cycles=1, budget=10, auto_approve=True)
-    outcome = start_loop(deps, cycles=1, budget=10, auto_approve=False)  # lock released
+        LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False)  # lock released
     with pytest.raises(LoopBusyError, match="resume"):
-        start_loop(deps, cycles=1, budget=10, auto_approve=False)
+        LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False)
     assert outcome.waiting is not None
 
 
@@ -137,9 +127,9 @@ CHILD = """
 import sys
 from pathlib import Path
 from tests.fakes import FakeWork, fake_deps
-from agent.control.runner import start_loop
+from agent.control.runner import LoopDriver
 deps = fake_deps(Path(sys.argv[1]), FakeWork(kill_in=sys.argv[2]))
-start_loop(deps, cycles=1, budget=100, auto_approve=True)
+LoopDriver(deps).start(cycles=1, budget=100, auto_approve=True)
 """
 
 
@@ -158,8 +148,8 @@ def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
     assert child.returncode == -9, child.stderr  # killed by SIGKILL mid-step
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake)
-    assert not loop_status(deps, resume_loop.__globals__["current_loop_id"](deps)).finished
-    outcome = resume_loop(deps)
+    assert not LoopDriver(deps).status(LoopDriver(deps).current_id()).finished
+    outcome = LoopDriver(deps).resume()
     assert outcome.finished
     assert fake.calls["generate"] == 0 and fake.calls["label"] == 0  # replayed, not redone
     if step == "retrain":
@@ -177,12 +167,12 @@ def test_sigkill_in_a_step_then_resume_finishes_without_repeating_side_effects(
 def test_stop_ends_a_waiting_loop(tmp_path: Path) -> None:
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake)
-    assert stop_loop(deps, "erin") is None
-    waiting = start_loop(deps, cycles=3, budget=100, auto_approve=False)
-    outcome = stop_loop(deps, "erin")
+    assert LoopDriver(deps).stop("erin") is None
+    waiting = LoopDriver(deps).start(cycles=3, budget=100, auto_approve=False)
+    outcome = LoopDriver(deps).stop("erin")
     assert outcome is not None and outcome.finished and outcome.stop_reason == "stopped by erin"
     assert fake.calls["retrain"] == 0 and waiting.waiting is not None
-    assert start_loop(deps, cycles=1, budget=10, auto_approve=True).finished
+    assert LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True).finished
 
 
 KILLED_BETWEEN_WRITES_AND_CHECKPOINT = """
@@ -190,7 +180,7 @@ import os, signal, sys
 from pathlib import Path
 from langgraph.checkpoint.sqlite import SqliteSaver
 from tests.fakes import FakeWork, fake_deps
-from agent.control.runner import start_loop
+from agent.control.runner import LoopDriver
 saved = SqliteSaver.put_writes
 def put_writes(self, config, writes, task_id, task_path=""):
     saved(self, config, writes, task_id, task_path)
@@ -198,7 +188,7 @@ def put_writes(self, config, writes, task_id, task_path=""):
         os.kill(os.getpid(), signal.SIGKILL)
 SqliteSaver.put_writes = put_writes
 deps = fake_deps(Path(sys.argv[1]))
-start_loop(deps, cycles=1, budget=100, auto_approve=True)
+LoopDriver(deps).start(cycles=1, budget=100, auto_approve=True)
 """
 
 
@@ -222,9 +212,9 @@ def test_a_kill_after_a_nodes_writes_but_before_the_next_checkpoint_is_not_finis
     assert child.returncode == -9, child.stderr
     fake = FakeWork()
     deps = fake_deps(tmp_path, fake)
-    loop_id = resume_loop.__globals__["current_loop_id"](deps)
-    assert not loop_status(deps, loop_id).finished
-    outcome = resume_loop(deps)
+    loop_id = LoopDriver(deps).current_id()
+    assert not LoopDriver(deps).status(loop_id).finished
+    outcome = LoopDriver(deps).resume()
     assert outcome.finished and outcome.state is not None and len(outcome.state.history) == 1
     assert fake.calls["retrain"] == 1 and deps.registry.incumbent().name == "v2"
 
@@ -235,7 +225,7 @@ def test_an_empty_batch_is_never_approved_as_clean(
     # Every image failed: under auto-approval the cycle is skipped with its reason.
     fake = FakeWork(kept=0)
     deps = fake_deps(tmp_path / "empty", fake)
-    outcome = start_loop(deps, cycles=1, budget=10, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True)
     (batch,) = deps.registry.batches()
     assert batch.status == "rejected" and batch.decided_by == "policy"
     assert batch.reason.startswith("skipped: 0 images") and fake.calls["retrain"] == 0
@@ -247,6 +237,7 @@ def test_a_batch_too_small_to_score_waits_for_a_person(
 ) -> None:
     fake = FakeWork(kept=1)
     deps = fake_deps(tmp_path, fake)
-    outcome = start_loop(deps, cycles=1, budget=10, auto_approve=True)
-    assert outcome.waiting is not None and outcome.waiting["unscored"].startswith("1 images")
+    outcome = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=True)
+    assert outcome.waiting is not None and outcome.waiting.unscored is not None
+    assert outcome.waiting.unscored.startswith("1 images")
     assert fake.calls["retrain"] == 0

@@ -13,12 +13,13 @@ from PIL import Image
 from agent.bootstrap import build_deps
 from agent.control.export import export_analyses
 from agent.control.queries import review_summary
-from agent.control.runner import start_loop
+from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.entry.review import review_markdown
 from agent.settings import Settings
 from agent.steps.batches import check_requests
 from evaluation.request_check import ConditionReadBack
+from storage.refs import SampleRef
 from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector, fake_deps
 from tools.analyst.base import SliceEvidence
@@ -44,7 +45,7 @@ def test_a_labeller_without_its_weights_says_so_in_the_log_the_batch_and_the_app
     field = deps.datasets.field()
     truth = dict(
         zip(
-            [str(s[1]) for s in deps.datasets.samples(field)],
+            [str(s.path) for s in deps.datasets.samples(field)],
             deps.datasets.labels(field),
             strict=True,
         )
@@ -55,7 +56,7 @@ def test_a_labeller_without_its_weights_says_so_in_the_log_the_batch_and_the_app
         "v1", detector.save(tmp_path / "ws" / "v1.pt", 0.5), None, "incumbent", {}
     )
 
-    outcome = start_loop(deps, cycles=1, budget=4, auto_approve=False)
+    outcome = LoopDriver(deps).start(cycles=1, budget=4, auto_approve=False)
     assert outcome.waiting is not None and outcome.state is not None
     failed = [e for e in deps.registry.events() if e.kind == "image_failed"]
     assert len(failed) == 4
@@ -65,7 +66,7 @@ def test_a_labeller_without_its_weights_says_so_in_the_log_the_batch_and_the_app
         assert "returned nothing" not in event.payload["reason"]
     (reason,) = outcome.state.batch.label_errors  # type: ignore[union-attr]
     assert outcome.state.batch.label_errors[reason] == 4 and cause in reason  # type: ignore[union-attr]
-    shown = review_markdown(review_summary(deps))
+    shown = review_markdown(review_summary(LoopDriver(deps)))
     assert f"4 images could not be labelled: OSError: {cause}" in shown
 
 
@@ -85,7 +86,7 @@ def test_an_image_whose_request_is_unknown_is_not_checked(tmp_path: Path) -> Non
     state = SimpleNamespace(batch=SimpleNamespace(manifest=str(manifest)), requests=[asked])
     deps = SimpleNamespace(request_checker=ConditionReadBack())
     boxes = make_detections(np.array([[10.0, 10.0, 30.0, 30.0]]), np.array([0]))
-    samples = [("a", paths[0], 64, 64), ("b", paths[1], 64, 64)]
+    samples = [SampleRef("a", paths[0], 64, 64), SampleRef("b", paths[1], 64, 64)]
     checks = check_requests(deps, state, samples, [boxes, boxes])  # type: ignore[arg-type]
     assert checks[0].checked
     assert (checks[1].checked, checks[1].as_asked) == (False, False)  # not "as asked"

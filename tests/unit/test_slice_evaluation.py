@@ -43,10 +43,10 @@ def test_every_slice_matches_evaluate_detections_on_that_slice(tmp_path: Path) -
     rng = np.random.default_rng(0)
     samples = datasets.samples(test)
     predictions = [
-        _noisy(truth, rng, width)
-        for truth, (_, _, width, _) in zip(datasets.labels(test), samples, strict=True)
+        _noisy(truth, rng, sample.width)
+        for truth, sample in zip(datasets.labels(test), samples, strict=True)
     ]
-    datasets.set_predictions([s[0] for s in samples], predictions, "pred_noisy")
+    datasets.set_predictions([s.id for s in samples], predictions, "pred_noisy")
 
     fields = slice_fields(deps)
     result = evaluate_split(datasets, "noisy", "pred_noisy", "test", 0.25, fields)

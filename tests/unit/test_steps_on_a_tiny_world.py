@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.bootstrap import build_deps
-from agent.control.runner import current_loop_id, decide_batch, start_loop
+from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.ports import Deps
 from agent.results import Discovery
@@ -31,7 +31,7 @@ def _workspace(tmp_path: Path, gain: float, **loop: object) -> tuple[Deps, FakeD
     field = deps.datasets.field()
     truth = dict(
         zip(
-            [str(s[1]) for s in deps.datasets.samples(field)],
+            [str(s.path) for s in deps.datasets.samples(field)],
             deps.datasets.labels(field),
             strict=True,
         )
@@ -44,9 +44,9 @@ def _workspace(tmp_path: Path, gain: float, **loop: object) -> tuple[Deps, FakeD
 
 
 def _run_one_cycle(deps: Deps) -> None:
-    outcome = start_loop(deps, cycles=1, budget=12, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=1, budget=12, auto_approve=True)
     if outcome.waiting is not None:  # scores over threshold on so small a batch: a person says yes
-        outcome = decide_batch(deps, outcome.waiting["batch_id"], True, "tester")
+        outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, True, "tester")
     assert outcome is not None and outcome.finished, outcome
 
 
@@ -68,7 +68,7 @@ def test_a_cycle_trains_on_field_and_approved_images_and_promotes_a_better_model
     # One training, from the incumbent's weights, on field train plus the approved images.
     (trained,) = detector.trained
     assert trained["init"] == Path(deps.registry.model("v1").path)
-    training = deps.registry.step_result(f"{current_loop_id(deps)}/c1/r0/retrain_detector")
+    training = deps.registry.step_result(f"{LoopDriver(deps).current_id()}/c1/r0/retrain_detector")
     assert training is not None and training["field"] == 24
     # The approved images, as many as the synthetic share allows beside 24 field images.
     cap = int(training["share"] / (1 - training["share"]) * training["field"])
@@ -87,13 +87,13 @@ def test_the_newest_batch_is_repeated_in_the_fine_tunes_data(tmp_path: Path) -> 
     )
     _run_one_cycle(deps)
     (batch,) = deps.registry.batches()
-    training = deps.registry.step_result(f"{current_loop_id(deps)}/c1/r0/retrain_detector")
+    training = deps.registry.step_result(f"{LoopDriver(deps).current_id()}/c1/r0/retrain_detector")
     assert training is not None and training["synthetic"] == 2 * batch.image_count > 0
     assert detector.trained[0]["images"] == training["field"] + 2 * batch.image_count
     # Each approved image is exported twice, under two names, for ultralytics to read twice.
     exported = sorted((deps.workspace.cycle_dir(1) / "data" / "images" / "train").iterdir())
     approved = deps.datasets.where(deps.datasets.batch(batch.id), "status", "approved")
-    for _, path, _, _ in deps.datasets.samples(approved):
+    for path in [s.path for s in deps.datasets.samples(approved)]:
         assert sum(p.name.endswith(f"_{Path(path).name}") for p in exported) == 2
 
 
@@ -110,7 +110,7 @@ def test_the_cycles_slices_are_a_scenario_of_the_model_evaluation_panel(
     improved: tuple[Deps, FakeDetector],
 ) -> None:
     deps, _ = improved
-    stored = deps.registry.step_result(f"{current_loop_id(deps)}/c1/r0/discover_failures")
+    stored = deps.registry.step_result(f"{LoopDriver(deps).current_id()}/c1/r0/discover_failures")
     found = Discovery.model_validate(stored).slices
     assert found, "discovery found no slice on the tiny world"
     (scenario,) = deps.datasets.evaluation_scenarios()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPBearer
 
+from agent.control.runner import LoopDriver
 from agent.entry.api.guard import LOOPBACK, Doors, callers, check_bind
 from agent.entry.api.limits import LimitBodySize
 from agent.entry.api.reads import OpenStreams, StreamLimits, reads_router
@@ -38,7 +39,7 @@ def create_app(
         version="0.1.0",
         description="Closed-loop active learning for object detectors.",
     )
-    service = LoopService(deps)
+    service = LoopService(LoopDriver(deps))
     app.state.service = service
     guarded = [Depends(bearer)] if tokens else []
     app.state.streams = OpenStreams(streams or StreamLimits())

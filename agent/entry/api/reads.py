@@ -12,9 +12,11 @@ from fastapi import APIRouter, Header, Query, Request, params
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from agent.control.queries import batch_rows, status_payload
-from agent.control.runner import current_loop_id, loop_status
+from agent.entry.api.models import BatchRead, EventRead, LoopSummary, ModelRead, StatusRead
 from agent.entry.api.service import LoopService
 from agent.ports import Deps
+from agent.state import CycleRecord
+from evaluation.metrics import DetectionMetrics, EvaluationResult
 
 MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500
 # A stream lasts ten minutes at most; a client that wants more reconnects from its last event id
@@ -67,33 +69,36 @@ class EventStream(StreamingResponse):
             self.streams.give_back()
 
 
-def event_dict(e: Any) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "at": e.at.isoformat(),
-        "loop_id": e.loop_id,
-        "cycle": e.cycle,
-        "step": e.step,
-        "kind": e.kind,
-        "payload": e.payload,
-    }
+def event_read(e: Any) -> EventRead:
+    return EventRead(
+        id=e.id,
+        at=e.at.isoformat(),
+        loop_id=e.loop_id,
+        cycle=e.cycle,
+        step=e.step,
+        kind=e.kind,
+        payload=e.payload,
+    )
 
 
-def loop_summary(deps: Deps, service: LoopService) -> dict[str, Any] | None:
-    loop_id = current_loop_id(deps)
-    if loop_id is None:
+def _overall(evaluation: EvaluationResult | None) -> DetectionMetrics | None:
+    return evaluation.overall if evaluation else None
+
+
+def loop_summary(service: LoopService) -> LoopSummary | None:
+    outcome = service.driver.current()
+    if outcome is None:
         return None
-    outcome = loop_status(deps, loop_id)
     state = outcome.state
-    return {
-        "loop_id": loop_id,
-        "running": service.running,
-        "finished": outcome.finished,
-        "stop_reason": outcome.stop_reason,
-        "waiting": outcome.waiting,
-        "cycle": state.cycle if state else None,
-        "error": service.last_error,
-    }
+    return LoopSummary(
+        loop_id=outcome.loop_id,
+        running=service.running,
+        finished=outcome.finished,
+        stop_reason=outcome.stop_reason,
+        waiting=outcome.waiting,
+        cycle=state.cycle if state else None,
+        error=service.last_error,
+    )
 
 
 def reads_router(
@@ -101,41 +106,40 @@ def reads_router(
 ) -> APIRouter:
     router = APIRouter(dependencies=guarded)
 
-    @router.get("/status")
-    def get_status(split: Annotated[str, Query(pattern="^(val|test)$")] = "test") -> dict[str, Any]:
-        return {**status_payload(deps, split), "loop": loop_summary(deps, service)}
+    @router.get("/status", response_model=StatusRead)
+    def get_status(split: Annotated[str, Query(pattern="^(val|test)$")] = "test") -> StatusRead:
+        return StatusRead(**status_payload(deps, split), loop=loop_summary(service))
 
-    @router.get("/cycles")
-    def get_cycles() -> list[dict[str, Any]]:
-        loop_id = current_loop_id(deps)
-        state = loop_status(deps, loop_id).state if loop_id else None
-        return [r.model_dump() for r in state.history] if state else []
+    @router.get("/cycles", response_model=list[CycleRecord])
+    def get_cycles() -> list[CycleRecord]:
+        state = service.driver.current_state()
+        return state.history if state else []
 
-    @router.get("/models")
-    def get_models() -> list[dict[str, Any]]:
+    @router.get("/models", response_model=list[ModelRead])
+    def get_models() -> list[ModelRead]:
         return [
-            {
-                "name": m.name,
-                "parent": m.parent,
-                "status": m.status,
-                "cycle": m.cycle,
-                "reason": m.reason,
-                "created_at": m.created_at.isoformat(),
-                "val": m.metrics.get("val", {}).get("overall"),
-            }
+            ModelRead(
+                name=m.name,
+                parent=m.parent,
+                status=m.status,
+                cycle=m.cycle,
+                reason=m.reason,
+                created_at=m.created_at.isoformat(),
+                val=_overall(EvaluationResult.recorded(m.metrics, "val")),
+            )
             for m in deps.registry.models()
         ]
 
-    @router.get("/batches")
-    def get_batches() -> list[dict[str, Any]]:
-        return batch_rows(deps)
+    @router.get("/batches", response_model=list[BatchRead])
+    def get_batches() -> list[BatchRead]:
+        return [BatchRead.model_validate(row) for row in batch_rows(deps)]
 
-    @router.get("/events")
+    @router.get("/events", response_model=list[EventRead])
     def get_events(
         after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
-        return [event_dict(e) for e in deps.registry.events(after, limit)]
+    ) -> list[EventRead]:
+        return [event_read(e) for e in deps.registry.events(after, limit)]
 
     @router.get("/events/stream", response_model=None)
     async def stream_events(
@@ -168,7 +172,7 @@ def reads_router(
                     return
                 for event in await asyncio.to_thread(deps.registry.events, last, 100):
                     last, quiet_since = event.id, clock()
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(event_dict(event))}\n\n"
+                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(event_read(event).model_dump())}\n\n"
                 if clock() - quiet_since >= idle:
                     yield f": no event for {idle:g} s; reconnect with after={last}\n\n"
                     return

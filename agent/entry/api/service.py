@@ -6,15 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from agent.control.runner import (
-    LoopBusyError,
-    LoopOutcome,
-    current_loop_id,
-    loop_status,
-    resume_loop,
-    start_loop,
-)
-from agent.ports import Deps
+from agent.control.runner import LoopBusyError, LoopDriver, LoopOutcome
+from agent.state import Decision
 
 
 class LoopPaused(Exception):
@@ -24,8 +17,9 @@ class LoopPaused(Exception):
 class LoopService:
     """Runs at most one loop at a time in a background thread; pausing stops between steps."""
 
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
+    def __init__(self, driver: LoopDriver) -> None:
+        self.driver = driver
+        self.deps = driver.deps
         self._thread: threading.Thread | None = None
         self._pause = threading.Event()
         self._guard = threading.Lock()
@@ -45,12 +39,12 @@ class LoopService:
                 work()
             except LoopPaused as paused:
                 self.deps.registry.log(
-                    "loop_paused", current_loop_id(self.deps) or "", 0, str(paused)
+                    "loop_paused", self.driver.current_id() or "", 0, str(paused)
                 )
             except Exception as error:  # reported on /status, and in the event log
                 self.last_error = f"{type(error).__name__}: {error}"
                 self.deps.registry.log(
-                    "loop_failed", current_loop_id(self.deps) or "", 0, error=self.last_error
+                    "loop_failed", self.driver.current_id() or "", 0, error=self.last_error
                 )
 
         with self._guard:
@@ -62,13 +56,13 @@ class LoopService:
             self._thread.start()
 
     def start(self, cycles: int, budget: int, auto_approve: bool) -> None:
-        loop_id = current_loop_id(self.deps)
-        if loop_id is not None and not loop_status(self.deps, loop_id).finished:
-            raise LoopBusyError(f"Loop {loop_id} is not finished; resume or stop it first.")
-        self._run(lambda: start_loop(self.deps, cycles, budget, auto_approve, self._observe))
+        current = self.driver.current()
+        if current is not None and not current.finished:
+            raise LoopBusyError(f"Loop {current.loop_id} is not finished; resume or stop it first.")
+        self._run(lambda: self.driver.start(cycles, budget, auto_approve, self._observe))
 
-    def resume(self, decision: dict[str, Any] | None = None) -> None:
-        self._run(lambda: resume_loop(self.deps, decision, self._observe))
+    def resume(self, decision: Decision | None = None) -> None:
+        self._run(lambda: self.driver.resume(decision, self._observe))
 
     def pause(self) -> bool:
         self._pause.set()

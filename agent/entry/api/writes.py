@@ -9,13 +9,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.control.runner import (
-    BatchDecisionError,
-    LoopBusyError,
-    UnknownBatchError,
-    record_decision,
-    stop_loop,
-)
+from agent.control.runner import BatchDecisionError, LoopBusyError, UnknownBatchError
 from agent.entry.api.service import LoopService
 from agent.ports import Deps
 
@@ -104,7 +98,7 @@ def loops_router(deps: Deps, service: LoopService, guarded: list[params.Depends]
         by = decider(who, body.by)
         service.pause()
         service.wait(600)
-        outcome = stop_loop(deps, by)
+        outcome = service.driver.stop(by)
         return {
             "stopped": outcome is not None,
             "stop_reason": outcome.stop_reason if outcome else None,
@@ -120,7 +114,7 @@ def decisions_router(deps: Deps, service: LoopService, guarded: list[params.Depe
         if service.running:
             raise HTTPException(status.HTTP_409_CONFLICT, "The loop is still running.")
         try:
-            decision = record_decision(deps, batch_id, approved, by, reason)
+            decision = service.driver.record_decision(batch_id, approved, by, reason)
         except UnknownBatchError as error:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
         except BatchDecisionError as error:
@@ -132,14 +126,14 @@ def decisions_router(deps: Deps, service: LoopService, guarded: list[params.Depe
             return JSONResponse(
                 {
                     "batch_id": batch_id,
-                    **decision,
+                    **decision.model_dump(),
                     "resumed": False,
                     "detail": f"The decision was recorded, but the loop cannot resume now "
                     f"({error}); resume it with POST /loops/current/resume once it is free.",
                 },
                 status_code=status.HTTP_202_ACCEPTED,
             )
-        return {"batch_id": batch_id, **decision, "resumed": True}
+        return {"batch_id": batch_id, **decision.model_dump(), "resumed": True}
 
     @router.post("/batches/{batch_id}/approve", response_model=None)
     def post_approve(batch_id: BatchId, body: Approve, who: Caller) -> Any:
