@@ -14,6 +14,7 @@ from agent.ports import Deps
 from agent.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from agent.state import BatchSummary, CarriedCandidate, CycleRecord, Decision, LoopState
 from agent.steps.prompts import revise
+from evaluation.counterfactual import CounterfactualResult
 from evaluation.gate import GateResult
 from storage.registry import Event
 
@@ -82,6 +83,29 @@ def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
         **analysis.model_dump(mode="json"),
     )
     return {"analysis": analysis}
+
+
+def check_hypotheses(state: LoopState, deps: Deps) -> dict[str, Any]:
+    """Each hypothesis tested on its slice's val misses (off: no verdicts, planning as before)."""
+    if not deps.settings.loop.check_hypotheses:
+        return {"counterfactuals": None}
+    result = once(
+        deps,
+        state,
+        "check_hypotheses",
+        CounterfactualResult,
+        lambda: deps.work.check_hypotheses(state),
+    )
+    log_once(
+        deps,
+        state,
+        "hypotheses_checked",
+        "check_hypotheses",
+        verdicts=result.verdicts(),
+        checks=[line.model_dump(mode="json") for line in result.lines()],
+        seconds=round(result.seconds, 2),
+    )
+    return {"counterfactuals": result}
 
 
 def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -294,6 +318,7 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
         map50_after=verdict.map50_after if verdict else None,
         reasons=verdict.reasons if verdict else [state.decision.reason if state.decision else ""],
         outcomes=verdict.verdicts() if verdict else {},
+        checked=state.counterfactuals.verdicts() if state.counterfactuals else {},
     )
     spent = state.spent + images
     without = 0 if promoted else state.cycles_without_promotion + 1
@@ -322,6 +347,8 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
             candidate=None,
             gate=None,
             requests=[],
+            # A cycle that stops before the check must not show the last cycle's verdicts.
+            counterfactuals=None,
             feedback=[],
             variation=0.0,
             realism=state.realism,
