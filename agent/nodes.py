@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -89,22 +90,14 @@ def check_hypotheses(state: LoopState, deps: Deps) -> dict[str, Any]:
     """Each hypothesis tested on its slice's val misses (off: no verdicts, planning as before)."""
     if not deps.settings.loop.check_hypotheses:
         return {"counterfactuals": None}
-    result = once(
-        deps,
-        state,
-        "check_hypotheses",
-        CounterfactualResult,
-        lambda: deps.work.check_hypotheses(state),
-    )
-    log_once(
-        deps,
-        state,
-        "hypotheses_checked",
-        "check_hypotheses",
-        verdicts=result.verdicts(),
-        checks=[line.model_dump(mode="json") for line in result.lines()],
-        seconds=round(result.seconds, 2),
-    )
+    work = partial(deps.work.check_hypotheses, state)
+    result = once(deps, state, "check_hypotheses", CounterfactualResult, work)
+    payload = {
+        "verdicts": result.verdicts(),
+        "checks": [line.model_dump(mode="json") for line in result.lines()],
+        "seconds": round(result.seconds, 2),
+    }
+    log_once(deps, state, "hypotheses_checked", "check_hypotheses", **payload)
     return {"counterfactuals": result}
 
 
@@ -347,8 +340,7 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
             candidate=None,
             gate=None,
             requests=[],
-            # A cycle that stops before the check must not show the last cycle's verdicts.
-            counterfactuals=None,
+            counterfactuals=None,  # a next cycle stopped before its check shows no old verdicts
             feedback=[],
             variation=0.0,
             realism=state.realism,
