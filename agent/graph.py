@@ -22,6 +22,7 @@ STEPS: list[Callable[..., dict[str, Any]]] = [
     nodes.evaluate_detector,
     nodes.discover_failures,
     nodes.analyze_failures,
+    nodes.check_hypotheses,
     nodes.plan_batch,
     nodes.generate_images,
     nodes.label_images,
@@ -42,6 +43,12 @@ CHECKPOINT_TYPES = [
     ("agent.state", "CycleRecord"),
     ("agent.state", "CarriedCandidate"),
     ("evaluation.slices", "FailureSlice"),
+    ("evaluation.counterfactual", "CounterfactualResult"),
+    ("evaluation.counterfactual", "HypothesisCheck"),
+    ("evaluation.counterfactual", "FactorCheck"),
+    ("evaluation.counterfactual", "EditArm"),
+    ("evaluation.counterfactual", "ProportionInterval"),
+    ("evaluation.counterfactual", "DifferenceInterval"),
     ("evaluation.gate", "GateResult"),
     ("evaluation.gate", "SliceOutcome"),
     ("evaluation.quality", "QualityScores"),
@@ -107,7 +114,9 @@ def build_graph(deps: Deps, checkpointer: BaseCheckpointSaver | None = None) -> 
         partial(nodes.route_after_discover, needs_slices=deps.planner.needs_slices),
         {"analyze_failures": "analyze_failures", "decide_next": "decide_next"},
     )
-    graph.add_edge("analyze_failures", "plan_batch")
+    # Each hypothesis tested on its slice's misses before any budget is spent on it.
+    graph.add_edge("analyze_failures", "check_hypotheses")
+    graph.add_edge("check_hypotheses", "plan_batch")
     graph.add_edge("plan_batch", "generate_images")
     graph.add_edge("generate_images", "label_images")
     graph.add_edge("label_images", "score_batch")

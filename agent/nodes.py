@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -14,6 +15,7 @@ from agent.ports import Deps
 from agent.results import CandidateName, Discovery, Generation, Labelling, Scoring, Training
 from agent.state import BatchSummary, CarriedCandidate, CycleRecord, Decision, LoopState
 from agent.steps.prompts import revise
+from evaluation.counterfactual import CounterfactualResult
 from evaluation.gate import GateResult
 from storage.registry import Event
 
@@ -82,6 +84,21 @@ def analyze_failures(state: LoopState, deps: Deps) -> dict[str, Any]:
         **analysis.model_dump(mode="json"),
     )
     return {"analysis": analysis}
+
+
+def check_hypotheses(state: LoopState, deps: Deps) -> dict[str, Any]:
+    """Each hypothesis tested on its slice's val misses (off: no verdicts, planning as before)."""
+    if not deps.settings.loop.check_hypotheses:
+        return {"counterfactuals": None}
+    work = partial(deps.work.check_hypotheses, state)
+    result = once(deps, state, "check_hypotheses", CounterfactualResult, work)
+    payload = {
+        "verdicts": result.verdicts(),
+        "checks": [line.model_dump(mode="json") for line in result.lines()],
+        "seconds": round(result.seconds, 2),
+    }
+    log_once(deps, state, "hypotheses_checked", "check_hypotheses", **payload)
+    return {"counterfactuals": result}
 
 
 def plan_batch(state: LoopState, deps: Deps) -> dict[str, Any]:
@@ -294,6 +311,7 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
         map50_after=verdict.map50_after if verdict else None,
         reasons=verdict.reasons if verdict else [state.decision.reason if state.decision else ""],
         outcomes=verdict.verdicts() if verdict else {},
+        checked=state.counterfactuals.verdicts() if state.counterfactuals else {},
     )
     spent = state.spent + images
     without = 0 if promoted else state.cycles_without_promotion + 1
@@ -322,6 +340,7 @@ def decide_next(state: LoopState, deps: Deps) -> dict[str, Any]:
             candidate=None,
             gate=None,
             requests=[],
+            counterfactuals=None,  # a next cycle stopped before its check shows no old verdicts
             feedback=[],
             variation=0.0,
             realism=state.realism,

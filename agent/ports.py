@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from agent.results import Discovery, Generation, Labelling, Scoring, Training
     from agent.settings import Settings
     from agent.state import Decision, LoopState
+    from evaluation.counterfactual import CounterfactualResult
     from evaluation.gate import GateResult
     from storage.datasets import WorkspaceDatasets
     from storage.registry import Registry
@@ -60,6 +61,8 @@ class LoopWork(Protocol):
     def discover(self, state: LoopState) -> Discovery: ...
 
     def analyze(self, state: LoopState) -> FailureAnalysis: ...
+
+    def check_hypotheses(self, state: LoopState) -> CounterfactualResult: ...
 
     def plan(self, state: LoopState) -> list[GenerationRequest]: ...
 

@@ -132,6 +132,11 @@ class LoopSettings(BaseModel):
     top_slices: int = Field(3, ge=1, description="failure slices a cycle aims at")
     min_support: int = Field(20, ge=1, description="fewest objects a failure slice may have")
     min_slice_share: float = Field(0.15, ge=0, le=1, description="budget floor per slice")
+    check_hypotheses: bool = Field(
+        True,
+        description="test each hypothesis on its slice's val misses (blamed factor edited out "
+        "vs a placebo) before planning; an unsupported one keeps only the floor, its blame freed",
+    )
     slice_shrinkage: float | None = Field(
         None,
         gt=0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from evaluation.counterfactual import CounterfactualResult, VerdictLine
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
 from evaluation.slices import FailureSlice
@@ -73,6 +74,11 @@ class ApprovalRequest(BaseModel):
     )
     fiftyone_view: str
     how_to_decide: str
+    hypothesis_checks: list[VerdictLine] = Field(
+        default_factory=list,
+        description="each hypothesis tested on its slice's val misses before planning: misses "
+        "found after removing the blamed factor vs after a placebo, interval, verdict",
+    )
 
 
 class CycleRecord(BaseModel):
@@ -93,6 +99,10 @@ class CycleRecord(BaseModel):
     outcomes: dict[str, str] = Field(
         default_factory=dict,
         description="per target slice: confirmed, refuted or unclear by its val recall change",
+    )
+    checked: dict[str, str] = Field(
+        default_factory=dict,
+        description="per hypothesis' slice: its counterfactual verdict before planning",
     )
 
 
@@ -119,6 +129,9 @@ class LoopState(BaseModel):
     slices: list[FailureSlice] = Field(default_factory=list)
     bin_edges: dict[str, list[float]] = Field(default_factory=dict)
     analysis: FailureAnalysis | None = None
+    counterfactuals: CounterfactualResult | None = Field(
+        None, description="this cycle's hypotheses checked on their misses (None: not checked)"
+    )
     requests: list[GenerationRequest] = Field(default_factory=list)
     revision: int = 0
     feedback: list[str] = Field(default_factory=list)

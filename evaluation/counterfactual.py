@@ -178,6 +178,55 @@ class CounterfactualResult(BaseModel):
         """Slice name -> the hypothesis's verdict (what planning and the reviewer read)."""
         return {check.slice_name: check.verdict for check in self.checks}
 
+    def lines(self) -> list[VerdictLine]:
+        """One line per checked factor with its figures, for the reviewer (payload, panel,
+        status and report)."""
+        return [
+            VerdictLine(
+                slice=check.slice_name,
+                hypothesis=check.verdict,
+                blamed=factor.blamed,
+                verdict=factor.verdict,
+                edit_recovered=factor.edit.recovered.rate if factor.edit else None,
+                placebo_recovered=factor.placebo.recovered.rate if factor.placebo else None,
+                misses=factor.edit.recovered.n if factor.edit else 0,
+                difference=factor.difference.difference if factor.difference else None,
+                low=factor.difference.low if factor.difference else None,
+                high=factor.difference.high if factor.difference else None,
+                reason=factor.reason,
+            )
+            for check in self.checks
+            for factor in check.factors
+        ]
+
+
+class VerdictLine(BaseModel):
+    """One checked factor as a reviewer reads it: share of misses found after the edit and
+    after the placebo, the difference with its 95% interval, and the verdicts."""
+
+    slice: str
+    hypothesis: Verdict = Field(description="the verdict on the whole hypothesis")
+    blamed: str = Field(description="the factor checked, as the hypothesis put it")
+    verdict: Verdict = Field(description="the verdict on this factor")
+    edit_recovered: float | None = Field(description="share of misses found after the edit")
+    placebo_recovered: float | None = Field(description="share found after the placebo")
+    misses: int = Field(description="misses edited (0: the factor was not checked)")
+    difference: float | None
+    low: float | None
+    high: float | None
+    reason: str
+
+    def text(self) -> str:
+        """The line in words: `slice (blamed): verdict, edit 40% vs placebo 5% (+0.35, ...)`."""
+        head = f"{self.slice} ({self.blamed or 'nothing blamed'}): {self.verdict}"
+        if self.difference is None or self.low is None or self.high is None:
+            return f"{head}: {self.reason}"
+        return (
+            f"{head}: {self.edit_recovered or 0:.0%} of {self.misses} misses found after the "
+            f"edit vs {self.placebo_recovered or 0:.0%} after the placebo "
+            f"(difference {self.difference:+.2f}, 95% CI {self.low:+.2f} to {self.high:+.2f})"
+        )
+
 
 def decide(
     slice_name: str,

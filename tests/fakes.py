@@ -22,6 +22,7 @@ from agent.results import Discovery, Generation, Labelling, Scoring, Training
 from agent.settings import Settings
 from agent.state import Decision, LoopState
 from agent.steps import batch_id_for
+from evaluation.counterfactual import CounterfactualResult, EditArm, HypothesisCheck, decide, wilson
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
 from evaluation.request_check import ConditionReadBack
@@ -112,6 +113,35 @@ class FakeWork:
                     confidence=0.8,
                 )
             ],
+        )
+
+    def check_hypotheses(self, state: LoopState) -> CounterfactualResult:
+        self._start("check_hypotheses")
+        self.calls["check_hypotheses"] += 1
+        # 12 of 20 misses found after brightening them, 1 after the placebo: supported.
+        edit_found = np.arange(20) < 12
+        placebo_found = np.arange(20) == 19
+        edit = EditArm(
+            attribute="brightness", how="brightened", strength=0.4, recovered=wilson(12, 20)
+        )
+        placebo = EditArm(
+            attribute="sharpness", how="placebo", strength=0.4, recovered=wilson(1, 20)
+        )
+        factor = decide(
+            "brightness=low",
+            "brightness",
+            "lighting=night",
+            edit,
+            placebo,
+            edit_found,
+            placebo_found,
+        )
+        return CounterfactualResult(
+            loop_id=state.loop_id,
+            cycle=state.cycle,
+            incumbent=state.incumbent,
+            checks=[HypothesisCheck(slice_name="brightness=low", factors=[factor])],
+            seconds=0.5,
         )
 
     def plan(self, state: LoopState) -> list[GenerationRequest]:

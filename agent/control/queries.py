@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from agent.control.breakdown import class_rows, found_slices, has_predictions, slice_rows
@@ -9,6 +10,7 @@ from agent.control.runner import LoopDriver
 from agent.ports import Deps
 from agent.state import CycleRecord
 from agent.steps.failures import val_object_table
+from evaluation.counterfactual import CounterfactualResult, VerdictLine
 from evaluation.metrics import EvaluationResult
 
 
@@ -24,6 +26,7 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
             "slices": {},
             "classes": {},
             "found_slices": {},
+            "hypothesis_checks": [],
         }
     evaluation = EvaluationResult.recorded(incumbent.metrics, split)
     classes: dict[str, Any] = {}
@@ -51,7 +54,22 @@ def status_payload(deps: Deps, split: str) -> dict[str, Any]:
         else {},
         "classes": classes,
         "found_slices": found,
+        "hypothesis_checks": [line.model_dump(mode="json") for line in latest_checks(deps)],
     }
+
+
+def latest_checks(deps: Deps) -> list[VerdictLine]:
+    """The newest counterfactual verdicts with their figures, as the check wrote them under
+    cycles/<n>/counterfactual/<loop>/ (newest written: a workspace may hold several loops);
+    none when nothing was checked."""
+    found = sorted(
+        (path.stat().st_mtime, str(path))
+        for path in (deps.workspace.root / "cycles").glob("*/counterfactual/*/result.json")
+    )
+    if not found:
+        return []
+    text = Path(found[-1][1]).read_text()
+    return CounterfactualResult.model_validate_json(text).lines()
 
 
 def batch_rows(deps: Deps) -> list[dict[str, Any]]:
@@ -172,5 +190,9 @@ def review_summary(driver: LoopDriver) -> dict[str, Any]:
             for name, threshold in thresholds.items()
         ],
         "earlier_outcomes": [o.model_dump() for o in state.earlier_outcomes()],
+        "hypothesis_checks": [
+            line.model_dump(mode="json")
+            for line in (state.counterfactuals.lines() if state.counterfactuals else [])
+        ],
     }
     return summary

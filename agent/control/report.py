@@ -8,9 +8,11 @@ from typing import Any
 from agent.control.breakdown import FoundSlice, class_rows, found_slices, slice_rows
 from agent.ports import Deps
 from agent.state import LoopState
+from agent.steps.counterfactuals import result_path
 from agent.steps.failures import val_object_table
 from agent.steps.predictions import predict_and_evaluate
 from evaluation.bench_report import nan_if_missing
+from evaluation.counterfactual import CounterfactualResult
 from evaluation.metrics import DetectionMetrics, EvaluationResult
 
 
@@ -76,6 +78,7 @@ def write_report(deps: Deps, state: LoopState | None) -> Path:
     lines += _batches_section(deps, out)
     if state is not None and state.history:
         lines += _cycles_section(state, out)
+        lines += _checks_section(deps, state)
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -251,3 +254,29 @@ def _cycles_section(state: LoopState, out: Path) -> list[str]:
     if state.stop_reason:
         lines += ["", f"Loop stopped: {state.stop_reason}."]
     return lines
+
+
+def _checks_section(deps: Deps, state: LoopState) -> list[str]:
+    """Each cycle's hypotheses as checked on their misses before planning, beside what val
+    recall said of them after the gate (the agreement the check is judged by)."""
+    rows = []
+    for record in state.history:
+        path = result_path(deps, state.model_copy(update={"cycle": record.cycle}))
+        if not path.exists():
+            continue
+        for line in CounterfactualResult.model_validate_json(path.read_text()).lines():
+            after = record.outcomes.get(line.slice, "-")
+            rows.append(f"| {record.cycle} | {line.text()} | {line.hypothesis} | {after} |")
+    if not rows:
+        return []
+    return [
+        "",
+        "## Hypotheses checked before planning",
+        "",
+        "Misses of each slice edited to remove the blamed factor, against a placebo edit of the "
+        "same strength; the hypothesis' outcome after the gate beside it.",
+        "",
+        "| cycle | check (edit vs placebo, 95% CI) | hypothesis | after the gate (val recall) |",
+        "|---|---|---|---|",
+        *rows,
+    ]

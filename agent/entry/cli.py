@@ -20,7 +20,7 @@ from agent.entry.cli_common import (
     import_source,
     progress_bars,
 )
-from agent.entry.tables import split_table, status_table, summary_json
+from agent.entry.tables import checks_table, split_table, status_table, summary_json
 
 
 @app.command()
@@ -85,6 +85,8 @@ def _print_status(deps: Any, split: str) -> None:
         console.print("No model yet; train one with `failforge baseline`.")
         return
     console.print(status_table(payload))
+    if payload["hypothesis_checks"]:
+        console.print(checks_table(payload["hypothesis_checks"]))
 
 
 @app.command()

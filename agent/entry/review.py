@@ -148,6 +148,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
         _label_errors_line(batch),
         _as_asked_line(batch),
         "\n".join(hypotheses),
+        checks_markdown(batch.get("hypothesis_checks") or []),
         "\n".join(slices),
         "\n".join(scores),
     ]
@@ -160,6 +161,28 @@ def review_markdown(summary: dict[str, Any]) -> str:
             )
         )
     return "\n\n".join(lines)
+
+
+def checks_markdown(checks: list[dict[str, Any]]) -> str:
+    """Each hypothesis as tested on its misses before planning: misses found after removing the
+    blamed factor and after a placebo of the same strength, the difference's 95% interval."""
+    if not checks:
+        return ""
+    rows = [
+        "| checked on its misses | blamed | found after edit | after placebo | "
+        "difference (95% CI) | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        if c["difference"] is None:
+            figures = f"- | - | {c['reason']}"
+        else:
+            figures = (
+                f"{c['edit_recovered']:.0%} of {c['misses']} | {c['placebo_recovered']:.0%} | "
+                f"{c['difference']:+.2f} ({c['low']:+.2f} to {c['high']:+.2f})"
+            )
+        rows.append(f"| {c['slice']} | {c['blamed'] or '-'} | {figures} | **{c['verdict']}** |")
+    return "\n".join(rows)
 
 
 def _label_errors_line(batch: dict[str, Any]) -> str:

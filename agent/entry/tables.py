@@ -142,6 +142,33 @@ def status_table(payload: Mapping[str, Any]) -> Table:
     return table
 
 
+def checks_table(checks: Iterable[Mapping[str, Any]]) -> Table:
+    """The newest counterfactual verdicts (`queries.latest_checks`): per blamed factor, misses
+    found after the edit and after the placebo, the difference with its 95% interval."""
+    table = make_table(
+        "hypotheses checked on their misses",
+        [
+            Column("slice", fold=True, max_width=21),
+            Column("blamed", fold=True, max_width=18),
+            Column("edit", right=True),
+            Column("placebo", right=True),
+            Column("diff (95% CI)", right=True),
+            Column("verdict"),
+        ],
+    )
+    for c in checks:
+        known = c["difference"] is not None
+        table.add_row(
+            c["slice"],
+            c["blamed"] or "-",
+            f"{c['edit_recovered']:.0%} of {c['misses']}" if known else "-",
+            f"{c['placebo_recovered']:.0%}" if known else "-",
+            f"{c['difference']:+.2f} ({c['low']:+.2f}, {c['high']:+.2f})" if known else "-",
+            c["verdict"],
+        )
+    return table
+
+
 def split_table(title: str, counts: Mapping[str, int], skipped: int) -> Table:
     """Images per split of a new workspace, and how many files were skipped."""
     table = make_table(title, [Column("split"), Column("images", right=True)])

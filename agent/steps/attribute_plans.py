@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.steps.prompts import allocate
+from agent.steps.prompts import allocate, evidence_scores, refuted
 from evaluation.slices import BIN_NAMES, FailureSlice, ObjectTable, assign_bins, slice_mask
 from tools.analyst.base import FailureAnalysis, Hypothesis
 from tools.generator.base import EditSource, GenerationRequest
@@ -153,21 +153,24 @@ def aimed_requests(
     seed: int,
     batch_id: str,
     floor_share: float,
+    verdicts: dict[str, str] | None = None,
 ) -> list[GenerationRequest]:
     """The targeted (and oracle) plan: budget per hypothesis by its slice's score; each image
     pastes the slice's classes (its own, else drawn by its missed objects) and aims at the
-    attributes the hypothesis blames."""
+    attributes the hypothesis blames. A hypothesis whose counterfactual verdict (`verdicts`,
+    slice -> verdict) is `not supported` gets the floor alone and aims at no attribute."""
 
     rng = np.random.default_rng(seed)
     by_name = {s.name: s for s in slices}
     hypotheses = [h for h in analysis.hypotheses if h.slice_name in by_name]
-    counts = allocate([by_name[h.slice_name].score for h in hypotheses], images, floor_share)
+    counts = allocate(evidence_scores(hypotheses, by_name, verdicts), images, floor_share)
     bins = assign_bins(table, edges)
     scale = AttributeScale.of(table, edges)
     requests: list[GenerationRequest] = []
     for hypothesis, count in zip(hypotheses, counts, strict=True):
         failure = by_name[hypothesis.slice_name]
-        targets = targets_for(hypothesis, failure, table, bins, scale)
+        freed = refuted(hypothesis, verdicts)
+        targets = {} if freed else targets_for(hypothesis, failure, table, bins, scale)
         own = [c for c in hypothesis.classes if c in classes]
         weights = _class_weights(failure, table, bins, classes)
         for _ in range(count):

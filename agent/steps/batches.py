@@ -323,6 +323,7 @@ def approval_payload(state: LoopState) -> ApprovalRequest:
         fiftyone_view=f"batch {batch.batch_id}",
         how_to_decide=f"failforge approve {batch.batch_id} | "
         f"failforge reject {batch.batch_id} --reason TEXT",
+        hypothesis_checks=state.counterfactuals.lines() if state.counterfactuals else [],
     )
 
 

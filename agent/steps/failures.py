@@ -198,6 +198,14 @@ def evidence_images(deps: Deps, state: LoopState, failure: FailureSlice) -> list
     return scenes + crops
 
 
+def earlier_check(state: LoopState, slice_name: str) -> str | None:
+    """The last finished cycle's counterfactual verdict on `slice_name`, as 'cycle 2: supported'."""
+    for record in reversed(state.history):
+        if slice_name in record.checked:
+            return f"cycle {record.cycle}: {record.checked[slice_name]}"
+    return None
+
+
 def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
     """The analyst's hypotheses per slice; analyses are written on the evidence samples."""
     evidence = []
@@ -219,6 +227,7 @@ def analyze(deps: Deps, state: LoopState) -> FailureAnalysis:
                 example_ids=failure.example_ids,
                 example_paths=evidence_images(deps, state, failure),
                 vocabulary=deps.settings.vocabulary(),
+                earlier_check=earlier_check(state, failure.name),
             )
         )
     analysis = deps.analyst.analyze(evidence, list(deps.settings.classes))

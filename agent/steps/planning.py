@@ -51,14 +51,17 @@ class TargetedPlanner:
     def plan(self, deps: Deps, state: LoopState, budget: Budget) -> list[GenerationRequest]:
         assert state.analysis is not None
         loop = deps.settings.loop
+        # The counterfactual verdicts of this cycle (None when unchecked: planned as before).
+        verdicts = state.counterfactuals.verdicts() if state.counterfactuals else None
         if _photographs(deps):
-            return _pasted(deps, state, budget, state.analysis, _after_outcomes(state))
+            return _pasted(deps, state, budget, state.analysis, _after_outcomes(state), verdicts)
         return _aimed(
             deps,
             state,
             budget,
             state.analysis,
             _after_outcomes(state),
+            verdicts=verdicts,
             concentrate=loop.concentrate,
             free_weights=miss_weights(deps, state) if loop.free_conditions == "misses" else None,
             subject_weights=missed_classes(deps, state)
@@ -241,6 +244,7 @@ def _aimed(
     budget: Budget,
     analysis: FailureAnalysis,
     slices: list[FailureSlice],
+    verdicts: dict[str, str] | None = None,
     concentrate: bool = False,
     free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
     subject_weights: dict[str, dict[str, float]] | None = None,
@@ -265,6 +269,7 @@ def _aimed(
         lend_focus=deps.settings.loop.class_focus,
         fit_layouts=deps.settings.loop.layout_edits,
         subject_weights=subject_weights,
+        verdicts=verdicts,
     )
 
 
@@ -290,6 +295,7 @@ def _pasted(
     budget: Budget,
     analysis: FailureAnalysis,
     slices: list[FailureSlice],
+    verdicts: dict[str, str] | None = None,
 ) -> list[GenerationRequest]:
     """The targeted and oracle plans for a user's photographs (attribute_plans.aimed_requests)."""
     table, edges = _val_scale(deps, state)
@@ -304,6 +310,7 @@ def _pasted(
         budget.seed,
         budget.batch_id,
         deps.settings.loop.min_slice_share,
+        verdicts,
     )
 
 

@@ -47,6 +47,31 @@ def allocate(scores: Sequence[float], total: int, floor_share: float) -> list[in
     return counts.tolist()
 
 
+# The counterfactual verdict that takes a hypothesis' budget away: its edit recovered no more
+# of the slice's misses than a placebo did, so the blamed factor does not explain them.
+REFUTED = "not supported"
+
+
+def evidence_scores(
+    hypotheses: Sequence[Hypothesis],
+    by_name: dict[str, FailureSlice],
+    verdicts: dict[str, str] | None,
+) -> list[float]:
+    """Each hypothesis' share of the budget: its slice's score, or 0 (the floor alone) when the
+    counterfactual check did not support it. Supported and undecided keep their score."""
+    verdicts = verdicts or {}
+    return [
+        0.0 if verdicts.get(h.slice_name) == REFUTED else by_name[h.slice_name].score
+        for h in hypotheses
+    ]
+
+
+def refuted(hypothesis: Hypothesis, verdicts: dict[str, str] | None) -> bool:
+    """Whether the check found the hypothesis' blame unsupported: its floor images then draw the
+    blamed conditions (or attributes) as an unblamed slice does, to try another explanation."""
+    return (verdicts or {}).get(hypothesis.slice_name) == REFUTED
+
+
 def prompt_for(cls: str, conditions: dict[str, str], variant: int) -> str:
     """`[subject] + [action] + [environment] + [lighting] + [viewpoint]`; any class name and any
     missing or unknown condition value reads as plain words instead of failing."""
@@ -84,8 +109,12 @@ def plan_requests(
     lend_focus: bool = True,
     fit_layouts: bool = False,
     subject_weights: dict[str, dict[str, float]] | None = None,
+    verdicts: dict[str, str] | None = None,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
+
+    `verdicts` (slice -> counterfactual verdict): a hypothesis `not supported` gets the floor
+    alone, and its images fix none of the conditions it blamed; None plans as without a check.
 
     Conditions a hypothesis blames are fixed; the others are drawn at random (more so with
     `variation`), uniformly or, with `free_weights` (slice -> condition -> value -> weight),
@@ -115,11 +144,12 @@ def plan_requests(
         if lend_focus:
             extra_focus = [c for h in hypotheses if not h.conditions.given() for c in h.classes]
         hypotheses = [h for h in hypotheses if h.conditions.given()]
-    counts = allocate([by_name[h.slice_name].score for h in hypotheses], images, floor_share)
-    others = _blamed_elsewhere(hypotheses, by_name) if combine > 0 else {}
+    counts = allocate(evidence_scores(hypotheses, by_name, verdicts), images, floor_share)
+    blaming = [h for h in hypotheses if not refuted(h, verdicts)]
+    others = _blamed_elsewhere(blaming, by_name) if combine > 0 else {}
     requests: list[GenerationRequest] = []
     for hypothesis, count in zip(hypotheses, counts, strict=True):
-        blamed = hypothesis.conditions.given()
+        blamed = {} if refuted(hypothesis, verdicts) else hypothesis.conditions.given()
         own = [c for c in hypothesis.classes if c in classes]
         focus = list(dict.fromkeys(c for c in [*own, *extra_focus] if c in classes))
         weights = (free_weights or {}).get(hypothesis.slice_name, {})

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.steps import batches, failures, training
+from agent.steps import batches, counterfactuals, failures, training
 
 if TYPE_CHECKING:
     from agent.ports import Deps
     from agent.results import Discovery, Generation, Labelling, Scoring, Training
     from agent.state import Decision, LoopState
+    from evaluation.counterfactual import CounterfactualResult
     from evaluation.gate import GateResult
     from tools.analyst.base import FailureAnalysis
     from tools.generator.base import GenerationRequest
@@ -34,6 +35,9 @@ class StepWork:
 
     def analyze(self, state: LoopState) -> FailureAnalysis:
         return failures.analyze(self.deps, state)
+
+    def check_hypotheses(self, state: LoopState) -> CounterfactualResult:
+        return counterfactuals.check_hypotheses(self.deps, state)
 
     def plan(self, state: LoopState) -> list[GenerationRequest]:
         return batches.plan(self.deps, state)

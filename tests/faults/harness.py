@@ -23,6 +23,7 @@ NODES = [
     "evaluate_detector",
     "discover_failures",
     "analyze_failures",
+    "check_hypotheses",
     "plan_batch",
     "generate_images",
     "label_images",

@@ -31,6 +31,7 @@ PAYLOAD_FIELDS = [
     "earlier_outcomes",
     "fiftyone_view",
     "how_to_decide",
+    "hypothesis_checks",
 ]
 
 

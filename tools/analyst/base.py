@@ -91,6 +91,11 @@ class SliceEvidence(BaseModel):
         description="scene: the demo world's conditions; attributes: a user's own photographs, "
         "explained in measured attributes and the user's classes only",
     )
+    earlier_check: str | None = Field(
+        None,
+        description="the last earlier cycle's counterfactual verdict on this slice's hypothesis, "
+        "e.g. 'cycle 2: not supported' (None: never checked)",
+    )
 
 
 class FailureAnalyst(Protocol):

@@ -60,7 +60,16 @@ class OfflineAnalyst:
     name = "offline"
 
     def analyze(self, slices: list[SliceEvidence], classes: list[str]) -> FailureAnalysis:
-        return FailureAnalysis(analyst=self.name, hypotheses=[self.explain(s) for s in slices])
+        return FailureAnalysis(analyst=self.name, hypotheses=[self._noted(s) for s in slices])
+
+    def _noted(self, evidence: SliceEvidence) -> Hypothesis:
+        """The explanation, with the earlier counterfactual verdict on the slice when there is
+        one (the rules do not change with it; a reader should know it was tested)."""
+        hypothesis = self.explain(evidence)
+        if not evidence.earlier_check:
+            return hypothesis
+        why = f"{hypothesis.why}; earlier counterfactual check: {evidence.earlier_check}"
+        return hypothesis.model_copy(update={"why": why})
 
     def explain(self, evidence: SliceEvidence) -> Hypothesis:
         if evidence.vocabulary == "attributes":  # a user's photographs: no street to speak of

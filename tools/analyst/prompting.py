@@ -50,6 +50,11 @@ def slice_text(evidence: SliceEvidence, classes: list[str], correction: str | No
             "\nThese are the user's own photographs, not street scenes: there is no scene "
             "vocabulary. Explain in the measured attributes above and the detector's classes."
         )
+    if evidence.earlier_check:
+        text += (
+            f"\nAn earlier explanation of this slice was tested by editing its blamed factor "
+            f"out of the missed objects ({evidence.earlier_check})."
+        )
     if correction:
         text += (
             f"\nYour previous answer was not valid ({correction}). Answer again with valid JSON."

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agent.state import ApprovalRequest
+from evaluation.counterfactual import VerdictLine
 from evaluation.metrics import DetectionMetrics
 
 
@@ -31,6 +32,9 @@ class StatusRead(BaseModel):
     slices: dict[str, Any]
     classes: dict[str, Any]
     found_slices: dict[str, Any]
+    hypothesis_checks: list[VerdictLine] = Field(
+        default_factory=list, description="the newest counterfactual verdicts with their figures"
+    )
     loop: LoopSummary | None
 
 
