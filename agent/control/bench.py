@@ -20,26 +20,26 @@ from agent.control.bench_fields import BenchField, ImportedField, WorldField
 from agent.control.report import ensure_test_metrics
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import clone_workspace, train_baseline
-from agent.ports import Deps
+from agent.ports import Deps, Progress
 from agent.results import Discovery
-from agent.settings import Settings
+from agent.settings import STRATEGIES, Settings
 from agent.state import ApprovalRequest, Decision
 from agent.steps.camera import field_camera
 from agent.steps.failures import val_object_table
 from evaluation.bench import aggregate, oracle_targets
 from evaluation.bench_report import markdown, plots
 from evaluation.slices import assign_bins, slice_mask
+from storage.workspace import Workspace
 from tools.world.config import read_world
 
-ARMS = ("none", "generic", "uniform", "targeted", "retrieval", "oracle")
-Progress = Callable[[str, int, int], None]
+ARMS: tuple[str, ...] = STRATEGIES  # every strategy is an arm
 
 
 def _base_workspace(out: Path, source: BenchField, seed: int, progress: Progress) -> Deps:
     """One baseline per seed, trained once and shared by every arm."""
     base = out / f"seed{seed}" / "base"
     shared = {"fiftyone": {"database_dir": str(out / "fiftyone")}}
-    if not (base / "failforge.yaml").is_file():
+    if not Workspace(base).settings_file.is_file():
         source.init_base(base, out, seed, shared)
     deps = build_deps(Settings.load(base))
     train_baseline(deps, progress)
@@ -79,7 +79,7 @@ def _run_arm(
             stored["last_candidate"] = _last_candidate_on_test(deps, measure)
             result_file.write_text(json.dumps(stored))
         return stored
-    if not (folder / "failforge.yaml").is_file():
+    if not Workspace(folder).settings_file.is_file():
         clone_workspace(
             base, folder, _arm_settings(strategy, budget, cycles, pool, oracle, overrides)
         )

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.control.image_size import choose_image_size
-from agent.ports import Deps
+from agent.ports import Deps, Progress, no_progress
 from agent.settings import Settings, read_settings_file, write_settings_file
-from agent.steps.camera import CAMERA_FILE
 from agent.steps.predictions import SLICE_PREFIX, export_items
 from agent.steps.training import train_model
 from storage.database import connect
@@ -26,12 +24,6 @@ from tools.convert import make_detections
 from tools.world.config import read_world
 from tools.world.field import SPLITS, render_field
 from tools.world.scene import CLASSES
-
-Progress = Callable[[str, int, int], None]  # (task, done, total)
-
-
-def _no_progress(task: str, done: int, total: int) -> None:
-    return None
 
 
 @dataclass
@@ -73,7 +65,7 @@ def init_workspace(
     yaml_path: Path | None = None,
     import_path: Path | None = None,
     import_format: str = "yolo",
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     settings_values: dict[str, Any] | None = None,
     source: ImportSource | None = None,
 ) -> InitSummary:
@@ -164,7 +156,7 @@ def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any])
     Shares the source's FiftyOne database (one per process), so both must use the same one.
     """
     target = target.expanduser().resolve()
-    if (target / "failforge.yaml").exists():
+    if Workspace(target).settings_file.exists():
         raise WorkspaceError(f"{target} is already a failforge workspace; choose another folder.")
     root = source.workspace.root
     for folder in ("models",):  # sample paths keep pointing at the source's images (read-only)
@@ -174,17 +166,17 @@ def clone_workspace(source: Deps, target: Path, settings_values: dict[str, Any])
             )
     # The field camera is estimated from the field images a clone shares: estimated once, by the
     # source, not again by every benchmark arm (about 9 s each on 2 cores).
-    for name in ("world.yaml", CAMERA_FILE):
+    for name in ("world.yaml", Workspace.CAMERA_NAME):
         if (root / name).is_file():
             shutil.copy2(root / name, target / name)
-    shutil.copy2(root / "registry.sqlite", target / "registry.sqlite")
+    shutil.copy2(source.workspace.registry_file, Workspace(target).registry_file)
     Workspace(target).create()
     workspace_id = uuid.uuid4().hex[:10]
     source.datasets.clone_to(workspace_id)
     values = {**_merged(read_settings_file(root), settings_values), "workspace_id": workspace_id}
     write_settings_file(target, values)
     # Model paths in the copied registry point into the source; repoint them to the links.
-    Registry(target / "registry.sqlite").relocate_models(root, target)
+    Registry(Workspace(target).registry_file).relocate_models(root, target)
     return target
 
 
@@ -207,7 +199,7 @@ def _dump_yaml(data: dict[str, Any]) -> str:
 
 
 def train_baseline(
-    deps: Deps, progress: Progress = _no_progress, epochs: int | None = None
+    deps: Deps, progress: Progress = no_progress, epochs: int | None = None
 ) -> dict[str, Any]:
     """Train model v1 on `train`, evaluate on `val` and `test`; idempotent once v1 exists."""
     existing = deps.registry.model("v1")
