@@ -137,7 +137,7 @@ def image_fingerprint(path: str | Path, side: int = 24) -> np.ndarray:
     return pixels / max(float(np.linalg.norm(pixels)), 1e-9)
 
 
-def score_batch(
+def score_batch_quality(
     real: np.ndarray,
     synthetic: np.ndarray,
     duplicate_threshold: float,

@@ -10,6 +10,7 @@ from agent.ports import Deps
 from agent.state import CycleRecord
 from agent.steps.failures import val_object_table
 from evaluation.metrics import EvaluationResult
+from storage.datasets import WorkspaceDatasets
 
 
 def status_payload(deps: Deps, split: str) -> dict[str, Any]:
@@ -133,7 +134,7 @@ def review_summary(driver: LoopDriver) -> dict[str, Any]:
     scores = state.batch.scores.model_dump() if state.batch.scores else {}
     summary["batch"] = {
         "batch_id": state.batch.batch_id,
-        "synthetic_view": f"batch {state.batch.batch_id}",
+        "synthetic_view": WorkspaceDatasets.batch_view(state.batch.batch_id),
         "images": state.batch.kept,
         "generated": state.batch.generated,
         "label_flagged": state.batch.label_flagged,

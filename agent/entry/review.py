@@ -56,7 +56,7 @@ def decide_from_app(
 ) -> dict[str, Any]:
     """Record the decision (exactly one wins), then resume the waiting loop in the background."""
     driver = _workspace_driver(workspace)
-    decision = driver.record_decision(batch_id, approved, by, reason)
+    decision = driver.write_decision(batch_id, approved, by, reason)
     launch_resume(driver.deps.workspace.root)
     return {"batch_id": batch_id, **decision.model_dump()}
 

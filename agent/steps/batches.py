@@ -19,9 +19,9 @@ from evaluation.quality import (
     QualityScores,
     detection_label_quality,
     image_fingerprint,
-    score_batch,
+    score_batch_quality,
 )
-from storage.datasets import LabeledImage
+from storage.datasets import LabeledImage, WorkspaceDatasets
 from storage.refs import SampleRef
 from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
@@ -159,7 +159,7 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labell
 
 def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[LabeledImage]) -> int:
     """Auto-labels (not scene truth) are scored against the incumbent; poor ones are flagged."""
-    if deps.labeler.name == "truth" or not records:
+    if deps.labeler.exact or not records:
         return 0
     predictions = deps.detector.predict(
         weights_of(deps, state.incumbent), [r.path for r in records]
@@ -198,7 +198,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     if len(samples) < MIN_SCORED:
         # No scores rather than the best ones: nothing here may pass for a clean batch.
         if samples:
-            deps.datasets.save_view(f"batch {batch_id}", view, synthetic=True)
+            deps.datasets.save_view(WorkspaceDatasets.batch_view(batch_id), view, synthetic=True)
         empty = QualityScores(unrealistic=0, unrepresentative=0, unvaried=0, unoriginal=0)
         if not state.requests:
             why = "no images: none were planned"
@@ -217,7 +217,7 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         groups.setdefault(f"slice:{target}", []).append(index)
         for class_id in set(class_ids(detections).tolist()):
             groups.setdefault(f"class:{settings.classes[class_id]}", []).append(index)
-    result = score_batch(
+    result = score_batch_quality(
         real,
         synthetic,
         settings.quality.duplicate_distance,
@@ -256,7 +256,9 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         synthetic=True,
     )
     deps.datasets.save_view(
-        f"batch {batch_id}", deps.datasets.where(view, "status", "proposed"), synthetic=True
+        WorkspaceDatasets.batch_view(batch_id),
+        deps.datasets.where(view, "status", "proposed"),
+        synthetic=True,
     )
     return Scoring(
         scores=result.scores,
@@ -320,7 +322,7 @@ def approval_payload(state: LoopState) -> ApprovalRequest:
         prompts=sorted({r.prompt for r in state.requests})[:20],
         target_slices=[s.name for s in state.slices],
         earlier_outcomes=state.earlier_outcomes(),
-        fiftyone_view=f"batch {batch.batch_id}",
+        fiftyone_view=WorkspaceDatasets.batch_view(batch.batch_id),
         how_to_decide=f"failforge approve {batch.batch_id} | "
         f"failforge reject {batch.batch_id} --reason TEXT",
     )

@@ -158,7 +158,7 @@ def scorecard(
     return measure_scorecard(map50, table, edges, slices)
 
 
-def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
+def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     """Evaluate the candidate on val and promote it only if the gate says so (`gate.rule`)."""
     record = deps.registry.model(candidate)
     assert record is not None
