@@ -113,6 +113,27 @@ def review_markdown(summary: dict[str, Any]) -> str:
     batch = summary.get("batch")
     if not batch:
         return "\n\n".join(lines)
+    lines += [
+        f"##### Batch {batch['batch_id']}",
+        f"{batch['images']} images proposed of {batch['generated']} generated; "
+        f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
+        _label_errors_line(batch),
+        _as_asked_line(batch),
+        *_batch_tables(batch),
+    ]
+    if batch["earlier_outcomes"]:
+        lines.append(
+            "Earlier hypotheses: "
+            + ", ".join(
+                f"cycle {o['cycle']} {o['slice']}: {o['verdict']}"
+                for o in batch["earlier_outcomes"]
+            )
+        )
+    return "\n\n".join(lines)
+
+
+def _batch_tables(batch: dict[str, Any]) -> list[str]:
+    """The batch's hypotheses, target slices and quality scores, a markdown table each."""
     hypotheses = [
         "| hypothesis | why | blamed conditions | confidence |",
         "|---|---|---|---|",
@@ -141,25 +162,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
             for q in batch["scores"]
         ),
     ]
-    lines += [
-        f"##### Batch {batch['batch_id']}",
-        f"{batch['images']} images proposed of {batch['generated']} generated; "
-        f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
-        _label_errors_line(batch),
-        _as_asked_line(batch),
-        "\n".join(hypotheses),
-        "\n".join(slices),
-        "\n".join(scores),
-    ]
-    if batch["earlier_outcomes"]:
-        lines.append(
-            "Earlier hypotheses: "
-            + ", ".join(
-                f"cycle {o['cycle']} {o['slice']}: {o['verdict']}"
-                for o in batch["earlier_outcomes"]
-            )
-        )
-    return "\n\n".join(lines)
+    return ["\n".join(hypotheses), "\n".join(slices), "\n".join(scores)]
 
 
 def _label_errors_line(batch: dict[str, Any]) -> str:
