@@ -270,7 +270,7 @@ def gate_candidate(state: LoopState, deps: Deps) -> dict[str, Any]:
         state,
         "gate_candidate",
         GateResult,
-        lambda: deps.work.gate_candidate(state, candidate),
+        lambda: deps.work.gate(state, candidate),
     )
     log_once(
         deps,

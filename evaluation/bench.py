@@ -78,33 +78,7 @@ def aggregate(
         "variants": dict(variants or {}),
     }
     for arm in arms:
-        finals = [runs[s]["arms"][arm]["cycles"][-1] for s in seeds]
-        summary = summarise(finals, slices)
-        summary["per_cycle"] = [
-            summarise([runs[s]["arms"][arm]["cycles"][c] for s in seeds], slices)
-            for c in range(cycles)
-        ]
-        summary["gain"] = {
-            name: {m: _gain(summary, baseline, name, m) for m in METRICS}
-            for name in ["overall", *slices]
-        }
-        summary["images"] = [sum(runs[s]["arms"][arm]["images"]) for s in seeds]
-        # None where the arm was measured before this was recorded.
-        summary["cycles_run"] = [runs[s]["arms"][arm].get("cycles_run") for s in seeds]
-        summary["stop_reasons"] = [runs[s]["arms"][arm].get("stop_reason") for s in seeds]
-        summary["requests"] = _requests_as_asked([runs[s]["arms"][arm] for s in seeds])
-        steps: dict[str, list[float]] = {}
-        for s in seeds:
-            for step, seconds in runs[s]["arms"][arm]["step_seconds"].items():
-                steps.setdefault(step, []).append(seconds)
-        summary["timings"] = {
-            "step_seconds": {k: float(np.mean(v)) for k, v in steps.items()},
-            # A resumed arm's clock missed the part before its kill: left out (nan if all were).
-            "wall_seconds": float(np.mean(walls))
-            if (walls := _walls(runs, seeds, arm))
-            else np.nan,
-        }
-        result["arms"][arm] = summary
+        result["arms"][arm] = _arm_summary(runs, seeds, arm, slices, cycles, baseline)
     result["worst_baseline_slices"] = list(worst)
     keys = gain_keys(slices)
     values = {arm: _values(runs, arm, slices, worst) for arm in arms}
@@ -125,6 +99,42 @@ def aggregate(
         _add_candidate_gains(result, runs, arms, slices, worst)
     result["targets"] = targets(result)
     return result
+
+
+def _arm_summary(
+    runs: Mapping[int, Mapping[str, Any]],
+    seeds: list[int],
+    arm: str,
+    slices: list[str],
+    cycles: int,
+    baseline: dict[str, Any],
+) -> dict[str, Any]:
+    """One arm over the seeds: its final and per-cycle test metrics, gains over the baseline,
+    images, cycles run, stop reasons, requests as asked and timings."""
+    finals = [runs[s]["arms"][arm]["cycles"][-1] for s in seeds]
+    summary = summarise(finals, slices)
+    summary["per_cycle"] = [
+        summarise([runs[s]["arms"][arm]["cycles"][c] for s in seeds], slices) for c in range(cycles)
+    ]
+    summary["gain"] = {
+        name: {m: _gain(summary, baseline, name, m) for m in METRICS}
+        for name in ["overall", *slices]
+    }
+    summary["images"] = [sum(runs[s]["arms"][arm]["images"]) for s in seeds]
+    # None where the arm was measured before this was recorded.
+    summary["cycles_run"] = [runs[s]["arms"][arm].get("cycles_run") for s in seeds]
+    summary["stop_reasons"] = [runs[s]["arms"][arm].get("stop_reason") for s in seeds]
+    summary["requests"] = _requests_as_asked([runs[s]["arms"][arm] for s in seeds])
+    steps: dict[str, list[float]] = {}
+    for s in seeds:
+        for step, seconds in runs[s]["arms"][arm]["step_seconds"].items():
+            steps.setdefault(step, []).append(seconds)
+    summary["timings"] = {
+        "step_seconds": {k: float(np.mean(v)) for k, v in steps.items()},
+        # A resumed arm's clock missed the part before its kill: left out (nan if all were).
+        "wall_seconds": float(np.mean(walls)) if (walls := _walls(runs, seeds, arm)) else np.nan,
+    }
+    return summary
 
 
 def _add_candidate_gains(

@@ -13,7 +13,6 @@ from evaluation.bench_targets import HEADLINE_CYCLES, HEADLINE_GAIN, HEADLINE_IM
 
 def markdown(result: Mapping[str, Any]) -> str:
     arms = list(result["arms"])
-    names = ["overall", *sorted(result["baseline"]["slices"])]
     lines = [
         f"# failforge bench: budget {result['budget']}, {result['cycles']} cycles, "
         f"seeds {result['seeds']}",
@@ -48,6 +47,17 @@ def markdown(result: Mapping[str, Any]) -> str:
     lines += _early_stop_lines(result)
     lines += _candidate_lines(result)
     lines += _as_asked_lines(result)
+    lines += _recall_lines(result)
+    lines += _map_lines(result)
+    lines += _target_lines(result.get("targets", {}))
+    return "\n".join(lines) + "\n"
+
+
+def _recall_lines(result: Mapping[str, Any]) -> list[str]:
+    """Recall on `test` per slice: the baseline, and each arm with its gain over it."""
+    arms = list(result["arms"])
+    names = ["overall", *sorted(result["baseline"]["slices"])]
+    lines: list[str] = []
     lines += [
         "",
         "Recall on `test` (mean ± std over seeds); gain over the baseline in brackets.",
@@ -65,6 +75,13 @@ def markdown(result: Mapping[str, Any]) -> str:
             gain = block["gain"][name]["recall"]
             cells.append(f"{_f(now['recall'])}±{_f(now['recall_std'])} ({_signed(gain)})")
         lines.append(f"| {name} | {_f(base['recall'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _map_lines(result: Mapping[str, Any]) -> list[str]:
+    """mAP50 and mAP50-95 on `test`, images and wall seconds: the baseline, then each arm."""
+    arms = list(result["arms"])
+    lines: list[str] = []
     lines += ["", "| arm | mAP50 | mAP50-95 | images | wall s |", "|---|---|---|---|---|"]
     lines.append(
         f"| baseline | {_f(result['baseline']['overall']['map50'])} | "
@@ -77,8 +94,7 @@ def markdown(result: Mapping[str, Any]) -> str:
             f"{_f(block['overall']['map50_95'])} | {block['images']} | "
             f"{block['timings']['wall_seconds']:.0f} |"
         )
-    lines += _target_lines(result.get("targets", {}))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _target_lines(measured: Mapping[str, Any]) -> list[str]:
@@ -201,6 +217,15 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    gain_path = out / "gain_per_slice.png"
+    _plot_net_gains(plt, result, gain_path)
+    curve_path = out / "curves.png"
+    _plot_curves(plt, result, curve_path)
+    return [gain_path, curve_path]
+
+
+def _plot_net_gains(plt: Any, result: Mapping[str, Any], path: Path) -> None:
+    """Bars: each arm's recall gain net of `none` per slice, worst two and loop's slices."""
     arms = list(result["arms"])
     names = sorted(result["baseline"]["slices"])
     figure, axis = plt.subplots(figsize=(12, 4.5))
@@ -229,11 +254,14 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     axis.set_ylabel("recall gain net of `none` (test), 95% interval")
     axis.legend()
     figure.tight_layout()
-    gain_path = out / "gain_per_slice.png"
-    figure.savefig(gain_path, dpi=90)
+    figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def _plot_curves(plt: Any, result: Mapping[str, Any], path: Path) -> None:
+    """Lines per arm over the cycles: overall mAP50, and the worst two baseline slices' recall."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for arm in arms:
+    for arm in result["arms"]:
         per_cycle = result["arms"][arm]["per_cycle"]
         cycles = list(range(0, len(per_cycle) + 1))
         worst = result["worst_baseline_slices"]
@@ -256,10 +284,8 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
         axis.set_xlabel("cycle")
         axis.legend()
     figure.tight_layout()
-    curve_path = out / "curves.png"
-    figure.savefig(curve_path, dpi=90)
+    figure.savefig(path, dpi=90)
     plt.close(figure)
-    return [gain_path, curve_path]
 
 
 def _interval(block: Mapping[str, Any] | None) -> str:

@@ -13,19 +13,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
+from evaluation.comparison import (
+    ModelScorecard,
+    bracket,
+    change_text,
+    drop_text,
+    gain_interval,
+    map50_drop,
+    objective,
+    unjudged,
+    unmeasured,
+)
 from evaluation.paired import holm, p_fell, paired_error, z
 
-
-class ModelScorecard(BaseModel):
-    """What the gate compares: overall mAP50 and recall per slice, measured on `val`."""
-
-    map50: float
-    slice_recall: dict[str, float] = Field(default_factory=dict)
-    slice_found: dict[str, list[bool]] = Field(
-        default_factory=dict,
-        description="per slice, whether each of its objects was found: the same objects in the "
-        "same order on both models, the paired evidence a confidence-bound gate reads",
-    )
+__all__ = ["GateResult", "ModelScorecard", "SliceOutcome", "evidence_gate", "gate", "objective"]
 
 
 class SliceOutcome(BaseModel):
@@ -65,14 +66,6 @@ class GateResult(BaseModel):
         return {name: outcome.verdict for name, outcome in self.outcomes.items()}
 
 
-def objective(card: ModelScorecard, targets: Sequence[str]) -> float | None:
-    """Mean recall of the target slices (the failures this cycle set out to fix); None when a
-    target was not measured on `card`, or there is no target: then nothing says it improved."""
-    if not targets or any(t not in card.slice_recall for t in targets):
-        return None
-    return sum(card.slice_recall[t] for t in targets) / len(targets)
-
-
 def gate(
     incumbent: ModelScorecard,
     candidate: ModelScorecard,
@@ -96,33 +89,79 @@ def gate(
     """
     limits = limits or {}
     before, after = objective(incumbent, targets), objective(candidate, targets)
-    gain = _gain_interval(incumbent, candidate, targets, 0.9)
-    short: str | None = None  # why the gain falls short, if it does
+    gain = gain_interval(incumbent, candidate, targets, 0.9)
+    short = _shortfall(incumbent, candidate, targets, gain, min_gain, confidence)
+    blocks = map50_drop(incumbent, candidate, max_map_drop)
+    guards = dict(guarded if guarded is not None else incumbent.slice_recall)
+    guards.update({k: incumbent.slice_recall[k] for k in limits if k in incumbent.slice_recall})
+    blocks += _guard_blocks(incumbent, candidate, guards, limits, max_slice_drop, confidence)
+    notes = unjudged(incumbent, candidate, limits)
+    if short is not None:
+        reasons = [short, *blocks, *notes]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    assert before is not None and after is not None
+    if blocks:
+        reasons = [
+            f"{blocks[0]}; objective {change_text(gain, after - before)}",
+            *blocks[1:],
+            *notes,
+        ]
+        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    line = (
+        f"objective {before:.3f} -> {after:.3f}{bracket(gain)}, mAP50 {incumbent.map50:.3f} -> "
+        f"{candidate.map50:.3f}"
+    )
+    return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
+
+
+def _shortfall(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    targets: Sequence[str],
+    gain: tuple[float, float] | None,
+    min_gain: float,
+    confidence: float | None,
+) -> str | None:
+    """Why the objective's gain falls short of `gate`'s rule (unmeasured, not above 0 with
+    `confidence`, or under `min_gain`), or None when it does not."""
+    before, after = objective(incumbent, targets), objective(candidate, targets)
     if before is None or after is None:
-        short = _unmeasured(incumbent, candidate, targets)
-    elif confidence is not None:
+        return unmeasured(incumbent, candidate, targets)
+    if confidence is not None:
         low = (
             after
             - before
             - z(confidence) * paired_error(incumbent.slice_found, candidate.slice_found, targets)
         )
         if low <= 0:
-            short = (
+            return (
                 f"objective rose {after - before:+.3f}, not above 0 with {confidence:.0%} "
                 f"confidence (lower bound {low:+.3f})"
             )
-    elif after - before < min_gain:
-        short = f"objective rose {_change(gain, after - before)}, less than {min_gain:.3f}"
-    blocks = _map50_drop(incumbent, candidate, max_map_drop)
-    guards = dict(guarded if guarded is not None else incumbent.slice_recall)
-    guards.update({k: incumbent.slice_recall[k] for k in limits if k in incumbent.slice_recall})
+        return None
+    if after - before < min_gain:
+        return f"objective rose {change_text(gain, after - before)}, less than {min_gain:.3f}"
+    return None
+
+
+def _guard_blocks(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    guards: Mapping[str, float],
+    limits: Mapping[str, float],
+    max_slice_drop: float,
+    confidence: float | None,
+) -> list[str]:
+    """`gate`'s blocks from the guarded slices (name -> the incumbent's recall): each slice
+    whose recall fell beyond its limit (and, with `confidence`, beyond noise), tested alone."""
+    blocks = []
     for name, old in guards.items():
         new, limit = candidate.slice_recall.get(name), limits.get(name, max_slice_drop)
         if new is None or old - new <= limit:
             continue
         if confidence is None or name in limits:
             blocks.append(
-                f"recall of {name} fell {_drop(incumbent, candidate, name)}, more than {limit:.3f}"
+                f"recall of {name} fell {drop_text(incumbent, candidate, name)}, more than {limit:.3f}"
             )
             continue
         # A drop counts when it is beyond the limit and beyond noise: its lower bound above 0.
@@ -136,19 +175,7 @@ def gate(
                 f"recall of {name} fell {old - new:.3f} (lower bound {low:.3f} at "
                 f"{confidence:.0%} confidence), more than {limit:.3f}"
             )
-    notes = _unjudged(incumbent, candidate, limits)
-    if short is not None:
-        reasons = [short, *blocks, *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
-    assert before is not None and after is not None
-    if blocks:
-        reasons = [f"{blocks[0]}; objective {_change(gain, after - before)}", *blocks[1:], *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
-    line = (
-        f"objective {before:.3f} -> {after:.3f}{_bracket(gain)}, mAP50 {incumbent.map50:.3f} -> "
-        f"{candidate.map50:.3f}"
-    )
-    return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
+    return blocks
 
 
 def evidence_gate(
@@ -191,34 +218,62 @@ def evidence_gate(
     """
     limits = limits or {}
     before, after = objective(incumbent, targets), objective(candidate, targets)
-    gain = _gain_interval(incumbent, candidate, targets, confidence)
+    gain = gain_interval(incumbent, candidate, targets, confidence)
     family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
-    blocks = _map50_drop(incumbent, candidate, max_map_drop)
+    blocks = map50_drop(incumbent, candidate, max_map_drop)
     blocks += _family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
-    notes = _unjudged(incumbent, candidate, limits)
-    for name, limit in limits.items():
-        if name not in incumbent.slice_recall or name not in candidate.slice_recall:
-            continue
-        if incumbent.slice_recall[name] - candidate.slice_recall[name] > limit:
-            blocks.append(
-                f"recall of {name} fell {_drop(incumbent, candidate, name, confidence)}, "
-                f"beyond its limit {limit:.3f}"
-            )
+    notes = unjudged(incumbent, candidate, limits)
+    blocks += _limit_blocks(incumbent, candidate, limits, confidence)
     if before is None or after is None:
-        reasons = [_unmeasured(incumbent, candidate, targets), *blocks, *notes]
+        reasons = [unmeasured(incumbent, candidate, targets), *blocks, *notes]
         return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
-    gain_line = (
-        f"objective {before:.3f} -> {after:.3f}, {_change(gain, after - before)} ({confidence:.0%})"
-    )
+    gain_line = f"objective {before:.3f} -> {after:.3f}, {change_text(gain, after - before)} ({confidence:.0%})"
     if after - before <= 0:
         reasons = [f"{gain_line}, not above 0", *blocks, *notes]
         return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     if blocks:
         reasons = [f"{blocks[0]}; {gain_line}", *blocks[1:], *notes]
         return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+    return _unblocked_gain(
+        incumbent, candidate, targets, gain, gain_line, len(family), notes, carried
+    )
+
+
+def _limit_blocks(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    limits: Mapping[str, float],
+    confidence: float,
+) -> list[str]:
+    """The evidence gate's blocks from the slices the user named: each whose drop is beyond its
+    own limit, judged alone."""
+    blocks = []
+    for name, limit in limits.items():
+        if name not in incumbent.slice_recall or name not in candidate.slice_recall:
+            continue
+        if incumbent.slice_recall[name] - candidate.slice_recall[name] > limit:
+            blocks.append(
+                f"recall of {name} fell {drop_text(incumbent, candidate, name, confidence)}, "
+                f"beyond its limit {limit:.3f}"
+            )
+    return blocks
+
+
+def _unblocked_gain(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    targets: Sequence[str],
+    gain: tuple[float, float] | None,
+    gain_line: str,
+    family_size: int,
+    notes: list[str],
+    carried: tuple[str, GateResult] | None,
+) -> GateResult:
+    """The evidence gate's verdict on a point gain above 0 with nothing blocking: promoted when
+    its interval is above 0, or when the carried candidate is better again; else carried."""
     rest = (
         f"mAP50 {incumbent.map50:.3f} -> {candidate.map50:.3f}; no slice fell beyond noise "
-        f"(Holm, {len(family)} slices)"
+        f"(Holm, {family_size} slices)"
     )
     if gain is not None and gain[0] > 0:
         reasons = [f"{gain_line}; {rest}", *notes]
@@ -245,7 +300,7 @@ def _gain_text(result: GateResult) -> str:
         if result.gain_low is None or result.gain_high is None
         else (result.gain_low, result.gain_high)
     )
-    return _change(gain, result.objective_after - result.objective_before)
+    return change_text(gain, result.objective_after - result.objective_before)
 
 
 def _verdict(
@@ -270,33 +325,6 @@ def _verdict(
     )
 
 
-def _unmeasured(
-    incumbent: ModelScorecard, candidate: ModelScorecard, targets: Sequence[str]
-) -> str:
-    missing = [
-        t for t in targets if t not in incumbent.slice_recall or t not in candidate.slice_recall
-    ]
-    if missing:
-        return f"target slices not measured on val: {', '.join(missing)}"
-    return "no target slice to measure the candidate on"
-
-
-def _unjudged(
-    incumbent: ModelScorecard, candidate: ModelScorecard, limits: Mapping[str, float]
-) -> list[str]:
-    """A line per slice the user guards that val could not measure: said, never passed over."""
-    return [
-        f"guarded slice {name}: no objects on val, not judged"
-        for name in limits
-        if name not in incumbent.slice_recall or name not in candidate.slice_recall
-    ]
-
-
-def _map50_drop(incumbent: ModelScorecard, candidate: ModelScorecard, limit: float) -> list[str]:
-    drop = incumbent.map50 - candidate.map50
-    return [f"mAP50 fell {drop:.3f}, more than {limit:.3f}"] if drop > limit else []
-
-
 def _family_blocks(
     incumbent: ModelScorecard,
     candidate: ModelScorecard,
@@ -315,46 +343,11 @@ def _family_blocks(
     }
     adjusted = holm(p)
     return [
-        f"recall of {name} fell {_drop(incumbent, candidate, name, 1 - error_rate)}, beyond "
+        f"recall of {name} fell {drop_text(incumbent, candidate, name, 1 - error_rate)}, beyond "
         f"{max_drop:.3f} (Holm p {adjusted[name]:.3f}, {len(family)} slices)"
         for name in sorted(family, key=lambda n: adjusted[n])
         if adjusted[name] <= error_rate and drops[name] > max_drop
     ]
-
-
-def _gain_interval(
-    incumbent: ModelScorecard, candidate: ModelScorecard, targets: Sequence[str], level: float
-) -> tuple[float, float] | None:
-    """The objective gain's two-sided interval at `level`; None where it cannot be given."""
-    before, after = objective(incumbent, targets), objective(candidate, targets)
-    error = paired_error(incumbent.slice_found, candidate.slice_found, targets)
-    if before is None or after is None or not np.isfinite(error):
-        return None
-    margin = z(0.5 + level / 2) * error
-    return after - before - margin, after - before + margin
-
-
-def _interval(
-    incumbent: ModelScorecard, candidate: ModelScorecard, name: str, level: float = 0.9
-) -> tuple[float, float] | None:
-    """A slice's drop (before - after) with its two-sided interval; None if not recorded."""
-    gain = _gain_interval(incumbent, candidate, [name], level)
-    return None if gain is None else (-gain[1], -gain[0])
-
-
-def _drop(
-    incumbent: ModelScorecard, candidate: ModelScorecard, name: str, level: float = 0.9
-) -> str:
-    drop = incumbent.slice_recall[name] - candidate.slice_recall[name]
-    return f"{drop:.3f}{_bracket(_interval(incumbent, candidate, name, level))}"
-
-
-def _change(interval: tuple[float, float] | None, value: float) -> str:
-    return f"{value:+.3f}{_bracket(interval)}"
-
-
-def _bracket(interval: tuple[float, float] | None) -> str:
-    return "" if interval is None else f" [{interval[0]:+.3f}, {interval[1]:+.3f}]"
 
 
 def slice_outcomes(

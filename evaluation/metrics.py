@@ -78,7 +78,7 @@ def metrics_from_results(
 
 def slice_name(field_name: str, value: Any) -> str:
     """`world_lighting` + `night` -> `lighting=night`."""
-    return f"{field_name.removeprefix('world_')}={value}"
+    return f"{field_name.removeprefix(WorkspaceDatasets.CONDITION_PREFIX)}={value}"
 
 
 def evaluate_split(

@@ -137,7 +137,7 @@ def image_fingerprint(path: str | Path, side: int = 24) -> np.ndarray:
     return pixels / max(float(np.linalg.norm(pixels)), 1e-9)
 
 
-def score_batch(
+def score_batch_quality(
     real: np.ndarray,
     synthetic: np.ndarray,
     duplicate_threshold: float,
@@ -170,18 +170,7 @@ def score_batch(
         if (members & is_synthetic).any():
             result_groups[name] = _scores(quality, is_synthetic, duplicate_groups, members)
 
-    synthetic_groups = duplicate_groups[len(real) :]
-    real_groups = set(duplicate_groups[: len(real)].tolist())
-    keep, seen = [], set()
-    dropped_duplicates = dropped_unoriginal = 0
-    for index, group in enumerate(synthetic_groups.tolist()):
-        if group in real_groups:
-            dropped_unoriginal += 1
-        elif group in seen:
-            dropped_duplicates += 1
-        else:
-            seen.add(group)
-            keep.append(index)
+    keep, dropped_duplicates, dropped_unoriginal = _originals(duplicate_groups, len(real))
     realism = quality[len(real) :]
     cut = int(np.floor(drop_unrealistic * len(keep)))
     dropped_unrealistic = 0
@@ -198,6 +187,24 @@ def score_batch(
         dropped_unrealistic=dropped_unrealistic,
         realism=[float(r) for r in realism],
     )
+
+
+def _originals(duplicate_groups: np.ndarray, n_real: int) -> tuple[list[int], int, int]:
+    """The synthetic images kept by the copy filters (the first of each near-duplicate group,
+    none of a group holding a real image), and how many each filter dropped."""
+    synthetic_groups = duplicate_groups[n_real:]
+    real_groups = set(duplicate_groups[:n_real].tolist())
+    keep, seen = [], set()
+    dropped_duplicates = dropped_unoriginal = 0
+    for index, group in enumerate(synthetic_groups.tolist()):
+        if group in real_groups:
+            dropped_unoriginal += 1
+        elif group in seen:
+            dropped_duplicates += 1
+        else:
+            seen.add(group)
+            keep.append(index)
+    return keep, dropped_duplicates, dropped_unoriginal
 
 
 def detection_label_quality(

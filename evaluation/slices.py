@@ -254,43 +254,71 @@ def discover_slices(
     smallest = min(min_support, explore_support) if explore else min_support
     candidates: list[FailureSlice] = []
     weights: dict[str, float] = {}
-    attributes = list(bins)
-    singles = [(a, v) for a in attributes for v in np.unique(bins[a])]
-    groups = [[s] for s in singles] + [
-        [s, t] for s, t in itertools.combinations(singles, 2) if s[0] != t[0]
-    ]
-    for group in groups:
-        conditions = dict(group)
+    for conditions in _condition_groups(bins):
         mask = slice_mask(bins, conditions)
         support = int(mask.sum())
         if support < smallest:
             continue
-        recall = float(table.found[mask].mean())
-        deficit = float(expected[mask].mean()) - recall
+        deficit = float(expected[mask].mean()) - float(table.found[mask].mean())
         if deficit <= 0:
             continue
-        slice_name = " & ".join(f"{a}={v}" for a, v in conditions.items())
-        weights[slice_name] = (
-            deployment_weight(bins, mask, conditions, deploy_bins) if deploy_bins else 1.0
-        )
+        weight = deployment_weight(bins, mask, conditions, deploy_bins) if deploy_bins else 1.0
         scale = total if shrinkage is None else support + shrinkage
-        missed = int((mask & ~table.found).sum())
-        missed_ids = [table.sample_ids[i] for i in np.where(mask & ~table.found)[0]]
-        candidates.append(
-            FailureSlice(
-                name=slice_name,
-                conditions=conditions,
-                support=support,
-                recall=recall,
-                deficit=deficit,
-                score=deficit * support / scale * weights[slice_name],
-                stats={name: float(values[mask].mean()) for name, values in table.values.items()},
-                overall_stats={name: float(values.mean()) for name, values in table.values.items()},
-                example_ids=list(dict.fromkeys(missed_ids))[:max_examples],
-                optimistic_deficit=optimistic_miss_rate(missed, support, optimism)
-                - (1 - float(expected[mask].mean())),
-            )
-        )
+        score = deficit * support / scale * weight
+        failure = _failure_slice(table, mask, conditions, expected, score, max_examples, optimism)
+        weights[failure.name] = weight
+        candidates.append(failure)
+    return _ranked(candidates, weights, min_support, top_k, explore)
+
+
+def _condition_groups(bins: dict[str, np.ndarray]) -> list[dict[str, str]]:
+    """Every single attribute bin, and every pair of bins of two different attributes."""
+    singles = [(a, v) for a in bins for v in np.unique(bins[a])]
+    groups = [[s] for s in singles] + [
+        [s, t] for s, t in itertools.combinations(singles, 2) if s[0] != t[0]
+    ]
+    return [dict(group) for group in groups]
+
+
+def _failure_slice(
+    table: ObjectTable,
+    mask: np.ndarray,
+    conditions: dict[str, str],
+    expected: np.ndarray,
+    score: float,
+    max_examples: int,
+    optimism: float,
+) -> FailureSlice:
+    """The objects under `mask` as a failure slice: recall, deficit, statistics and the images
+    of its missed objects."""
+    support = int(mask.sum())
+    recall = float(table.found[mask].mean())
+    missed = int((mask & ~table.found).sum())
+    missed_ids = [table.sample_ids[i] for i in np.where(mask & ~table.found)[0]]
+    return FailureSlice(
+        name=" & ".join(f"{a}={v}" for a, v in conditions.items()),
+        conditions=conditions,
+        support=support,
+        recall=recall,
+        deficit=float(expected[mask].mean()) - recall,
+        score=score,
+        stats={name: float(values[mask].mean()) for name, values in table.values.items()},
+        overall_stats={name: float(values.mean()) for name, values in table.values.items()},
+        example_ids=list(dict.fromkeys(missed_ids))[:max_examples],
+        optimistic_deficit=optimistic_miss_rate(missed, support, optimism)
+        - (1 - float(expected[mask].mean())),
+    )
+
+
+def _ranked(
+    candidates: list[FailureSlice],
+    weights: dict[str, float],
+    min_support: int,
+    top_k: int,
+    explore: int,
+) -> list[FailureSlice]:
+    """The `top_k` by score among slices of `min_support` objects, then `explore` more named by
+    uncertainty (the highest optimistic deficit, deployment-weighted), none overlapping."""
     chosen: list[FailureSlice] = []
     impact = sorted(
         (c for c in candidates if c.support >= min_support), key=lambda s: s.score, reverse=True

@@ -9,7 +9,7 @@ world's, so the batch differs from the field images only in how it is rendered) 
 over the vocabulary, and renders them three times with the procedural generator: clean
 (`realism` 0), through the camera the loop estimated from the field images
 (`field_camera.json`, `realism` 1), and through the world's true camera (a reference only the
-demo world has). Each batch is scored as `score_batch` scores one: MODEL's embeddings of a
+demo world has). Each batch is scored as `score_batch_quality` scores one: MODEL's embeddings of a
 sample of the field's `train` images and of the batch, a cross-validated real-vs-synthetic
 classifier. *unrealistic* is the mean probability it gives synthetic images of being
 synthetic; accuracy is its share of images (real and synthetic) put on the right side.

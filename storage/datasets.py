@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import supervision as sv
@@ -63,6 +63,21 @@ def _from_fo_detections(label: Any) -> list[RelativeBox]:
 
 class WorkspaceDatasets:
     """The field and synthetic datasets of one workspace, named after its id."""
+
+    # Field and view names, spelled here only: a model's predictions, the world's condition tags
+    # (truth for benchmarks; the agent reads them only as slice names), a batch's saved view.
+    PREDICTION_PREFIX: ClassVar[str] = "pred_"
+    CONDITION_PREFIX: ClassVar[str] = "world_"
+
+    @classmethod
+    def prediction_field(cls, model: str) -> str:
+        """The field holding `model`'s predictions (one per model version)."""
+        return f"{cls.PREDICTION_PREFIX}{model}"
+
+    @staticmethod
+    def batch_view(batch_id: str) -> str:
+        """The name of a batch's saved view of the synthetic dataset."""
+        return f"batch {batch_id}"
 
     def __init__(self, workspace_id: str, classes: Sequence[str]) -> None:
         self.workspace_id = workspace_id

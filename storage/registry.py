@@ -24,8 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from storage.state import REGISTRY_FILE, StateLocation, StateLockedError, is_locked, locked_as_error
-from storage.workspace import WorkspaceError
+from storage.state import StateLocation, StateLockedError, is_locked, locked_as_error
+from storage.workspace import Workspace, WorkspaceError
 
 
 def _now() -> datetime:
@@ -95,7 +95,9 @@ class Registry:
     @classmethod
     def at(cls, location: StateLocation) -> Registry:
         """The workspace's registry wherever its state lives."""
-        return cls(location.sqlalchemy_url(REGISTRY_FILE), location.busy_timeout, location.schema)
+        return cls(
+            location.sqlalchemy_url(Workspace.REGISTRY_NAME), location.busy_timeout, location.schema
+        )
 
     def __init__(
         self, url_or_path: str | Path, busy_timeout: float = 30.0, schema: str | None = None

@@ -14,11 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REGISTRY_FILE = "registry.sqlite"
-CHECKPOINT_FILE = "checkpoints.sqlite"
-SCHEDULER_FILE = "scheduler.sqlite"
-
-
 SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # SQLite's primary result codes for "another holds the lock"
 
 

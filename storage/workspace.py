@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-from storage.state import CHECKPOINT_FILE, REGISTRY_FILE
-
-SETTINGS_FILE = "failforge.yaml"
+from typing import ClassVar
 
 
 class WorkspaceError(ValueError):
@@ -20,17 +17,35 @@ class Workspace:
 
     root: Path
 
+    # The names of the files in the folder, here and nowhere else (the SQLite names are also the
+    # names storage.state opens when the workspace's state is not in a shared database).
+    SETTINGS_NAME: ClassVar[str] = "failforge.yaml"
+    REGISTRY_NAME: ClassVar[str] = "registry.sqlite"
+    CHECKPOINT_NAME: ClassVar[str] = "checkpoints.sqlite"
+    SCHEDULER_NAME: ClassVar[str] = "scheduler.sqlite"
+    CAMERA_NAME: ClassVar[str] = "field_camera.json"
+
     @property
     def settings_file(self) -> Path:
-        return self.root / SETTINGS_FILE
+        return self.root / self.SETTINGS_NAME
 
     @property
     def registry_file(self) -> Path:
-        return self.root / REGISTRY_FILE
+        return self.root / self.REGISTRY_NAME
 
     @property
     def checkpoint_file(self) -> Path:
-        return self.root / CHECKPOINT_FILE
+        return self.root / self.CHECKPOINT_NAME
+
+    @property
+    def camera_file(self) -> Path:
+        """The field camera estimated from the field images (agent.steps.camera)."""
+        return self.root / self.CAMERA_NAME
+
+    @property
+    def database_dir(self) -> Path:
+        """FiftyOne's database directory unless fiftyone.database_dir puts it elsewhere."""
+        return self.root / "fiftyone"
 
     @property
     def lock_file(self) -> Path:
@@ -82,7 +97,7 @@ class Workspace:
             )
         if not self.settings_file.is_file():
             raise WorkspaceError(
-                f"{self.root} is not a failforge workspace (no {SETTINGS_FILE}); "
+                f"{self.root} is not a failforge workspace (no {self.SETTINGS_NAME}); "
                 f"create one with `failforge init DIR` or pass --workspace."
             )
         return self

@@ -216,7 +216,7 @@ class FakeWork:
             candidate=candidate, weights="x", seconds=1.0, field=10, synthetic=4, share=0.3
         )
 
-    def gate_candidate(self, state: LoopState, candidate: str) -> GateResult:
+    def gate(self, state: LoopState, candidate: str) -> GateResult:
         self._start("gate_candidate")
         index = min(self.calls["gate"], len(self.promote) - 1)
         self.calls["gate"] += 1

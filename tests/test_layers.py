@@ -319,3 +319,44 @@ def test_imports_are_read_with_their_place(
     path.write_text(source)
     (found,) = _imports_of("evaluation.probe", path)
     assert (found.target, found.module_level) == expected
+
+
+# -- sizes ------------------------------------------------------------------------------------------
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60  # the whole def: decorators, signature, docstring and body
+
+
+def _oversized(name: str, source: str) -> list[str]:
+    """What in one module passes the limits: the module, or a function (methods and nested
+    functions included), as 'module: N lines' or 'module.function: N lines'."""
+    found = []
+    lines = len(source.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"{name}: {lines} lines")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            length = (node.end_lineno or node.lineno) - first + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}.{node.name}: {length} lines")
+    return found
+
+
+def test_no_module_over_400_lines_and_no_function_over_60() -> None:
+    oversized = [
+        found
+        for name, path in MODULES.items()
+        for found in _oversized(name, path.read_text(encoding="utf-8"))
+    ]
+    assert oversized == [], "split these by meaning (../shared/STYLE.md, lesson 12)"
+
+
+def test_the_size_check_finds_a_long_function_and_a_long_module() -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(59))
+    decorated = f"@decorator\ndef f():\n{body}\n"  # 61 lines with the decorator
+    assert _oversized("m", decorated) == ["m.f: 61 lines"]
+    assert _oversized("m", decorated.removeprefix("@decorator\n")) == []
+    long_module = "\n".join(f"x{i} = {i}" for i in range(401))
+    assert _oversized("m", long_module) == ["m: 401 lines"]
+    nested = "class C:\n    def g(self):\n" + "\n".join(f"        y{i} = {i}" for i in range(60))
+    assert _oversized("m", nested) == ["m.g: 61 lines"]

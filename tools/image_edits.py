@@ -139,18 +139,7 @@ def edit_toward(
     highs = np.array([targets[n][1] for n in names], dtype=np.float64)
     widths = np.maximum(highs - lows, 1e-9)
     bounds = np.array([(EDITS[n].lowest, EDITS[n].highest) for n in names])
-    strengths = np.zeros(len(names))
-    for k, name in enumerate(names):
-        before = apply_edits(image, names[:k], strengths[:k], seed)
-        rest, after = names[k + 1 :], strengths[k + 1 :]
-
-        def through_rest(
-            pixels: np.ndarray, rest: list[str] = rest, after: np.ndarray = after
-        ) -> np.ndarray:
-            return finish(apply_edits(pixels, rest, after, seed))
-
-        _, fit = fit_edit(before, name, lows[k], highs[k], seed, through_rest)
-        strengths[k] = fit.strength
+    strengths = _first_pass(image, names, lows, highs, seed, finish)
 
     def measured(at: np.ndarray) -> np.ndarray:
         pixels = finish(apply_edits(image, names, at, seed))
@@ -180,6 +169,31 @@ def edit_toward(
         for k, name in enumerate(names)
     }
     return EditResult(apply_edits(image, names, strengths, seed), quality, fits)
+
+
+def _first_pass(
+    image: np.ndarray,
+    names: list[str],
+    lows: np.ndarray,
+    highs: np.ndarray,
+    seed: int,
+    finish: Finish,
+) -> np.ndarray:
+    """Each edit's strength searched alone, in order: the edits before it applied at their
+    found strengths, those after it at their strengths so far (0), then `finish`."""
+    strengths = np.zeros(len(names))
+    for k, name in enumerate(names):
+        before = apply_edits(image, names[:k], strengths[:k], seed)
+        rest, after = names[k + 1 :], strengths[k + 1 :]
+
+        def through_rest(
+            pixels: np.ndarray, rest: list[str] = rest, after: np.ndarray = after
+        ) -> np.ndarray:
+            return finish(apply_edits(pixels, rest, after, seed))
+
+        _, fit = fit_edit(before, name, lows[k], highs[k], seed, through_rest)
+        strengths[k] = fit.strength
+    return strengths
 
 
 def _newton_step(

@@ -18,28 +18,28 @@ from pydantic import BaseModel
 from agent.bootstrap import build_deps
 from agent.control.bench_fields import BenchField, ImportedField, WorldField
 from agent.control.report import ensure_test_metrics
-from agent.control.runner import LoopDriver
+from agent.control.runner import LoopDriver, LoopOutcome
 from agent.control.workspaces import clone_workspace, train_baseline
-from agent.ports import Deps
+from agent.ports import Deps, Progress
 from agent.results import Discovery
-from agent.settings import Settings
+from agent.settings import STRATEGIES, Settings
 from agent.state import ApprovalRequest, Decision
 from agent.steps.camera import field_camera
 from agent.steps.failures import val_object_table
 from evaluation.bench import aggregate, oracle_targets
 from evaluation.bench_report import markdown, plots
 from evaluation.slices import assign_bins, slice_mask
+from storage.workspace import Workspace
 from tools.world.config import read_world
 
-ARMS = ("none", "generic", "uniform", "targeted", "retrieval", "oracle")
-Progress = Callable[[str, int, int], None]
+ARMS: tuple[str, ...] = STRATEGIES  # every strategy is an arm
 
 
 def _base_workspace(out: Path, source: BenchField, seed: int, progress: Progress) -> Deps:
     """One baseline per seed, trained once and shared by every arm."""
     base = out / f"seed{seed}" / "base"
     shared = {"fiftyone": {"database_dir": str(out / "fiftyone")}}
-    if not (base / "failforge.yaml").is_file():
+    if not Workspace(base).settings_file.is_file():
         source.init_base(base, out, seed, shared)
     deps = build_deps(Settings.load(base))
     train_baseline(deps, progress)
@@ -70,39 +70,71 @@ def _run_arm(
     folder = out / f"seed{seed}" / arm
     overrides = overrides or {}
     measure = source.test_metrics if source else _test_metrics
-    strategy = overrides.get("loop", {}).get("strategy", "targeted" if arm not in ARMS else arm)
     result_file = folder / "arm.json"
     if result_file.is_file():
-        stored = dict(json.loads(result_file.read_text()))
-        if "last_candidate" not in stored:  # an arm measured before candidates were reported
-            deps = build_deps(Settings.load(folder))
-            stored["last_candidate"] = _last_candidate_on_test(deps, measure)
-            result_file.write_text(json.dumps(stored))
-        return stored
-    if not (folder / "failforge.yaml").is_file():
+        return _stored_arm(result_file, folder, measure)
+    if not Workspace(folder).settings_file.is_file():
+        strategy = overrides.get("loop", {}).get("strategy", "targeted" if arm not in ARMS else arm)
         clone_workspace(
             base, folder, _arm_settings(strategy, budget, cycles, pool, oracle, overrides)
         )
     deps = build_deps(Settings.load(folder))
     steps: dict[str, float] = {}
+    observe = _timed_steps(steps, lambda done: progress(f"seed {seed} {arm}", done, cycles))
+    started = time.perf_counter()
+    driver = LoopDriver(deps)
+    resumed = driver.current_id() is not None
+    outcome = driver.run_to_end(cycles, budget, _bench_approver, observe=observe)
+    result = _arm_result(deps, outcome, cycles, measure, steps, started, resumed)
+    result_file.write_text(json.dumps(result))
+    return result
+
+
+def _stored_arm(
+    result_file: Path, folder: Path, measure: Callable[[Deps, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """An arm measured before: its arm.json, completed with its last candidate when it was
+    measured before candidates were reported."""
+    stored = dict(json.loads(result_file.read_text()))
+    if "last_candidate" not in stored:
+        deps = build_deps(Settings.load(folder))
+        stored["last_candidate"] = _last_candidate_on_test(deps, measure)
+        result_file.write_text(json.dumps(stored))
+    return stored
+
+
+def _timed_steps(
+    steps: dict[str, float], cycle_done: Callable[[int], None]
+) -> Callable[[str, dict[str, Any]], None]:
+    """An observer adding each node's seconds to `steps`, and calling `cycle_done` with the
+    number of finished cycles after each `decide_next`."""
     clock = [time.perf_counter()]
 
     def observe(node: str, update: dict[str, Any]) -> None:
         now = time.perf_counter()
         steps[node] = steps.get(node, 0.0) + now - clock[0]
         if node == "decide_next":
-            progress(f"seed {seed} {arm}", len(update["history"]), cycles)
+            cycle_done(len(update["history"]))
         clock[0] = time.perf_counter()
 
-    started = time.perf_counter()
-    driver = LoopDriver(deps)
-    resumed = driver.current_id() is not None
-    outcome = driver.run_to_end(cycles, budget, _bench_approver, observe=observe)
+    return observe
+
+
+def _arm_result(
+    deps: Deps,
+    outcome: LoopOutcome,
+    cycles: int,
+    measure: Callable[[Deps, str], dict[str, Any]],
+    steps: dict[str, float],
+    started: float,
+    resumed: bool,
+) -> dict[str, Any]:
+    """What arm.json keeps of one arm's loop: test metrics after each cycle, images, times."""
     state = outcome.state
     # Read from the loop's own history, so cycles finished before a kill are counted too.
     history = state.history if state else []
     models = _model_after_each_cycle(history, cycles)
-    result = {
+    return {
         "cycles": [measure(deps, model) for model in models],
         "images": [r.images for r in history] + [0] * (cycles - len(history)),
         "step_seconds": steps,
@@ -117,8 +149,6 @@ def _run_arm(
         "last_candidate": _last_candidate_on_test(deps, measure),
         "batches": _request_checks(deps, outcome.loop_id),
     }
-    result_file.write_text(json.dumps(result))
-    return result
 
 
 def _bench_approver(waiting: ApprovalRequest) -> Decision:

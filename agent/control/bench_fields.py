@@ -9,7 +9,6 @@ fixed at pre-registration so that every model is measured on the same objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +25,6 @@ from tools.generator.retrieval import build_pool
 from tools.world.config import WorldConfig
 from tools.world.field import render_field
 
-Progress = Callable[[str, int, int], None]
 DEPLOY_IMAGES = 200
 # A measured slice must hold this many test objects on every seed to be pre-registered.
 MIN_TEST_OBJECTS = 20

@@ -8,10 +8,11 @@ from typing import Any
 from agent.control.breakdown import class_rows, found_slices, has_predictions, slice_rows
 from agent.control.runner import LoopDriver
 from agent.ports import Deps
-from agent.state import CycleRecord
+from agent.state import CycleRecord, LoopState
 from agent.steps.failures import val_object_table
 from evaluation.counterfactual import CounterfactualResult, VerdictLine
 from evaluation.metrics import EvaluationResult
+from storage.datasets import WorkspaceDatasets
 
 
 def status_payload(deps: Deps, split: str) -> dict[str, Any]:
@@ -144,20 +145,29 @@ def review_summary(driver: LoopDriver) -> dict[str, Any]:
     }
     if state is None or outcome is None or outcome.waiting is None or state.batch is None:
         return summary
+    summary["batch"] = _waiting_batch(deps, state)
+    return summary
+
+
+def _waiting_batch(deps: Deps, state: LoopState) -> dict[str, Any]:
+    """The batch a loop waits for, as the reviewer sees it: the hypotheses behind it, the slices
+    and the images asked for each, the scores against their thresholds."""
+    batch = state.batch
+    assert batch is not None
     budget: dict[str, int] = {}
     for request in state.requests:
         budget[request.slice_name] = budget.get(request.slice_name, 0) + 1
     thresholds = deps.settings.quality.thresholds()
-    scores = state.batch.scores.model_dump() if state.batch.scores else {}
-    summary["batch"] = {
-        "batch_id": state.batch.batch_id,
-        "synthetic_view": f"batch {state.batch.batch_id}",
-        "images": state.batch.kept,
-        "generated": state.batch.generated,
-        "label_flagged": state.batch.label_flagged,
-        "label_errors": state.batch.label_errors,
-        "as_asked": state.batch.as_asked,
-        "not_as_asked": state.batch.unmet,
+    scores = batch.scores.model_dump() if batch.scores else {}
+    return {
+        "batch_id": batch.batch_id,
+        "synthetic_view": WorkspaceDatasets.batch_view(batch.batch_id),
+        "images": batch.kept,
+        "generated": batch.generated,
+        "label_flagged": batch.label_flagged,
+        "label_errors": batch.label_errors,
+        "as_asked": batch.as_asked,
+        "not_as_asked": batch.unmet,
         "hypotheses": [
             {
                 "slice": h.slice_name,
@@ -195,4 +205,3 @@ def review_summary(driver: LoopDriver) -> dict[str, Any]:
             for line in (state.counterfactuals.lines() if state.counterfactuals else [])
         ],
     }
-    return summary

@@ -263,7 +263,7 @@ class LoopDriver:
             approved=batch.status == "approved", by=batch.decided_by or "", reason=batch.reason
         )
 
-    def record_decision(self, batch_id: str, approved: bool, by: str, reason: str = "") -> Decision:
+    def write_decision(self, batch_id: str, approved: bool, by: str, reason: str = "") -> Decision:
         """Record a decision on the batch the current loop waits for; exactly one decision wins.
 
         Raises BatchDecisionError for an unknown batch, one no loop waits for, or one already
@@ -312,7 +312,7 @@ class LoopDriver:
         observe: Observer | None = None,
     ) -> LoopOutcome:
         """Approve or reject a proposed batch; the waiting loop resumes with the decision."""
-        decision = self.record_decision(batch_id, approved, by, reason)
+        decision = self.write_decision(batch_id, approved, by, reason)
         return self.resume(decision, observe)
 
     def stop(self, by: str) -> LoopOutcome | None:

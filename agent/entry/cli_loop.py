@@ -23,6 +23,7 @@ from agent.entry.cli_common import (
     progress_bars,
 )
 from agent.entry.tables import batches_table, before_after_table, cycle_table, outcome_json
+from storage.workspace import Workspace
 
 if TYPE_CHECKING:
     from agent.control.runner import LoopOutcome
@@ -239,7 +240,7 @@ def demo(
     from agent.settings import read_settings_file, write_settings_file
 
     directory = directory.resolve()
-    if not (directory / "failforge.yaml").is_file():
+    if not Workspace(directory).settings_file.is_file():
         yaml_path = None
         if quick:
             yaml_path = directory.parent / f".{directory.name}-world.yaml"

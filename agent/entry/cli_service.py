@@ -158,8 +158,38 @@ def bench(
 ) -> None:
     """Does the closed loop beat training longer, generic and uniform generation and retrieval at
     equal budget (and how close does it get to the oracle)?"""
-    from agent.control.bench import ARMS, parse_variant, run_bench
-    from agent.settings import Settings
+    from agent.control.bench import run_bench
+
+    seed_list, arm_list, variants = _bench_inputs(seeds, arms, variant, world, worlds, import_path)
+    if worlds is not None:
+        _bench_worlds(out, worlds, draw_seed, budget, cycles, arm_list, variant, as_json)
+        return
+    imported = (import_path, import_format) if import_path else None
+    with progress_bars(to_stderr=as_json) as progress:
+        result = run_bench(
+            out, world, budget, cycles, seed_list, arm_list, progress, variants, imported
+        )
+    _show_bench(result, out, as_json)
+
+
+def _show_bench(result: dict[str, Any], out: Path, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        console.print(bench_table(result))
+        console.print(f"Every table and the targets: {out / 'bench.md'}", highlight=False)
+
+
+def _bench_inputs(
+    seeds: str,
+    arms: str | None,
+    variant: list[str],
+    world: Path | None,
+    worlds: int | None,
+    import_path: Path | None,
+) -> tuple[list[int], list[str], dict[str, Any]]:
+    """`bench`'s seeds, arms and variants, read from its options; UsageError on a bad one."""
+    from agent.control.bench import ARMS
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -183,6 +213,14 @@ def bench(
             "The retrieval arm needs a labelled pool, which only a world renders; leave it out "
             "of --arms when benchmarking with --import."
         )
+    return seed_list, arm_list, _bench_variants(variant)
+
+
+def _bench_variants(variant: list[str]) -> dict[str, Any]:
+    """Each --variant's name and settings, checked against Settings; UsageError on a bad one."""
+    from agent.control.bench import parse_variant
+    from agent.settings import Settings
+
     variants: dict[str, Any] = {}
     for text in variant:
         try:
@@ -196,26 +234,7 @@ def bench(
             where = ".".join(str(part) for part in problem["loc"])
             raise UsageError(f"Variant '{name}': {where}: {problem['msg']}.") from None
         variants[name] = values
-    if worlds is not None:
-        _bench_worlds(out, worlds, draw_seed, budget, cycles, arm_list, variant, as_json)
-        return
-    with progress_bars(to_stderr=as_json) as progress:
-        result = run_bench(
-            out,
-            world,
-            budget,
-            cycles,
-            seed_list,
-            arm_list,
-            progress,
-            variants,
-            (import_path, import_format) if import_path else None,
-        )
-    if as_json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    else:
-        console.print(bench_table(result))
-        console.print(f"Every table and the targets: {out / 'bench.md'}", highlight=False)
+    return variants
 
 
 def _bench_worlds(

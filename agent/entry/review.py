@@ -56,7 +56,7 @@ def decide_from_app(
 ) -> dict[str, Any]:
     """Record the decision (exactly one wins), then resume the waiting loop in the background."""
     driver = _workspace_driver(workspace)
-    decision = driver.record_decision(batch_id, approved, by, reason)
+    decision = driver.write_decision(batch_id, approved, by, reason)
     launch_resume(driver.deps.workspace.root)
     return {"batch_id": batch_id, **decision.model_dump()}
 
@@ -113,6 +113,27 @@ def review_markdown(summary: dict[str, Any]) -> str:
     batch = summary.get("batch")
     if not batch:
         return "\n\n".join(lines)
+    lines += [
+        f"##### Batch {batch['batch_id']}",
+        f"{batch['images']} images proposed of {batch['generated']} generated; "
+        f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
+        _label_errors_line(batch),
+        _as_asked_line(batch),
+        *_batch_tables(batch),
+    ]
+    if batch["earlier_outcomes"]:
+        lines.append(
+            "Earlier hypotheses: "
+            + ", ".join(
+                f"cycle {o['cycle']} {o['slice']}: {o['verdict']}"
+                for o in batch["earlier_outcomes"]
+            )
+        )
+    return "\n\n".join(lines)
+
+
+def _batch_tables(batch: dict[str, Any]) -> list[str]:
+    """The batch's hypotheses, target slices and quality scores, a markdown table each."""
     hypotheses = [
         "| hypothesis | why | blamed conditions | confidence |",
         "|---|---|---|---|",
@@ -141,26 +162,12 @@ def review_markdown(summary: dict[str, Any]) -> str:
             for q in batch["scores"]
         ),
     ]
-    lines += [
-        f"##### Batch {batch['batch_id']}",
-        f"{batch['images']} images proposed of {batch['generated']} generated; "
-        f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
-        _label_errors_line(batch),
-        _as_asked_line(batch),
+    return [
         "\n".join(hypotheses),
         checks_markdown(batch.get("hypothesis_checks") or []),
         "\n".join(slices),
         "\n".join(scores),
     ]
-    if batch["earlier_outcomes"]:
-        lines.append(
-            "Earlier hypotheses: "
-            + ", ".join(
-                f"cycle {o['cycle']} {o['slice']}: {o['verdict']}"
-                for o in batch["earlier_outcomes"]
-            )
-        )
-    return "\n\n".join(lines)
 
 
 def checks_markdown(checks: list[dict[str, Any]]) -> str:

@@ -13,7 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from agent.settings import Settings
-from storage.state import SCHEDULER_FILE
+from storage.workspace import Workspace
 
 log = logging.getLogger(__name__)
 JOB_ID = "failforge-cycles"
@@ -65,7 +65,7 @@ def build_scheduler(
         raise ValueError(f"--cron '{cron}' is not a crontab expression ({error}).") from error
     location = Settings.load(workspace).state_location()
     store = SQLAlchemyJobStore(
-        url=location.sqlalchemy_url(SCHEDULER_FILE), tableschema=location.schema
+        url=location.sqlalchemy_url(Workspace.SCHEDULER_NAME), tableschema=location.schema
     )
     defaults = {"max_instances": 1, "coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
     scheduler_class = BackgroundScheduler if background else BlockingScheduler

@@ -24,7 +24,7 @@ from agent.steps.failures import (
     val_object_table,
     weights_of,
 )
-from agent.steps.training import gate_candidate, retrain, scorecard, synthetic_share
+from agent.steps.training import gate_against_incumbent, retrain, scorecard, synthetic_share
 
 __all__ = [
     "analyze",
@@ -35,7 +35,7 @@ __all__ = [
     "embed_cached",
     "ensure_val_predictions",
     "evidence_images",
-    "gate_candidate",
+    "gate_against_incumbent",
     "generate",
     "label",
     "label_qa",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import supervision as sv
 
 from agent.ports import Budget, Deps
 from agent.results import Generation, Labelling, Scoring
@@ -19,9 +20,9 @@ from evaluation.quality import (
     QualityScores,
     detection_label_quality,
     image_fingerprint,
-    score_batch,
+    score_batch_quality,
 )
-from storage.datasets import LabeledImage
+from storage.datasets import LabeledImage, WorkspaceDatasets
 from storage.refs import SampleRef
 from tools.convert import class_ids
 from tools.generator.base import GeneratedImage, GenerationRequest
@@ -116,34 +117,7 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labell
         detections, dropped = check_labels(detections, image.width, image.height)
         dropped_boxes += dropped
         request = requests[image.request_id]
-        records.append(
-            LabeledImage(
-                image.path,
-                detections,
-                image.width,
-                image.height,
-                attributes={
-                    "batch_id": batch_id,
-                    "loop_id": state.loop_id,
-                    "cycle": state.cycle,
-                    "status": "proposed",
-                    "prompt": request.prompt,
-                    "target_slice": request.slice_name,
-                    "generator": deps.generator.name,
-                    "labeler": deps.labeler.name,
-                    "seed": request.seed,
-                    "mode": request.mode,
-                    "source_sample_id": request.source_sample_id,
-                    "source_path": request.source_path,
-                    **{f"scene_{k}": v for k, v in request.conditions.items()},
-                    # What a paste aimed at, readable in the App beside the measured values.
-                    **{
-                        f"target_{k}": f"{low:.3g}-{high:.3g}"
-                        for k, (low, high) in request.targets.items()
-                    },
-                },
-            )
-        )
+        records.append(_proposed_image(deps, state, batch_id, image, detections, request))
     ids = deps.datasets.add_images(records, synthetic=True)
     flagged = label_qa(deps, state, ids, records)
     carried_dropped = sum(image.carried_dropped for image in images)
@@ -157,9 +131,45 @@ def label(deps: Deps, state: LoopState, batch_id: str, manifest: Path) -> Labell
     )
 
 
+def _proposed_image(
+    deps: Deps,
+    state: LoopState,
+    batch_id: str,
+    image: GeneratedImage,
+    detections: sv.Detections,
+    request: GenerationRequest,
+) -> LabeledImage:
+    """A labelled image as the synthetic dataset keeps it: 'proposed', with what it was asked."""
+    return LabeledImage(
+        image.path,
+        detections,
+        image.width,
+        image.height,
+        attributes={
+            "batch_id": batch_id,
+            "loop_id": state.loop_id,
+            "cycle": state.cycle,
+            "status": "proposed",
+            "prompt": request.prompt,
+            "target_slice": request.slice_name,
+            "generator": deps.generator.name,
+            "labeler": deps.labeler.name,
+            "seed": request.seed,
+            "mode": request.mode,
+            "source_sample_id": request.source_sample_id,
+            "source_path": request.source_path,
+            **{f"scene_{k}": v for k, v in request.conditions.items()},
+            # What a paste aimed at, readable in the App beside the measured values.
+            **{
+                f"target_{k}": f"{low:.3g}-{high:.3g}" for k, (low, high) in request.targets.items()
+            },
+        },
+    )
+
+
 def label_qa(deps: Deps, state: LoopState, ids: list[str], records: list[LabeledImage]) -> int:
     """Auto-labels (not scene truth) are scored against the incumbent; poor ones are flagged."""
-    if deps.labeler.name == "truth" or not records:
+    if deps.labeler.exact or not records:
         return 0
     predictions = deps.detector.predict(
         weights_of(deps, state.incumbent), [r.path for r in records]
@@ -196,28 +206,14 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     view = deps.datasets.batch(batch_id)
     samples = deps.datasets.samples(view)
     if len(samples) < MIN_SCORED:
-        # No scores rather than the best ones: nothing here may pass for a clean batch.
-        if samples:
-            deps.datasets.save_view(f"batch {batch_id}", view, synthetic=True)
-        empty = QualityScores(unrealistic=0, unrepresentative=0, unvaried=0, unoriginal=0)
-        if not state.requests:
-            why = "no images: none were planned"
-        elif not samples:
-            why = f"no images: all {len(state.requests)} requests failed to generate or label"
-        else:
-            why = f"1 image: too few to score (at least {MIN_SCORED})"
-        return Scoring(scores=empty, kept=len(samples), unscored=why)
+        return _unscored(deps, state, batch_id, view, samples)
     labels = deps.datasets.labels(view)
     targets = deps.datasets.values(view, "target_slice")
     real_paths = real_sample_paths(deps)
     real = embed_cached(deps, state.incumbent, "train_sample", real_paths)
     synthetic = deps.detector.embed(weights_of(deps, state.incumbent), [s.path for s in samples])
-    groups: dict[str, list[int]] = {}
-    for index, (detections, target) in enumerate(zip(labels, targets, strict=True)):
-        groups.setdefault(f"slice:{target}", []).append(index)
-        for class_id in set(class_ids(detections).tolist()):
-            groups.setdefault(f"class:{settings.classes[class_id]}", []).append(index)
-    result = score_batch(
+    groups = _score_groups(labels, targets, settings.classes)
+    result = score_batch_quality(
         real,
         synthetic,
         settings.quality.duplicate_distance,
@@ -241,8 +237,60 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
     if deps.request_checker.drops:
         dropped["not_as_asked"] = len(kept & not_as_asked)
         kept -= not_as_asked
-    ids = [s.id for s in samples]
-    deps.datasets.set_sample_values(ids, "realism", result.realism, synthetic=True)
+    _mark_images(deps, batch_id, view, [s.id for s in samples], result.realism, checks, kept)
+    return Scoring(
+        scores=result.scores,
+        groups=result.groups,
+        kept=len(kept),
+        dropped=dropped,
+        over=result.scores.worst_over(settings.quality.thresholds()),
+        as_asked=1 - len(not_as_asked) / len(checked) if checked else None,
+        unmet=dict(sorted(Counter(k for c in checks for k in c.unmet).items())),
+    )
+
+
+def _unscored(
+    deps: Deps, state: LoopState, batch_id: str, view: Any, samples: list[SampleRef]
+) -> Scoring:
+    """A batch too small to score: no scores rather than the best ones (nothing here may pass
+    for a clean batch), and why."""
+    if samples:
+        deps.datasets.save_view(WorkspaceDatasets.batch_view(batch_id), view, synthetic=True)
+    empty = QualityScores(unrealistic=0, unrepresentative=0, unvaried=0, unoriginal=0)
+    if not state.requests:
+        why = "no images: none were planned"
+    elif not samples:
+        why = f"no images: all {len(state.requests)} requests failed to generate or label"
+    else:
+        why = f"1 image: too few to score (at least {MIN_SCORED})"
+    return Scoring(scores=empty, kept=len(samples), unscored=why)
+
+
+def _score_groups(
+    labels: list[Any], targets: list[Any], classes: list[str]
+) -> dict[str, list[int]]:
+    """The images of each target slice (`slice:<name>`) and of each class they show
+    (`class:<name>`), the groups whose scores are reported apart."""
+    groups: dict[str, list[int]] = {}
+    for index, (detections, target) in enumerate(zip(labels, targets, strict=True)):
+        groups.setdefault(f"slice:{target}", []).append(index)
+        for class_id in set(class_ids(detections).tolist()):
+            groups.setdefault(f"class:{classes[class_id]}", []).append(index)
+    return groups
+
+
+def _mark_images(
+    deps: Deps,
+    batch_id: str,
+    view: Any,
+    ids: list[str],
+    realism: list[float],
+    checks: list[RequestCheck],
+    kept: set[int],
+) -> None:
+    """Write each scored image's realism, request check and status (proposed or filtered), and
+    save the batch's view of its proposed images."""
+    deps.datasets.set_sample_values(ids, "realism", realism, synthetic=True)
     deps.datasets.set_sample_values(
         ids, "as_asked", [c.as_asked if c.checked else None for c in checks], synthetic=True
     )
@@ -256,16 +304,9 @@ def score(deps: Deps, state: LoopState, batch_id: str) -> Scoring:
         synthetic=True,
     )
     deps.datasets.save_view(
-        f"batch {batch_id}", deps.datasets.where(view, "status", "proposed"), synthetic=True
-    )
-    return Scoring(
-        scores=result.scores,
-        groups=result.groups,
-        kept=len(kept),
-        dropped=dropped,
-        over=result.scores.worst_over(settings.quality.thresholds()),
-        as_asked=1 - len(not_as_asked) / len(checked) if checked else None,
-        unmet=dict(sorted(Counter(k for c in checks for k in c.unmet).items())),
+        WorkspaceDatasets.batch_view(batch_id),
+        deps.datasets.where(view, "status", "proposed"),
+        synthetic=True,
     )
 
 
@@ -320,7 +361,7 @@ def approval_payload(state: LoopState) -> ApprovalRequest:
         prompts=sorted({r.prompt for r in state.requests})[:20],
         target_slices=[s.name for s in state.slices],
         earlier_outcomes=state.earlier_outcomes(),
-        fiftyone_view=f"batch {batch.batch_id}",
+        fiftyone_view=WorkspaceDatasets.batch_view(batch.batch_id),
         how_to_decide=f"failforge approve {batch.batch_id} | "
         f"failforge reject {batch.batch_id} --reason TEXT",
         hypothesis_checks=state.counterfactuals.lines() if state.counterfactuals else [],

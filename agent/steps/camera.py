@@ -8,19 +8,20 @@ import numpy as np
 from PIL import Image
 
 from evaluation.field_conditions import estimate_image_conditions
+from storage.workspace import Workspace
 from tools.generator.camera_fit import clean_renders, fit_camera
 from tools.world.camera import CameraProfile
 
 if TYPE_CHECKING:
     from agent.ports import Deps
 
-CAMERA_FILE = "field_camera.json"
+CAMERA_FILE = Workspace.CAMERA_NAME
 
 
 def field_camera(deps: Deps, images: int = 32) -> CameraProfile:
     """Blur, noise, JPEG quality and colour cast of the field camera, read off `train` images
     (estimated conditions, never world truth); computed once, then read from the workspace."""
-    path = deps.workspace.root / CAMERA_FILE
+    path = deps.workspace.camera_file
     if path.is_file():
         return CameraProfile.model_validate_json(path.read_text())
     camera = estimate_field_camera(deps, images)

@@ -25,6 +25,7 @@ from evaluation.slices import (
     match_found,
     slice_mask,
 )
+from storage.datasets import WorkspaceDatasets
 from storage.importers import IMAGE_SUFFIXES
 from tools.analyst.base import FailureAnalysis, SliceEvidence
 from tools.analyst.evidence import crop_object, draw_scene
@@ -32,7 +33,7 @@ from tools.convert import class_ids, make_detections
 
 
 def pred_field(model: str) -> str:
-    return f"pred_{model}"
+    return WorkspaceDatasets.prediction_field(model)
 
 
 def weights_of(deps: Deps, model: str) -> Path:
@@ -44,7 +45,9 @@ def weights_of(deps: Deps, model: str) -> Path:
 
 def ensure_val_predictions(deps: Deps, model: str) -> None:
     """Predictions and evaluation of `model` on val exist (the baseline and the gate make them)."""
-    if pred_field(model) not in deps.datasets.field_names(prefix="pred_"):
+    if pred_field(model) not in deps.datasets.field_names(
+        prefix=WorkspaceDatasets.PREDICTION_PREFIX
+    ):
         predict_and_evaluate(deps, model, weights_of(deps, model), ("val",))
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.ports import Deps
+from agent.ports import Deps, Progress, no_progress
 from evaluation.metrics import evaluate_split
+from storage.datasets import WorkspaceDatasets
 from storage.export import ExportItem
 
-Progress = Callable[[str, int, int], None]  # (task, done, total)
-SLICE_PREFIX = "world_"
-
-
-def _no_progress(task: str, done: int, total: int) -> None:
-    return None
+SLICE_PREFIX = WorkspaceDatasets.CONDITION_PREFIX
 
 
 def slice_fields(deps: Deps) -> list[str]:
@@ -37,7 +32,7 @@ def predict_and_evaluate(
     model: str,
     weights: Path,
     splits: tuple[str, ...],
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     save_views: bool = True,
 ) -> dict[str, Any]:
     """Predict with `weights` on `splits`, store predictions as `pred_<model>`, evaluate each split.
@@ -53,11 +48,13 @@ def predict_and_evaluate(
         view = deps.datasets.split(split)
         samples = deps.datasets.samples(view)
         predictions = deps.detector.predict(weights, [s.path for s in samples])
-        deps.datasets.set_predictions([s.id for s in samples], predictions, f"pred_{model}")
+        deps.datasets.set_predictions(
+            [s.id for s in samples], predictions, WorkspaceDatasets.prediction_field(model)
+        )
         result = evaluate_split(
             deps.datasets,
             model,
-            f"pred_{model}",
+            WorkspaceDatasets.prediction_field(model),
             split,
             deps.settings.evaluation.conf_threshold,
             fields,

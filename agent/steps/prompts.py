@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,29 +122,14 @@ def plan_requests(
     towards where that slice's misses are. A share of requests edits real training images:
     their layout and classes are kept and re-staged under the blamed conditions.
 
-    `concentrate`: hypotheses that blame no condition (class-only slices) take no budget of
-    their own; their classes become the focus of the others. And edits are used only where
-    the blamed conditions are ones an edit can change (lighting, weather): a re-staged layout
-    keeps its distance and crowding, which would drop a blamed `far` or `dense`.
-
-    `fit_layouts`: edits fit their layout to the blamed distance and crowding (the generator
-    rescales it and adds occluders), so every hypothesis may get edits, concentrated or not.
-    `lend_focus` False: class-only slices are dropped under `concentrate`, lending nothing.
-    `combine` (0-1): the share of a hypothesis' free conditions that take the value another
-    hypothesis blames for them (far from one and dense from another make far, dense scenes), so
-    that every image serves every target slice it can instead of one.
-    `subject_weights` (slice -> class -> weight): a hypothesis without classes of its own draws
-    each image's subject class by these weights, and the image leans to it (its focus), instead
-    of a uniform subject over a scene of the world's usual class mix.
+    Levers: `concentrate` and `lend_focus` (see `_concentrated`), `fit_layouts` (`_edit_source`),
+    `combine` (`_conditions`), `subject_weights` (slice -> class -> weight; `_subject`).
     """
     rng = np.random.default_rng(seed)
     by_name = {s.name: s for s in slices}
-    hypotheses: list[Hypothesis] = [h for h in analysis.hypotheses if h.slice_name in by_name]
-    extra_focus: list[str] = []
-    if concentrate and any(h.conditions.given() for h in hypotheses):
-        if lend_focus:
-            extra_focus = [c for h in hypotheses if not h.conditions.given() for c in h.classes]
-        hypotheses = [h for h in hypotheses if h.conditions.given()]
+    hypotheses, extra_focus = _concentrated(
+        [h for h in analysis.hypotheses if h.slice_name in by_name], concentrate, lend_focus
+    )
     counts = allocate(evidence_scores(hypotheses, by_name, verdicts), images, floor_share)
     blaming = [h for h in hypotheses if not refuted(h, verdicts)]
     others = _blamed_elsewhere(blaming, by_name) if combine > 0 else {}
@@ -158,33 +144,95 @@ def plan_requests(
         subjects = (subject_weights or {}).get(hypothesis.slice_name) if not own else None
         for _ in range(count):
             conditions = _conditions(rng, blamed, weights, elsewhere, combine, variation)
-            if subjects:
-                cls = _draw(rng, list(classes), subjects)
-                image_focus = list(dict.fromkeys([cls, *focus]))
-            else:
-                cls = own[0] if own else str(rng.choice(list(classes)))
-                image_focus = focus
-            index = len(requests)
-            source = None
-            if editable and edit_sources and rng.random() < edit_share:
-                source = edit_sources[int(rng.integers(len(edit_sources)))]
-            requests.append(
-                GenerationRequest(
-                    id=f"{batch_id}-{index:04d}",
-                    slice_name=hypothesis.slice_name,
-                    prompt=prompt_for(cls, conditions, int(rng.integers(3))),
-                    conditions=conditions,
-                    class_focus=image_focus,
-                    seed=int(rng.integers(2**31 - 1)),
-                    mode="edit" if source else "generate",
-                    source_sample_id=source.sample_id if source else None,
-                    source_path=source.path if source else None,
-                    source_boxes=source.boxes if source else [],
-                    layout="fit" if fit_layouts and source else "keep",
-                    realism=realism,
-                )
-            )
+            cls, image_focus = _subject(rng, classes, own, focus, subjects)
+            source = _edit_source(rng, editable, edit_sources, edit_share)
+            fields = _edit_fields(source, fit_layouts) | {"realism": realism}
+            rid, name = f"{batch_id}-{len(requests):04d}", hypothesis.slice_name
+            requests.append(_request(rng, rid, name, cls, conditions, image_focus, **fields))
     return requests
+
+
+def _request(
+    rng: np.random.Generator,
+    request_id: str,
+    slice_name: str,
+    cls: str,
+    conditions: dict[str, str],
+    focus: list[str],
+    **fields: Any,
+) -> GenerationRequest:
+    """One image to make: its prompt (one of three phrasings) and its seed, drawn in this order;
+    `fields` the rest (realism, what an edit re-stages)."""
+    return GenerationRequest(
+        id=request_id,
+        slice_name=slice_name,
+        prompt=prompt_for(cls, conditions, int(rng.integers(3))),
+        conditions=conditions,
+        class_focus=focus,
+        seed=int(rng.integers(2**31 - 1)),
+        **fields,
+    )
+
+
+def _edit_fields(source: EditSource | None, fit_layouts: bool) -> dict[str, Any]:
+    """A request's fields for re-staging `source` (none: the request generates anew)."""
+    if source is None:
+        return {}
+    return {
+        "mode": "edit",
+        "source_sample_id": source.sample_id,
+        "source_path": source.path,
+        "source_boxes": source.boxes,
+        "layout": "fit" if fit_layouts else "keep",
+    }
+
+
+def _concentrated(
+    hypotheses: list[Hypothesis], concentrate: bool, lend_focus: bool
+) -> tuple[list[Hypothesis], list[str]]:
+    """The hypotheses that take budget, and the classes lent to all of them as focus.
+
+    With `concentrate`, hypotheses that blame no condition (class-only slices) take no budget
+    of their own; their classes become the focus of the others (not with `lend_focus` False).
+    Without it, or when none blames a condition, every hypothesis takes budget."""
+    if not concentrate or not any(h.conditions.given() for h in hypotheses):
+        return hypotheses, []
+    blameless = [h for h in hypotheses if not h.conditions.given()]
+    lent = [c for h in blameless for c in h.classes] if lend_focus else []
+    return [h for h in hypotheses if h.conditions.given()], lent
+
+
+def _subject(
+    rng: np.random.Generator,
+    classes: Sequence[str],
+    own: list[str],
+    focus: list[str],
+    subjects: dict[str, float] | None,
+) -> tuple[str, list[str]]:
+    """One image's subject class and focus: drawn by `subjects` (a hypothesis without classes
+    of its own: the image leans to the drawn class, instead of a uniform subject over a scene
+    of the world's usual class mix), else the hypothesis' own class, else uniform."""
+    if subjects:
+        cls = _draw(rng, list(classes), subjects)
+        return cls, list(dict.fromkeys([cls, *focus]))
+    return (own[0] if own else str(rng.choice(list(classes)))), focus
+
+
+def _edit_source(
+    rng: np.random.Generator,
+    editable: bool,
+    edit_sources: Sequence[EditSource],
+    edit_share: float,
+) -> EditSource | None:
+    """The training image one request re-stages, with probability `edit_share`, or None.
+
+    Under `concentrate`, edits go only where the blamed conditions are ones an edit can change
+    (lighting, weather): a re-staged layout keeps its distance and crowding, which would drop a
+    blamed `far` or `dense`; `fit_layouts` lets the generator rescale the layout and add
+    occluders, so every hypothesis may get edits."""
+    if editable and edit_sources and rng.random() < edit_share:
+        return edit_sources[int(rng.integers(len(edit_sources)))]
+    return None
 
 
 def _conditions(
@@ -196,7 +244,10 @@ def _conditions(
     variation: float,
 ) -> dict[str, str]:
     """One image's conditions: the blamed ones kept (widened with `variation`), each free one
-    taken from another hypothesis' blame with probability `combine`, else drawn by `weights`."""
+    taken from another hypothesis' blame with probability `combine`, else drawn by `weights`.
+
+    `combine` (0-1) lets one image serve every target slice it can instead of one: far from one
+    hypothesis and dense from another make far, dense scenes."""
     conditions = dict(blamed)
     for name, values in CONDITIONS.items():
         if name not in conditions:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from agent.ports import Deps, Progress
 from agent.results import Training
-from agent.state import LoopState
+from agent.state import CarriedCandidate, LoopState
 from agent.steps.failures import ensure_val_predictions, val_object_table, weights_of
 from agent.steps.predictions import export_items, predict_and_evaluate
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
@@ -158,7 +158,7 @@ def scorecard(
     return measure_scorecard(map50, table, edges, slices)
 
 
-def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
+def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     """Evaluate the candidate on val and promote it only if the gate says so (`gate.rule`)."""
     record = deps.registry.model(candidate)
     assert record is not None
@@ -210,6 +210,15 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
             settings.confidence,
             settings.guarded_slices,
         )
+    _record_verdict(deps, candidate, carried, result)
+    return result
+
+
+def _record_verdict(
+    deps: Deps, candidate: str, carried: CarriedCandidate | None, result: GateResult
+) -> None:
+    """The gate's verdict where people read it: the models' status in the registry (a carried
+    candidate judged again is done with), the App's failure views and evaluation panel."""
     reasons = "; ".join(result.reasons)
     if result.promote:
         deps.registry.promote(candidate, reasons)
@@ -228,4 +237,3 @@ def gate_candidate(deps: Deps, state: LoopState, candidate: str) -> GateResult:
     # The App's Model Evaluation panel shows the gate's verdict on the candidate's evaluation.
     verdict = "promoted" if result.promote else "carried" if result.carried else "not promoted"
     deps.datasets.review_evaluation(f"{candidate}_val", "reviewed", f"Gate: {verdict}; {reasons}")
-    return result

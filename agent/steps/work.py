@@ -57,5 +57,5 @@ class StepWork:
     def retrain(self, state: LoopState, candidate: str) -> Training:
         return training.retrain(self.deps, state, candidate)
 
-    def gate_candidate(self, state: LoopState, candidate: str) -> GateResult:
-        return training.gate_candidate(self.deps, state, candidate)
+    def gate(self, state: LoopState, candidate: str) -> GateResult:
+        return training.gate_against_incumbent(self.deps, state, candidate)

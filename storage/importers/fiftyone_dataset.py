@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import supervision as sv
 
 from storage.datasets import LabeledImage
 from storage.importers.files import SPLITS, ImportError_, ImportReport, hash_split, image_size
@@ -64,41 +65,16 @@ def _report(read: dict[str, Any], classes: Sequence[str] | None) -> ImportReport
     for sample in read["samples"]:
         path = Path(sample["filepath"])
         splits = [t for t in SPLITS if t in sample["tags"]]
-        problem = None
         size = image_size(path) if path.is_file() else "image file does not exist"
-        if isinstance(size, str):
-            problem = size
-        elif not sample["labels"]:
-            problem = f"no objects in '{field}'"
-        elif len(splits) > 1:
-            problem = f"tagged both {' and '.join(splits)}"
-        else:
-            problem = _box_problem(sample, report.classes)
+        problem = _sample_problem(sample, size, splits, field, report.classes)
         if problem is not None or isinstance(size, str):
             report.skipped.append((path, problem or str(size)))
             continue
         width, height = size
-        relative = np.array(sample["boxes"], dtype=float).reshape(-1, 4)
-        xyxy = np.column_stack(
-            [
-                relative[:, 0],
-                relative[:, 1],
-                relative[:, 0] + relative[:, 2],
-                relative[:, 1] + relative[:, 3],
-            ]
-        ) * [width, height, width, height]
-        ids = np.array([report.classes.index(label) for label in sample["labels"]])
         untagged += not splits
         split = splits[0] if splits else hash_split(str(path))
-        report.images.append(
-            LabeledImage(
-                path,
-                make_detections(np.clip(xyxy, 0, [width, height] * 2), ids),
-                width,
-                height,
-                [split],
-            )
-        )
+        detections = _pixel_detections(sample, width, height, report.classes)
+        report.images.append(LabeledImage(path, detections, width, height, [split]))
     report.notes += [
         f"boxes from '{field}'"
         + (" (the dataset's only Detections field)" if read["picked"] else ""),
@@ -116,6 +92,40 @@ def _report(read: dict[str, Any], classes: Sequence[str] | None) -> ImportReport
             f"{untagged} samples have no train/val/test tag: split 60/20/20 by file name"
         )
     return report
+
+
+def _sample_problem(
+    sample: dict[str, Any],
+    size: tuple[int, int] | str,
+    splits: list[str],
+    field: str,
+    classes: Sequence[str],
+) -> str | None:
+    """Why a sample cannot be imported (its image, its labels, its split tags), or None."""
+    if isinstance(size, str):
+        return size
+    if not sample["labels"]:
+        return f"no objects in '{field}'"
+    if len(splits) > 1:
+        return f"tagged both {' and '.join(splits)}"
+    return _box_problem(sample, classes)
+
+
+def _pixel_detections(
+    sample: dict[str, Any], width: int, height: int, classes: Sequence[str]
+) -> sv.Detections:
+    """A sample's relative [x, y, w, h] boxes as pixel detections, clipped to the image."""
+    relative = np.array(sample["boxes"], dtype=float).reshape(-1, 4)
+    xyxy = np.column_stack(
+        [
+            relative[:, 0],
+            relative[:, 1],
+            relative[:, 0] + relative[:, 2],
+            relative[:, 1] + relative[:, 3],
+        ]
+    ) * [width, height, width, height]
+    ids = np.array([classes.index(label) for label in sample["labels"]])
+    return make_detections(np.clip(xyxy, 0, [width, height] * 2), ids)
 
 
 def _box_problem(sample: dict[str, Any], classes: Sequence[str]) -> str | None:

@@ -176,13 +176,18 @@ def import_voc(path: Path, classes: Sequence[str] | None = None) -> ImportReport
         report.images.append(
             LabeledImage(image, make_detections(boxes, ids), width, height, [split])
         )
-    for image in sorted((root / IMAGES).rglob("*")) if (root / IMAGES).is_dir() else []:
-        if image.suffix.lower() in IMAGE_SUFFIXES and image not in used_images:
-            report.skipped.append(
-                (image, f"no annotation file (expected {ANNOTATIONS}/{image.stem}.xml)")
-            )
+    report.skipped += _unannotated_images(root, used_images)
     report.notes += _notes(report, bool(listed), unlisted, difficult, classes is None)
     return report
+
+
+def _unannotated_images(root: Path, used_images: set[Path]) -> list[tuple[Path, str]]:
+    """The images under JPEGImages/ that no annotation file names, each with why it is left out."""
+    return [
+        (image, f"no annotation file (expected {ANNOTATIONS}/{image.stem}.xml)")
+        for image in (sorted((root / IMAGES).rglob("*")) if (root / IMAGES).is_dir() else [])
+        if image.suffix.lower() in IMAGE_SUFFIXES and image not in used_images
+    ]
 
 
 def _problem(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.quality import near_duplicate_groups, score_batch
+from evaluation.quality import near_duplicate_groups, score_batch_quality
 
 RNG = np.random.default_rng(0)
 REAL = RNG.normal(size=(80, 16))
@@ -15,7 +15,7 @@ def _like_real(n: int, seed: int) -> np.ndarray:
 
 
 def test_a_batch_like_the_real_data_scores_well() -> None:
-    result = score_batch(REAL, _like_real(60, 1), duplicate_threshold=1e-4)
+    result = score_batch_quality(REAL, _like_real(60, 1), duplicate_threshold=1e-4)
     scores = result.scores
     assert scores.unrealistic < 0.7 and scores.unvaried == 0 and scores.unoriginal == 0
     for value in scores.model_dump().values():
@@ -24,28 +24,28 @@ def test_a_batch_like_the_real_data_scores_well() -> None:
 
 def test_a_batch_unlike_the_real_data_is_unrealistic() -> None:
     unlike = _like_real(60, 2) + 4.0  # shifted: trivially told apart from real
-    assert score_batch(REAL, unlike, 1e-4).scores.unrealistic > 0.9
-    assert score_batch(REAL, _like_real(60, 3), 1e-4).scores.unrealistic < 0.7
+    assert score_batch_quality(REAL, unlike, 1e-4).scores.unrealistic > 0.9
+    assert score_batch_quality(REAL, _like_real(60, 3), 1e-4).scores.unrealistic < 0.7
 
 
 def test_duplicated_synthetic_images_raise_unvaried_and_the_filter_keeps_one_each() -> None:
     base = _like_real(10, 4)
     batch = np.vstack([base, base, base + 1e-6])  # every image three times
-    result = score_batch(REAL, batch, 1e-4, drop_unrealistic=0.0)
+    result = score_batch_quality(REAL, batch, 1e-4, drop_unrealistic=0.0)
     assert result.scores.unvaried == 1.0 and result.scores.unoriginal == 0.0
     assert len(result.keep) == 10 and result.dropped_duplicates == 20
 
 
 def test_copies_of_real_images_raise_unoriginal_and_are_dropped() -> None:
     batch = np.vstack([REAL[:15], _like_real(45, 5)])
-    result = score_batch(REAL, batch, 1e-4, drop_unrealistic=0.0)
+    result = score_batch_quality(REAL, batch, 1e-4, drop_unrealistic=0.0)
     assert result.scores.unoriginal == 0.25 and result.dropped_unoriginal == 15
     assert all(i >= 15 for i in result.keep)
 
 
 def test_group_scores_and_unrealistic_filter() -> None:
     batch = np.vstack([_like_real(30, 6), _like_real(30, 7) + 4.0])
-    result = score_batch(
+    result = score_batch_quality(
         REAL, batch, 1e-4, groups={"a": range(30), "b": range(30, 60)}, drop_unrealistic=0.25
     )
     assert result.groups["b"].unrealistic > result.groups["a"].unrealistic

@@ -150,57 +150,11 @@ class UltralyticsDetector:
         own_weights = init_weights is None and self.model.endswith(".pt")
         clock = _EpochClock()
         self._training_callbacks(model, clock)
-        # bfloat16 autocast on a CPU that computes it natively: measured 1.6x faster forward and
-        # backward passes of YOLOv8n at 160 px (weights, optimiser and loss stay float32).
-        amp: bool | str = False
-        if self.device.lower() == "cpu" and cpu_training_precision(self.cpu_precision) == "bf16":
-            allow_cpu_bf16_autocast()
-            model.add_callback("on_train_start", use_float32_loss)
-            amp = "bf16"
-
+        amp = self._autocast(model)
         started = time.perf_counter()
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        arguments = dict(
-            data=str(data_yaml),
-            epochs=epochs,
-            imgsz=self.imgsz,
-            batch=self.batch,
-            nbs=self.nominal_batch,
-            workers=self.workers,
-            device=self.device,
-            seed=self.seed,
-            deterministic=True,
-            project=str(out_dir.parent),
-            name=out_dir.name,
-            exist_ok=True,
-            plots=False,
-            verbose=False,
-            amp=amp,
-            # ultralytics drops a loaded checkpoint's weights when pretrained=False: fine-tuning
-            # and a user's own .pt must say True; a yaml says False (nothing to load or fetch).
-            pretrained=init_weights is not None or own_weights,
-            val=False,
-            # Decoded images in memory: epochs after the first skip JPEG decoding.
-            cache="ram" if self.cache else False,
-            # Short CPU schedules: AdamW (a lower rate when fine-tuning), a short warm-up, milder
-            # scale jitter so that small, far objects stay visible at 160 px, and the last third
-            # without mosaic. Measured on the default world (ultralytics test mAP50, one run each,
-            # scripts/tune_recipe.py, when `validate` still used conf 0.001 and padded batches):
-            # from scratch, 18 epochs, lr0 0.002 -> 0.004 with mosaic closed for the last third
-            # 0.479 -> 0.543 (mosaic never: 0.521), 30 epochs 0.596 -> 0.633; fine-tuning v1
-            # for 8 epochs, lr0 0.0005 / 0.001 / 0.002 / 0.004: 0.628 / 0.634 / 0.649 / 0.628;
-            # but in the loop 0.002 moved guarded val slices past the gate's 0.05 limit (no
-            # promotion in 3 cycles), so fine-tunes keep 0.0005 (`finetune_lr`). Since then an
-            # optimizer step per batch (`nominal_batch` 16, ultralytics' nbs 64 accumulated four
-            # batches: 285 steps in the whole baseline) raised the 30-epoch baseline on seeds
-            # 0 / 1 / 2 from 0.553 / 0.577 / 0.596 to 0.663 / 0.670 / 0.661 at lr0 0.002 (0.647
-            # at 0.004, seed 0), with today's validation.
-            optimizer="AdamW",
-            lr0=0.002 if init_weights is None else self.finetune_lr,
-            warmup_epochs=1 if init_weights is None else 0,
-            scale=0.3,
-            close_mosaic=max(1, epochs // 3),
-        )
+        pretrained = init_weights is not None or own_weights
+        arguments = self._recipe(data_yaml, out_dir, epochs, amp, init_weights is None, pretrained)
         arguments.update(overrides)
         if on_epoch is not None:
             model.add_callback(
@@ -218,6 +172,70 @@ class UltralyticsDetector:
             epoch_seconds=clock.seconds,
             train_images=clock.images,
             threads=clock.threads,
+        )
+
+    def _autocast(self, model: Any) -> bool | str:
+        """The `amp` argument of a training: bf16 where the CPU computes it, else off."""
+        # bfloat16 autocast on a CPU that computes it natively: measured 1.6x faster forward and
+        # backward passes of YOLOv8n at 160 px (weights, optimiser and loss stay float32).
+        amp: bool | str = False
+        if self.device.lower() == "cpu" and cpu_training_precision(self.cpu_precision) == "bf16":
+            allow_cpu_bf16_autocast()
+            model.add_callback("on_train_start", use_float32_loss)
+            amp = "bf16"
+        return amp
+
+    def _recipe(
+        self,
+        data_yaml: Path,
+        out_dir: Path,
+        epochs: int,
+        amp: bool | str,
+        from_scratch: bool,
+        pretrained: bool,
+    ) -> dict[str, Any]:
+        """ultralytics' training arguments: the data, this detector's settings and the CPU recipe
+        (a first training from scratch, or a fine-tune from weights)."""
+        return dict(
+            data=str(data_yaml),
+            epochs=epochs,
+            imgsz=self.imgsz,
+            batch=self.batch,
+            nbs=self.nominal_batch,
+            workers=self.workers,
+            device=self.device,
+            seed=self.seed,
+            deterministic=True,
+            project=str(out_dir.parent),
+            name=out_dir.name,
+            exist_ok=True,
+            plots=False,
+            verbose=False,
+            amp=amp,
+            # ultralytics drops a loaded checkpoint's weights when pretrained=False: fine-tuning
+            # and a user's own .pt must say True; a yaml says False (nothing to load or fetch).
+            pretrained=pretrained,
+            val=False,
+            # Decoded images in memory: epochs after the first skip JPEG decoding.
+            cache="ram" if self.cache else False,
+            # Short CPU schedules: AdamW (a lower rate when fine-tuning), a short warm-up, milder
+            # scale jitter so that small, far objects stay visible at 160 px, and the last third
+            # without mosaic. Measured on the default world (ultralytics test mAP50, one run each,
+            # scripts/tune_recipe.py, when `validate` still used conf 0.001 and padded batches):
+            # from scratch, 18 epochs, lr0 0.002 -> 0.004 with mosaic closed for the last third
+            # 0.479 -> 0.543 (mosaic never: 0.521), 30 epochs 0.596 -> 0.633; fine-tuning v1
+            # for 8 epochs, lr0 0.0005 / 0.001 / 0.002 / 0.004: 0.628 / 0.634 / 0.649 / 0.628;
+            # but in the loop 0.002 moved guarded val slices past the gate's 0.05 limit (no
+            # promotion in 3 cycles), so fine-tunes keep 0.0005 (`finetune_lr`). Since then an
+            # optimizer step per batch (`nominal_batch` 16, ultralytics' nbs 64 accumulated four
+            # batches: 285 steps in the whole baseline) raised the 30-epoch baseline on seeds
+            # 0 / 1 / 2 from 0.553 / 0.577 / 0.596 to 0.663 / 0.670 / 0.661 at lr0 0.002 (0.647
+            # at 0.004, seed 0), with today's validation.
+            optimizer="AdamW",
+            lr0=0.002 if from_scratch else self.finetune_lr,
+            warmup_epochs=1 if from_scratch else 0,
+            scale=0.3,
+            close_mosaic=max(1, epochs // 3),
         )
 
     def _start_model(self, yolo: Any) -> Any:

@@ -106,6 +106,9 @@ class RayLabeler:
 
     def __init__(self, pool: RayPool, name: str) -> None:
         self.pool, self.name = pool, f"{name} on ray"
+        # As when the label check keyed on the name "truth": labels that come back from Ray
+        # workers are checked, whatever the workers' backend.
+        self.exact = False
 
     def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]:
         chunks = _chunks(images, 2 * len(self.pool.actors))

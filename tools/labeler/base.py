@@ -30,5 +30,8 @@ class Labeler(Protocol):
     """Labels images: each gets its detections (possibly none) or a LabelFailure."""
 
     name: str
+    # True when the labels are the boxes the generator itself placed (exact by construction):
+    # the loop then skips the label check against the incumbent detector.
+    exact: bool
 
     def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]: ...

@@ -67,6 +67,7 @@ class GroundedSamLabeler:
     """Zero-shot labels in the project's classes; weights load on first use."""
 
     name = "grounded-sam"
+    exact = False
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ class SceneTruthLabeler:
     """Reads the renderer's truth file beside each image; an image without one is a failure."""
 
     name = "truth"
+    exact = True
 
     def label(self, images: Sequence[GeneratedImage], classes: Sequence[str]) -> list[Label]:
         labels: list[Label] = []

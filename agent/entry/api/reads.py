@@ -17,6 +17,7 @@ from agent.entry.api.service import LoopService
 from agent.ports import Deps
 from agent.state import CycleRecord
 from evaluation.metrics import DetectionMetrics, EvaluationResult
+from storage.registry import ModelVersion
 
 MAX_EVENT_ID = 2**62  # SQLite integers are 64-bit: a larger cursor is a client error, not a 500
 # A stream lasts ten minutes at most; a client that wants more reconnects from its last event id
@@ -117,18 +118,7 @@ def reads_router(
 
     @router.get("/models", response_model=list[ModelRead])
     def get_models() -> list[ModelRead]:
-        return [
-            ModelRead(
-                name=m.name,
-                parent=m.parent,
-                status=m.status,
-                cycle=m.cycle,
-                reason=m.reason,
-                created_at=m.created_at.isoformat(),
-                val=_overall(EvaluationResult.recorded(m.metrics, "val")),
-            )
-            for m in deps.registry.models()
-        ]
+        return [_model_read(m) for m in deps.registry.models()]
 
     @router.get("/batches", response_model=list[BatchRead])
     def get_batches() -> list[BatchRead]:
@@ -162,22 +152,39 @@ def reads_router(
             )
         idle = streams.limits.idle_seconds
 
-        async def events() -> AsyncIterator[str]:
-            clock = asyncio.get_running_loop().time
-            last = max(after, last_event_id or 0)
-            deadline, quiet_since = clock() + seconds, clock()
-            yield ": connected\n\n"
-            while clock() < deadline:
-                if await request.is_disconnected():
-                    return
-                for event in await asyncio.to_thread(deps.registry.events, last, 100):
-                    last, quiet_since = event.id, clock()
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(event_read(event).model_dump())}\n\n"
-                if clock() - quiet_since >= idle:
-                    yield f": no event for {idle:g} s; reconnect with after={last}\n\n"
-                    return
-                await asyncio.sleep(0.25)
-
-        return EventStream(events(), streams)
+        lines = _event_lines(deps, request, max(after, last_event_id or 0), seconds, idle)
+        return EventStream(lines, streams)
 
     return router
+
+
+def _model_read(m: ModelVersion) -> ModelRead:
+    return ModelRead(
+        name=m.name,
+        parent=m.parent,
+        status=m.status,
+        cycle=m.cycle,
+        reason=m.reason,
+        created_at=m.created_at.isoformat(),
+        val=_overall(EvaluationResult.recorded(m.metrics, "val")),
+    )
+
+
+async def _event_lines(
+    deps: Deps, request: Request, last: int, seconds: float, idle: float
+) -> AsyncIterator[str]:
+    """The stream's text: events after `last` as they come, until `seconds` pass, the client
+    leaves, or none came for `idle` seconds."""
+    clock = asyncio.get_running_loop().time
+    deadline, quiet_since = clock() + seconds, clock()
+    yield ": connected\n\n"
+    while clock() < deadline:
+        if await request.is_disconnected():
+            return
+        for event in await asyncio.to_thread(deps.registry.events, last, 100):
+            last, quiet_since = event.id, clock()
+            yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(event_read(event).model_dump())}\n\n"
+        if clock() - quiet_since >= idle:
+            yield f": no event for {idle:g} s; reconnect with after={last}\n\n"
+            return
+        await asyncio.sleep(0.25)

@@ -114,7 +114,7 @@ def decisions_router(deps: Deps, service: LoopService, guarded: list[params.Depe
         if service.running:
             raise HTTPException(status.HTTP_409_CONFLICT, "The loop is still running.")
         try:
-            decision = service.driver.record_decision(batch_id, approved, by, reason)
+            decision = service.driver.write_decision(batch_id, approved, by, reason)
         except UnknownBatchError as error:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
         except BatchDecisionError as error:
