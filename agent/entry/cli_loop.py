@@ -41,6 +41,10 @@ def _observer(out: Console = console) -> Callable[[str, dict[str, Any]], None]:
             batch = update["batch"]
             scores = batch.scores.model_dump() if batch.scores else {}
             detail = f"{batch.kept} kept, " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        elif node == "check_hypotheses" and update.get("counterfactuals"):
+            checked = update["counterfactuals"]
+            detail = "; ".join(f"{name}: {v}" for name, v in checked.verdicts().items())
+            detail = f"{detail} ({checked.seconds:.0f} s)" if detail else "nothing to check"
         elif node == "gate_candidate" and update.get("gate"):
             verdict = update["gate"]
             detail = ("PROMOTED " if verdict.promote else "kept incumbent: ") + "; ".join(
