@@ -153,21 +153,28 @@ def check_hypothesis(
             continue
         mask = slice_mask(objects.bins, failure.conditions)
         misses, controls = slice_objects(objects.table, mask, objects.paths)
-        check.factors.append(
-            check_factor(
-                deps.detector,
-                weights_of(deps, state.incumbent),
-                name,
-                factor,
-                misses + controls,
-                objects.boxes,
-                objects.labels,
-                out_dir / attribute,
-                objects.table.values,
-                deps.settings.evaluation.conf_threshold,
-            )
+        checked = check_factor(
+            deps.detector,
+            weights_of(deps, state.incumbent),
+            name,
+            factor,
+            misses + controls,
+            objects.boxes,
+            objects.labels,
+            out_dir / attribute,
+            objects.table.values,
+            deps.settings.evaluation.conf_threshold,
         )
+        check.factors.append(in_workspace(checked, deps.workspace.root))
     return check
+
+
+def in_workspace(check: FactorCheck, root: Path) -> FactorCheck:
+    """The check with its strip named relative to the workspace folder, so that a copied or
+    moved workspace still finds it (readers join it to their workspace's root)."""
+    if check.strip is None:
+        return check
+    return check.model_copy(update={"strip": Path(check.strip).relative_to(root).as_posix()})
 
 
 def result_path(deps: Deps, state: LoopState) -> Path:
