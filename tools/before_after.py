@@ -27,6 +27,11 @@ NEUTRAL = (110, 110, 110)
 BOX = (255, 210, 0)
 BACKGROUND = (30, 30, 30)
 PAD = (90, 90, 90)  # outside the image
+# How to read a strip, wherever one is shown.
+LEGEND = (
+    "originals above, after the edit below, framed green where the detector found the object "
+    "after the edit and red where it still missed it"
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from agent.bootstrap import build_deps
 from agent.control.queries import review_summary, waiting_batch_id
 from agent.control.runner import LoopDriver
 from agent.settings import Settings
+from tools.before_after import LEGEND
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
 REVIEW_PANEL = "failforge_review_panel"  # the panel's name in the plugin, opened by `failforge app`
@@ -172,10 +173,7 @@ def _batch_tables(batch: dict[str, Any], workspace: Path | None = None) -> list[
     ]
 
 
-STRIPS_LEGEND = (
-    "Before/after strips, a few misses each: originals above, after the edit below, framed "
-    "green where the incumbent found the miss after the edit and red where it still missed it"
-)
+STRIPS_LEGEND = f"Before/after strips, a few misses each: {LEGEND}"
 
 
 def strip_files(checks: list[dict[str, Any]], workspace: Path | None) -> list[tuple[str, Path]]:

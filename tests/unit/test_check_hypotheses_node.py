@@ -166,3 +166,36 @@ def test_the_panel_and_status_show_each_verdict_with_its_figures(tmp_path: Path)
         if result is None:  # written well before the current loop's, whatever the clock's grain
             os.utime(path, (path.stat().st_atime - 60, path.stat().st_mtime - 60))
     assert latest_checks(deps) == outcome.waiting.hypothesis_checks
+
+
+def test_the_report_and_status_show_each_strip(tmp_path: Path) -> None:
+    from agent.control.report import _checks_section
+    from agent.entry.cli import _print_status
+    from agent.entry.cli_common import console
+
+    deps = fake_deps(tmp_path, FakeWork())
+    deps.registry.add_model("v1", tmp_path / "v1.pt", None, "incumbent", {})
+    outcome = LoopDriver(deps).start(cycles=1, budget=100, auto_approve=False)
+    assert outcome.state is not None and outcome.state.counterfactuals is not None
+    path = result_path(deps, outcome.state)  # where the real step stores its result
+    path.write_text(outcome.state.counterfactuals.model_dump_json())
+    [line] = outcome.state.counterfactuals.lines()
+    assert line.strip is not None
+    strip = deps.workspace.root / line.strip
+    assert strip.is_file()
+
+    # The report (reports/report.md) shows the strip beside its check, found from its folder.
+    record = CycleRecord(
+        cycle=1, batch_id=None, approved=True, images=4, candidate=None, promoted=False
+    )
+    state = outcome.state.model_copy(update={"history": [record]})
+    [row] = [r for r in _checks_section(deps, state) if r.startswith("| 1 |")]
+    image = f"../{line.strip}"
+    assert row.endswith(f"| ![before/after]({image}) |")
+    assert (deps.workspace.reports_dir / image).resolve() == strip.resolve()
+
+    # `failforge status` names the file, whole on its line.
+    with console.capture() as captured:
+        _print_status(deps, "test")
+    shown = captured.get().splitlines()
+    assert f"  brightness=low (lighting=night): {strip.resolve()}" in shown
