@@ -2,7 +2,8 @@
 
 Run once per (loop, cycle): the result is written to the cycle's folder and read back when the
 step runs again (a resumed node restarts from its top), so a kill after it finished costs no
-second round of edits and predictions.
+second round of edits and predictions. Each checked factor's before/after strip is written
+beside its edited images before the result, and named on it relative to the workspace folder.
 """
 
 from __future__ import annotations
