@@ -145,6 +145,12 @@ class FactorCheck(BaseModel):
     difference: DifferenceInterval | None = None
     verdict: Verdict
     reason: str = Field(description="the verdict in one sentence, with its figures")
+    strip: str | None = Field(
+        None,
+        description="a PNG of a few edited misses: originals above, edits below, framed green "
+        "where found after the edit and red where still missed (relative to the workspace "
+        "folder when the loop's step wrote it); None when no miss was edited",
+    )
 
 
 class HypothesisCheck(BaseModel):
@@ -194,6 +200,7 @@ class CounterfactualResult(BaseModel):
                 low=factor.difference.low if factor.difference else None,
                 high=factor.difference.high if factor.difference else None,
                 reason=factor.reason,
+                strip=factor.strip,
             )
             for check in self.checks
             for factor in check.factors
@@ -215,6 +222,11 @@ class VerdictLine(BaseModel):
     low: float | None
     high: float | None
     reason: str
+    strip: str | None = Field(
+        None,
+        description="before/after strip of a few edited misses (PNG, relative to the workspace "
+        "folder); None when no miss was edited",
+    )
 
     def text(self) -> str:
         """The line in words: `slice (blamed): verdict, edit 40% vs placebo 5% (+0.35, ...)`."""

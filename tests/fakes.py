@@ -22,6 +22,8 @@ from agent.results import Discovery, Generation, Labelling, Scoring, Training
 from agent.settings import Settings
 from agent.state import Decision, LoopState
 from agent.steps import batch_id_for
+from agent.steps.counterfactual_check import STRIP_NAME
+from agent.steps.counterfactuals import result_path
 from evaluation.counterfactual import CounterfactualResult, EditArm, HypothesisCheck, decide, wilson
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
@@ -31,6 +33,7 @@ from storage.refs import SampleRef
 from storage.registry import Registry
 from storage.workspace import Workspace
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
+from tools.before_after import BeforeAfter, write_strip
 from tools.convert import make_detections
 from tools.detector.base import TrainResult
 from tools.generator.base import GenerationRequest
@@ -136,6 +139,7 @@ class FakeWork:
             edit_found,
             placebo_found,
         )
+        factor.strip = self._strip(state)
         return CounterfactualResult(
             loop_id=state.loop_id,
             cycle=state.cycle,
@@ -143,6 +147,17 @@ class FakeWork:
             checks=[HypothesisCheck(slice_name="brightness=low", factors=[factor])],
             seconds=0.5,
         )
+
+    def _strip(self, state: LoopState) -> str:
+        """Where the real step puts a checked factor's strip: two dark misses, brightened, the
+        first found after the edit."""
+        folder = result_path(self._deps, state).parent / "00" / "brightness"
+        image = np.full((64, 64, 3), 20, np.uint8)
+        box = np.array([24.0, 24.0, 40.0, 40.0])
+        pairs = [BeforeAfter(image, box, image + 120, box, found) for found in (True, False)]
+        written = write_strip(pairs, folder / STRIP_NAME)
+        assert written is not None
+        return written.relative_to(self._deps.workspace.root).as_posix()
 
     def plan(self, state: LoopState) -> list[GenerationRequest]:
         self._start("plan")

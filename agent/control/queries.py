@@ -133,6 +133,7 @@ def review_summary(driver: LoopDriver) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "incumbent": incumbent.name if incumbent else None,
         "loop_id": loop_id,
+        "workspace": str(deps.workspace.root.resolve()),  # what the checks' strips are under
         "cycle": state.cycle if state else None,
         "finished": outcome.finished if outcome else None,
         "stop_reason": outcome.stop_reason if outcome else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from agent.steps.predictions import predict_and_evaluate
 from evaluation.bench_report import nan_if_missing
 from evaluation.counterfactual import CounterfactualResult
 from evaluation.metrics import DetectionMetrics, EvaluationResult
+from tools.before_after import LEGEND
 
 
 def ensure_test_metrics(deps: Deps, model: str) -> dict[str, Any]:
@@ -266,7 +268,10 @@ def _checks_section(deps: Deps, state: LoopState) -> list[str]:
             continue
         for line in CounterfactualResult.model_validate_json(path.read_text()).lines():
             after = record.outcomes.get(line.slice, "-")
-            rows.append(f"| {record.cycle} | {line.text()} | {line.hypothesis} | {after} |")
+            strip = _strip_image(deps, line.strip)
+            rows.append(
+                f"| {record.cycle} | {line.text()} | {line.hypothesis} | {after} | {strip} |"
+            )
     if not rows:
         return []
     return [
@@ -274,9 +279,19 @@ def _checks_section(deps: Deps, state: LoopState) -> list[str]:
         "## Hypotheses checked before planning",
         "",
         "Misses of each slice edited to remove the blamed factor, against a placebo edit of the "
-        "same strength; the hypothesis' outcome after the gate beside it.",
+        "same strength; the hypothesis' outcome after the gate beside it. Each strip shows a few "
+        f"misses: {LEGEND}.",
         "",
-        "| cycle | check (edit vs placebo, 95% CI) | hypothesis | after the gate (val recall) |",
-        "|---|---|---|---|",
+        "| cycle | check (edit vs placebo, 95% CI) | hypothesis | after the gate (val recall) "
+        "| before/after |",
+        "|---|---|---|---|---|",
         *rows,
     ]
+
+
+def _strip_image(deps: Deps, strip: str | None) -> str:
+    """A check's before/after strip as a markdown image, its path relative to the report."""
+    if strip is None:
+        return "-"
+    relative = os.path.relpath(deps.workspace.root / strip, deps.workspace.reports_dir)
+    return f"![before/after]({Path(relative).as_posix()})"

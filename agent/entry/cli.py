@@ -87,6 +87,18 @@ def _print_status(deps: Any, split: str) -> None:
     console.print(status_table(payload))
     if payload["hypothesis_checks"]:
         console.print(checks_table(payload["hypothesis_checks"]))
+        _print_strips(payload["hypothesis_checks"], deps.workspace.root)
+
+
+def _print_strips(checks: list[dict[str, Any]], workspace: Path) -> None:
+    """Each check's before/after strip as its file, whole on its line (to open or copy)."""
+    from agent.entry.review import STRIPS_LEGEND, strip_files
+
+    strips = strip_files(checks, workspace.resolve())
+    if strips:
+        console.print(f"{STRIPS_LEGEND}:", markup=False)
+    for label, path in strips:
+        console.print(f"  {label}: {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

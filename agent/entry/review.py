@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from agent.bootstrap import build_deps
 from agent.control.queries import review_summary, waiting_batch_id
 from agent.control.runner import LoopDriver
 from agent.settings import Settings
+from tools.before_after import LEGEND
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
 REVIEW_PANEL = "failforge_review_panel"  # the panel's name in the plugin, opened by `failforge app`
@@ -119,7 +121,7 @@ def review_markdown(summary: dict[str, Any]) -> str:
         f"{batch['label_flagged']} flagged by label QA. Tag an image `reject` to leave it out.",
         _label_errors_line(batch),
         _as_asked_line(batch),
-        *_batch_tables(batch),
+        *_batch_tables(batch, Path(summary["workspace"]) if summary.get("workspace") else None),
     ]
     if batch["earlier_outcomes"]:
         lines.append(
@@ -132,8 +134,9 @@ def review_markdown(summary: dict[str, Any]) -> str:
     return "\n\n".join(lines)
 
 
-def _batch_tables(batch: dict[str, Any]) -> list[str]:
-    """The batch's hypotheses, target slices and quality scores, a markdown table each."""
+def _batch_tables(batch: dict[str, Any], workspace: Path | None = None) -> list[str]:
+    """The batch's hypotheses, their checks, target slices and quality scores, a markdown
+    table each (the checks' strips named as files under `workspace`)."""
     hypotheses = [
         "| hypothesis | why | blamed conditions | confidence |",
         "|---|---|---|---|",
@@ -164,15 +167,44 @@ def _batch_tables(batch: dict[str, Any]) -> list[str]:
     ]
     return [
         "\n".join(hypotheses),
-        checks_markdown(batch.get("hypothesis_checks") or []),
+        checks_markdown(batch.get("hypothesis_checks") or [], workspace),
         "\n".join(slices),
         "\n".join(scores),
     ]
 
 
-def checks_markdown(checks: list[dict[str, Any]]) -> str:
+STRIPS_LEGEND = f"Before/after strips, a few misses each: {LEGEND}"
+
+
+def strip_files(checks: list[dict[str, Any]], workspace: Path | None) -> list[tuple[str, Path]]:
+    """(`slice (blamed)`, file) for each check line with a before/after strip; its path is
+    relative to the workspace folder (joined to `workspace` when given)."""
+    return [
+        (f"{c['slice']} ({c['blamed'] or '-'})", (workspace or Path()) / c["strip"])
+        for c in checks
+        if c.get("strip")
+    ]
+
+
+def strip_images(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, PNG data URI) for each strip of the waiting batch's checks, for the App's panel:
+    its markdown shows no `data:` image (FiftyOne renders panel markdown with react-markdown,
+    which lets only http, https, mailto and tel through), an image view does. A strip whose
+    file is gone is left out."""
+    batch = summary.get("batch") or {}
+    root = Path(summary["workspace"]) if summary.get("workspace") else None
+    shown = []
+    for label, path in strip_files(batch.get("hypothesis_checks") or [], root):
+        if path.is_file():
+            encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+            shown.append((f"Before/after: {label}", f"data:image/png;base64,{encoded}"))
+    return shown
+
+
+def checks_markdown(checks: list[dict[str, Any]], workspace: Path | None = None) -> str:
     """Each hypothesis as tested on its misses before planning: misses found after removing the
-    blamed factor and after a placebo of the same strength, the difference's 95% interval."""
+    blamed factor and after a placebo of the same strength, the difference's 95% interval; then
+    the file of each line's before/after strip."""
     if not checks:
         return ""
     rows = [
@@ -189,7 +221,11 @@ def checks_markdown(checks: list[dict[str, Any]]) -> str:
                 f"{c['difference']:+.2f} ({c['low']:+.2f} to {c['high']:+.2f})"
             )
         rows.append(f"| {c['slice']} | {c['blamed'] or '-'} | {figures} | **{c['verdict']}** |")
-    return "\n".join(rows)
+    strips = strip_files(checks, workspace)
+    if not strips:
+        return "\n".join(rows)
+    listed = [f"- {label}: `{path}`" for label, path in strips]
+    return "\n".join(rows) + f"\n\n{STRIPS_LEGEND}:\n\n" + "\n".join(listed)
 
 
 def _label_errors_line(batch: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from evaluation.counterfactual import EditArm, FactorCheck, decide, unchecked, wilson
 from evaluation.slices import match_found
+from tools.before_after import BeforeAfter, write_strip
 from tools.convert import make_detections
 from tools.detector.base import Detector
 from tools.generator.counterfactual_edits import (
@@ -34,6 +35,10 @@ from tools.image_attributes import PIXEL_MEASURES
 # The placebo aims at a band of this many val objects (as a share) around its rank: a band,
 # not a point, so that the edit search can land in it.
 PLACEBO_BAND = 0.05
+# Misses shown to the reviewer per checked factor, before and after its edit: enough to see
+# what the edit did, few enough to read at a glance.
+STRIP_PAIRS = 4
+STRIP_NAME = "strip.png"
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,36 @@ def _arm(
     )
 
 
+def _strip(
+    edits: _Made,
+    after: dict[SliceObject, bool],
+    misses: list[SliceObject],
+    truths: dict[str, np.ndarray],
+    path: Path,
+) -> Path | None:
+    """Up to `STRIP_PAIRS` misses, evenly spaced over the slice (the same ones on a rerun),
+    each cropped from its image and from the edit, written as one strip at `path`."""
+    if not misses:
+        return None
+    picks = np.unique(np.linspace(0, len(misses) - 1, min(STRIP_PAIRS, len(misses))).round())
+    unit_of = {o: k for k, unit in enumerate(edits.units) for o in unit.objects}
+    pairs = []
+    for pick in picks.astype(int):
+        miss = misses[pick]
+        image = edits.images[unit_of[miss]]
+        row = int(np.flatnonzero(image.kept == miss.index)[0])
+        pairs.append(
+            BeforeAfter(
+                before=_read(miss.path),
+                before_box=truths[miss.sample_id][miss.index],
+                after=image.image,
+                after_box=image.boxes[row],
+                found=after[miss],
+            )
+        )
+    return write_strip(pairs, path)
+
+
 def check_factor(
     detector: Detector,
     weights: Path,
@@ -207,7 +242,8 @@ def check_factor(
     seed: int = 0,
 ) -> FactorCheck:
     """Remove `factor` from the images of the slice's `objects`, and apply a placebo of the same
-    strength to the same images; run the incumbent on both and decide.
+    strength to the same images; run the incumbent on both and decide. A strip of a few misses
+    before and after the edit is written as `out_dir / STRIP_NAME` and named on the check.
 
     `truths`: each sample's (N, 4) xyxy boxes, `labels` their class ids (N,), in the order of
     `SliceObject.index`; `population`: every val object's value of each attribute (what
@@ -225,7 +261,8 @@ def check_factor(
     target = f"{factor.target[0]:.3g}-{factor.target[1]:.3g}"
     how = f"{factor.attribute} moved into {target}"
     sham_how = f"{factor.placebo} moved as far through the val objects, up and down in turn"
-    return decide(
+    strip = _strip(edits, after_edit, misses, truths, out_dir / STRIP_NAME)
+    checked = decide(
         slice_name,
         factor.attribute,
         factor.blamed,
@@ -234,3 +271,4 @@ def check_factor(
         np.array([after_edit[o] for o in misses], bool),
         np.array([after_sham[o] for o in misses], bool),
     )
+    return checked.model_copy(update={"strip": None if strip is None else str(strip)})

@@ -2,7 +2,8 @@
 
 Run once per (loop, cycle): the result is written to the cycle's folder and read back when the
 step runs again (a resumed node restarts from its top), so a kill after it finished costs no
-second round of edits and predictions.
+second round of edits and predictions. Each checked factor's before/after strip is written
+beside its edited images before the result, and named on it relative to the workspace folder.
 """
 
 from __future__ import annotations
@@ -153,21 +154,28 @@ def check_hypothesis(
             continue
         mask = slice_mask(objects.bins, failure.conditions)
         misses, controls = slice_objects(objects.table, mask, objects.paths)
-        check.factors.append(
-            check_factor(
-                deps.detector,
-                weights_of(deps, state.incumbent),
-                name,
-                factor,
-                misses + controls,
-                objects.boxes,
-                objects.labels,
-                out_dir / attribute,
-                objects.table.values,
-                deps.settings.evaluation.conf_threshold,
-            )
+        checked = check_factor(
+            deps.detector,
+            weights_of(deps, state.incumbent),
+            name,
+            factor,
+            misses + controls,
+            objects.boxes,
+            objects.labels,
+            out_dir / attribute,
+            objects.table.values,
+            deps.settings.evaluation.conf_threshold,
         )
+        check.factors.append(in_workspace(checked, deps.workspace.root))
     return check
+
+
+def in_workspace(check: FactorCheck, root: Path) -> FactorCheck:
+    """The check with its strip named relative to the workspace folder, so that a copied or
+    moved workspace still finds it (readers join it to their workspace's root)."""
+    if check.strip is None:
+        return check
+    return check.model_copy(update={"strip": Path(check.strip).relative_to(root).as_posix()})
 
 
 def result_path(deps: Deps, state: LoopState) -> Path:

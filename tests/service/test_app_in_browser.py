@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,25 @@ from agent.entry.review import PLUGINS_DIR, REVIEW_PANEL
 from agent.settings import Settings
 from tests.browser import click, free_port, headless_chromium, needs_chromium, wait_for_text
 from tests.fakes import FakeWork
+from tools.before_after import strip_size
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), needs_chromium]
+
+
+def drawn_images(browser: Any, prefix: str, wait: float = 30) -> list[list[int]]:
+    """(natural width, height) of each image on the page whose source starts with `prefix`,
+    once the browser has decoded them all (an image it cannot show has no natural size)."""
+    script = (
+        "return Array.from(document.images).filter(i => i.src.startsWith(arguments[0]))"
+        ".map(i => [i.complete ? i.naturalWidth : -1, i.naturalHeight]);"
+    )
+    deadline, sizes = time.monotonic() + wait, []
+    while time.monotonic() < deadline:
+        sizes = browser.execute_script(script, prefix)
+        if sizes and all(width > 0 for width, _ in sizes):
+            break
+        time.sleep(1)
+    return [list(size) for size in sizes]
 
 
 @pytest.fixture
@@ -46,6 +64,9 @@ def test_a_reviewer_sees_the_waiting_batch_in_the_app(
         text = wait_for_text(browser, f"waiting for a decision on {waiting.batch_id}")
         assert "brightness=low" in text and "unrealistic" in text
         assert "Approve batch" in text and "Reject batch" in text
+        # The check's before/after strip, drawn by the browser at the file's own size.
+        assert "Before/after: brightness=low (lighting=night)" in text
+        assert drawn_images(browser, "data:image/png;base64,") == [list(strip_size(2))]
         # Approve in the App: the operator's form, prefilled with the batch, then Execute.
         with contextlib.suppress(AssertionError):  # FiftyOne's own advert, over the panel
             click(browser, "Dismiss", wait=5)

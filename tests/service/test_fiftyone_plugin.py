@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -144,6 +145,35 @@ def test_the_review_panel_shows_the_waiting_batch_and_why(
         ("open_dataset", {"dataset": "ff-synthetic"}),
         ("set_view", {"name": f"batch {waiting.batch_id}"}),
     ]
+
+
+def test_the_review_panel_shows_each_checks_before_after_strip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.entry.plugins.failforge_review import ReviewPanel
+
+    deps = _panel_workspace(tmp_path, monkeypatch)
+    waiting = LoopDriver(deps).start(cycles=1, budget=10, auto_approve=False).waiting
+    assert waiting is not None
+    [line] = waiting.hypothesis_checks
+    assert line.strip is not None
+    strip = deps.workspace.root / line.strip
+    panel = ReviewPanel()
+    ctx = SimpleNamespace(panel=SimpleNamespace(state=_State()), ops=_Ops(), params={})
+    panel.on_load(ctx)
+    shown = panel.render(ctx).to_json()["type"]["properties"]
+    # Named in the review's text, as the file it is...
+    assert f"- brightness=low (lighting=night): `{strip.resolve()}`" in shown["review"]["default"]
+    # ...and shown as an image: the file's own bytes, in an image view.
+    image = shown["strip_0"]
+    assert image["view"]["name"] == "ImageView"
+    assert image["view"]["label"] == "Before/after: brightness=low (lighting=night)"
+    prefix = "data:image/png;base64,"
+    assert image["default"].startswith(prefix)
+    assert base64.b64decode(image["default"][len(prefix) :]) == strip.read_bytes()
+    # A strip whose file is gone is left out, and the panel still draws.
+    strip.unlink()
+    assert "strip_0" not in panel.render(ctx).to_json()["type"]["properties"]
 
 
 class _CountingState(_State):

@@ -54,6 +54,10 @@ def test_the_approval_payload_carries_each_verdict_with_its_figures(tmp_path: Pa
     assert (line.misses, line.edit_recovered, line.placebo_recovered) == (20, 0.6, 0.05)
     assert line.low is not None and line.high is not None and 0 < line.low < 0.55 < line.high
     assert "60% of 20 misses" in line.text()
+    # The strip the check wrote, named relative to the workspace folder.
+    assert outcome.state is not None
+    assert line.strip == f"cycles/1/counterfactual/{outcome.state.loop_id}/00/brightness/strip.png"
+    assert (deps.workspace.root / line.strip).read_bytes().startswith(b"\x89PNG")
 
 
 CHILD = """
@@ -143,17 +147,55 @@ def test_the_panel_and_status_show_each_verdict_with_its_figures(tmp_path: Path)
     outcome = LoopDriver(deps).start(cycles=1, budget=100, auto_approve=False)
     assert outcome.waiting is not None and outcome.state is not None
     lines = [line.model_dump(mode="json") for line in outcome.waiting.hypothesis_checks]
-    row = checks_markdown(lines).splitlines()[-1]
+    shown = checks_markdown(lines, deps.workspace.root).splitlines()
+    [row] = [r for r in shown if r.startswith("| brightness=low |")]
     assert row.startswith("| brightness=low | lighting=night | 60% of 20 | 5% | +0.55 (")
     assert row.endswith("| **supported** |")
+    # Below the table, the line's before/after strip as the file it is.
+    strip = deps.workspace.root / lines[0]["strip"]
+    assert shown[-1] == f"- brightness=low (lighting=night): `{strip}`"
+    assert strip.is_file()
     # `failforge status` reads the newest result the check wrote, whichever loop wrote it.
     assert latest_checks(deps) == []
     older = outcome.state.model_copy(update={"loop_id": "old", "cycle": 3})
     for state, result in ((older, None), (outcome.state, outcome.state.counterfactuals)):
         path = result_path(deps, state)
-        path.parent.mkdir(parents=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         written = result or CounterfactualResult(loop_id="old", cycle=3, incumbent="v0")
         path.write_text(written.model_dump_json())
         if result is None:  # written well before the current loop's, whatever the clock's grain
             os.utime(path, (path.stat().st_atime - 60, path.stat().st_mtime - 60))
     assert latest_checks(deps) == outcome.waiting.hypothesis_checks
+
+
+def test_the_report_and_status_show_each_strip(tmp_path: Path) -> None:
+    from agent.control.report import _checks_section
+    from agent.entry.cli import _print_status
+    from agent.entry.cli_common import console
+
+    deps = fake_deps(tmp_path, FakeWork())
+    deps.registry.add_model("v1", tmp_path / "v1.pt", None, "incumbent", {})
+    outcome = LoopDriver(deps).start(cycles=1, budget=100, auto_approve=False)
+    assert outcome.state is not None and outcome.state.counterfactuals is not None
+    path = result_path(deps, outcome.state)  # where the real step stores its result
+    path.write_text(outcome.state.counterfactuals.model_dump_json())
+    [line] = outcome.state.counterfactuals.lines()
+    assert line.strip is not None
+    strip = deps.workspace.root / line.strip
+    assert strip.is_file()
+
+    # The report (reports/report.md) shows the strip beside its check, found from its folder.
+    record = CycleRecord(
+        cycle=1, batch_id=None, approved=True, images=4, candidate=None, promoted=False
+    )
+    state = outcome.state.model_copy(update={"history": [record]})
+    [row] = [r for r in _checks_section(deps, state) if r.startswith("| 1 |")]
+    image = f"../{line.strip}"
+    assert row.endswith(f"| ![before/after]({image}) |")
+    assert (deps.workspace.reports_dir / image).resolve() == strip.resolve()
+
+    # `failforge status` names the file, whole on its line.
+    with console.capture() as captured:
+        _print_status(deps, "test")
+    shown = captured.get().splitlines()
+    assert f"  brightness=low (lighting=night): {strip.resolve()}" in shown

@@ -1,6 +1,7 @@
 """The counterfactual check on a constructed case where darkness is the cause: a detector that misses
 exactly the dark objects. Brightening the misses finds them, a sharpness placebo of the same
-strength does not, enlarging them does not; the lit objects beside them are not lost."""
+strength does not, enlarging them does not; the lit objects beside them are not lost. A strip
+shows the reviewer a few misses before and after each edit."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from agent.steps.counterfactual_check import Factor, check_factor
+from agent.steps.counterfactual_check import STRIP_NAME, Factor, check_factor
 from agent.steps.counterfactuals import blamed_factors, factor_to_remove, slice_objects
 from evaluation.counterfactual import FactorCheck
 from evaluation.slices import ObjectTable, assign_bins, bin_edges, build_object_table
 from tests.unit.dark_world import DarkMissingDetector, Sample, make_dark_world
 from tools.analyst.base import Hypothesis
+from tools.before_after import FOUND, FRAME, GAP, MISSED, NEUTRAL, TILE, strip_size
 from tools.convert import make_detections
 
 WEIGHTS = Path("incumbent.pt")  # the fake reads pixels, never weights
@@ -98,6 +101,41 @@ def test_size_is_not_supported_when_darkness_is_the_cause(
     assert result.placebo.recovered.count == 0
     assert result.verdict == "not supported"
     assert result.difference is not None and result.difference.high < 0.2
+    # Enlarged, the misses stay missed: every edited tile of the strip is framed red.
+    assert result.strip == str(tmp_path / STRIP_NAME)
+    assert frames(Image.open(tmp_path / STRIP_NAME)) == ([NEUTRAL] * 4, [MISSED] * 4)
+
+
+def frames(strip: Image.Image) -> tuple[list[object], list[object]]:
+    """The frame colour of each tile: the originals' row, the edits' row."""
+    columns = range(0, strip.width, TILE + GAP)
+    top = [strip.getpixel((x + 1, 1)) for x in columns]
+    bottom = [strip.getpixel((x + 1, TILE + GAP + 1)) for x in columns]
+    return top, bottom
+
+
+def inner_luma(strip: Image.Image, row: int) -> float:
+    """Mean luma inside the frames of one row (0: originals, 1: edits)."""
+    grey = np.asarray(strip.convert("L"), np.float64)
+    top = row * (TILE + GAP) + FRAME
+    return float(grey[top : top + TILE - 2 * FRAME].mean())
+
+
+def test_the_strip_shows_four_misses_before_and_after_brightening(
+    world: tuple[list[Sample], ObjectTable], tmp_path: Path
+) -> None:
+    first = check(world, "brightness", tmp_path / "first")
+    path = tmp_path / "first" / STRIP_NAME
+    assert first.strip == str(path)
+    strip = Image.open(path)
+    assert strip.size == strip_size(4) == (4 * TILE + 3 * GAP, 2 * TILE + GAP)
+    # Every miss is found once brightened: the four edited tiles are framed green.
+    assert frames(strip) == ([NEUTRAL] * 4, [FOUND] * 4)
+    assert inner_luma(strip, 1) > inner_luma(strip, 0) + 40  # the edit brightened them
+    # Same inputs, same strip: a rerun shows the reviewer the same misses, pixel for pixel.
+    again = check(world, "brightness", tmp_path / "again")
+    assert (tmp_path / "again" / STRIP_NAME).read_bytes() == path.read_bytes()
+    assert again.strip == str(tmp_path / "again" / STRIP_NAME)
 
 
 def test_blamed_scene_conditions_are_checked_as_the_attribute_they_move() -> None:

@@ -1,6 +1,7 @@
 """The counterfactual step over a cycle's hypotheses: it reads the incumbent's val misses, checks
 each blamed factor, writes its result once per (loop, cycle) and, run again (a resumed node),
-reads it back without editing or predicting anything a second time."""
+reads it back without editing or predicting anything a second time. Each checked factor leaves
+one before/after strip in the workspace, named on its verdict line."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from typing import Any
 
 import numpy as np
 import supervision as sv
+from PIL import Image
 
 from agent.state import LoopState
+from agent.steps.counterfactual_check import STRIP_NAME
 from agent.steps.counterfactuals import check_hypotheses, result_path
 from evaluation.slices import FailureSlice, assign_bins, bin_edges, build_object_table
 from storage.refs import SampleRef
 from tests.fakes import fake_deps
 from tests.unit.dark_world import DarkMissingDetector, Sample, make_dark_world
 from tools.analyst.base import FailureAnalysis, Hypothesis
+from tools.before_after import strip_size
 from tools.convert import make_detections
 
 
@@ -112,3 +116,32 @@ def test_the_step_checks_each_factor_once_per_loop_and_cycle(tmp_path: Path) -> 
     assert detector.calls == 4
     assert other.cycle == 2
     assert other.checks[0].factors[0].verdict == "supported"
+
+
+def test_each_checked_factor_leaves_one_strip_named_on_its_line(tmp_path: Path) -> None:
+    samples = make_dark_world(tmp_path / "val")
+    detector = DarkMissingDetector()
+    predictions = detector.predict(Path("v1.pt"), [s.path for s in samples])
+    deps: Any = fake_deps(tmp_path / "ws")
+    deps.datasets, deps.detector = ValDatasets(samples, predictions), detector
+    state, _ = loop_state(samples, predictions)
+
+    result = check_hypotheses(deps, state)
+
+    darkness, overlap = result.checks[0].factors
+    # Relative to the workspace folder, beside the factor's edited images.
+    assert darkness.strip == f"cycles/1/counterfactual/loop-a/00/brightness/{STRIP_NAME}"
+    assert overlap.strip is None  # no edit removes overlap: nothing to show
+    assert [line.strip for line in result.lines()] == [darkness.strip, None]
+    written = deps.workspace.root / darkness.strip
+    assert Image.open(written).size == strip_size(4)
+    first = written.read_bytes()
+
+    # Killed before its result was stored, the step runs again from its top: the same strip,
+    # replaced in place, and no second file.
+    result_path(deps, state).unlink()
+    again = check_hypotheses(deps, state)
+
+    assert again.checks[0].factors[0].strip == darkness.strip
+    assert sorted(deps.workspace.root.rglob("strip*")) == [written]
+    assert written.read_bytes() == first

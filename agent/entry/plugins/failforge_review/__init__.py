@@ -159,12 +159,15 @@ class ReviewPanel(foo.Panel):
             ctx.ops.set_view(view=fo.load_dataset(summary["field_dataset"]).select(ids))
 
     def render(self, ctx: Any) -> Any:
-        from agent.entry.review import review_markdown
+        from agent.entry.review import review_markdown, strip_images
 
         summary = ctx.panel.state.summary or {}
         panel = types.Object()
         # Its own name: a panel shows state values under a property's name (`summary` is data).
         panel.md(review_markdown(summary), name="review")
+        # The checks' before/after strips: an image view shows a data URI, markdown does not.
+        for k, (label, uri) in enumerate(strip_images(summary)):
+            panel.str(f"strip_{k}", label=label, default=uri, view=types.ImageView(alt=label))
         panel.btn("refresh", label="Refresh", on_click=self.refresh)
         # The panel follows the loop by itself (a step, a decision from the CLI, a cycle's end);
         # the App's timer calls `refresh` in the App's server, which only reads the registry.
