@@ -51,7 +51,7 @@ class GateSettings(BaseModel):
     """
 
     min_gain: float = Field(
-        0.01, ge=0, description="least rise of the objective (target slices' val recall)"
+        0.01, ge=0, description="least rise of the objective (val recall, see objective)"
     )
     max_map_drop: float = Field(0.02, ge=0, description="largest fall of val mAP50 allowed")
     max_slice_drop: float = Field(
@@ -73,6 +73,21 @@ class GateSettings(BaseModel):
         "with confidence); evidence: the gain's interval above 0, a guarded slice blocks when "
         "Holm's procedure over all of them finds it fell and it fell beyond max_slice_drop, "
         "an inconclusive candidate is carried to the next cycle (docs: the loop, gate_candidate)",
+    )
+    objective: Literal["targets", "worst"] = Field(
+        "targets",
+        description="what the gain is measured on: targets, the mean val recall of the cycle's "
+        "target slices (what the loop aimed at); worst, the mean val recall of the union of "
+        "the incumbent's and the candidate's worst_slices worst single slices (each bin of an "
+        "attribute or class with at least loop.min_support val objects), measured fresh on "
+        "both models, so a candidate better where the detector is worst is promoted and one "
+        "with a new failure is not (evaluation/objective.py); either rule, same statistics",
+    )
+    worst_slices: int = Field(
+        2,
+        ge=1,
+        description="with objective worst: how many of each model's worst val slices the "
+        "objective holds (their union: between this and twice this many)",
     )
     guarded_slices: dict[str, float] = Field(
         default_factory=dict,

@@ -12,8 +12,9 @@ from agent.ports import Deps, Progress
 from agent.results import Training
 from agent.state import CarriedCandidate, LoopState
 from agent.steps.failures import ensure_val_predictions, val_object_table, weights_of
+from agent.steps.judging import CandidateJudge
 from agent.steps.predictions import export_items, predict_and_evaluate
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.gate import GateResult, ModelScorecard
 from evaluation.metrics import EvaluationResult
 from evaluation.scorecards import measure_scorecard, named_slices, single_slices
 from evaluation.slices import ObjectTable
@@ -159,7 +160,8 @@ def scorecard(
 
 
 def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> GateResult:
-    """Evaluate the candidate on val and promote it only if the gate says so (`gate.rule`)."""
+    """Evaluate the candidate on val and promote it only if the gate says so (`gate.rule`,
+    on `gate.objective`)."""
     record = deps.registry.model(candidate)
     assert record is not None
     metrics = predict_and_evaluate(deps, candidate, Path(record.path), ("val",), save_views=False)
@@ -176,40 +178,16 @@ def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> Gate
     carried = state.carried
     if carried is not None and (carried.incumbent != state.incumbent or carried.name == candidate):
         carried = None  # judged against another model: nothing to compare again
-    if settings.rule == "evidence":
-
-        def judge(card: ModelScorecard, again: tuple[str, GateResult] | None) -> GateResult:
-            return evidence_gate(
-                incumbent_card,
-                card,
-                list(targets),
-                settings.max_map_drop,
-                settings.max_slice_drop,
-                list(guarded),
-                settings.guarded_slices,
-                settings.confidence or 0.9,
-                again,
-            )
-
-        again = None
-        if carried is not None:
-            ensure_val_predictions(deps, carried.name)
-            table = val_object_table(deps, carried.name)
-            card = scorecard(deps, carried.name, table, state.bin_edges, slices)
-            again = (carried.name, judge(card, None))
-        result = judge(candidate_card, again)
-    else:
-        result = gate(
-            incumbent_card,
-            candidate_card,
-            list(targets),
-            settings.min_gain,
-            settings.max_map_drop,
-            settings.max_slice_drop,
-            {k: v for k, v in incumbent_card.slice_recall.items() if k in guarded},
-            settings.confidence,
-            settings.guarded_slices,
-        )
+    judge = CandidateJudge(
+        settings, deps.settings.loop.min_support, incumbent_card, list(targets), list(guarded)
+    )
+    again = None
+    if settings.rule == "evidence" and carried is not None:
+        ensure_val_predictions(deps, carried.name)
+        table = val_object_table(deps, carried.name)
+        card = scorecard(deps, carried.name, table, state.bin_edges, slices)
+        again = (carried.name, judge(card))
+    result = judge(candidate_card, again)
     _record_verdict(deps, candidate, carried, result)
     return result
 

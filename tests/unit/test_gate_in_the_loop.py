@@ -1,4 +1,5 @@
-"""The evidence gate in the loop on a tiny world: a carried candidate reaches the next cycle.
+"""The gate in the loop on a tiny world: a carried candidate reaches the next cycle, and the
+worst-slices objective reaches the verdict.
 
 Real FiftyOne, discovery and gate; the detector is `FakeDetector` (no training): each fine-tune
 starts from the incumbent's skill and adds `gain`, so two candidates trained from the same
@@ -61,3 +62,32 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
     # The event log says which verdict carried a candidate.
     gates = [e.payload for e in deps.registry.events() if e.kind == "gate"]
     assert [(g["candidate"], g["carried"]) for g in gates] == [("v2", True), ("v3", False)]
+
+
+def test_the_worst_slices_objective_reaches_the_loops_verdict(tmp_path: Path) -> None:
+    workspace, world = tmp_path / "ws", tmp_path / "world.yaml"
+    world.write_text(TINY_WORLD)
+    settings = {"loop": {"min_support": 3}, "gate": {"objective": "worst"}}
+    init_workspace(workspace, world, settings_values=settings)
+    deps = build_deps(Settings.load(workspace))
+    field = deps.datasets.field()
+    truth = dict(
+        zip(
+            [str(s.path) for s in deps.datasets.samples(field)],
+            deps.datasets.labels(field),
+            strict=True,
+        )
+    )
+    deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.3)
+    weights = detector.save(workspace / "models" / "v1" / "weights.pt", 0.5)
+    deps.registry.add_model("v1", weights, None, "incumbent", {})
+    outcome = LoopDriver(deps).start(cycles=1, budget=12, auto_approve=True)
+    while outcome.waiting is not None:
+        outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, True, "tester")
+    assert outcome.state is not None
+    (cycle,) = outcome.state.history
+    # The verdict names the slices it was judged on: single slices (no ' & '), two to four.
+    named = cycle.reasons[0].split("; objective: worst val slices ")[1].split(", ")
+    assert 2 <= len(named) <= 4 and all("=" in n and " & " not in n for n in named)
+    # The cycle's hypotheses are still its targets'.
+    assert cycle.targets and set(cycle.outcomes) == set(cycle.targets)

@@ -1,0 +1,73 @@
+"""One candidate judged against the incumbent's val scorecard by the configured gate: its rule
+(`gate.rule`) on its objective (`gate.objective`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.settings.thresholds import GateSettings
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.objective import restated, worst_slices
+
+
+@dataclass(frozen=True)
+class CandidateJudge:
+    """The gate as configured, against one incumbent: called on a candidate's scorecard (and,
+    for the evidence rule, a carried candidate's name and verdict), it returns the verdict.
+
+    `targets` are the cycle's target slices, `guarded` the single slices of every attribute
+    bin and class (guarded by both rules, and the slices the `worst` objective picks from).
+    """
+
+    settings: GateSettings
+    min_support: int
+    incumbent: ModelScorecard
+    targets: list[str]
+    guarded: list[str]
+
+    def __call__(
+        self, candidate: ModelScorecard, carried: tuple[str, GateResult] | None = None
+    ) -> GateResult:
+        if self.settings.objective == "targets":
+            return self._rule(candidate, self.targets, carried)
+        slices = worst_slices(
+            self.incumbent,
+            candidate,
+            self.guarded,
+            self.settings.worst_slices,
+            self.min_support,
+        )
+        result = self._rule(candidate, slices, carried)
+        return restated(result, self.incumbent, candidate, self.targets, slices)
+
+    def _rule(
+        self,
+        candidate: ModelScorecard,
+        objective: list[str],
+        carried: tuple[str, GateResult] | None,
+    ) -> GateResult:
+        """The configured rule with `objective` as the slices whose mean recall must rise."""
+        settings, incumbent = self.settings, self.incumbent
+        if settings.rule == "evidence":
+            return evidence_gate(
+                incumbent,
+                candidate,
+                objective,
+                settings.max_map_drop,
+                settings.max_slice_drop,
+                self.guarded,
+                settings.guarded_slices,
+                settings.confidence or 0.9,
+                carried,
+            )
+        return gate(
+            incumbent,
+            candidate,
+            objective,
+            settings.min_gain,
+            settings.max_map_drop,
+            settings.max_slice_drop,
+            {k: v for k, v in incumbent.slice_recall.items() if k in self.guarded},
+            settings.confidence,
+            settings.guarded_slices,
+        )
