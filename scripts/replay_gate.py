@@ -3,17 +3,21 @@
 For every candidate a benchmark trained (every arm, seed and cycle under each `OUT`), the gate
 is decided again from the stored val predictions: by the workspace's own rule (today's
 default, the fixed margins), by the margin rule with per-slice confidence bounds, and by the
-evidence rule (`gate.rule: evidence`). Each decision is graded on `test`: a candidate is
+evidence rule (`gate.rule: evidence`), each on the cycle's targets; and by the margin and the
+evidence rule on the worst val slices (`gate.objective: worst`: the union of the incumbent's
+and the candidate's `gate.worst_slices` worst single slices with `loop.min_support` objects,
+columns `worst` and `ev.worst`), from the same stored scorecards. Each decision is graded on
+`test`: a candidate is
 better than its incumbent when the recall of the benchmark's two pre-registered worst slices
 rose and overall mAP50 fell by no more than 0.01. `test` never drives a decision in the
 product; here it only grades them. A false hold is a better candidate not promoted; a false
 promotion, a candidate not better that was promoted.
 
 The runs followed the gate they were run with, so each candidate is judged against the
-incumbent it really had. The evidence rule's carry is replayed where the history allows it:
-a candidate it carries is promoted with the next one when the next stored candidate has the
-same incumbent and both are better on val (the evidence rule's two-cycle rule); otherwise a
-carried candidate counts as held.
+incumbent it really had. The evidence rule's carry is replayed where the history allows it
+(for each objective apart): a candidate it carries is promoted with the next one when the next
+stored candidate has the same incumbent and both are better on val (the evidence rule's
+two-cycle rule); otherwise a carried candidate counts as held.
 
     .venv/bin/python scripts/replay_gate.py runs/default runs/rare-far-fog [--arms a,b]
 """
@@ -28,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-RULES = ("today", "bound", "evidence")
+RULES = ("today", "bound", "evidence", "worst", "evidence_worst")
+# The evidence rules, each with its own carry: the objective each judges on.
+EVIDENCE = {"evidence": "targets", "evidence_worst": "worst"}
 
 
 def worst2(test: dict[str, Any], worst: list[str]) -> float | None:
@@ -54,7 +60,7 @@ def replay_arm(folder: Path, worst: list[str], confidence: float) -> list[dict[s
     loop_id = current.loop_id if current else None
     state = current.state if current else None
     rows: list[dict[str, Any]] = []
-    carried: tuple[str, str] | None = None  # the evidence rule's carried (candidate, incumbent)
+    carried: dict[str, tuple[str, str]] = {}  # per evidence rule: carried (candidate, incumbent)
     for record in state.history if state else []:
         if record.candidate:
             assert loop_id is not None
@@ -78,16 +84,16 @@ def replay_candidate(
     record: Any,
     worst: list[str],
     confidence: float,
-    carried: tuple[str, str] | None,
-) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    carried: dict[str, tuple[str, str]],
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     """One candidate judged by each rule against its incumbent on the cycle's own targets and
-    guards (read back from the stored discovery), graded on test; and what the evidence rule
-    carries to the next candidate."""
-    from agent.control.report import ensure_test_metrics
+    guards (read back from the stored discovery), or on the worst val slices, graded on test;
+    and what each evidence rule carries to the next candidate."""
     from agent.results import Discovery
     from agent.steps.failures import ensure_val_predictions, val_object_table
+    from agent.steps.judging import CandidateJudge
     from agent.steps.training import scorecard
-    from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+    from evaluation.gate import ModelScorecard, gate
     from evaluation.scorecards import named_slices, single_slices
 
     settings = deps.settings.gate
@@ -107,45 +113,51 @@ def replay_candidate(
 
     before, after = card(candidate.parent), card(candidate.name)
 
-    def evidence(card_after: ModelScorecard, again: tuple[str, GateResult] | None) -> GateResult:
-        level = settings.confidence or confidence
-        return evidence_gate(
-            before,
-            card_after,
-            targets,
-            settings.max_map_drop,
-            settings.max_slice_drop,
-            list(guarded),
-            limits,
-            level,
-            again,
-        )
+    def judge(rule: str, objective: str) -> CandidateJudge:
+        level = settings.confidence or confidence if rule == "evidence" else settings.confidence
+        update = {"rule": rule, "objective": objective, "confidence": level}
+        as_set = settings.model_copy(update=update)
+        return CandidateJudge(as_set, deps.settings.loop.min_support, before, targets, [*guarded])
 
-    again = None
-    if carried is not None and carried[1] == candidate.parent:
-        again = (carried[0], evidence(card(carried[0]), None))
-    verdict = evidence(after, again)
+    verdicts, carries = {}, {}
+    for name, objective in EVIDENCE.items():
+        again = None
+        if name in carried and carried[name][1] == candidate.parent:
+            again = (carried[name][0], judge("evidence", objective)(card(carried[name][0])))
+        verdicts[name] = judge("evidence", objective)(after, again)
+        if verdicts[name].carried:
+            carries[name] = (candidate.name, candidate.parent)
     guard = {k: v for k, v in before.slice_recall.items() if k in guarded}
     margins = (settings.min_gain, settings.max_map_drop, settings.max_slice_drop)
-    today = gate(before, after, targets, *margins, guard, settings.confidence, limits)
     bound = gate(before, after, targets, *margins, guard, confidence, limits)
-    test_before = ensure_test_metrics(deps, candidate.parent)["test"]
-    test_after = ensure_test_metrics(deps, candidate.name)["test"]
+    row = {
+        "cycle": record.cycle,
+        "today": judge("margin", "targets")(after).promote,
+        "bound": bound.promote,
+        "worst": judge("margin", "worst")(after).promote,
+        **{name: verdict.promote for name, verdict in verdicts.items()},
+        **{f"{name}_carried": verdict.carried for name, verdict in verdicts.items()},
+        **{f"{name}_line": verdict.evidence for name, verdict in verdicts.items()},
+        **test_grade(deps, candidate.parent, candidate.name, worst),
+    }
+    return row, carries
+
+
+def test_grade(deps: Any, incumbent: str, candidate: str, worst: list[str]) -> dict[str, Any]:
+    """The candidate against its incumbent on test: the gain on the benchmark's worst slices,
+    on mAP50, and whether it is better (the grade, never a decision)."""
+    from agent.control.report import ensure_test_metrics
+
+    test_before = ensure_test_metrics(deps, incumbent)["test"]
+    test_after = ensure_test_metrics(deps, candidate)["test"]
     w_before, w_after = worst2(test_before, worst), worst2(test_after, worst)
     map50_gain = test_after["overall"]["map50"] - test_before["overall"]["map50"]
     worst2_gain = None if w_before is None or w_after is None else w_after - w_before
-    row = {
-        "cycle": record.cycle,
-        "today": today.promote,
-        "bound": bound.promote,
-        "evidence": verdict.promote,
-        "carried": verdict.carried,
-        "evidence_line": verdict.evidence,
+    return {
         "test_worst2_gain": worst2_gain,
         "test_map50_gain": map50_gain,
         "better": better_on_test(worst2_gain, map50_gain),
     }
-    return row, (candidate.name, candidate.parent) if verdict.carried else None
 
 
 def summary(rows: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
@@ -205,14 +217,18 @@ def main() -> None:
                 rows += replay_arm(folder, worst, args.confidence)
     print(
         f"{'world':<16}{'seed':<7}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
-        f"{'evidence':>10}{'worst2 +':>10}{'mAP50 +':>9}{'better':>8}"
+        f"{'evidence':>10}{'worst':>7}{'ev.worst':>10}{'worst2 +':>10}{'mAP50 +':>9}"
+        f"{'better':>8}"
     )
     for r in rows:
         gain = r["test_worst2_gain"]
-        evidence = "carry" if r["carried"] else "yes" if r["evidence"] else "no"
+        evidence, ev_worst = (
+            "carry" if r[f"{name}_carried"] else "yes" if r[name] else "no" for name in EVIDENCE
+        )
         print(
             f"{r['world']:<16}{r['seed']:<7}{r['arm']:<14}{r['cycle']:>5}"
             f"{'yes' if r['today'] else 'no':>7}{'yes' if r['bound'] else 'no':>7}{evidence:>10}"
+            f"{'yes' if r['worst'] else 'no':>7}{ev_worst:>10}"
             f"{'-' if gain is None else f'{gain:+.3f}':>10}{r['test_map50_gain']:+9.3f}"
             f"{'-' if r['better'] is None else 'yes' if r['better'] else 'no':>8}"
         )

@@ -1,12 +1,20 @@
-"""The gate replay's grading: better on test, false holds and false promotions per rule."""
+"""The gate replay's grading: better on test, false holds and false promotions per rule; and
+its verdicts on a stored loop (real FiftyOne and gate, `FakeDetector`, no training)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.replay_gate import better_on_test, summary, summary_lines
+from agent.bootstrap import build_deps
+from agent.control.runner import LoopDriver
+from agent.control.workspaces import init_workspace
+from agent.settings import Settings
+from scripts.replay_gate import better_on_test, replay_candidate, summary, summary_lines
+from tests.conftest import TINY_WORLD
+from tests.fakes import FakeDetector
 
 
 @pytest.mark.parametrize(
@@ -24,15 +32,22 @@ def test_a_candidate_without_test_figures_is_not_graded() -> None:
     assert better_on_test(None, 0.05) is None
 
 
-def _row(today: bool, evidence: bool, better: bool | None) -> dict[str, Any]:
-    return {"today": today, "bound": False, "evidence": evidence, "better": better}
+def _row(today: bool, evidence: bool, better: bool | None, worst: bool = False) -> dict[str, Any]:
+    return {
+        "today": today,
+        "bound": False,
+        "evidence": evidence,
+        "worst": worst,
+        "evidence_worst": worst,
+        "better": better,
+    }
 
 
 def test_false_holds_and_false_promotions_are_counted_side_by_side() -> None:
     rows = [
         _row(today=False, evidence=True, better=True),  # held back by today's gate only
         _row(today=False, evidence=False, better=True),  # held back by both
-        _row(today=True, evidence=True, better=True),
+        _row(today=True, evidence=True, better=True, worst=True),
         _row(today=True, evidence=False, better=False),  # promoted by today's, not better
         _row(today=True, evidence=True, better=None),  # no test figure: not graded
     ]
@@ -44,3 +59,38 @@ def test_false_holds_and_false_promotions_are_counted_side_by_side() -> None:
     lines = summary_lines(rows)
     assert "| today | 4 | 3 | 2 | 2 (67% of the better) | 1 |" in lines
     assert "| evidence | 4 | 3 | 2 | 1 (33% of the better) | 0 |" in lines
+    # The worst-slices objective, judged on the same candidates, has rows of its own.
+    assert "| worst | 4 | 3 | 1 | 2 (67% of the better) | 0 |" in lines
+    assert "| evidence_worst | 4 | 3 | 1 | 2 (67% of the better) | 0 |" in lines
+
+
+def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_too(
+    tmp_path: Path,
+) -> None:
+    workspace, world = tmp_path / "ws", tmp_path / "world.yaml"
+    world.write_text(TINY_WORLD)
+    init_workspace(workspace, world, settings_values={"loop": {"min_support": 3}})
+    deps = build_deps(Settings.load(workspace))
+    field = deps.datasets.field()
+    paths = [str(s.path) for s in deps.datasets.samples(field)]
+    truth = dict(zip(paths, deps.datasets.labels(field), strict=True))
+    deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.3)
+    weights = detector.save(workspace / "models" / "v1" / "weights.pt", 0.5)
+    deps.registry.add_model("v1", weights, None, "incumbent", {})
+    outcome = LoopDriver(deps).start(cycles=2, budget=24, auto_approve=True)
+    while outcome.waiting is not None:
+        outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, True, "tester")
+    current = LoopDriver(deps).current()
+    assert current is not None and current.state is not None
+    records = [r for r in current.state.history if r.candidate]
+    assert records
+    carried: dict[str, tuple[str, str]] = {}
+    for record in records:
+        key = f"{current.loop_id}/c{record.cycle}/r0"
+        row, carried = replay_candidate(deps, key, record, ["class=car"], 0.9, carried)
+        # The loop ran today's rule (margins, on its targets): the replay decides as it did.
+        assert row["today"] is record.promoted
+        # The same candidate judged on the worst val slices, with the slices named.
+        assert isinstance(row["worst"], bool) and isinstance(row["evidence_worst"], bool)
+        assert "; objective: worst val slices " in row["evidence_worst_line"]
+        assert "objective: worst" not in row["evidence_line"]
