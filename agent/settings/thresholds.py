@@ -47,7 +47,9 @@ class GateSettings(BaseModel):
 
     `rule: margin` decides on fixed margins; `rule: evidence` on the paired per-object
     differences on val (evaluation/gate.evidence_gate): the gain on its interval, the guarded
-    slices as a family (Holm), an inconclusive candidate judged again next cycle.
+    slices as a family (Holm), an inconclusive candidate judged again next cycle. Either rule
+    measures the objective on the cycle's targets or, with `objective: worst`, on the worst val
+    slices of both models (evaluation/objective.py).
     """
 
     min_gain: float = Field(
