@@ -12,6 +12,8 @@ meets refuted. Read only; nothing runs.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -33,7 +35,13 @@ def workspaces(folder: Path) -> list[Path]:
 
 
 def pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
-    """(cycle, slice, verdict, outcome) of each checked hypothesis of the current loop."""
+    """(cycle, slice, verdict, outcome) of each checked hypothesis of the current loop, read in
+    a child process (a process opens one FiftyOne database, and workspaces may have their own)."""
+    command = [sys.executable, __file__, "--one", str(workspace)]
+    return [tuple(row) for row in json.loads(subprocess.check_output(command))]
+
+
+def _read_pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
     state = LoopDriver(build_deps(Settings.load(workspace))).current_state()
     if state is None:
         return []
@@ -47,7 +55,11 @@ def pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_read_pairs(args.folders[0])))
+        return
     table: Counter[tuple[str, str]] = Counter()
     for folder in args.folders:
         for workspace in workspaces(folder):
