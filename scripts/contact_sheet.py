@@ -40,10 +40,10 @@ def main() -> None:
     slices = view.values("target_slice")[: len(samples)]
     rows = -(-len(samples) // args.columns)
     sheet = Image.new("RGB", (args.columns * TILE, rows * (TILE + 14)), (24, 24, 24))
-    for k, ((_, path, _, _), detections, slice_name) in enumerate(
+    for k, (sample, detections, slice_name) in enumerate(
         zip(samples, labels, slices, strict=True)
     ):
-        with Image.open(path) as opened:
+        with Image.open(sample.path) as opened:
             image = opened.convert("RGB")
         draw = ImageDraw.Draw(image)
         for (x0, y0, x1, y1), class_id in zip(
