@@ -9,6 +9,7 @@ incumbent find the same objects.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
@@ -18,33 +19,37 @@ from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector
 
 
-def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
-    tmp_path: Path,
-) -> None:
+def _looping(
+    tmp_path: Path, settings: dict[str, Any], gain: float, cycles: int, budget: int
+) -> tuple[Any, Any]:
+    """A tiny world's workspace with a FakeDetector of skill 0.5 as v1 (each fine-tune adds
+    `gain`), its loop run to the end with every batch approved; (deps, outcome)."""
     workspace, world = tmp_path / "ws", tmp_path / "world.yaml"
     world.write_text(TINY_WORLD)
-    # A level near 1 leaves any gain on so tiny a val inside its interval: this test is about
-    # what the loop does with an inconclusive verdict, not about the level.
-    settings = {"loop": {"min_support": 3}, "gate": {"rule": "evidence", "confidence": 0.999999}}
     init_workspace(workspace, world, settings_values=settings)
     deps = build_deps(Settings.load(workspace))
     field = deps.datasets.field()
-    truth = dict(
-        zip(
-            [str(s.path) for s in deps.datasets.samples(field)],
-            deps.datasets.labels(field),
-            strict=True,
-        )
-    )
-    # Skill 0.5 -> 0.6: a few of the objects v1 misses are found, none lost. (With 0.5 -> 0.95
-    # the gain on its 39-slice val excluded 0 even at this level: promoted in cycle 1.)
-    deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.1)
+    paths = [str(s.path) for s in deps.datasets.samples(field)]
+    truth = dict(zip(paths, deps.datasets.labels(field), strict=True))
+    deps.detector = detector = FakeDetector(truth, deps.settings.classes, gain)
     weights = detector.save(workspace / "models" / "v1" / "weights.pt", 0.5)
     deps.registry.add_model("v1", weights, None, "incumbent", {})
-    outcome = LoopDriver(deps).start(cycles=2, budget=24, auto_approve=True)
+    outcome = LoopDriver(deps).start(cycles=cycles, budget=budget, auto_approve=True)
     while outcome.waiting is not None:  # scores over threshold on so small a batch: say yes
         outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, True, "tester")
     assert outcome.state is not None
+    return deps, outcome
+
+
+def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
+    tmp_path: Path,
+) -> None:
+    # A level near 1 leaves any gain on so tiny a val inside its interval: this test is about
+    # what the loop does with an inconclusive verdict, not about the level.
+    settings = {"loop": {"min_support": 3}, "gate": {"rule": "evidence", "confidence": 0.999999}}
+    # Skill 0.5 -> 0.6: a few of the objects v1 misses are found, none lost. (With 0.5 -> 0.95
+    # the gain on its 39-slice val excluded 0 even at this level: promoted in cycle 1.)
+    deps, outcome = _looping(tmp_path, settings, gain=0.1, cycles=2, budget=24)
     first, second = outcome.state.history
     # Cycle 1: better on its targets, not beyond noise, nothing blocks: carried, not promoted.
     assert (first.candidate, first.promoted) == ("v2", False)
@@ -65,26 +70,8 @@ def test_an_inconclusive_candidate_is_carried_and_promoted_when_better_again(
 
 
 def test_the_worst_slices_objective_reaches_the_loops_verdict(tmp_path: Path) -> None:
-    workspace, world = tmp_path / "ws", tmp_path / "world.yaml"
-    world.write_text(TINY_WORLD)
     settings = {"loop": {"min_support": 3}, "gate": {"objective": "worst"}}
-    init_workspace(workspace, world, settings_values=settings)
-    deps = build_deps(Settings.load(workspace))
-    field = deps.datasets.field()
-    truth = dict(
-        zip(
-            [str(s.path) for s in deps.datasets.samples(field)],
-            deps.datasets.labels(field),
-            strict=True,
-        )
-    )
-    deps.detector = detector = FakeDetector(truth, deps.settings.classes, 0.3)
-    weights = detector.save(workspace / "models" / "v1" / "weights.pt", 0.5)
-    deps.registry.add_model("v1", weights, None, "incumbent", {})
-    outcome = LoopDriver(deps).start(cycles=1, budget=12, auto_approve=True)
-    while outcome.waiting is not None:
-        outcome = LoopDriver(deps).decide(outcome.waiting.batch_id, True, "tester")
-    assert outcome.state is not None
+    _, outcome = _looping(tmp_path, settings, gain=0.3, cycles=1, budget=12)
     (cycle,) = outcome.state.history
     # The verdict names the slices it was judged on: single slices (no ' & '), two to four.
     named = cycle.reasons[0].split("; objective: worst val slices ")[1].split(", ")
