@@ -9,6 +9,7 @@ MkDocs, so the reference cannot drift from the code. The pages are build output 
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import sys
@@ -351,8 +352,9 @@ def write_reference(folder: Path) -> list[Path]:
 
 
 def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "reference"
-    for path in write_reference(folder):
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("folder", type=Path, nargs="?", default=ROOT / "docs" / "reference")
+    for path in write_reference(parser.parse_args().folder):
         print(f"wrote {path}")
 
 
