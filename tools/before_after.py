@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tools.files import written_whole
+
 TILE = 96  # pixels on a side of one tile, frame included
 FRAME = 3  # frame width: neutral on the originals, green or red on the edits
 GAP = 2  # between tiles
@@ -102,8 +104,6 @@ def write_strip(pairs: Sequence[BeforeAfter], path: Path) -> Path | None:
         frame = FOUND if pair.found else MISSED
         after = crop_tile(pair.after, pair.after_box, side, frame)
         strip.paste(after, (x, TILE + GAP))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    strip.save(temporary, format="PNG")
-    temporary.replace(path)
+    with written_whole(path) as partial:
+        strip.save(partial, format="PNG")
     return path

@@ -18,6 +18,7 @@ from agent.graph import build_graph, open_checkpointer
 from agent.ports import Deps
 from agent.state import ApprovalRequest, Decision, LoopState
 from storage.state import StateBusyError, locked_as_error
+from tools.files import write_text_whole
 
 CURRENT_LOOP_FILE = "current_loop.json"
 Observer = Callable[[str, dict[str, Any]], None]  # (node name, update)
@@ -155,10 +156,9 @@ class LoopDriver:
     def set_current(self, loop_id: str) -> None:
         """Written whole or not at all (a temporary file renamed over it): a reader of the status
         at that moment, an API request, would otherwise read an empty file."""
-        path = self.deps.workspace.root / CURRENT_LOOP_FILE
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        partial.write_text(json.dumps({"loop_id": loop_id}))
-        os.replace(partial, path)
+        write_text_whole(
+            self.deps.workspace.root / CURRENT_LOOP_FILE, json.dumps({"loop_id": loop_id})
+        )
 
     def _drive(self, loop_id: str, payload: Any, observe: Observer | None) -> LoopOutcome:
         config = _config(loop_id)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from evaluation.field_conditions import estimate_image_conditions
 from storage.workspace import Workspace
+from tools.files import write_text_whole
 from tools.generator.camera_fit import clean_renders, fit_camera
 from tools.world.camera import CameraProfile
 
@@ -25,9 +26,7 @@ def field_camera(deps: Deps, images: int = 32) -> CameraProfile:
     if path.is_file():
         return CameraProfile.model_validate_json(path.read_text())
     camera = estimate_field_camera(deps, images)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(camera.model_dump_json())
-    temporary.replace(path)  # a killed process leaves no half-written estimate
+    write_text_whole(path, camera.model_dump_json())  # a killed process leaves no half estimate
     return camera
 
 

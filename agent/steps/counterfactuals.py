@@ -22,6 +22,7 @@ from evaluation.counterfactual import CounterfactualResult, FactorCheck, Hypothe
 from evaluation.slices import ObjectTable, assign_bins, slice_mask
 from tools.analyst.base import Hypothesis
 from tools.convert import class_ids
+from tools.files import write_text_whole
 from tools.generator.counterfactual_edits import EDITABLE, PLACEBOS, SCENE_FACTORS, SIZE_FACTOR
 
 if TYPE_CHECKING:
@@ -203,8 +204,6 @@ def check_hypotheses(deps: Deps, state: LoopState) -> CounterfactualResult:
         checks=checks,
         seconds=time.perf_counter() - started,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name("result.json.tmp")
-    temporary.write_text(result.model_dump_json(indent=1))
-    temporary.replace(path)  # a kill mid-write leaves no half result to read back
+    # A kill mid-write leaves no half result to read back.
+    write_text_whole(path, result.model_dump_json(indent=1))
     return result

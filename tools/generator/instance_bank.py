@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tools.files import write_text_whole, written_whole
 from tools.generator.base import Box, EditSource
 
 BANK_VERSION = 1
@@ -106,12 +106,8 @@ def write_instance_bank(path: Path, sources: Sequence[EditSource]) -> int:
                         "height": height,
                     }
                 )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(
-        json.dumps({"version": BANK_VERSION, "images": images, "instances": instances})
-    )
-    os.replace(partial, path)
+    bank = {"version": BANK_VERSION, "images": images, "instances": instances}
+    write_text_whole(path, json.dumps(bank))
     return len(instances)
 
 
@@ -237,9 +233,9 @@ class InstanceBank:
         method = "grabcut"
         if mask is None:
             mask, method = ellipse_mask(y1 - y0, x1 - x0), "ellipse"
-        self.mask_dir.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(cached.name + ".partial.png")
         # 255 marks a GrabCut mask, 128 an ellipse: the cache remembers which it was.
-        Image.fromarray(mask.astype(np.uint8) * (255 if method == "grabcut" else 128)).save(partial)
-        os.replace(partial, cached)
+        with written_whole(cached) as partial:
+            Image.fromarray(mask.astype(np.uint8) * (255 if method == "grabcut" else 128)).save(
+                partial
+            )
         return Cutout(pixels, mask, method)
