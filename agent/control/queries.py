@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agent.control.breakdown import class_rows, found_slices, has_predictions, slice_rows
 from agent.control.runner import LoopDriver
 from agent.ports import Deps
 from agent.state import CycleRecord, LoopState
+from agent.steps.counterfactuals import newest_result_path
 from agent.steps.failures import val_object_table
 from evaluation.counterfactual import CounterfactualResult, VerdictLine
 from evaluation.metrics import EvaluationResult
@@ -63,14 +63,10 @@ def latest_checks(deps: Deps) -> list[VerdictLine]:
     """The newest counterfactual verdicts with their figures, as the check wrote them under
     cycles/<n>/counterfactual/<loop>/ (newest written: a workspace may hold several loops);
     none when nothing was checked."""
-    found = sorted(
-        (path.stat().st_mtime, str(path))
-        for path in (deps.workspace.root / "cycles").glob("*/counterfactual/*/result.json")
-    )
-    if not found:
+    path = newest_result_path(deps)
+    if path is None:
         return []
-    text = Path(found[-1][1]).read_text()
-    return CounterfactualResult.model_validate_json(text).lines()
+    return CounterfactualResult.model_validate_json(path.read_text()).lines()
 
 
 def batch_rows(deps: Deps) -> list[dict[str, Any]]:

@@ -183,6 +183,13 @@ def result_path(deps: Deps, state: LoopState) -> Path:
     return deps.workspace.cycle_dir(state.cycle) / "counterfactual" / state.loop_id / "result.json"
 
 
+def newest_result_path(deps: Deps) -> Path | None:
+    """The check result written last in the workspace, whatever its cycle or loop (the layout
+    of `result_path`); None before any check."""
+    stored = deps.workspace.root.glob("cycles/*/counterfactual/*/result.json")
+    return max(stored, key=lambda path: (path.stat().st_mtime, str(path)), default=None)
+
+
 def check_hypotheses(deps: Deps, state: LoopState) -> CounterfactualResult:
     """Every hypothesis of the cycle's analysis checked on the incumbent's val misses (read
     back, not recomputed, when this (loop, cycle) already has its result)."""
