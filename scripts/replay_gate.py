@@ -20,12 +20,16 @@ stored candidate has the same incumbent and both are better on val (the evidence
 two-cycle rule); otherwise a carried candidate counts as held.
 
     .venv/bin/python scripts/replay_gate.py runs/default runs/rare-far-fog [--arms a,b]
+    .venv/bin/python scripts/replay_gate.py sweep/world*     # a sweep: each world in a child
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -193,6 +197,45 @@ def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def replay_bench(
+    out: Path, arms: set[str] | None, seeds: list[str] | None, confidence: float
+) -> list[dict[str, Any]]:
+    """The rows of one benchmark folder: every candidate of every arm but `none`."""
+    worst = json.loads((out / "bench.json").read_text())["worst_slices"]
+    rows = []
+    for seed_dir in sorted(out.glob("seed*")):
+        if seeds and seed_dir.name not in seeds:
+            continue
+        for folder in sorted(p for p in seed_dir.iterdir() if (p / "arm.json").is_file()):
+            if (arms and folder.name not in arms) or folder.name == "none":
+                continue
+            rows += replay_arm(folder, worst, confidence)
+    return rows
+
+
+def replay_in_child(out: Path, argv: Sequence[str]) -> list[dict[str, Any]]:
+    """`out`'s rows from this script run on it alone, with the same options, in a child."""
+    options = [a for a in argv if not Path(a).is_dir() or a.startswith("-")]
+    with tempfile.TemporaryDirectory() as scratch:
+        rows_file = Path(scratch) / "rows.json"
+        plain = _without_json(options)
+        command = [sys.executable, __file__, str(out), *plain, "--json", str(rows_file)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return list(json.loads(rows_file.read_text()))
+
+
+def _without_json(options: Sequence[str]) -> list[str]:
+    kept, skip = [], False
+    for option in options:
+        if skip:
+            skip = False
+        elif option == "--json":
+            skip = True
+        elif not option.startswith("--json="):
+            kept.append(option)
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out", type=Path, nargs="+", help="benchmark folders (with bench.json)")
@@ -203,18 +246,13 @@ def main() -> None:
     args = parser.parse_args()
     arms = set(args.arms.split(",")) if args.arms else None
     seeds = [f"seed{s}" for s in args.seeds.split(",")] if args.seeds else None
-    rows = []
     for out in args.out:
         if not (out / "bench.json").is_file():
             raise SystemExit(f"{out} holds no bench.json: give the folder a benchmark wrote.")
-        worst = json.loads((out / "bench.json").read_text())["worst_slices"]
-        for seed_dir in sorted(out.glob("seed*")):
-            if seeds and seed_dir.name not in seeds:
-                continue
-            for folder in sorted(p for p in seed_dir.iterdir() if (p / "arm.json").is_file()):
-                if (arms and folder.name not in arms) or folder.name == "none":
-                    continue
-                rows += replay_arm(folder, worst, args.confidence)
+    if len(args.out) == 1:
+        rows = replay_bench(args.out[0], arms, seeds, args.confidence)
+    else:  # each benchmark in a child: one process opens one FiftyOne database (a world each)
+        rows = [row for out in args.out for row in replay_in_child(out, sys.argv[1:])]
     print(
         f"{'world':<16}{'seed':<7}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
         f"{'evidence':>10}{'worst':>7}{'ev.worst':>10}{'worst2 +':>10}{'mAP50 +':>9}"

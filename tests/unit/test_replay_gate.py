@@ -12,7 +12,13 @@ from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.settings import Settings
-from scripts.replay_gate import better_on_test, replay_candidate, summary, summary_lines
+from scripts.replay_gate import (
+    _without_json,
+    better_on_test,
+    replay_candidate,
+    summary,
+    summary_lines,
+)
 from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector
 
@@ -94,3 +100,8 @@ def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_to
         assert isinstance(row["worst"], bool) and isinstance(row["evidence_worst"], bool)
         assert "; objective: worst val slices " in row["evidence_worst_line"]
         assert "objective: worst" not in row["evidence_line"]
+
+
+def test_a_child_writes_its_rows_where_the_parent_reads_them_not_where_the_user_asked() -> None:
+    options = ["--arms", "targeted", "--json", "all.json", "--json=other.json", "--seeds", "0"]
+    assert _without_json(options) == ["--arms", "targeted", "--seeds", "0"]
