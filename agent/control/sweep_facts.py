@@ -37,7 +37,7 @@ from tools.world.config import WorldConfig, read_world
 # The world file of a bench workspace (the settings' default `world`), its seed the bench seed's.
 WORLD_FILE = "world.yaml"
 # What reading a workspace's records can raise when it is unfinished, moved or damaged.
-UNREADABLE = (OSError, ValueError, KeyError, TypeError, sqlite3.Error, SQLAlchemyError)
+UNREADABLE = (OSError, ValueError, LookupError, TypeError, sqlite3.Error, SQLAlchemyError)
 
 
 def world_facts(
@@ -106,8 +106,9 @@ def _cycle(
 
 def read_only_uri(path: Path) -> str:
     """A SQLite URI that opens `path` without writing anything: immutable (no lock, no shared
-    memory file) unless a write-ahead log with content is beside it, left by a writer that did not
-    close; then read-only, which reads the log (and may touch its shared-memory file)."""
+    memory file) unless a write-ahead log with content is beside it (its writer still open, or
+    killed before it closed); then read-only, which reads the log and may touch its shared-memory
+    file. A sweep reads a world once its benchmark's process has ended: its logs are folded in."""
     log = path.with_name(f"{path.name}-wal")
     unsaved = log.is_file() and log.stat().st_size > 0
     return f"file:{quote(path.as_posix())}?{'mode=ro' if unsaved else 'immutable=1'}"

@@ -148,6 +148,8 @@ def test_unfinished_or_unreadable_arms_are_left_out(tmp_path: Path) -> None:
     (tmp_path / "seed3" / "targeted" / "checkpoints.sqlite").write_bytes(b"not a database" * 99)
     facts = world_facts(tmp_path, result)
     assert facts is not None and facts.arms == {}
+    (tmp_path / "seed3" / "uniform" / "arm.json").write_text(json.dumps({"cycles": []}))
+    assert world_facts(tmp_path, result) == facts  # an arm.json without cycles: left out
 
 
 def test_a_sweep_read_back_from_finished_worlds_says_where_targeting_lost(tmp_path: Path) -> None:
