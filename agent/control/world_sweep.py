@@ -4,7 +4,8 @@ arm given the world's deployment sample; the claim judged across worlds.
 Each world is today's benchmark (`run_bench`) in its own sub-folder, run by a `failforge bench`
 child process: one process talks to one FiftyOne database, and each world's benchmark keeps its
 own. A killed sweep resumes where it was: finished worlds are read back, an unfinished one's
-benchmark resumes its own arms.
+benchmark resumes its own arms. Where targeted lost to uniform on a world, the summary says which
+part lost it, from facts its arms' workspaces recorded (sweep_facts, evaluation/sweep_diagnosis).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Any
 
 import yaml
 
+from agent.control.sweep_facts import world_facts
+from evaluation.sweep_diagnosis import Diagnosis, WorldFacts, diagnose
+from evaluation.sweep_diagnosis import markdown as diagnosis_markdown
 from evaluation.world_sweep import markdown, summarise_sweep
 from tools.world.draw import DrawnWorld, WorldDistribution, draw_worlds
 
@@ -70,6 +74,7 @@ def run_world_sweep(
                 )
         results[world.name] = result
     summary = summarise_sweep(results, {w.name: w.rare for w in worlds})
+    diagnosis, diagnosis_section = _diagnoses(out, results, arms)
     sweep = {
         "draw_seed": draw_seed,
         "distribution": distribution.model_dump(mode="json"),
@@ -82,14 +87,35 @@ def run_world_sweep(
             {"name": w.name, "seed": w.config.seed, "rare_in_field": list(w.rare)} for w in worlds
         ],
         "summary": summary,
+        "diagnosis": diagnosis,
     }
     (out / "sweep.json").write_text(json.dumps(sweep, indent=2))
     header = (
         f"failforge bench over {count} drawn worlds (draw seed {draw_seed}): budget {budget}, "
         f"{cycles} cycles, one seed per world"
     )
-    (out / "sweep.md").write_text(markdown(summary, header))
+    (out / "sweep.md").write_text(markdown(summary, header) + "\n" + diagnosis_section)
     return sweep
+
+
+def _diagnoses(
+    out: Path, results: dict[str, dict[str, Any]], arms: Sequence[str]
+) -> tuple[dict[str, Any], str]:
+    """Per world, its facts read from its arms' workspaces and where targeting lost on it
+    (sweep.json's `diagnosis`), and sweep.md's section; worlds without both targeted and uniform
+    finished and measured are left out."""
+    facts: dict[str, WorldFacts] = {}
+    diagnoses: dict[str, Diagnosis] = {}
+    for name, result in results.items():
+        found = world_facts(out / name, result, [a for a in arms if a != "none"])
+        verdict = diagnose(found) if found is not None else None
+        if found is not None and verdict is not None:
+            facts[name], diagnoses[name] = found, verdict
+    stored = {
+        name: {"facts": facts[name].model_dump(mode="json"), **verdict.model_dump(mode="json")}
+        for name, verdict in diagnoses.items()
+    }
+    return stored, diagnosis_markdown(diagnoses, facts)
 
 
 def _world_file(folder: Path, world: DrawnWorld, draw_seed: int) -> Path:

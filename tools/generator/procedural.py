@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tools.generator.base import GeneratedImage, GenerationRequest
 from tools.world.camera import CameraProfile, capture
+from tools.world.config import WorldConfig
+from tools.world.field import field_image_conditions
 from tools.world.render import render
 from tools.world.sampler import CLASS_WEIGHTS, restage_scene, sample_scene
 from tools.world.scene import CLASSES, Conditions
@@ -64,3 +66,25 @@ class ProceduralGenerator:
         return GeneratedImage(
             request_id=request.id, path=path, width=size, height=size, truth_path=truth_path
         )
+
+
+def rendered_conditions(request: GenerationRequest, world: WorldConfig) -> dict[str, str] | None:
+    """The four scene conditions of the image this generator renders for `request` in `world`
+    (None where they are not known: a mode it does not render, retrieve or paste, or an edit of
+    an image that is not one of the world's field images).
+
+    A generated scene is drawn under the request's conditions: they are its truth. An edit
+    re-stages a field image's boxes under the request's lighting and weather: with its layout
+    kept, its distance and crowding are the field image's own; with the layout fitted, the
+    request's (`fit_layout` moves it into the requested distance's band, nearer only as far as
+    the frame allows, and crowds it for a dense request, never thinning a crowded one).
+    """
+    if request.mode not in ("generate", "edit"):
+        return None
+    tags = Conditions.model_validate(request.conditions).tags()
+    if request.mode == "generate" or not request.source_boxes or request.layout == "fit":
+        return tags
+    source = field_image_conditions(world, request.source_path or "")
+    if source is None:
+        return None
+    return {**tags, "distance": source.distance, "crowding": source.crowding}
