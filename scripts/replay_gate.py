@@ -253,8 +253,9 @@ def main() -> None:
         rows = replay_bench(args.out[0], arms, seeds, args.confidence)
     else:  # each benchmark in a child: one process opens one FiftyOne database (a world each)
         rows = [row for out in args.out for row in replay_in_child(out, sys.argv[1:])]
+    seed_width = max([7, *(len(r["seed"]) + 1 for r in rows)])  # a drawn world's seed is long
     print(
-        f"{'world':<16}{'seed':<7}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
+        f"{'world':<16}{'seed':<{seed_width}}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
         f"{'evidence':>10}{'worst':>7}{'ev.worst':>10}{'worst2 +':>10}{'mAP50 +':>9}"
         f"{'better':>8}"
     )
@@ -264,7 +265,7 @@ def main() -> None:
             "carry" if r[f"{name}_carried"] else "yes" if r[name] else "no" for name in EVIDENCE
         )
         print(
-            f"{r['world']:<16}{r['seed']:<7}{r['arm']:<14}{r['cycle']:>5}"
+            f"{r['world']:<16}{r['seed']:<{seed_width}}{r['arm']:<14}{r['cycle']:>5}"
             f"{'yes' if r['today'] else 'no':>7}{'yes' if r['bound'] else 'no':>7}{evidence:>10}"
             f"{'yes' if r['worst'] else 'no':>7}{ev_worst:>10}"
             f"{'-' if gain is None else f'{gain:+.3f}':>10}{r['test_map50_gain']:+9.3f}"
