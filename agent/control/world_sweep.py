@@ -24,6 +24,7 @@ from agent.control.sweep_facts import world_facts
 from evaluation.sweep_diagnosis import Diagnosis, WorldFacts, diagnose
 from evaluation.sweep_diagnosis import markdown as diagnosis_markdown
 from evaluation.world_sweep import markdown, summarise_sweep
+from tools.files import write_text_whole
 from tools.world.draw import DrawnWorld, WorldDistribution, draw_worlds
 
 SWEEP_ARMS = ("none", "targeted", "uniform")
@@ -55,6 +56,19 @@ def run_world_sweep(
     out.mkdir(parents=True, exist_ok=True)
     distribution = WorldDistribution()
     worlds = draw_worlds(count, draw_seed, distribution)
+    # What sweep.json says of the sweep itself, before the worlds' figures.
+    setup = {
+        "draw_seed": draw_seed,
+        "distribution": distribution.model_dump(mode="json"),
+        "budget": budget,
+        "cycles": cycles,
+        "arms": list(arms),
+        "variants": list(variants),
+        "deploy_images": DEPLOY_SAMPLE,
+        "worlds": [
+            {"name": w.name, "seed": w.config.seed, "rare_in_field": list(w.rare)} for w in worlds
+        ],
+    }
     results: dict[str, dict[str, Any]] = {}
     for number, world in enumerate(worlds, start=1):
         folder = out / world.name
@@ -73,28 +87,29 @@ def run_world_sweep(
                     f"{folder / 'bench.json'}; run the sweep again to resume it."
                 )
         results[world.name] = result
-    summary = summarise_sweep(results, {w.name: w.rare for w in worlds})
-    diagnosis, diagnosis_section = _diagnoses(out, results, arms)
-    sweep = {
-        "draw_seed": draw_seed,
-        "distribution": distribution.model_dump(mode="json"),
-        "budget": budget,
-        "cycles": cycles,
-        "arms": list(arms),
-        "variants": list(variants),
-        "deploy_images": DEPLOY_SAMPLE,
-        "worlds": [
-            {"name": w.name, "seed": w.config.seed, "rare_in_field": list(w.rare)} for w in worlds
-        ],
-        "summary": summary,
-        "diagnosis": diagnosis,
-    }
-    (out / "sweep.json").write_text(json.dumps(sweep, indent=2))
+        # Written after every world, so a sweep stopped half-way still says what it measured.
+        sweep = _write_sweep(out, setup, worlds, results)
+    return sweep
+
+
+def _write_sweep(
+    out: Path,
+    setup: dict[str, Any],
+    worlds: Sequence[DrawnWorld],
+    results: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """sweep.json and sweep.md over the worlds finished so far (`results`); sweep.json's content."""
+    summary = summarise_sweep(results, {w.name: w.rare for w in worlds if w.name in results})
+    diagnosis, diagnosis_section = _diagnoses(out, results, setup["arms"])
+    sweep = {**setup, "finished": len(results), "summary": summary, "diagnosis": diagnosis}
+    write_text_whole(out / "sweep.json", json.dumps(sweep, indent=2))
     header = (
-        f"failforge bench over {count} drawn worlds (draw seed {draw_seed}): budget {budget}, "
-        f"{cycles} cycles, one seed per world"
+        f"failforge bench over {len(worlds)} drawn worlds (draw seed {setup['draw_seed']}): "
+        f"budget {setup['budget']}, {setup['cycles']} cycles, one seed per world"
     )
-    (out / "sweep.md").write_text(markdown(summary, header) + "\n" + diagnosis_section)
+    if len(results) < len(worlds):
+        header += f"; {len(results)} of {len(worlds)} finished so far, judged on those"
+    write_text_whole(out / "sweep.md", markdown(summary, header) + "\n" + diagnosis_section)
     return sweep
 
 

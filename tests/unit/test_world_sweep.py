@@ -105,6 +105,30 @@ def test_a_sweep_resumes_from_measured_worlds_and_refuses_another_draw(tmp_path:
     assert json.loads((tmp_path / "sweep.json").read_text())["draw_seed"] == 5
 
 
+def test_a_sweep_stopped_half_way_has_written_what_it_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two of three worlds measured; the third's benchmark dies (a kill, a full disk).
+    worlds = draw_worlds(3, 5)
+    for world, targeted, uniform in zip(worlds[:2], (0.05, 0.01), (0.02, 0.03), strict=True):
+        folder = tmp_path / world.name
+        folder.mkdir()
+        (folder / "world.yaml").write_text(yaml.safe_dump(world.config.model_dump(mode="json")))
+        bench = _bench(world.config.seed, targeted, targeted, uniform)
+        (folder / "bench.json").write_text(json.dumps(bench))
+
+    def dies(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("agent.control.world_sweep._run_world", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_world_sweep(tmp_path, 3, 5, 300, 2, say=lambda _: None)
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert sweep["finished"] == 2 and len(sweep["worlds"]) == 3
+    assert sweep["summary"]["versus"]["targeted_vs_uniform"]["gated"]["worlds"] == 2
+    assert "2 of 3 finished so far" in (tmp_path / "sweep.md").read_text()
+
+
 def test_worlds_and_one_world_together_are_refused_in_one_sentence(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
