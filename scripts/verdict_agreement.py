@@ -2,11 +2,14 @@
 
 Usage: python scripts/verdict_agreement.py FOLDER [FOLDER ...]
 
-Every workspace under the folders (a demo workspace, a benchmark's arm folders) is read: for
-each cycle of its current loop, each hypothesis' verdict before planning (supported, not
-supported, undecided) against its slice's outcome after the gate (confirmed, refuted, unclear,
-by the val recall change). A verdict agrees when supported meets confirmed or not supported
-meets refuted. Read only; nothing runs.
+Every workspace under the folders (a demo workspace, a benchmark's arm folders) whose loop
+planned by its hypotheses (`loop.strategy: targeted`; the other arms run the check too, but
+their batches do not follow it, so their outcomes test nothing it said) is read: for each cycle
+of its current loop, each hypothesis' verdict before planning (supported, not supported,
+undecided) against its slice's outcome after the gate (confirmed, refuted, unclear, by the val
+recall change). A hypothesis no edit could check (it blames only a class, or nothing an edit
+removes) is counted apart as `not checkable`, not as undecided. A verdict agrees when supported
+meets confirmed or not supported meets refuted. Read only; nothing runs.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ sys.path.insert(0, str(REPO))
 from agent.bootstrap import build_deps  # noqa: E402
 from agent.control.runner import LoopDriver  # noqa: E402
 from agent.settings import Settings  # noqa: E402
+from evaluation.counterfactual import CounterfactualResult  # noqa: E402
 
 AGREES = {("supported", "confirmed"), ("not supported", "refuted")}
 
 
 def workspaces(folder: Path) -> list[Path]:
-    """The workspaces under `folder` (itself included) that ran a loop."""
+    """The workspaces under `folder` (itself included) that ran a targeted loop."""
     found = [p.parent for p in folder.rglob("current_loop.json")]
-    return sorted(p for p in found if (p / "failforge.yaml").is_file())
+    ran = [p for p in found if (p / "failforge.yaml").is_file()]
+    return sorted(p for p in ran if Settings.load(p).loop.strategy == "targeted")
 
 
 def pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
@@ -42,39 +47,63 @@ def pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
 
 
 def _read_pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
-    state = LoopDriver(build_deps(Settings.load(workspace))).current_state()
+    deps = build_deps(Settings.load(workspace))
+    state = LoopDriver(deps).current_state()
     if state is None:
         return []
-    return [
-        (record.cycle, name, verdict, record.outcomes.get(name, "unclear"))
-        for record in state.history
-        for name, verdict in record.checked.items()
-    ]
+    rows = []
+    for record in state.history:
+        result = deps.workspace.cycle_dir(record.cycle) / "counterfactual" / state.loop_id
+        checkable = _checkable(result / "result.json")
+        for name, verdict in record.checked.items():
+            shown = verdict if checkable.get(name, True) else "not checkable"
+            rows.append((record.cycle, name, shown, record.outcomes.get(name, "unclear")))
+    return rows
+
+
+def _checkable(path: Path) -> dict[str, bool]:
+    """Per hypothesis' slice: whether any of its factors was edited (an unchecked factor has no
+    edit); empty when the cycle's result is not stored."""
+    if not path.is_file():
+        return {}
+    result = CounterfactualResult.model_validate_json(path.read_text())
+    return {c.slice_name: any(f.edit is not None for f in c.factors) for c in result.checks}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument(
+        "--list", action="store_true", help="also list every hypothesis whose outcome is decided"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(_read_pairs(args.folders[0])))
         return
     table: Counter[tuple[str, str]] = Counter()
+    listed = []
     for folder in args.folders:
         for workspace in workspaces(folder):
-            for _, _, verdict, outcome in pairs(workspace):
+            for cycle, name, verdict, outcome in pairs(workspace):
                 table[(verdict, outcome)] += 1
-    verdicts = ["supported", "not supported", "undecided"]
+                if outcome in ("confirmed", "refuted"):
+                    listed.append(f"{workspace}  cycle {cycle}  {name}: {verdict} -> {outcome}")
+    if args.list:
+        print("\n".join(listed) + "\n")
+    verdicts = ["supported", "not supported", "undecided", "not checkable"]
     outcomes = ["confirmed", "refuted", "unclear"]
     print("| verdict before planning | " + " | ".join(outcomes) + " |")
     print("|---|" + "---|" * len(outcomes))
     for v in verdicts:
         print(f"| {v} | " + " | ".join(str(table[(v, o)]) for o in outcomes) + " |")
-    decided = sum(table[(v, o)] for v in verdicts for o in ("confirmed", "refuted"))
+    # Agreement is judged on the hypotheses an edit could check.
+    decided = sum(table[(v, o)] for v in verdicts[:3] for o in ("confirmed", "refuted"))
     agree = sum(table[pair] for pair in AGREES)
     both = sum(table[(v, o)] for v in verdicts[:2] for o in ("confirmed", "refuted"))
-    print(f"\noutcome decided: {decided} hypotheses; the verdict agrees on {agree}", end="")
+    apart = sum(table[("not checkable", o)] for o in ("confirmed", "refuted"))
+    print(f"\noutcome decided: {decided} checked hypotheses ({apart} more not checkable)", end="")
+    print(f"; the verdict agrees on {agree}", end="")
     print(f" ({agree / decided:.0%})" if decided else "", end="")
     print(f"; both decided: {both}, agreeing {agree}" + (f" ({agree / both:.0%})" if both else ""))
 
