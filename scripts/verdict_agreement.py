@@ -10,6 +10,12 @@ undecided) against its slice's outcome after the gate (confirmed, refuted, uncle
 recall change). A hypothesis no edit could check (it blames only a class, or nothing an edit
 removes) is counted apart as `not checkable`, not as undecided. A verdict agrees when supported
 meets confirmed or not supported meets refuted. Read only; nothing runs.
+
+`--on test` (benchmarks): the outcome is measured instead on `test`, which a benchmark's drawn
+worlds hold twice as large as val: each hypothesis' slice (its val bin edges applied to test's
+objects) in the candidate against its incumbent, confirmed or refuted by the same 90% interval
+of paired per-object differences as the loop's. Test only grades here, as in replay_gate.py; it
+predicts the two models on test (stored as their prediction fields), so the detector runs.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,14 +46,14 @@ def workspaces(folder: Path) -> list[Path]:
     return sorted(p for p in ran if Settings.load(p).loop.strategy == "targeted")
 
 
-def pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
+def pairs(workspace: Path, on: str) -> list[tuple[int, str, str, str]]:
     """(cycle, slice, verdict, outcome) of each checked hypothesis of the current loop, read in
     a child process (a process opens one FiftyOne database, and workspaces may have their own)."""
-    command = [sys.executable, __file__, "--one", str(workspace)]
+    command = [sys.executable, __file__, "--one", "--on", on, str(workspace)]
     return [tuple(row) for row in json.loads(subprocess.check_output(command))]
 
 
-def _read_pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
+def _read_pairs(workspace: Path, on: str) -> list[tuple[int, str, str, str]]:
     deps = build_deps(Settings.load(workspace))
     state = LoopDriver(deps).current_state()
     if state is None:
@@ -55,10 +62,33 @@ def _read_pairs(workspace: Path) -> list[tuple[int, str, str, str]]:
     for record in state.history:
         result = deps.workspace.cycle_dir(record.cycle) / "counterfactual" / state.loop_id
         checkable = _checkable(result / "result.json")
+        outcomes = record.outcomes
+        if on == "test":
+            outcomes = _test_outcomes(deps, state.loop_id, record) if record.candidate else {}
         for name, verdict in record.checked.items():
             shown = verdict if checkable.get(name, True) else "not checkable"
-            rows.append((record.cycle, name, shown, record.outcomes.get(name, "unclear")))
+            rows.append((record.cycle, name, shown, outcomes.get(name, "unclear")))
     return rows
+
+
+def _test_outcomes(deps: Any, loop_id: str, record: Any) -> dict[str, str]:
+    """Each checked slice of the cycle measured on test: the candidate against its incumbent."""
+    from agent.results import Discovery
+    from agent.steps.failures import val_object_table, weights_of
+    from agent.steps.predictions import predict_and_evaluate
+    from evaluation.gate import slice_outcomes
+    from evaluation.scorecards import measure_scorecard
+
+    key = f"{loop_id}/c{record.cycle}/r0/discover_failures"
+    discovery = Discovery.model_validate(deps.registry.step_result(key))
+    slices = {s.name: s.conditions for s in discovery.slices if s.name in record.checked}
+    candidate = deps.registry.model(record.candidate)
+    cards = []
+    for model in (candidate.parent, candidate.name):
+        predict_and_evaluate(deps, model, weights_of(deps, model), ("test",), save_views=False)
+        table = val_object_table(deps, model, "test")
+        cards.append(measure_scorecard(0.0, table, discovery.edges, slices))
+    return {name: o.verdict for name, o in slice_outcomes(*cards, list(slices)).items()}
 
 
 def _checkable(path: Path) -> dict[str, bool]:
@@ -76,16 +106,19 @@ def main() -> None:
     parser.add_argument(
         "--list", action="store_true", help="also list every hypothesis whose outcome is decided"
     )
+    parser.add_argument(
+        "--on", choices=("val", "test"), default="val", help="where outcomes are measured"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(_read_pairs(args.folders[0])))
+        print(json.dumps(_read_pairs(args.folders[0], args.on)))
         return
     table: Counter[tuple[str, str]] = Counter()
     listed = []
     for folder in args.folders:
         for workspace in workspaces(folder):
-            for cycle, name, verdict, outcome in pairs(workspace):
+            for cycle, name, verdict, outcome in pairs(workspace, args.on):
                 table[(verdict, outcome)] += 1
                 if outcome in ("confirmed", "refuted"):
                     listed.append(f"{workspace}  cycle {cycle}  {name}: {verdict} -> {outcome}")
