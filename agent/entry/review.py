@@ -131,6 +131,13 @@ def review_markdown(summary: dict[str, Any]) -> str:
                 for o in batch["earlier_outcomes"]
             )
         )
+    explored = batch.get("exploration")
+    if explored and explored["images"]:
+        lines.append(
+            f"Exploring {explored['images']} of {explored['of']} images "
+            f"({', '.join(f'{k}: {n}' for k, n in explored['explored'].items())}): "
+            f"{explored['reason']}."
+        )
     return "\n\n".join(lines)
 
 
