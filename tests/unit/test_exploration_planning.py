@@ -173,3 +173,40 @@ def test_a_value_deployment_shows_and_val_lacks_weighs_more_than_one() -> None:
     assert prevalence["lighting"]["dusk"] < 1 < prevalence["lighting"]["day"]
     # Distance and crowding need boxes the deployment images do not have: left at 1 (absent).
     assert set(prevalence) == {"lighting", "weather"}
+
+
+def test_the_reviewer_reads_what_the_batch_explores_and_why(
+    tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.entry.review import exploration_line
+
+    deps = _deps(tmp_path, field, exploration="thompson")
+    _plan(deps, monkeypatch, field)
+    (record,) = deps.registry.steps.values()
+    line = exploration_line(record)
+    assert line.startswith(f"Exploring {record['images']} of 100 images (")
+    assert record["reason"] in line and all(key in line for key in record["explored"])
+    assert exploration_line(None) == ""
+
+
+def test_deployment_images_weigh_the_draws_when_given(
+    tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    seen: list[Any] = []
+    real = explore_plan.plan_exploration
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(args[-1])  # prevalence, passed last
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explore_plan, "plan_exploration", spy)
+    (tmp_path / "deploy").mkdir()
+    for image in field[:10]:
+        shutil.copy(image.path, tmp_path / "deploy" / image.path.name)
+    deps = _deps(tmp_path, field, exploration="thompson", deploy_images="deploy")
+    assert sum(r.slice_name == EXPLORE for r in _plan(deps, monkeypatch, field)) > 0
+    [prevalence] = seen
+    assert set(prevalence) == {"lighting", "weather"}
+    assert all(w > 0 for values in prevalence.values() for w in values.values())
