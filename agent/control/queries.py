@@ -9,6 +9,7 @@ from agent.control.runner import LoopDriver
 from agent.ports import Deps
 from agent.state import CycleRecord, LoopState
 from agent.steps.counterfactuals import newest_result_path
+from agent.steps.explore_plan import exploration_key
 from agent.steps.failures import val_object_table
 from evaluation.counterfactual import CounterfactualResult, VerdictLine
 from evaluation.metrics import EvaluationResult
@@ -201,4 +202,6 @@ def _waiting_batch(deps: Deps, state: LoopState) -> dict[str, Any]:
             line.model_dump(mode="json")
             for line in (state.counterfactuals.lines() if state.counterfactuals else [])
         ],
+        # What the batch explores and why (loop.exploration: thompson; None when off).
+        "exploration": deps.registry.step_result(exploration_key(state)),
     }

@@ -131,7 +131,19 @@ def review_markdown(summary: dict[str, Any]) -> str:
                 for o in batch["earlier_outcomes"]
             )
         )
-    return "\n\n".join(lines)
+    explored = exploration_line(batch.get("exploration"))
+    return "\n\n".join([*lines, explored] if explored else lines)
+
+
+def exploration_line(explored: dict[str, Any] | None) -> str:
+    """What the batch explores and why (loop.exploration: thompson), or nothing."""
+    if not explored or not explored["images"]:
+        return ""
+    values = ", ".join(f"{k}: {n}" for k, n in explored["explored"].items())
+    return (
+        f"Exploring {explored['images']} of {explored['of']} images ({values}), "
+        f"conditions no hypothesis blames: {explored['reason']}."
+    )
 
 
 def _batch_tables(batch: dict[str, Any], workspace: Path | None = None) -> list[str]:

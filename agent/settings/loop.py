@@ -71,6 +71,13 @@ class LoopSettings(BaseModel):
         description="most share of a batch exploration gets (agent.steps.exploration: the share "
         "is the chance a Thompson draw of the unexplored conditions beats the aimed slices')",
     )
+    exploration: Literal["off", "thompson"] = Field(
+        "off",
+        description="thompson: the targeted plan gives a share of each batch (Thompson sampling, "
+        "bounded by explore_share_min/max) to conditions no hypothesis blames, one drawn "
+        "condition value per image, weighted by deployment prevalence when deploy_images is set; "
+        "off (default, until measured on drawn worlds): every plan is as without it",
+    )
     edit_share: float = Field(
         0.3, ge=0, le=1, description="share of requests that edit real images"
     )

@@ -134,6 +134,12 @@ def _slices_as_scenario(
 
 def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:
     """Image attributes of the unlabelled deployment images (`loop.deploy_images`)."""
+    stats = [image_statistics(str(p)) for p in deployment_paths(deps)]
+    return {name: np.array([s[name] for s in stats]) for name in IMAGE_ATTRIBUTES}
+
+
+def deployment_paths(deps: Deps) -> list[Path]:
+    """The unlabelled deployment images (`loop.deploy_images`), sorted; none is an error."""
     folder = deps.settings.loop.deploy_images
     assert folder is not None
     if not folder.is_absolute():
@@ -145,8 +151,7 @@ def deployment_attributes(deps: Deps) -> dict[str, np.ndarray]:
             f"({', '.join(sorted(IMAGE_SUFFIXES))}); "
             "point it at a folder of images from where the detector is deployed, or unset it."
         )
-    stats = [image_statistics(str(p)) for p in paths]
-    return {name: np.array([s[name] for s in stats]) for name in IMAGE_ATTRIBUTES}
+    return paths
 
 
 def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.ndarray:

@@ -7,13 +7,14 @@ names. The port (`BatchPlanner`, `Budget`) is declared in `agent/ports.py`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent.ports import BatchPlanner, Budget
-from agent.steps import attribute_plans
+from agent.steps import attribute_plans, explore_plan
 from agent.steps.aim_weights import miss_weights, missed_classes
 from agent.steps.failures import embed_cached, val_object_table
 from agent.steps.prompts import SUBJECTS, plan_requests, prompt_for
@@ -53,20 +54,36 @@ class TargetedPlanner:
         loop = deps.settings.loop
         # The counterfactual verdicts of this cycle (None when unchecked: planned as before).
         verdicts = state.counterfactuals.verdicts() if state.counterfactuals else None
-        if _photographs(deps):
-            return _pasted(deps, state, budget, state.analysis, _after_outcomes(state), verdicts)
-        return _aimed(
+        slices = _after_outcomes(state)
+        if _photographs(deps):  # no exploration yet: attribute plans aim only
+            return _pasted(deps, state, budget, state.analysis, slices, verdicts)
+        exploration = None
+        if loop.exploration == "thompson":
+            exploration = explore_plan.explore(
+                deps, state, budget, slices, state.analysis, verdicts
+            )
+        aimed = _aimed(
             deps,
             state,
-            budget,
+            replace(budget, images=budget.images - len(exploration.draws))
+            if exploration
+            else budget,
             state.analysis,
-            _after_outcomes(state),
+            slices,
             verdicts=verdicts,
             concentrate=loop.concentrate,
             free_weights=miss_weights(deps, state) if loop.free_conditions == "misses" else None,
             subject_weights=missed_classes(deps, state)
             if loop.subject_classes == "misses"
             else None,
+        )
+        if exploration is None:
+            return aimed
+        # The exploration images follow the aimed ones, drawn from their own generator.
+        explore_plan.record(deps, state, exploration, budget.images)
+        classes, start = deps.settings.classes, len(aimed)
+        return aimed + explore_plan.exploration_requests(
+            exploration, classes, budget.batch_id, start, budget.seed, state.realism
         )
 
 

@@ -1,0 +1,163 @@
+"""Exploration in the targeted plan (`loop.exploration: thompson`): the share of a batch that
+`agent.steps.exploration.plan_exploration` gives to conditions no hypothesis blames becomes
+generation requests, one drawn condition value per image; the rest is planned as without it.
+
+Only the targeted planner on a rendered world explores; a user's photographs (attribute plans)
+do not yet. Every input is read from val pixels, boxes and predictions, and from the unlabelled
+deployment images, never from world truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agent.steps.exploration import Exploration, condition_evidence, plan_exploration
+from agent.steps.failures import deployment_paths, val_object_table
+from agent.steps.prompts import _request, refuted
+from evaluation.field_conditions import (
+    estimate_conditions,
+    estimate_image_conditions,
+    scene_statistics,
+)
+from evaluation.slices import FailureSlice
+from tools.analyst.base import FailureAnalysis
+from tools.generator.base import GenerationRequest
+from tools.vocabulary import CONDITIONS
+
+if TYPE_CHECKING:
+    from agent.ports import Budget, Deps
+    from agent.state import LoopState
+
+# The slice name of exploration requests: one group in the batch's scores and its budget lines.
+EXPLORE = "explore"
+# Conditions an unlabelled image shows in its pixels alone; distance and crowding need boxes.
+PIXEL_CONDITIONS = ("lighting", "weather")
+
+
+def aimed_values(
+    analysis: FailureAnalysis, slices: Sequence[FailureSlice], verdicts: dict[str, str] | None
+) -> dict[str, set[str]]:
+    """Per condition, the values the hypotheses of `slices` blame (a refuted one blames none)."""
+    names = {s.name for s in slices}
+    aimed: dict[str, set[str]] = {}
+    for hypothesis in analysis.hypotheses:
+        if hypothesis.slice_name in names and not refuted(hypothesis, verdicts):
+            for name, value in hypothesis.conditions.given().items():
+                aimed.setdefault(name, set()).add(value)
+    return aimed
+
+
+def deployment_prevalence(
+    deployed: Sequence[Mapping[str, str]],
+    val: Sequence[Mapping[str, str]],
+    vocabulary: Mapping[str, Sequence[str]],
+    conditions: Sequence[str] = PIXEL_CONDITIONS,
+) -> dict[str, dict[str, float]]:
+    """Per condition and value: its share among deployment images over its share among val
+    images, each share Laplace-smoothed ((count + 1) / (images + values)), so a value val never
+    shows but deployment does weighs (d + 1)(v + k) / (D + k) instead of infinity, and one
+    neither shows weighs about (v + k) / (D + k). Conditions not in `conditions` are left out
+    (1 where unknown)."""
+    prevalence: dict[str, dict[str, float]] = {}
+    for name in conditions:
+        values = list(vocabulary[name])
+        prevalence[name] = {
+            value: _smoothed_share(deployed, name, value, len(values))
+            / _smoothed_share(val, name, value, len(values))
+            for value in values
+        }
+    return prevalence
+
+
+def _smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
+    return (sum(c.get(name) == value for c in images) + 1) / (len(images) + k)
+
+
+def exploration_requests(
+    exploration: Exploration,
+    classes: Sequence[str],
+    batch_id: str,
+    start: int,
+    seed: int,
+    realism: float = 0.0,
+) -> list[GenerationRequest]:
+    """One generated image per exploration draw, numbered on from `start`; its subject class
+    uniform (as for an aimed slice without a class), from its own generator seeded by `seed`
+    (the aimed plan's draws stay as they were)."""
+    rng = np.random.default_rng((seed, 1))
+    requests = []
+    for index, conditions in enumerate(exploration.draws, start):
+        cls = str(rng.choice(list(classes)))
+        rid = f"{batch_id}-{index:04d}"
+        requests.append(_request(rng, rid, EXPLORE, cls, dict(conditions), [], realism=realism))
+    return requests
+
+
+def explore(
+    deps: Deps,
+    state: LoopState,
+    budget: Budget,
+    slices: Sequence[FailureSlice],
+    analysis: FailureAnalysis,
+    verdicts: dict[str, str] | None,
+) -> Exploration:
+    """This batch's exploration: the Thompson share and draws from the incumbent's val misses
+    per estimated condition value, the earlier outcomes, and deployment prevalence if known."""
+    loop = deps.settings.loop
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    estimated = {
+        s.id: estimate_image_conditions(str(s.path), s.longest_side, d)
+        for s, d in zip(samples, deps.datasets.labels(view), strict=True)
+    }
+    table = val_object_table(deps, state.incumbent)
+    evidence = condition_evidence(table.sample_ids, table.found, estimated, CONDITIONS)
+    prevalence = None
+    if loop.deploy_images is not None:
+        deployed = [_pixel_conditions(str(p)) for p in deployment_paths(deps)]
+        prevalence = deployment_prevalence(deployed, list(estimated.values()), CONDITIONS)
+    named = {h.slice_name for h in analysis.hypotheses}
+    return plan_exploration(
+        [o.model_dump() for o in state.earlier_outcomes()],
+        [s for s in slices if s.name in named],
+        evidence,
+        CONDITIONS,
+        aimed_values(analysis, slices, verdicts),
+        budget.images,
+        budget.seed,
+        loop.explore_share_min,
+        loop.explore_share_max,
+        prevalence,
+    )
+
+
+def _pixel_conditions(path: str) -> dict[str, str]:
+    """Lighting and weather of an unlabelled image (its distance and crowding, read from boxes
+    it does not have, are dropped: their prevalence stays 1)."""
+    conditions = estimate_conditions(scene_statistics(path), np.zeros(0), 0.0, 0)
+    return {name: conditions[name] for name in PIXEL_CONDITIONS}
+
+
+def exploration_key(state: LoopState) -> str:
+    """Where a batch's exploration is recorded: one per (loop, cycle, revision)."""
+    return f"{state.loop_id}/c{state.cycle}/r{state.revision}/exploration"
+
+
+def record(deps: Deps, state: LoopState, exploration: Exploration, images: int) -> dict[str, Any]:
+    """Store what the batch explores and why (read by `failforge status` beside the batch's
+    budget per slice), with a `batch_explored` event; a resumed plan keeps the first record."""
+    key = exploration_key(state)
+    result = {
+        "share": round(exploration.share, 3),
+        "images": len(exploration.draws),
+        "of": images,
+        "explored": exploration.explored,
+        "reason": exploration.reason,
+    }
+    deps.registry.log_once(
+        key, "batch_explored", state.loop_id, state.cycle, "plan_batch", **result
+    )
+    return deps.registry.record_step(key, result)
