@@ -28,7 +28,7 @@ from evaluation.counterfactual import CounterfactualResult, EditArm, HypothesisC
 from evaluation.gate import GateResult
 from evaluation.quality import QualityScores
 from evaluation.request_check import ConditionReadBack
-from evaluation.slices import FailureSlice
+from evaluation.slices import FailureSlice, ObjectTable
 from storage.refs import SampleRef
 from storage.registry import Registry
 from storage.workspace import Workspace
@@ -360,3 +360,15 @@ class FakeDetector:
 def _share(key: str) -> float:
     """A stable number in [0, 1) for a key."""
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 16**8
+
+
+def night_misses_table(field: Sequence[Any]) -> ObjectTable:
+    """A val object table of one small car per field image (`tools.world.field.FieldImage`),
+    which the incumbent misses exactly in the night images."""
+    night = np.array([image.conditions.lighting == "night" for image in field])
+    return ObjectTable(
+        [f"s{k}" for k in range(len(field))],
+        np.array(["car"] * len(field)),
+        {"box_size": np.full(len(field), 0.1)},
+        ~night,
+    )

@@ -7,7 +7,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 
 from agent.ports import Budget
@@ -16,8 +15,8 @@ from agent.state import CycleRecord, LoopState
 from agent.steps import explore_plan, planning
 from agent.steps.explore_plan import EXPLORE, deployment_prevalence
 from agent.steps.prompts import plan_requests
-from evaluation.slices import FailureSlice, ObjectTable
-from tests.fakes import FieldDatasets
+from evaluation.slices import FailureSlice
+from tests.fakes import FieldDatasets, night_misses_table
 from tools.analyst.base import FailureAnalysis, Hypothesis, SceneConditions
 from tools.vocabulary import CONDITIONS
 from tools.world.config import WorldConfig
@@ -75,13 +74,7 @@ def _plan(
     deps: Any, monkeypatch: pytest.MonkeyPatch, field: list[FieldImage], confirmed: int = 0
 ) -> list[Any]:
     # One object per val image: the incumbent misses those of night images.
-    night = np.array([i.conditions.lighting == "night" for i in field])
-    table = ObjectTable(
-        [f"s{k}" for k in range(len(field))],
-        np.array(["car"] * len(field)),
-        {"box_size": np.full(len(field), 0.1)},
-        ~night,
-    )
+    table = night_misses_table(field)
     monkeypatch.setattr(explore_plan, "val_object_table", lambda deps, model: table)
     monkeypatch.setattr(planning, "edit_sources", lambda deps, seed: [])
     history = [

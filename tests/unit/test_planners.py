@@ -15,7 +15,7 @@ from agent.settings import LoopSettings, Settings
 from agent.state import LoopState
 from agent.steps.planning import PLANNERS
 from evaluation.field_conditions import estimate_field_conditions
-from tests.fakes import FieldDatasets
+from tests.fakes import FieldDatasets, night_misses_table
 from tools.convert import make_detections
 from tools.world.config import WorldConfig
 from tools.world.field import FieldImage, render_field
@@ -117,16 +117,10 @@ def test_miss_weights_point_at_the_conditions_where_a_slice_misses(
     tmp_path: Path, field: list[FieldImage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent.steps import aim_weights
-    from evaluation.slices import FailureSlice, ObjectTable
+    from evaluation.slices import FailureSlice
 
     # One object per image; the detector misses exactly the objects of night images.
-    night = np.array([i.conditions.lighting == "night" for i in field])
-    table = ObjectTable(
-        [f"s{k}" for k in range(len(field))],
-        np.array(["car"] * len(field)),
-        {"box_size": np.full(len(field), 0.1)},
-        ~night,
-    )
+    table = night_misses_table(field)
     monkeypatch.setattr(aim_weights, "val_object_table", lambda deps, model: table)
     state = _state().model_copy(
         update={
