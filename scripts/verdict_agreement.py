@@ -14,8 +14,9 @@ meets confirmed or not supported meets refuted. Read only; nothing runs.
 `--on test` (benchmarks): the outcome is measured instead on `test`, which a benchmark's drawn
 worlds hold twice as large as val: each hypothesis' slice (its val bin edges applied to test's
 objects) in the candidate against its incumbent, confirmed or refuted by the same 90% interval
-of paired per-object differences as the loop's. Test only grades here, as in replay_gate.py; it
-predicts the two models on test (stored as their prediction fields), so the detector runs.
+of paired per-object differences as the loop's. Test only grades here, as in replay_gate.py;
+a model never measured on test is predicted there once (and its test metrics stored), so the
+detector may run.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def _read_pairs(workspace: Path, on: str) -> list[tuple[int, str, str, str]]:
 
 def _test_outcomes(deps: Any, loop_id: str, record: Any) -> dict[str, str]:
     """Each checked slice of the cycle measured on test: the candidate against its incumbent."""
+    from agent.control.report import ensure_test_metrics
     from agent.results import Discovery
-    from agent.steps.failures import val_object_table, weights_of
-    from agent.steps.predictions import predict_and_evaluate
+    from agent.steps.failures import val_object_table
     from evaluation.gate import slice_outcomes
     from evaluation.scorecards import measure_scorecard
 
@@ -85,7 +86,7 @@ def _test_outcomes(deps: Any, loop_id: str, record: Any) -> dict[str, str]:
     candidate = deps.registry.model(record.candidate)
     cards = []
     for model in (candidate.parent, candidate.name):
-        predict_and_evaluate(deps, model, weights_of(deps, model), ("test",), save_views=False)
+        ensure_test_metrics(deps, model)  # predicts on test once per model, then reads back
         table = val_object_table(deps, model, "test")
         cards.append(measure_scorecard(0.0, table, discovery.edges, slices))
     return {name: o.verdict for name, o in slice_outcomes(*cards, list(slices)).items()}
