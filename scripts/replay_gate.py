@@ -213,27 +213,22 @@ def replay_bench(
     return rows
 
 
-def replay_in_child(out: Path, argv: Sequence[str]) -> list[dict[str, Any]]:
-    """`out`'s rows from this script run on it alone, with the same options, in a child."""
-    options = [a for a in argv if not Path(a).is_dir() or a.startswith("-")]
+def replay_in_child(out: Path, options: Sequence[str]) -> list[dict[str, Any]]:
+    """`out`'s rows from this script run on it alone with `options`, in a child."""
     with tempfile.TemporaryDirectory() as scratch:
         rows_file = Path(scratch) / "rows.json"
-        plain = _without_json(options)
-        command = [sys.executable, __file__, str(out), *plain, "--json", str(rows_file)]
+        command = [sys.executable, __file__, str(out), *options, "--json", str(rows_file)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         return list(json.loads(rows_file.read_text()))
 
 
-def _without_json(options: Sequence[str]) -> list[str]:
-    kept, skip = [], False
-    for option in options:
-        if skip:
-            skip = False
-        elif option == "--json":
-            skip = True
-        elif not option.startswith("--json="):
-            kept.append(option)
-    return kept
+def child_options(args: argparse.Namespace) -> list[str]:
+    """The options a child replays one folder with: the user's, but not where rows are written."""
+    options = ["--confidence", str(args.confidence)]
+    for name in ("arms", "seeds"):
+        if getattr(args, name):
+            options += [f"--{name}", getattr(args, name)]
+    return options
 
 
 def main() -> None:
@@ -252,7 +247,7 @@ def main() -> None:
     if len(args.out) == 1:
         rows = replay_bench(args.out[0], arms, seeds, args.confidence)
     else:  # each benchmark in a child: one process opens one FiftyOne database (a world each)
-        rows = [row for out in args.out for row in replay_in_child(out, sys.argv[1:])]
+        rows = [row for out in args.out for row in replay_in_child(out, child_options(args))]
     seed_width = max([7, *(len(r["seed"]) + 1 for r in rows)])  # a drawn world's seed is long
     print(
         f"{'world':<16}{'seed':<{seed_width}}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"

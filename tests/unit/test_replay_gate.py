@@ -3,6 +3,7 @@ its verdicts on a stored loop (real FiftyOne and gate, `FakeDetector`, no traini
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.settings import Settings
 from scripts.replay_gate import (
-    _without_json,
     better_on_test,
+    child_options,
     replay_candidate,
     summary,
     summary_lines,
@@ -103,5 +104,7 @@ def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_to
 
 
 def test_a_child_writes_its_rows_where_the_parent_reads_them_not_where_the_user_asked() -> None:
-    options = ["--arms", "targeted", "--json", "all.json", "--json=other.json", "--seeds", "0"]
-    assert _without_json(options) == ["--arms", "targeted", "--seeds", "0"]
+    args = argparse.Namespace(confidence=0.8, arms="targeted", seeds="0", json=Path("all.json"))
+    assert child_options(args) == ["--confidence", "0.8", "--arms", "targeted", "--seeds", "0"]
+    unset = argparse.Namespace(confidence=0.9, arms=None, seeds=None, json=None)
+    assert child_options(unset) == ["--confidence", "0.9"]
