@@ -1,9 +1,11 @@
 """The promotion gate: a candidate replaces the incumbent only if it is better on held-out `val`.
 
-Two rules, one verdict type. `gate` (the margin rule) promotes on fixed margins: the
+Three rules, one verdict type. `gate` (the margin rule) promotes on fixed margins: the
 objective up by `min_gain`, no slice down by more than its limit. `evidence_gate` decides on
-the paired per-object differences on val instead (see its docstring). Both state their
-evidence in one line, `GateResult.evidence`, which is also the first of the `reasons`.
+the paired per-object differences on val instead (see its docstring). `noninferior_gate`
+reads the same evidence the other way round: it holds a candidate only where val shows harm.
+Each states its evidence in one line, `GateResult.evidence`, which is also the first of the
+`reasons`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from evaluation.comparison import (
 )
 from evaluation.paired import holm, p_fell, paired_error, z
 
-__all__ = ["GateResult", "ModelScorecard", "SliceOutcome", "evidence_gate", "gate", "objective"]
+__all__ = [
+    "GateResult",
+    "ModelScorecard",
+    "SliceOutcome",
+    "evidence_gate",
+    "gate",
+    "noninferior_gate",
+    "objective",
+]
 
 
 class SliceOutcome(BaseModel):
@@ -237,6 +247,61 @@ def evidence_gate(
     return _unblocked_gain(
         incumbent, candidate, targets, gain, gain_line, len(family), notes, carried
     )
+
+
+def noninferior_gate(
+    incumbent: ModelScorecard,
+    candidate: ModelScorecard,
+    targets: Sequence[str],
+    max_map_drop: float,
+    max_slice_drop: float,
+    guarded: Sequence[str],
+    limits: Mapping[str, float] | None = None,
+    confidence: float = 0.9,
+) -> GateResult:
+    """Promote unless val shows harm: the burden of proof on the harm, not on the gain.
+
+    The candidate was fine-tuned from the incumbent on its data and a batch a person approved,
+    aimed at conditions val may hold few objects of (a drawn world's rare conditions are rare
+    in val too, by construction: val is the field's). A gain demanded on such slices is a gain
+    val cannot show, and the other rules held most candidates that were better on test
+    (scripts/replay_gate.py). So this rule blocks on the evidence of harm alone, with the
+    statistics of `evidence_gate`:
+
+    - the objective's gain interval at `confidence` entirely below 0 (it fell beyond noise);
+    - mAP50 down by more than `max_map_drop`;
+    - a `guarded` slice that Holm's procedure finds fell, by more than `max_slice_drop`;
+    - a slice the user named in `limits` down beyond its own limit (judged alone).
+
+    An objective val cannot measure is no evidence either way: said in the line, not a block.
+    """
+    limits = limits or {}
+    before, after = objective(incumbent, targets), objective(candidate, targets)
+    gain = gain_interval(incumbent, candidate, targets, confidence)
+    family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
+    blocks = map50_drop(incumbent, candidate, max_map_drop)
+    blocks += _family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
+    blocks += _limit_blocks(incumbent, candidate, limits, confidence)
+    notes = unjudged(incumbent, candidate, limits)
+    if before is None or after is None:
+        gain_line = unmeasured(incumbent, candidate, targets)
+    else:
+        gain_line = (
+            f"objective {before:.3f} -> {after:.3f}, "
+            f"{change_text(gain, after - before)} ({confidence:.0%})"
+        )
+        if gain is not None and gain[1] < 0:
+            blocks.insert(0, f"{gain_line}: fell beyond noise")
+    if blocks:
+        first = blocks[0] if blocks[0].startswith(gain_line) else f"{blocks[0]}; {gain_line}"
+        return _verdict(
+            incumbent, candidate, targets, [first, *blocks[1:], *notes], gain, promote=False
+        )
+    line = (
+        f"no evidence of harm: {gain_line}; mAP50 {incumbent.map50:.3f} -> "
+        f"{candidate.map50:.3f}; no slice fell beyond noise (Holm, {len(family)} slices)"
+    )
+    return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
 
 
 def _limit_blocks(

@@ -3,8 +3,9 @@
 For every candidate a benchmark trained (every arm, seed and cycle under each `OUT`), the gate
 is decided again from the stored val predictions: by the workspace's own rule (today's
 default, the fixed margins), by the margin rule with per-slice confidence bounds, and by the
-evidence rule (`gate.rule: evidence`), each on the cycle's targets; and by the margin and the
-evidence rule on the worst val slices (`gate.objective: worst`: the union of the incumbent's
+evidence rule (`gate.rule: evidence`) and by the non-inferiority rule (`gate.rule: noninferior`,
+column `noninf`: held only on evidence of harm), each on the cycle's targets; and by the margin
+and the evidence rule on the worst val slices (`gate.objective: worst`: the union of the incumbent's
 and the candidate's `gate.worst_slices` worst single slices with `loop.min_support` objects,
 columns `worst` and `ev.worst`), from the same stored scorecards. Each decision is graded on
 `test`: a candidate is
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-RULES = ("today", "bound", "evidence", "worst", "evidence_worst")
+RULES = ("today", "bound", "evidence", "noninferior", "worst", "evidence_worst")
 # The evidence rules, each with its own carry: the objective each judges on.
 EVIDENCE = {"evidence": "targets", "evidence_worst": "worst"}
 
@@ -118,7 +119,7 @@ def replay_candidate(
     before, after = card(candidate.parent), card(candidate.name)
 
     def judge(rule: str, objective: str) -> CandidateJudge:
-        level = settings.confidence or confidence if rule == "evidence" else settings.confidence
+        level = settings.confidence or confidence if rule != "margin" else settings.confidence
         update = {"rule": rule, "objective": objective, "confidence": level}
         as_set = settings.model_copy(update=update)
         return CandidateJudge(as_set, deps.settings.loop.min_support, before, targets, [*guarded])
@@ -134,10 +135,13 @@ def replay_candidate(
     guard = {k: v for k, v in before.slice_recall.items() if k in guarded}
     margins = (settings.min_gain, settings.max_map_drop, settings.max_slice_drop)
     bound = gate(before, after, targets, *margins, guard, confidence, limits)
+    noninferior = judge("noninferior", "targets")(after)
     row = {
         "cycle": record.cycle,
         "today": judge("margin", "targets")(after).promote,
         "bound": bound.promote,
+        "noninferior": noninferior.promote,
+        "noninferior_line": noninferior.evidence,
         "worst": judge("margin", "worst")(after).promote,
         **{name: verdict.promote for name, verdict in verdicts.items()},
         **{f"{name}_carried": verdict.carried for name, verdict in verdicts.items()},
@@ -166,33 +170,43 @@ def test_grade(deps: Any, incumbent: str, candidate: str, worst: list[str]) -> d
 
 def summary(rows: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
     """A rule's record over graded rows: candidates better on test, those it held back (false
-    holds, and their share of the better ones), and those it promoted that were not better."""
+    holds, and their share of the better ones), and those it promoted that were not better; and
+    in test recall of the worst two, summed over candidates: what its promotions shipped, what
+    its false promotions lost, what its false holds forgave (a count weighs a -0.005 promotion
+    like a +0.13 hold; the sums do not)."""
     graded = [r for r in rows if r["better"] is not None]
     better = [r for r in graded if r["better"]]
     false_holds = sum(not r[rule] for r in better)
+    promoted = [r for r in graded if r[rule]]
     return {
         "rule": rule,
         "graded": len(graded),
         "better": len(better),
-        "promoted": sum(bool(r[rule]) for r in graded),
+        "promoted": len(promoted),
         "false_holds": false_holds,
         "false_hold_share": false_holds / len(better) if better else None,
-        "false_promotions": sum(bool(r[rule]) and not r["better"] for r in graded),
+        "false_promotions": sum(not r["better"] for r in promoted),
+        "shipped": sum(r["test_worst2_gain"] for r in promoted),
+        "lost": sum(r["test_worst2_gain"] for r in promoted if not r["better"]),
+        "forgone": sum(r["test_worst2_gain"] for r in better if not r[rule]),
     }
 
 
 def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The side-by-side table of the rules' false holds and false promotions."""
+    """The side-by-side table of the rules' false holds and false promotions, and the test
+    recall (worst two, summed over candidates) each rule shipped, lost and forwent."""
     lines = [
-        "| rule | candidates graded | better on test | promoted | false holds | false promotions |",
-        "|---|---|---|---|---|---|",
+        "| rule | candidates graded | better on test | promoted | false holds | "
+        "false promotions | worst two shipped | lost by false promotions | forgone by false holds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for rule in RULES:
         s = summary(rows, rule)
         share = "-" if s["false_hold_share"] is None else f"{s['false_hold_share']:.0%}"
         lines.append(
             f"| {rule} | {s['graded']} | {s['better']} | {s['promoted']} | "
-            f"{s['false_holds']} ({share} of the better) | {s['false_promotions']} |"
+            f"{s['false_holds']} ({share} of the better) | {s['false_promotions']} | "
+            f"{s['shipped']:+.3f} | {s['lost']:+.3f} | {s['forgone']:+.3f} |"
         )
     return lines
 
@@ -251,7 +265,7 @@ def main() -> None:
     seed_width = max([7, *(len(r["seed"]) + 1 for r in rows)])  # a drawn world's seed is long
     print(
         f"{'world':<16}{'seed':<{seed_width}}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
-        f"{'evidence':>10}{'worst':>7}{'ev.worst':>10}{'worst2 +':>10}{'mAP50 +':>9}"
+        f"{'evidence':>10}{'noninf':>8}{'worst':>7}{'ev.worst':>10}{'worst2 +':>10}{'mAP50 +':>9}"
         f"{'better':>8}"
     )
     for r in rows:
@@ -262,6 +276,7 @@ def main() -> None:
         print(
             f"{r['world']:<16}{r['seed']:<{seed_width}}{r['arm']:<14}{r['cycle']:>5}"
             f"{'yes' if r['today'] else 'no':>7}{'yes' if r['bound'] else 'no':>7}{evidence:>10}"
+            f"{'yes' if r['noninferior'] else 'no':>8}"
             f"{'yes' if r['worst'] else 'no':>7}{ev_worst:>10}"
             f"{'-' if gain is None else f'{gain:+.3f}':>10}{r['test_map50_gain']:+9.3f}"
             f"{'-' if r['better'] is None else 'yes' if r['better'] else 'no':>8}"

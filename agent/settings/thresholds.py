@@ -47,9 +47,11 @@ class GateSettings(BaseModel):
 
     `rule: margin` decides on fixed margins; `rule: evidence` on the paired per-object
     differences on val (evaluation/gate.evidence_gate): the gain on its interval, the guarded
-    slices as a family (Holm), an inconclusive candidate judged again next cycle. Either rule
-    measures the objective on the cycle's targets or, with `objective: worst`, on the worst val
-    slices of both models (evaluation/objective.py).
+    slices as a family (Holm), an inconclusive candidate judged again next cycle;
+    `rule: noninferior` on the same statistics, holding a candidate only where val shows harm
+    (evaluation/gate.noninferior_gate). Every rule measures the objective on the cycle's
+    targets or, with `objective: worst`, on the worst val slices of both models
+    (evaluation/objective.py).
     """
 
     min_gain: float = Field(
@@ -69,12 +71,15 @@ class GateSettings(BaseModel):
         "rule evidence, the level of the gain's two-sided interval, and 1 minus the guarded "
         "slices' family-wise error rate (0.9 when unset)",
     )
-    rule: Literal["margin", "evidence"] = Field(
+    rule: Literal["margin", "evidence", "noninferior"] = Field(
         "margin",
         description="margin: min_gain and max_slice_drop as fixed margins (per-slice bounds "
         "with confidence); evidence: the gain's interval above 0, a guarded slice blocks when "
         "Holm's procedure over all of them finds it fell and it fell beyond max_slice_drop, "
-        "an inconclusive candidate is carried to the next cycle (docs: the loop, gate_candidate)",
+        "an inconclusive candidate is carried to the next cycle (docs: the loop, "
+        "gate_candidate); noninferior: promoted unless val shows harm (the objective's "
+        "interval below 0, mAP50 down beyond max_map_drop, a guarded slice down as for "
+        "evidence), with the evidence rule's statistics",
     )
     objective: Literal["targets", "worst"] = Field(
         "targets",

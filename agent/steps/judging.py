@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.settings.thresholds import GateSettings
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, noninferior_gate
 from evaluation.objective import restated, worst_slices
 
 
@@ -48,6 +48,17 @@ class CandidateJudge:
     ) -> GateResult:
         """The configured rule with `objective` as the slices whose mean recall must rise."""
         settings, incumbent = self.settings, self.incumbent
+        if settings.rule == "noninferior":
+            return noninferior_gate(
+                incumbent,
+                candidate,
+                objective,
+                settings.max_map_drop,
+                settings.max_slice_drop,
+                self.guarded,
+                settings.guarded_slices,
+                settings.confidence or 0.9,
+            )
         if settings.rule == "evidence":
             return evidence_gate(
                 incumbent,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, noninferior_gate
 from evaluation.paired import holm
 
 NIGHT, FOG = "lighting=night", "weather=fog"
@@ -333,6 +333,65 @@ def test_a_clear_gain_promotes_and_no_gain_is_held_with_its_interval() -> None:
     )
     assert not none.promote and not none.carried
     assert none.evidence == "objective 0.600 -> 0.400, -0.200 [-0.266, -0.134] (90%), not above 0"
+
+
+# -- the non-inferiority rule ---------------------------------------------------------------------
+def _noninferior(before: ModelScorecard, after: ModelScorecard, **limits: float) -> GateResult:
+    return noninferior_gate(before, after, [NIGHT], 0.02, 0.05, SLICES, limits)
+
+
+def test_an_inconclusive_gain_is_promoted_where_val_shows_no_harm() -> None:
+    # +0.075 on 40 objects holds 0: the evidence rule carries it, this rule promotes it.
+    before = _cards({NIGHT: [False] * 20 + [True] * 20})
+    after = _cards({NIGHT: [True] * 4 + [False] * 16 + [False] + [True] * 19})
+    assert evidence_gate(before, after, [NIGHT], 0.02, 0.05, []).carried
+    result = noninferior_gate(before, after, [NIGHT], 0.02, 0.05, [])
+    assert result.promote
+    assert result.evidence == (
+        "no evidence of harm: objective 0.500 -> 0.575, +0.075 [-0.016, +0.166] (90%); "
+        "mAP50 0.800 -> 0.800; no slice fell beyond noise (Holm, 0 slices)"
+    )
+
+
+def test_an_objective_that_fell_beyond_noise_holds_the_candidate() -> None:
+    held = noninferior_gate(
+        _cards({NIGHT: TARGET_AFTER}), _cards({NIGHT: TARGET_BEFORE}), [NIGHT], 0.02, 0.05, []
+    )
+    assert not held.promote and not held.carried
+    assert held.evidence == (
+        "objective 0.600 -> 0.400, -0.200 [-0.266, -0.134] (90%): fell beyond noise"
+    )
+    # A fall within noise is no evidence: 1 lost of 40 is promoted.
+    before = _cards({NIGHT: [True] * 20 + [False] * 20})
+    after = _cards({NIGHT: [False] + [True] * 19 + [False] * 20})
+    assert noninferior_gate(before, after, [NIGHT], 0.02, 0.05, []).promote
+
+
+def test_noninferiority_still_blocks_on_map50_a_real_slice_drop_and_the_users_limit() -> None:
+    rng = np.random.default_rng(3)
+    before, after = _noisy_cards(rng)
+    assert _noninferior(before, after).promote  # thirty slices of noise: no harm shown
+    worse_map = after.model_copy(update={"map50": before.map50 - 0.03})
+    assert _noninferior(before, worse_map).evidence.startswith("mAP50 fell 0.030")
+    before, after = _noisy_cards(rng, lost={SLICES[3]: 15})
+    line = _noninferior(before, after).evidence
+    assert line.startswith(f"recall of {SLICES[3]} fell 0.") and "(Holm p " in line
+    assert line.endswith("; objective 0.400 -> 0.600, +0.200 [+0.134, +0.266] (90%)")
+    platelets = "class=Platelets"
+    before = _cards({NIGHT: TARGET_BEFORE, platelets: [True] * 30 + [False] * 10})
+    after = _cards({NIGHT: TARGET_AFTER, platelets: [False] + [True] * 29 + [False] * 10})
+    assert noninferior_gate(before, after, [NIGHT], 0.02, 0.05, [platelets]).promote
+    held = noninferior_gate(before, after, [NIGHT], 0.02, 0.05, [], {platelets: 0.0})
+    assert not held.promote and held.evidence.startswith(f"recall of {platelets} fell 0.025")
+
+
+def test_an_unmeasured_objective_is_said_and_does_not_block() -> None:
+    before, after = _cards({FOG: [True, False]}), _cards({FOG: [True, True]})
+    result = noninferior_gate(before, after, [NIGHT], 0.02, 0.05, [])
+    assert result.promote and result.objective_before is None
+    assert result.evidence.startswith(
+        f"no evidence of harm: target slices not measured on val: {NIGHT}; mAP50"
+    )
 
 
 def test_holm_scales_the_kth_smallest_p_value_by_the_hypotheses_left() -> None:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from agent.settings.thresholds import GateSettings
 from agent.steps.judging import CandidateJudge
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, noninferior_gate
 from evaluation.objective import worst_slices
 
 TARGET = "lighting=night & size=small"  # what the cycle aimed at: not a single slice
@@ -89,6 +89,18 @@ def test_a_candidate_better_on_its_targets_while_a_worst_slice_falls_is_held(rul
     assert "objective: worst val slices contrast=low, class=Platelets" in held.evidence
     # Its target's hypothesis is confirmed all the same: the plan reads what the aim did.
     assert held.outcomes[TARGET].verdict == "confirmed"
+
+
+def test_the_noninferior_rule_judges_either_objective_on_harm_alone() -> None:
+    for candidate in (BETTER_WHERE_WORST, BETTER_ON_TARGET):
+        today = noninferior_gate(INCUMBENT, candidate, [TARGET], 0.02, 0.05, SINGLES, {}, 0.9)
+        assert _judge("targets", "noninferior")(candidate) == today
+    # Flat on the targets: held by the other rules, promoted here (no harm shown).
+    assert _judge("targets", "noninferior")(BETTER_WHERE_WORST).promote
+    # The worst slices' small fall (0.35 -> 0.3375) is within noise: no evidence of harm.
+    worst = _judge("worst", "noninferior")(BETTER_ON_TARGET)
+    assert worst.promote and worst.evidence.startswith("no evidence of harm: objective 0.350")
+    assert worst.evidence.endswith("; objective: worst val slices contrast=low, class=Platelets")
 
 
 def test_the_slices_include_the_candidates_own_worst() -> None:

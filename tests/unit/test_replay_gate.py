@@ -39,23 +39,27 @@ def test_a_candidate_without_test_figures_is_not_graded() -> None:
     assert better_on_test(None, 0.05) is None
 
 
-def _row(today: bool, evidence: bool, better: bool | None, worst: bool = False) -> dict[str, Any]:
+def _row(
+    today: bool, evidence: bool, better: bool | None, worst: bool = False, gain: float = 0.0
+) -> dict[str, Any]:
     return {
         "today": today,
         "bound": False,
         "evidence": evidence,
+        "noninferior": True,
         "worst": worst,
         "evidence_worst": worst,
         "better": better,
+        "test_worst2_gain": gain,
     }
 
 
 def test_false_holds_and_false_promotions_are_counted_side_by_side() -> None:
     rows = [
-        _row(today=False, evidence=True, better=True),  # held back by today's gate only
-        _row(today=False, evidence=False, better=True),  # held back by both
-        _row(today=True, evidence=True, better=True, worst=True),
-        _row(today=True, evidence=False, better=False),  # promoted by today's, not better
+        _row(today=False, evidence=True, better=True, gain=0.1),  # held by today's gate only
+        _row(today=False, evidence=False, better=True, gain=0.05),  # held back by both
+        _row(today=True, evidence=True, better=True, worst=True, gain=0.02),
+        _row(today=True, evidence=False, better=False, gain=-0.01),  # promoted, not better
         _row(today=True, evidence=True, better=None),  # no test figure: not graded
     ]
     today, evidence = summary(rows, "today"), summary(rows, "evidence")
@@ -63,12 +67,23 @@ def test_false_holds_and_false_promotions_are_counted_side_by_side() -> None:
     assert (today["false_holds"], today["false_promotions"]) == (2, 1)
     assert today["false_hold_share"] == pytest.approx(2 / 3)
     assert (evidence["false_holds"], evidence["false_promotions"]) == (1, 0)
+    # In recall: today's promotions shipped +0.02 - 0.01, lost 0.01, and forwent 0.1 + 0.05.
+    assert (today["shipped"], today["lost"], today["forgone"]) == pytest.approx((0.01, -0.01, 0.15))
     lines = summary_lines(rows)
-    assert "| today | 4 | 3 | 2 | 2 (67% of the better) | 1 |" in lines
-    assert "| evidence | 4 | 3 | 2 | 1 (33% of the better) | 0 |" in lines
+    assert "| today | 4 | 3 | 2 | 2 (67% of the better) | 1 | +0.010 | -0.010 | +0.150 |" in lines
+    assert (
+        "| evidence | 4 | 3 | 2 | 1 (33% of the better) | 0 | +0.120 | +0.000 | +0.050 |" in lines
+    )
+    # The harm-only rule promoted all four: no false hold, one false promotion.
+    assert (
+        "| noninferior | 4 | 3 | 4 | 0 (0% of the better) | 1 | +0.160 | -0.010 | +0.000 |" in lines
+    )
     # The worst-slices objective, judged on the same candidates, has rows of its own.
-    assert "| worst | 4 | 3 | 1 | 2 (67% of the better) | 0 |" in lines
-    assert "| evidence_worst | 4 | 3 | 1 | 2 (67% of the better) | 0 |" in lines
+    assert "| worst | 4 | 3 | 1 | 2 (67% of the better) | 0 | +0.020 | +0.000 | +0.150 |" in lines
+    assert (
+        "| evidence_worst | 4 | 3 | 1 | 2 (67% of the better) | 0 | +0.020 | +0.000 | +0.150 |"
+        in lines
+    )
 
 
 def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_too(
@@ -97,6 +112,8 @@ def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_to
         row, carried = replay_candidate(deps, key, record, ["class=car"], 0.9, carried)
         # The loop ran today's rule (margins, on its targets): the replay decides as it did.
         assert row["today"] is record.promoted
+        # The harm-only rule: a verdict and its line.
+        assert isinstance(row["noninferior"], bool) and row["noninferior_line"]
         # The same candidate judged on the worst val slices, with the slices named.
         assert isinstance(row["worst"], bool) and isinstance(row["evidence_worst"], bool)
         assert "; objective: worst val slices " in row["evidence_worst_line"]
