@@ -78,13 +78,3 @@ def test_the_worst_slices_objective_reaches_the_loops_verdict(tmp_path: Path) ->
     assert 2 <= len(named) <= 4 and all("=" in n and " & " not in n for n in named)
     # The cycle's hypotheses are still its targets'.
     assert cycle.targets and set(cycle.outcomes) == set(cycle.targets)
-
-
-def test_the_noninferior_rule_reaches_the_loops_verdict(tmp_path: Path) -> None:
-    settings = {"loop": {"min_support": 3}, "gate": {"rule": "noninferior"}}
-    deps, outcome = _looping(tmp_path, settings, gain=0.1, cycles=1, budget=12)
-    (cycle,) = outcome.state.history
-    # A fine-tune that finds a few more and loses none shows no harm: promoted, and its line
-    # says on what evidence.
-    assert cycle.promoted and cycle.reasons[0].startswith("no evidence of harm: objective ")
-    assert deps.registry.incumbent().name == "v2"
