@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 # The planning strategies, declared once: the benchmark's arms in the order it runs and reports
 # them (`none` first: gains are net of it), and the planners built by name in agent/bootstrap.py.
@@ -129,6 +129,15 @@ class LoopSettings(BaseModel):
         description="conditions a hypothesis does not blame: drawn uniformly, or in proportion "
         "to the slice's miss rate under each (estimated from val pixels, never world truth)",
     )
+    blamed_values: Literal["analyst", "deployment"] = Field(
+        "analyst",
+        description="the lighting and weather of a hypothesis' images: the one value the "
+        "analyst blamed (analyst), or each image's drawn in proportion to the misses it would "
+        "meet in deployment: the slice's val miss rate under the value times the value's "
+        "share among the deploy_images (deployment; needs deploy_images). The analyst names "
+        "night for a dark slice whose deployment is mostly dusk; distance and crowding stay "
+        "as blamed (unlabelled images show neither). Off until measured on drawn worlds",
+    )
     subject_classes: Literal["uniform", "misses"] = Field(
         "uniform",
         description="the class each image of a slice without a class of its own is about (its "
@@ -162,3 +171,12 @@ class LoopSettings(BaseModel):
     def _renamed_strategy(cls, value: object) -> object:
         # Benchmarks before the arms were renamed stored `untargeted` for today's `uniform`.
         return "uniform" if value == "untargeted" else value
+
+    @model_validator(mode="after")
+    def _deployment_needs_images(self) -> LoopSettings:
+        if self.blamed_values == "deployment" and self.deploy_images is None:
+            raise ValueError(
+                "loop.blamed_values: deployment weighs by the deployment images: set "
+                "loop.deploy_images to a folder of them, or use blamed_values: analyst"
+            )
+        return self

@@ -1,7 +1,8 @@
 """Where a targeted slice's misses are: per condition value and per class, from val alone.
 
 The targeted planner's optional levers (`loop.free_conditions: misses`, `loop.subject_classes:
-misses`) weigh their draws by these; both read pixels, boxes and predictions, never world truth.
+misses`, `loop.blamed_values: deployment`) weigh their draws by these; they read pixels, boxes
+and predictions, and the unlabelled deployment images' pixels, never world truth.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.steps.failures import val_object_table
+from agent.steps.explore_plan import PIXEL_CONDITIONS, pixel_conditions, smoothed_share
+from agent.steps.failures import deployment_paths, val_object_table
 from evaluation.field_conditions import estimate_image_conditions
 from evaluation.slices import assign_bins, slice_mask
 from tools.vocabulary import CONDITIONS
@@ -59,3 +61,26 @@ def missed_classes(deps: Deps, state: LoopState) -> dict[str, dict[str, float]]:
             for name in deps.settings.classes
         }
     return weights
+
+
+def deployment_miss_weights(
+    deps: Deps, misses: dict[str, dict[str, dict[str, float]]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per target slice, pixel condition (lighting, weather) and value: the misses the slice
+    would meet in deployment under that value, up to a constant: its val miss rate under the
+    value (`misses`, from `miss_weights`) times the value's share among the deployment images
+    (read from their pixels, Laplace-smoothed so that a value they never show keeps a little)."""
+    deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
+    shares = {
+        name: {
+            v: smoothed_share(deployed, name, v, len(CONDITIONS[name])) for v in CONDITIONS[name]
+        }
+        for name in PIXEL_CONDITIONS
+    }
+    return {
+        failure: {
+            name: {v: rates[name][v] * share for v, share in shares[name].items()}
+            for name in PIXEL_CONDITIONS
+        }
+        for failure, rates in misses.items()
+    }

@@ -65,14 +65,14 @@ def deployment_prevalence(
     for name in conditions:
         values = list(vocabulary[name])
         prevalence[name] = {
-            value: _smoothed_share(deployed, name, value, len(values))
-            / _smoothed_share(val, name, value, len(values))
+            value: smoothed_share(deployed, name, value, len(values))
+            / smoothed_share(val, name, value, len(values))
             for value in values
         }
     return prevalence
 
 
-def _smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
+def smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
     return (sum(c.get(name) == value for c in images) + 1) / (len(images) + k)
 
 
@@ -117,7 +117,7 @@ def explore(
     evidence = condition_evidence(table.sample_ids, table.found, estimated, CONDITIONS)
     prevalence = None
     if loop.deploy_images is not None:
-        deployed = [_pixel_conditions(str(p)) for p in deployment_paths(deps)]
+        deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
         prevalence = deployment_prevalence(deployed, list(estimated.values()), CONDITIONS)
     named = {h.slice_name for h in analysis.hypotheses}
     return plan_exploration(
@@ -134,7 +134,7 @@ def explore(
     )
 
 
-def _pixel_conditions(path: str) -> dict[str, str]:
+def pixel_conditions(path: str) -> dict[str, str]:
     """Lighting and weather of an unlabelled image (its distance and crowding, read from boxes
     it does not have, are dropped: their prevalence stays 1)."""
     conditions = estimate_conditions(scene_statistics(path), np.zeros(0), 0.0, 0)

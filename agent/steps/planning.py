@@ -15,7 +15,7 @@ import numpy as np
 
 from agent.ports import BatchPlanner, Budget
 from agent.steps import attribute_plans, explore_plan
-from agent.steps.aim_weights import miss_weights, missed_classes
+from agent.steps.aim_weights import deployment_miss_weights, miss_weights, missed_classes
 from agent.steps.failures import embed_cached, val_object_table
 from agent.steps.prompts import SUBJECTS, plan_requests, prompt_for
 from evaluation.field_conditions import estimate_field_conditions
@@ -75,6 +75,9 @@ class TargetedPlanner:
             free_weights=miss_weights(deps, state) if loop.free_conditions == "misses" else None,
             subject_weights=missed_classes(deps, state)
             if loop.subject_classes == "misses"
+            else None,
+            blamed_weights=deployment_miss_weights(deps, miss_weights(deps, state))
+            if loop.blamed_values == "deployment"
             else None,
         )
         if exploration is None:
@@ -265,6 +268,7 @@ def _aimed(
     concentrate: bool = False,
     free_weights: dict[str, dict[str, dict[str, float]]] | None = None,
     subject_weights: dict[str, dict[str, float]] | None = None,
+    blamed_weights: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> list[GenerationRequest]:
     """Requests aimed at `slices` as `analysis` explains them: the targeted and oracle arms'
     shared planning, with the loop's floor, edit share, variation and realism."""
@@ -287,6 +291,7 @@ def _aimed(
         fit_layouts=deps.settings.loop.layout_edits,
         subject_weights=subject_weights,
         verdicts=verdicts,
+        blamed_weights=blamed_weights,
     )
 
 

@@ -111,6 +111,7 @@ def plan_requests(
     fit_layouts: bool = False,
     subject_weights: dict[str, dict[str, float]] | None = None,
     verdicts: dict[str, str] | None = None,
+    blamed_weights: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> list[GenerationRequest]:
     """Requests for one batch: budget per hypothesis in proportion to its slice's score.
 
@@ -119,8 +120,10 @@ def plan_requests(
 
     Conditions a hypothesis blames are fixed; the others are drawn at random (more so with
     `variation`), uniformly or, with `free_weights` (slice -> condition -> value -> weight),
-    towards where that slice's misses are. A share of requests edits real training images:
-    their layout and classes are kept and re-staged under the blamed conditions.
+    towards where that slice's misses are. With `blamed_weights` (the same shape), a blamed
+    condition it names is drawn by its weights instead of fixed at the blamed value. A share of
+    requests edits real training images: their layout and classes are kept and re-staged under
+    the blamed conditions.
 
     Levers: `concentrate` and `lend_focus` (see `_concentrated`), `fit_layouts` (`_edit_source`),
     `combine` (`_conditions`), `subject_weights` (slice -> class -> weight; `_subject`).
@@ -139,11 +142,17 @@ def plan_requests(
         own = [c for c in hypothesis.classes if c in classes]
         focus = list(dict.fromkeys(c for c in [*own, *extra_focus] if c in classes))
         weights = (free_weights or {}).get(hypothesis.slice_name, {})
+        redrawn = {
+            name: values
+            for name, values in (blamed_weights or {}).get(hypothesis.slice_name, {}).items()
+            if name in blamed
+        }
         editable = not concentrate or fit_layouts or set(blamed) <= EDITABLE
         elsewhere = others.get(hypothesis.slice_name, {})
         subjects = (subject_weights or {}).get(hypothesis.slice_name) if not own else None
         for _ in range(count):
-            conditions = _conditions(rng, blamed, weights, elsewhere, combine, variation)
+            drawn = {name: _draw(rng, CONDITIONS[name], w) for name, w in redrawn.items()}
+            conditions = _conditions(rng, blamed | drawn, weights, elsewhere, combine, variation)
             cls, image_focus = _subject(rng, classes, own, focus, subjects)
             source = _edit_source(rng, editable, edit_sources, edit_share)
             fields = _edit_fields(source, fit_layouts) | {"realism": realism}
