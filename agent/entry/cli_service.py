@@ -213,12 +213,16 @@ def _bench_inputs(
             "The retrieval arm needs a labelled pool, which only a world renders; leave it out "
             "of --arms when benchmarking with --import."
         )
-    return seed_list, arm_list, _bench_variants(variant)
+    return seed_list, arm_list, _bench_variants(variant, sweep=worlds is not None)
 
 
-def _bench_variants(variant: list[str]) -> dict[str, Any]:
-    """Each --variant's name and settings, checked against Settings; UsageError on a bad one."""
+def _bench_variants(variant: list[str], sweep: bool = False) -> dict[str, Any]:
+    """Each --variant's name and settings, checked against Settings; UsageError on a bad one.
+
+    With `sweep` (`--worlds`) each is checked as its arms will run: a sweep gives every arm the
+    world's deployment sample (`loop.deploy_images`), which settings may need."""
     from agent.control.bench import parse_variant
+    from agent.control.world_sweep import DEPLOY_SAMPLE
     from agent.settings import Settings
 
     variants: dict[str, Any] = {}
@@ -227,8 +231,12 @@ def _bench_variants(variant: list[str]) -> dict[str, Any]:
             name, values = parse_variant(text)
         except ValueError as error:
             raise UsageError(str(error)) from None
+        checked = values
+        if sweep:
+            loop = {"deploy_images": DEPLOY_SAMPLE, **values.get("loop", {})}
+            checked = {**values, "loop": loop}
         try:
-            Settings(workspace=Path("."), **values)
+            Settings(workspace=Path("."), **checked)
         except ValidationError as error:
             problem = error.errors()[0]
             where = ".".join(str(part) for part in problem["loc"])

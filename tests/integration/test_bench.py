@@ -122,9 +122,19 @@ def test_bench_refuses_unknown_arms(tmp_path: Path) -> None:
         ("none:loop.concentrate=true", "new NAME"),
         ("x:loop.concentrat=true", "not a setting"),
         ("x:loop.free_conditions=sometimes", "free_conditions"),
+        ("x:loop.blamed_values=deployment", "set loop.deploy_images"),  # one world: none given
     ],
 )
 def test_bench_refuses_bad_variants(tmp_path: Path, variant: str, says: str) -> None:
     result = CliRunner().invoke(app, ["bench", "--variant", variant, "--out", str(tmp_path)])
     assert result.exit_code == 2 and says in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_sweep_checks_variants_with_the_deployment_sample_it_gives_every_arm() -> None:
+    from agent.entry.cli_service import _bench_variants
+
+    variant = ["deployed:loop.blamed_values=deployment"]
+    assert _bench_variants(variant, sweep=True) == {
+        "deployed": {"loop": {"blamed_values": "deployment"}}
+    }
