@@ -1,4 +1,4 @@
-"""Two scorecards compared, as both gate rules read them: the objective, the paired intervals
+"""Two scorecards compared, as every gate rule reads them: the objective, the paired intervals
 of its gain and of a slice's drop, and the one-line texts of gains, drops and what was not
 measured."""
 

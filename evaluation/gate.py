@@ -1,4 +1,4 @@
-"""The promotion gate: a candidate replaces the incumbent only if it is better on held-out `val`.
+"""The promotion gate: a candidate replaces the incumbent only as `val` allows it.
 
 Three rules, one verdict type. `gate` (the margin rule) promotes on fixed margins: the
 objective up by `min_gain`, no slice down by more than its limit. `evidence_gate` decides on
@@ -268,12 +268,18 @@ def noninferior_gate(
     (scripts/replay_gate.py). So this rule blocks on the evidence of harm alone, with the
     statistics of `evidence_gate`:
 
-    - the objective's gain interval at `confidence` entirely below 0 (it fell beyond noise);
+    - the objective's gain interval at `confidence` entirely below 0 (it fell beyond noise), or,
+      where no interval can be given (its objects not recorded), its point fall beyond
+      `max_slice_drop`;
     - mAP50 down by more than `max_map_drop`;
     - a `guarded` slice that Holm's procedure finds fell, by more than `max_slice_drop`;
     - a slice the user named in `limits` down beyond its own limit (judged alone).
 
-    An objective val cannot measure is no evidence either way: said in the line, not a block.
+    The objective's test is two-sided at `confidence` (a fall below its lower half: one-sided
+    at half the error rate), stricter than the guarded family's one-sided rate, since the
+    targets are what the batch aimed at. An objective val cannot measure is no evidence either
+    way: said in the line, not a block. Promoting candidates that are flat within noise may
+    let recall drift down over many cycles; the guards and mAP50 bound how far.
     """
     limits = limits or {}
     before, after = objective(incumbent, targets), objective(candidate, targets)
@@ -283,6 +289,7 @@ def noninferior_gate(
     blocks += _family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
     blocks += _limit_blocks(incumbent, candidate, limits, confidence)
     notes = unjudged(incumbent, candidate, limits)
+    fell = None  # the objective's own block, which leads the line when there is one
     if before is None or after is None:
         gain_line = unmeasured(incumbent, candidate, targets)
     else:
@@ -291,9 +298,13 @@ def noninferior_gate(
             f"{change_text(gain, after - before)} ({confidence:.0%})"
         )
         if gain is not None and gain[1] < 0:
-            blocks.insert(0, f"{gain_line}: fell beyond noise")
+            fell = f"{gain_line}: fell beyond noise"
+        elif gain is None and before - after > max_slice_drop:
+            fell = f"{gain_line}: fell more than {max_slice_drop:.3f} (no interval: objects not recorded)"
+    if fell is not None:
+        return _verdict(incumbent, candidate, targets, [fell, *blocks, *notes], gain, promote=False)
     if blocks:
-        first = blocks[0] if blocks[0].startswith(gain_line) else f"{blocks[0]}; {gain_line}"
+        first = f"{blocks[0]}; {gain_line}"
         return _verdict(
             incumbent, candidate, targets, [first, *blocks[1:], *notes], gain, promote=False
         )

@@ -1,7 +1,7 @@
 """The gate's objective when it is the worst val slices (`gate.objective: worst`), not the targets.
 
 The loop aims at its target slices; the user cares about where the detector is worst. With
-`worst`, both gate rules judge the objective (mean val recall over a set of slices, with the
+`worst`, every gate rule judges the objective (mean val recall over a set of slices, with the
 same statistics as on the targets) on `worst_slices`: the union of the incumbent's and the
 candidate's `k` worst single slices, each measured on both models with enough objects. The
 union, not either model's own worst: the incumbent's worst say where it mattered before; the

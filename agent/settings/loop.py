@@ -132,11 +132,12 @@ class LoopSettings(BaseModel):
     blamed_values: Literal["analyst", "deployment"] = Field(
         "analyst",
         description="the lighting and weather of a hypothesis' images: the one value the "
-        "analyst blamed (analyst), or each image's drawn in proportion to the misses it would "
-        "meet in deployment: the slice's val miss rate under the value times the value's "
-        "share among the deploy_images (deployment; needs deploy_images). The analyst names "
-        "night for a dark slice whose deployment is mostly dusk; distance and crowding stay "
-        "as blamed (unlabelled images show neither). Off until measured on drawn worlds",
+        "analyst blamed (analyst), or each image's drawn in proportion to the slice's misses "
+        "deployment would meet under each value: the slice's val misses under the value times "
+        "its deployment share over its val share (deployment; needs deploy_images). The "
+        "analyst names night for a dark slice whose deployment is mostly dusk; distance and "
+        "crowding stay as blamed (unlabelled images show neither), and so do your own "
+        "photographs' attribute plans. Off until measured on drawn worlds",
     )
     subject_classes: Literal["uniform", "misses"] = Field(
         "uniform",

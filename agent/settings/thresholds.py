@@ -43,7 +43,8 @@ class QualitySettings(BaseModel):
 
 
 class GateSettings(BaseModel):
-    """Promotion rule: the objective must rise, mAP50 and the guarded slices must not fall.
+    """Promotion rule: the objective must rise (noninferior: must not fall beyond noise), mAP50
+    and the guarded slices must not fall.
 
     `rule: margin` decides on fixed margins; `rule: evidence` on the paired per-object
     differences on val (evaluation/gate.evidence_gate): the gain on its interval, the guarded
@@ -68,8 +69,8 @@ class GateSettings(BaseModel):
         description="decide on confidence bounds of paired per-object differences on val "
         "instead of fixed margins: a gain must be above 0, a guarded slice's drop beyond "
         "max_slice_drop and above 0, each one-sided at this confidence (e.g. 0.9); with "
-        "rule evidence, the level of the gain's two-sided interval, and 1 minus the guarded "
-        "slices' family-wise error rate (0.9 when unset)",
+        "rule evidence or noninferior, the level of the gain's two-sided interval, and 1 "
+        "minus the guarded slices' family-wise error rate (0.9 when unset)",
     )
     rule: Literal["margin", "evidence", "noninferior"] = Field(
         "margin",
@@ -88,7 +89,7 @@ class GateSettings(BaseModel):
         "the incumbent's and the candidate's worst_slices worst single slices (each bin of an "
         "attribute or class with at least loop.min_support val objects), measured fresh on "
         "both models, so a candidate better where the detector is worst is promoted and one "
-        "with a new failure is not (evaluation/objective.py); either rule, same statistics",
+        "with a new failure is not (evaluation/objective.py); any rule, same statistics",
     )
     worst_slices: int = Field(
         2,

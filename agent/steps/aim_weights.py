@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.steps.explore_plan import PIXEL_CONDITIONS, pixel_conditions, smoothed_share
+from agent.steps.explore_plan import deployment_prevalence, pixel_conditions
 from agent.steps.failures import deployment_paths, val_object_table
 from evaluation.field_conditions import estimate_image_conditions
 from evaluation.slices import assign_bins, slice_mask
@@ -25,27 +25,45 @@ if TYPE_CHECKING:
 def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, float]]]:
     """Per target slice, condition and value: the slice's miss rate on `val` among objects whose
     image reads as that value (conditions estimated from pixels and boxes; Laplace-smoothed)."""
+    counts = _slice_counts(deps, state, _val_conditions(deps))
+    return {
+        failure: {
+            name: {v: (missed + 1) / (seen + 2) for v, (missed, seen) in values.items()}
+            for name, values in per_condition.items()
+        }
+        for failure, per_condition in counts.items()
+    }
+
+
+def _val_conditions(deps: Deps) -> dict[str, dict[str, str]]:
+    """Each val image's conditions, estimated from its pixels and boxes."""
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
     labels = deps.datasets.labels(view)
-    estimated = {
+    return {
         s.id: estimate_image_conditions(str(s.path), s.longest_side, d)
         for s, d in zip(samples, labels, strict=True)
     }
+
+
+def _slice_counts(
+    deps: Deps, state: LoopState, estimated: dict[str, dict[str, str]]
+) -> dict[str, dict[str, dict[str, tuple[int, int]]]]:
+    """Per target slice, condition and value: (objects missed, objects) of the slice on val
+    whose image reads as that value, by the incumbent."""
     table = val_object_table(deps, state.incumbent)
     bins = assign_bins(table, state.bin_edges)
-    weights: dict[str, dict[str, dict[str, float]]] = {}
+    counts: dict[str, dict[str, dict[str, tuple[int, int]]]] = {}
     for failure in state.slices:
         rows = np.where(slice_mask(bins, failure.conditions))[0]
-        per_condition: dict[str, dict[str, float]] = {}
+        counts[failure.name] = {}
         for name, values in CONDITIONS.items():
-            per_condition[name] = {}
+            counts[failure.name][name] = {}
             for value in values:
                 here = [k for k in rows if estimated[table.sample_ids[k]][name] == value]
                 missed = sum(not table.found[k] for k in here)
-                per_condition[name][value] = (missed + 1) / (len(here) + 2)
-        weights[failure.name] = per_condition
-    return weights
+                counts[failure.name][name][value] = (missed, len(here))
+    return counts
 
 
 def missed_classes(deps: Deps, state: LoopState) -> dict[str, dict[str, float]]:
@@ -63,24 +81,30 @@ def missed_classes(deps: Deps, state: LoopState) -> dict[str, dict[str, float]]:
     return weights
 
 
-def deployment_miss_weights(
-    deps: Deps, misses: dict[str, dict[str, dict[str, float]]]
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Per target slice, pixel condition (lighting, weather) and value: the misses the slice
-    would meet in deployment under that value, up to a constant: its val miss rate under the
-    value (`misses`, from `miss_weights`) times the value's share among the deployment images
-    (read from their pixels, Laplace-smoothed so that a value they never show keeps a little)."""
+def deployment_miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, float]]]:
+    """Per target slice, pixel condition (lighting, weather) and value: the slice's misses that
+    deployment would meet under that value, up to a constant (`expected_misses`), from the val
+    misses and the unlabelled deployment images (`loop.deploy_images`), both read from pixels."""
+    estimated = _val_conditions(deps)
     deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
-    shares = {
-        name: {
-            v: smoothed_share(deployed, name, v, len(CONDITIONS[name])) for v in CONDITIONS[name]
-        }
-        for name in PIXEL_CONDITIONS
-    }
-    return {
-        failure: {
-            name: {v: rates[name][v] * share for v, share in shares[name].items()}
-            for name in PIXEL_CONDITIONS
-        }
-        for failure, rates in misses.items()
-    }
+    prevalence = deployment_prevalence(deployed, list(estimated.values()), CONDITIONS)
+    return expected_misses(_slice_counts(deps, state, estimated), prevalence)
+
+
+def expected_misses(
+    counts: dict[str, dict[str, dict[str, tuple[int, int]]]],
+    prevalence: dict[str, dict[str, float]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per slice and condition of `prevalence`: each value's val misses in the slice times the
+    value's prevalence (its deployment share over its val share), the importance weight that
+    makes val's misses count as deployment would meet them. A value with no miss on val weighs
+    0 (nothing says the slice fails there); a condition with no miss at all is left out, so its
+    images keep the value the analyst blamed."""
+    weights: dict[str, dict[str, dict[str, float]]] = {}
+    for failure, per_condition in counts.items():
+        weights[failure] = {}
+        for name, ratios in prevalence.items():
+            values = {v: per_condition[name][v][0] * ratio for v, ratio in ratios.items()}
+            if sum(values.values()) > 0:
+                weights[failure][name] = values
+    return weights

@@ -65,14 +65,14 @@ def deployment_prevalence(
     for name in conditions:
         values = list(vocabulary[name])
         prevalence[name] = {
-            value: smoothed_share(deployed, name, value, len(values))
-            / smoothed_share(val, name, value, len(values))
+            value: _smoothed_share(deployed, name, value, len(values))
+            / _smoothed_share(val, name, value, len(values))
             for value in values
         }
     return prevalence
 
 
-def smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
+def _smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
     return (sum(c.get(name) == value for c in images) + 1) / (len(images) + k)
 
 

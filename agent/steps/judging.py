@@ -16,7 +16,7 @@ class CandidateJudge:
     for the evidence rule, a carried candidate's name and verdict), it returns the verdict.
 
     `targets` are the cycle's target slices, `guarded` the single slices of every attribute
-    bin and class (guarded by both rules, and the slices the `worst` objective picks from).
+    bin and class (guarded by every rule, and the slices the `worst` objective picks from).
     """
 
     settings: GateSettings
@@ -46,7 +46,7 @@ class CandidateJudge:
         objective: list[str],
         carried: tuple[str, GateResult] | None,
     ) -> GateResult:
-        """The configured rule with `objective` as the slices whose mean recall must rise."""
+        """The configured rule with `objective` as the slices whose mean recall it judges."""
         settings, incumbent = self.settings, self.incumbent
         if settings.rule == "noninferior":
             return noninferior_gate(

@@ -76,7 +76,7 @@ class TargetedPlanner:
             subject_weights=missed_classes(deps, state)
             if loop.subject_classes == "misses"
             else None,
-            blamed_weights=deployment_miss_weights(deps, miss_weights(deps, state))
+            blamed_weights=deployment_miss_weights(deps, state)
             if loop.blamed_values == "deployment"
             else None,
         )

@@ -385,6 +385,18 @@ def test_noninferiority_still_blocks_on_map50_a_real_slice_drop_and_the_users_li
     assert not held.promote and held.evidence.startswith(f"recall of {platelets} fell 0.025")
 
 
+def test_without_recorded_objects_the_objective_blocks_on_its_point_fall() -> None:
+    # Recall alone, no per-object flags: no interval, so a fall beyond the slice limit blocks.
+    before, flat, fallen = _card(night=0.5), _card(night=0.48), _card(night=0.4)
+    assert noninferior_gate(before, flat, [NIGHT], 0.02, 0.05, []).promote
+    held = noninferior_gate(before, fallen, [NIGHT], 0.02, 0.05, [])
+    assert not held.promote
+    assert held.evidence == (
+        "objective 0.500 -> 0.400, -0.100 (90%): fell more than 0.050 "
+        "(no interval: objects not recorded)"
+    )
+
+
 def test_an_unmeasured_objective_is_said_and_does_not_block() -> None:
     before, after = _cards({FOG: [True, False]}), _cards({FOG: [True, True]})
     result = noninferior_gate(before, after, [NIGHT], 0.02, 0.05, [])
