@@ -1,11 +1,10 @@
 """The promotion gate: a candidate replaces the incumbent only as `val` allows it.
 
-Three rules, one verdict type. `gate` (the margin rule) promotes on fixed margins: the
+Two rules here, one verdict type. `gate` (the margin rule) promotes on fixed margins: the
 objective up by `min_gain`, no slice down by more than its limit. `evidence_gate` decides on
-the paired per-object differences on val instead (see its docstring). `noninferior_gate`
-reads the same evidence the other way round: it holds a candidate only where val shows harm.
-Each states its evidence in one line, `GateResult.evidence`, which is also the first of the
-`reasons`.
+the paired per-object differences on val instead (see its docstring); the third rule,
+`evaluation.noninferior`, reads the same evidence the other way round. Each states its evidence
+in one line, `GateResult.evidence`, which is also the first of the `reasons`.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ __all__ = [
     "SliceOutcome",
     "evidence_gate",
     "gate",
-    "noninferior_gate",
     "objective",
 ]
 
@@ -108,7 +106,7 @@ def gate(
     notes = unjudged(incumbent, candidate, limits)
     if short is not None:
         reasons = [short, *blocks, *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+        return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     assert before is not None and after is not None
     if blocks:
         reasons = [
@@ -116,12 +114,12 @@ def gate(
             *blocks[1:],
             *notes,
         ]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+        return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     line = (
         f"objective {before:.3f} -> {after:.3f}{bracket(gain)}, mAP50 {incumbent.map50:.3f} -> "
         f"{candidate.map50:.3f}"
     )
-    return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
+    return verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
 
 
 def _shortfall(
@@ -231,91 +229,25 @@ def evidence_gate(
     gain = gain_interval(incumbent, candidate, targets, confidence)
     family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
     blocks = map50_drop(incumbent, candidate, max_map_drop)
-    blocks += _family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
+    blocks += family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
     notes = unjudged(incumbent, candidate, limits)
-    blocks += _limit_blocks(incumbent, candidate, limits, confidence)
+    blocks += limit_blocks(incumbent, candidate, limits, confidence)
     if before is None or after is None:
         reasons = [unmeasured(incumbent, candidate, targets), *blocks, *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+        return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     gain_line = f"objective {before:.3f} -> {after:.3f}, {change_text(gain, after - before)} ({confidence:.0%})"
     if after - before <= 0:
         reasons = [f"{gain_line}, not above 0", *blocks, *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+        return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     if blocks:
         reasons = [f"{blocks[0]}; {gain_line}", *blocks[1:], *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=False)
+        return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     return _unblocked_gain(
         incumbent, candidate, targets, gain, gain_line, len(family), notes, carried
     )
 
 
-def noninferior_gate(
-    incumbent: ModelScorecard,
-    candidate: ModelScorecard,
-    targets: Sequence[str],
-    max_map_drop: float,
-    max_slice_drop: float,
-    guarded: Sequence[str],
-    limits: Mapping[str, float] | None = None,
-    confidence: float = 0.9,
-) -> GateResult:
-    """Promote unless val shows harm: the burden of proof on the harm, not on the gain.
-
-    The candidate was fine-tuned from the incumbent on its data and a batch a person approved,
-    aimed at conditions val may hold few objects of (a drawn world's rare conditions are rare
-    in val too, by construction: val is the field's). A gain demanded on such slices is a gain
-    val cannot show, and the other rules held most candidates that were better on test
-    (scripts/replay_gate.py). So this rule blocks on the evidence of harm alone, with the
-    statistics of `evidence_gate`:
-
-    - the objective's gain interval at `confidence` entirely below 0 (it fell beyond noise), or,
-      where no interval can be given (its objects not recorded), its point fall beyond
-      `max_slice_drop`;
-    - mAP50 down by more than `max_map_drop`;
-    - a `guarded` slice that Holm's procedure finds fell, by more than `max_slice_drop`;
-    - a slice the user named in `limits` down beyond its own limit (judged alone).
-
-    The objective's test is two-sided at `confidence` (a fall below its lower half: one-sided
-    at half the error rate), stricter than the guarded family's one-sided rate, since the
-    targets are what the batch aimed at. An objective val cannot measure is no evidence either
-    way: said in the line, not a block. Promoting candidates that are flat within noise may
-    let recall drift down over many cycles; the guards and mAP50 bound how far.
-    """
-    limits = limits or {}
-    before, after = objective(incumbent, targets), objective(candidate, targets)
-    gain = gain_interval(incumbent, candidate, targets, confidence)
-    family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
-    blocks = map50_drop(incumbent, candidate, max_map_drop)
-    blocks += _family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
-    blocks += _limit_blocks(incumbent, candidate, limits, confidence)
-    notes = unjudged(incumbent, candidate, limits)
-    fell = None  # the objective's own block, which leads the line when there is one
-    if before is None or after is None:
-        gain_line = unmeasured(incumbent, candidate, targets)
-    else:
-        gain_line = (
-            f"objective {before:.3f} -> {after:.3f}, "
-            f"{change_text(gain, after - before)} ({confidence:.0%})"
-        )
-        if gain is not None and gain[1] < 0:
-            fell = f"{gain_line}: fell beyond noise"
-        elif gain is None and before - after > max_slice_drop:
-            fell = f"{gain_line}: fell more than {max_slice_drop:.3f} (no interval: objects not recorded)"
-    if fell is not None:
-        return _verdict(incumbent, candidate, targets, [fell, *blocks, *notes], gain, promote=False)
-    if blocks:
-        first = f"{blocks[0]}; {gain_line}"
-        return _verdict(
-            incumbent, candidate, targets, [first, *blocks[1:], *notes], gain, promote=False
-        )
-    line = (
-        f"no evidence of harm: {gain_line}; mAP50 {incumbent.map50:.3f} -> "
-        f"{candidate.map50:.3f}; no slice fell beyond noise (Holm, {len(family)} slices)"
-    )
-    return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
-
-
-def _limit_blocks(
+def limit_blocks(
     incumbent: ModelScorecard,
     candidate: ModelScorecard,
     limits: Mapping[str, float],
@@ -353,16 +285,16 @@ def _unblocked_gain(
     )
     if gain is not None and gain[0] > 0:
         reasons = [f"{gain_line}; {rest}", *notes]
-        return _verdict(incumbent, candidate, targets, reasons, gain, promote=True)
+        return verdict(incumbent, candidate, targets, reasons, gain, promote=True)
     if carried is not None and (carried[1].promote or carried[1].carried):
         name, again = carried
         line = (
             f"{gain_line} holds 0, and {name}, carried, is better again ({_gain_text(again)}): "
             f"better over two cycles; {rest}"
         )
-        return _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
+        return verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)
     line = f"{gain_line} holds 0: carried to the next cycle; {rest}"
-    result = _verdict(incumbent, candidate, targets, [line, *notes], gain, promote=False)
+    result = verdict(incumbent, candidate, targets, [line, *notes], gain, promote=False)
     result.carried = True
     return result
 
@@ -379,7 +311,7 @@ def _gain_text(result: GateResult) -> str:
     return change_text(gain, result.objective_after - result.objective_before)
 
 
-def _verdict(
+def verdict(
     incumbent: ModelScorecard,
     candidate: ModelScorecard,
     targets: Sequence[str],
@@ -401,7 +333,7 @@ def _verdict(
     )
 
 
-def _family_blocks(
+def family_blocks(
     incumbent: ModelScorecard,
     candidate: ModelScorecard,
     family: Sequence[str],

@@ -50,7 +50,7 @@ class GateSettings(BaseModel):
     differences on val (evaluation/gate.evidence_gate): the gain on its interval, the guarded
     slices as a family (Holm), an inconclusive candidate judged again next cycle;
     `rule: noninferior` on the same statistics, holding a candidate only where val shows harm
-    (evaluation/gate.noninferior_gate). Every rule measures the objective on the cycle's
+    (evaluation/noninferior.py). Every rule measures the objective on the cycle's
     targets or, with `objective: worst`, on the worst val slices of both models
     (evaluation/objective.py).
     """

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.settings.thresholds import GateSettings
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, noninferior_gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.noninferior import noninferior_gate
 from evaluation.objective import restated, worst_slices
 
 

@@ -120,14 +120,11 @@ def plan_requests(
 
     Conditions a hypothesis blames are fixed; the others are drawn at random (more so with
     `variation`), uniformly or, with `free_weights` (slice -> condition -> value -> weight),
-    towards where that slice's misses are. With `blamed_weights` (the same shape), a blamed
-    condition it names is drawn by its weights instead of fixed at the blamed value. A share of
-    requests edits real training images: their layout and classes are kept and re-staged under
-    the blamed conditions.
+    towards where that slice's misses are. A share of requests edits real training images:
+    their layout and classes are kept and re-staged under the blamed conditions.
 
-    Levers: `concentrate` and `lend_focus` (see `_concentrated`), `fit_layouts` (`_edit_source`),
-    `combine` (`_conditions`), `subject_weights` (slice -> class -> weight; `_subject`).
-    """
+    Levers: `concentrate`, `lend_focus` (`_concentrated`), `fit_layouts` (`_edit_source`),
+    `combine`, `blamed_weights` (`_conditions`), `subject_weights` (class weights; `_subject`)."""
     rng = np.random.default_rng(seed)
     by_name = {s.name: s for s in slices}
     hypotheses, extra_focus = _concentrated(
@@ -142,23 +139,26 @@ def plan_requests(
         own = [c for c in hypothesis.classes if c in classes]
         focus = list(dict.fromkeys(c for c in [*own, *extra_focus] if c in classes))
         weights = (free_weights or {}).get(hypothesis.slice_name, {})
-        redrawn = {
-            name: values
-            for name, values in (blamed_weights or {}).get(hypothesis.slice_name, {}).items()
-            if name in blamed
-        }
+        redrawn = _redrawn(blamed, (blamed_weights or {}).get(hypothesis.slice_name, {}))
         editable = not concentrate or fit_layouts or set(blamed) <= EDITABLE
         elsewhere = others.get(hypothesis.slice_name, {})
         subjects = (subject_weights or {}).get(hypothesis.slice_name) if not own else None
         for _ in range(count):
-            drawn = {name: _draw(rng, CONDITIONS[name], w) for name, w in redrawn.items()}
-            conditions = _conditions(rng, blamed | drawn, weights, elsewhere, combine, variation)
+            conditions = _conditions(rng, blamed, weights, elsewhere, combine, variation, redrawn)
             cls, image_focus = _subject(rng, classes, own, focus, subjects)
             source = _edit_source(rng, editable, edit_sources, edit_share)
             fields = _edit_fields(source, fit_layouts) | {"realism": realism}
             rid, name = f"{batch_id}-{len(requests):04d}", hypothesis.slice_name
             requests.append(_request(rng, rid, name, cls, conditions, image_focus, **fields))
     return requests
+
+
+def _redrawn(
+    blamed: dict[str, str], weights: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """The blamed conditions drawn per image by `weights` instead of fixed at the blamed value
+    (`loop.blamed_values: deployment`): those of `blamed` that `weights` weighs."""
+    return {name: values for name, values in weights.items() if name in blamed}
 
 
 def _request(
@@ -251,13 +251,17 @@ def _conditions(
     elsewhere: dict[str, dict[str, float]],
     combine: float,
     variation: float,
+    redrawn: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, str]:
     """One image's conditions: the blamed ones kept (widened with `variation`), each free one
     taken from another hypothesis' blame with probability `combine`, else drawn by `weights`.
 
     `combine` (0-1) lets one image serve every target slice it can instead of one: far from one
-    hypothesis and dense from another make far, dense scenes."""
-    conditions = dict(blamed)
+    hypothesis and dense from another make far, dense scenes. A blamed condition in `redrawn`
+    is drawn by its weights first (`_redrawn`)."""
+    conditions = dict(blamed) | {
+        n: _draw(rng, CONDITIONS[n], w) for n, w in (redrawn or {}).items()
+    }
     for name, values in CONDITIONS.items():
         if name not in conditions:
             if elsewhere.get(name) and rng.random() < combine:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, noninferior_gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.noninferior import noninferior_gate
 from evaluation.paired import holm
 
 NIGHT, FOG = "lighting=night", "weather=fog"

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from agent.settings.thresholds import GateSettings
 from agent.steps.judging import CandidateJudge
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, noninferior_gate
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.noninferior import noninferior_gate
 from evaluation.objective import worst_slices
 
 TARGET = "lighting=night & size=small"  # what the cycle aimed at: not a single slice
