@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from evaluation.comparison import (
@@ -25,7 +24,8 @@ from evaluation.comparison import (
     unjudged,
     unmeasured,
 )
-from evaluation.paired import holm, p_fell, paired_error, z
+from evaluation.paired import paired_error, z
+from evaluation.paired_evidence import paired_evidence
 
 __all__ = [
     "GateResult",
@@ -224,18 +224,14 @@ def evidence_gate(
       gains are weaker evidence than two independent ones (scripts/replay_gate.py measures
       what it costs in false promotions).
     """
-    limits = limits or {}
-    before, after = objective(incumbent, targets), objective(candidate, targets)
-    gain = gain_interval(incumbent, candidate, targets, confidence)
-    family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
-    blocks = map50_drop(incumbent, candidate, max_map_drop)
-    blocks += family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
-    notes = unjudged(incumbent, candidate, limits)
-    blocks += limit_blocks(incumbent, candidate, limits, confidence)
+    read = paired_evidence(
+        incumbent, candidate, targets, max_map_drop, max_slice_drop, guarded, limits, confidence
+    )
+    before, after, gain, blocks, notes = read.before, read.after, read.gain, read.blocks, read.notes
     if before is None or after is None:
         reasons = [unmeasured(incumbent, candidate, targets), *blocks, *notes]
         return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
-    gain_line = f"objective {before:.3f} -> {after:.3f}, {change_text(gain, after - before)} ({confidence:.0%})"
+    gain_line = read.gain_line
     if after - before <= 0:
         reasons = [f"{gain_line}, not above 0", *blocks, *notes]
         return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
@@ -243,28 +239,8 @@ def evidence_gate(
         reasons = [f"{blocks[0]}; {gain_line}", *blocks[1:], *notes]
         return verdict(incumbent, candidate, targets, reasons, gain, promote=False)
     return _unblocked_gain(
-        incumbent, candidate, targets, gain, gain_line, len(family), notes, carried
+        incumbent, candidate, targets, gain, gain_line, len(read.family), notes, carried
     )
-
-
-def limit_blocks(
-    incumbent: ModelScorecard,
-    candidate: ModelScorecard,
-    limits: Mapping[str, float],
-    confidence: float,
-) -> list[str]:
-    """The evidence gate's blocks from the slices the user named: each whose drop is beyond its
-    own limit, judged alone."""
-    blocks = []
-    for name, limit in limits.items():
-        if name not in incumbent.slice_recall or name not in candidate.slice_recall:
-            continue
-        if incumbent.slice_recall[name] - candidate.slice_recall[name] > limit:
-            blocks.append(
-                f"recall of {name} fell {drop_text(incumbent, candidate, name, confidence)}, "
-                f"beyond its limit {limit:.3f}"
-            )
-    return blocks
 
 
 def _unblocked_gain(
@@ -331,31 +307,6 @@ def verdict(
         gain_low=gain[0] if gain else None,
         gain_high=gain[1] if gain else None,
     )
-
-
-def family_blocks(
-    incumbent: ModelScorecard,
-    candidate: ModelScorecard,
-    family: Sequence[str],
-    max_drop: float,
-    error_rate: float,
-) -> list[str]:
-    """The family's slices whose drop is beyond `max_drop` and which Holm's procedure rejects
-    at `error_rate` (one-sided: "recall fell"), largest evidence first."""
-    if not family:
-        return []
-    drops = {n: incumbent.slice_recall[n] - candidate.slice_recall.get(n, np.nan) for n in family}
-    p = {
-        n: p_fell(drops[n], paired_error(incumbent.slice_found, candidate.slice_found, [n]))
-        for n in family
-    }
-    adjusted = holm(p)
-    return [
-        f"recall of {name} fell {drop_text(incumbent, candidate, name, 1 - error_rate)}, beyond "
-        f"{max_drop:.3f} (Holm p {adjusted[name]:.3f}, {len(family)} slices)"
-        for name in sorted(family, key=lambda n: adjusted[n])
-        if adjusted[name] <= error_rate and drops[name] > max_drop
-    ]
 
 
 def slice_outcomes(

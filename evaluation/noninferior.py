@@ -19,16 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from evaluation.comparison import (
-    ModelScorecard,
-    change_text,
-    gain_interval,
-    map50_drop,
-    objective,
-    unjudged,
-    unmeasured,
-)
-from evaluation.gate import GateResult, family_blocks, limit_blocks, verdict
+from evaluation.comparison import ModelScorecard, unmeasured
+from evaluation.gate import GateResult, verdict
+from evaluation.paired_evidence import paired_evidence
 
 
 def noninferior_gate(
@@ -45,22 +38,15 @@ def noninferior_gate(
     objective's interval at `confidence` below 0 (without an interval, its point fall beyond
     `max_slice_drop`), mAP50 down beyond `max_map_drop`, a `guarded` slice down as in
     `evidence_gate`, or a slice in `limits` down beyond its own limit."""
-    limits = limits or {}
-    before, after = objective(incumbent, targets), objective(candidate, targets)
-    gain = gain_interval(incumbent, candidate, targets, confidence)
-    family = [n for n in guarded if n not in limits and n in incumbent.slice_recall]
-    blocks = map50_drop(incumbent, candidate, max_map_drop)
-    blocks += family_blocks(incumbent, candidate, family, max_slice_drop, 1 - confidence)
-    blocks += limit_blocks(incumbent, candidate, limits, confidence)
-    notes = unjudged(incumbent, candidate, limits)
+    read = paired_evidence(
+        incumbent, candidate, targets, max_map_drop, max_slice_drop, guarded, limits, confidence
+    )
+    before, after, gain, blocks, notes = read.before, read.after, read.gain, read.blocks, read.notes
     fell = None  # the objective's own block, which leads the line when there is one
     if before is None or after is None:
         gain_line = unmeasured(incumbent, candidate, targets)
     else:
-        gain_line = (
-            f"objective {before:.3f} -> {after:.3f}, "
-            f"{change_text(gain, after - before)} ({confidence:.0%})"
-        )
+        gain_line = read.gain_line
         if gain is not None and gain[1] < 0:
             fell = f"{gain_line}: fell beyond noise"
         elif gain is None and before - after > max_slice_drop:
@@ -74,6 +60,6 @@ def noninferior_gate(
         )
     line = (
         f"no evidence of harm: {gain_line}; mAP50 {incumbent.map50:.3f} -> "
-        f"{candidate.map50:.3f}; no slice fell beyond noise (Holm, {len(family)} slices)"
+        f"{candidate.map50:.3f}; no slice fell beyond noise (Holm, {len(read.family)} slices)"
     )
     return verdict(incumbent, candidate, targets, [line, *notes], gain, promote=True)

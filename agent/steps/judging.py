@@ -49,8 +49,8 @@ class CandidateJudge:
     ) -> GateResult:
         """The configured rule with `objective` as the slices whose mean recall it judges."""
         settings, incumbent = self.settings, self.incumbent
-        if settings.rule == "noninferior":
-            return noninferior_gate(
+        if settings.rule in ("evidence", "noninferior"):  # the same paired evidence, read two ways
+            read = (
                 incumbent,
                 candidate,
                 objective,
@@ -60,18 +60,9 @@ class CandidateJudge:
                 settings.guarded_slices,
                 settings.confidence or 0.9,
             )
-        if settings.rule == "evidence":
-            return evidence_gate(
-                incumbent,
-                candidate,
-                objective,
-                settings.max_map_drop,
-                settings.max_slice_drop,
-                self.guarded,
-                settings.guarded_slices,
-                settings.confidence or 0.9,
-                carried,
-            )
+            if settings.rule == "noninferior":
+                return noninferior_gate(*read)
+            return evidence_gate(*read, carried)
         return gate(
             incumbent,
             candidate,
