@@ -36,7 +36,8 @@ def summarise_sweep(
 ) -> dict[str, Any]:
     """sweep.json's summary from each world's bench.json (`results[name]`); `rare` names each
     world's field values drawn rare. Every arm but `none` and `reference` is compared with
-    `reference` world by world."""
+    `reference` world by world, and every variant (bench.json's `variants`) with `targeted`
+    too: a variant changes targeted's settings, so that difference is the lever's own."""
     names = list(results)
     arms = sorted({arm for r in results.values() for arm in r.get("arms", {})})
     per_world: dict[str, Any] = {}
@@ -53,18 +54,20 @@ def summarise_sweep(
         summary["arms"][arm] = {
             kind: _over_worlds([per_world[n][kind][arm] for n in names]) for kind in KINDS
         }
+    variants = sorted({name for r in results.values() for name in r.get("variants") or {}})
+    pairs = [(arm, reference) for arm in arms if arm not in ("none", reference)]
+    pairs += [(arm, "targeted") for arm in variants if arm in arms]
     summary["versus"] = {}
-    if reference in arms:
-        for arm in arms:
-            if arm in ("none", reference):
-                continue
-            summary["versus"][f"{arm}_vs_{reference}"] = {
-                kind: _comparison(
-                    [per_world[n][kind][arm] for n in names],
-                    [per_world[n][kind][reference] for n in names],
-                )
-                for kind in KINDS
-            }
+    for arm, other in pairs:
+        if other not in arms:
+            continue
+        summary["versus"][f"{arm}_vs_{other}"] = {
+            kind: _comparison(
+                [per_world[n][kind][arm] for n in names],
+                [per_world[n][kind][other] for n in names],
+            )
+            for kind in KINDS
+        }
     summary["targets"] = _targets(summary, reference)
     return summary
 

@@ -84,6 +84,24 @@ def test_a_world_without_an_arm_is_left_out_of_that_comparison() -> None:
     assert summarise_sweep(results)["targets"]["gated"]["enough_worlds"] is False
 
 
+def test_a_variant_is_compared_with_targeted_as_well_as_uniform() -> None:
+    results = _results()
+    lever = [0.03, 0.01, 0.05, 0.06, 0.02, 0.07, 0.05, 0.04]  # targeted's settings, changed
+    for result, gain in zip(results.values(), lever, strict=True):
+        result["arms"]["deployed"] = result["arms"]["uniform"] | {
+            "net_gain": {"worst2": {"mean": gain, "ci95": None}}
+        }
+        result["variants"] = {"deployed": {"loop": {"blamed_values": "deployment"}}}
+    versus = summarise_sweep(results)["versus"]
+    assert set(versus) == {"targeted_vs_uniform", "deployed_vs_uniform", "deployed_vs_targeted"}
+    gated = versus["deployed_vs_targeted"]["gated"]
+    assert gated["mean"] == pytest.approx(np.mean(np.subtract(lever, TARGETED)))
+    assert gated["ahead"] == 4 and gated["worlds"] == 8
+    assert versus["deployed_vs_uniform"]["gated"]["ahead"] == 4  # a tie is not ahead
+    # A sweep without variants compares targeted with uniform alone.
+    assert set(summarise_sweep(_results())["versus"]) == {"targeted_vs_uniform"}
+
+
 def test_a_sweep_resumes_from_measured_worlds_and_refuses_another_draw(tmp_path: Path) -> None:
     # Two worlds already measured (their bench.json in place): the sweep reads them back
     # instead of running them, and writes the summary.
