@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.steps.explore_plan import deployment_prevalence, pixel_conditions
-from agent.steps.failures import deployment_paths, val_object_table
-from evaluation.field_conditions import estimate_image_conditions
+from agent.steps.condition_reads import deployment_prevalence_of, val_conditions
+from agent.steps.failures import val_object_table
 from evaluation.slices import assign_bins, slice_mask
 from tools.vocabulary import CONDITIONS
 
@@ -25,24 +24,13 @@ if TYPE_CHECKING:
 def miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str, dict[str, float]]]:
     """Per target slice, condition and value: the slice's miss rate on `val` among objects whose
     image reads as that value (conditions estimated from pixels and boxes; Laplace-smoothed)."""
-    counts = _slice_counts(deps, state, _val_conditions(deps))
+    counts = _slice_counts(deps, state, val_conditions(deps))
     return {
         failure: {
             name: {v: (missed + 1) / (seen + 2) for v, (missed, seen) in values.items()}
             for name, values in per_condition.items()
         }
         for failure, per_condition in counts.items()
-    }
-
-
-def _val_conditions(deps: Deps) -> dict[str, dict[str, str]]:
-    """Each val image's conditions, estimated from its pixels and boxes."""
-    view = deps.datasets.split("val")
-    samples = deps.datasets.samples(view)
-    labels = deps.datasets.labels(view)
-    return {
-        s.id: estimate_image_conditions(str(s.path), s.longest_side, d)
-        for s, d in zip(samples, labels, strict=True)
     }
 
 
@@ -85,9 +73,8 @@ def deployment_miss_weights(deps: Deps, state: LoopState) -> dict[str, dict[str,
     """Per target slice, pixel condition (lighting, weather) and value: the slice's misses that
     deployment would meet under that value, up to a constant (`expected_misses`), from the val
     misses and the unlabelled deployment images (`loop.deploy_images`), both read from pixels."""
-    estimated = _val_conditions(deps)
-    deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
-    prevalence = deployment_prevalence(deployed, list(estimated.values()), CONDITIONS)
+    estimated = val_conditions(deps)
+    prevalence = deployment_prevalence_of(deps, estimated)
     return expected_misses(_slice_counts(deps, state, estimated), prevalence)
 
 

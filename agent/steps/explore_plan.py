@@ -9,19 +9,15 @@ deployment images, never from world truth.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.steps.condition_reads import deployment_prevalence_of, val_conditions
 from agent.steps.exploration import Exploration, condition_evidence, plan_exploration
-from agent.steps.failures import deployment_paths, val_object_table
+from agent.steps.failures import val_object_table
 from agent.steps.prompts import _request, refuted
-from evaluation.field_conditions import (
-    estimate_conditions,
-    estimate_image_conditions,
-    scene_statistics,
-)
 from evaluation.slices import FailureSlice
 from tools.analyst.base import FailureAnalysis
 from tools.generator.base import GenerationRequest
@@ -33,8 +29,6 @@ if TYPE_CHECKING:
 
 # The slice name of exploration requests: one group in the batch's scores and its budget lines.
 EXPLORE = "explore"
-# Conditions an unlabelled image shows in its pixels alone; distance and crowding need boxes.
-PIXEL_CONDITIONS = ("lighting", "weather")
 
 
 def aimed_values(
@@ -48,32 +42,6 @@ def aimed_values(
             for name, value in hypothesis.conditions.given().items():
                 aimed.setdefault(name, set()).add(value)
     return aimed
-
-
-def deployment_prevalence(
-    deployed: Sequence[Mapping[str, str]],
-    val: Sequence[Mapping[str, str]],
-    vocabulary: Mapping[str, Sequence[str]],
-    conditions: Sequence[str] = PIXEL_CONDITIONS,
-) -> dict[str, dict[str, float]]:
-    """Per condition and value: its share among deployment images over its share among val
-    images, each share Laplace-smoothed ((count + 1) / (images + values)), so a value val never
-    shows but deployment does weighs (d + 1)(v + k) / (D + k) instead of infinity, and one
-    neither shows weighs about (v + k) / (D + k). Conditions not in `conditions` are left out
-    (1 where unknown)."""
-    prevalence: dict[str, dict[str, float]] = {}
-    for name in conditions:
-        values = list(vocabulary[name])
-        prevalence[name] = {
-            value: _smoothed_share(deployed, name, value, len(values))
-            / _smoothed_share(val, name, value, len(values))
-            for value in values
-        }
-    return prevalence
-
-
-def _smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
-    return (sum(c.get(name) == value for c in images) + 1) / (len(images) + k)
 
 
 def exploration_requests(
@@ -107,18 +75,12 @@ def explore(
     """This batch's exploration: the Thompson share and draws from the incumbent's val misses
     per estimated condition value, the earlier outcomes, and deployment prevalence if known."""
     loop = deps.settings.loop
-    view = deps.datasets.split("val")
-    samples = deps.datasets.samples(view)
-    estimated = {
-        s.id: estimate_image_conditions(str(s.path), s.longest_side, d)
-        for s, d in zip(samples, deps.datasets.labels(view), strict=True)
-    }
+    estimated = val_conditions(deps)
     table = val_object_table(deps, state.incumbent)
     evidence = condition_evidence(table.sample_ids, table.found, estimated, CONDITIONS)
     prevalence = None
     if loop.deploy_images is not None:
-        deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
-        prevalence = deployment_prevalence(deployed, list(estimated.values()), CONDITIONS)
+        prevalence = deployment_prevalence_of(deps, estimated)
     named = {h.slice_name for h in analysis.hypotheses}
     return plan_exploration(
         [o.model_dump() for o in state.earlier_outcomes()],
@@ -132,13 +94,6 @@ def explore(
         loop.explore_share_max,
         prevalence,
     )
-
-
-def pixel_conditions(path: str) -> dict[str, str]:
-    """Lighting and weather of an unlabelled image (its distance and crowding, read from boxes
-    it does not have, are dropped: their prevalence stays 1)."""
-    conditions = estimate_conditions(scene_statistics(path), np.zeros(0), 0.0, 0)
-    return {name: conditions[name] for name in PIXEL_CONDITIONS}
 
 
 def exploration_key(state: LoopState) -> str:

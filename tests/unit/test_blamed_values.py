@@ -16,7 +16,7 @@ from agent.settings import Settings
 from agent.state import LoopState
 from agent.steps import aim_weights
 from agent.steps.aim_weights import expected_misses
-from agent.steps.explore_plan import pixel_conditions
+from agent.steps.condition_reads import pixel_conditions
 from agent.steps.prompts import plan_requests
 from evaluation.slices import FailureSlice, ObjectTable
 from tests.fakes import FieldDatasets

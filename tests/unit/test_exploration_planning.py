@@ -13,7 +13,8 @@ from agent.ports import Budget
 from agent.settings import Settings
 from agent.state import CycleRecord, LoopState
 from agent.steps import explore_plan, planning
-from agent.steps.explore_plan import EXPLORE, deployment_prevalence
+from agent.steps.condition_reads import deployment_prevalence
+from agent.steps.explore_plan import EXPLORE
 from agent.steps.prompts import plan_requests
 from evaluation.slices import FailureSlice
 from tests.fakes import FieldDatasets, night_misses_table

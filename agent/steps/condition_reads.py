@@ -1,0 +1,80 @@
+"""Scene conditions read from pixels and boxes, never world truth: each val image's, each
+unlabelled deployment image's, and how much more common deployment makes each value than val.
+
+The targeted planner's deployment-aware levers (`loop.exploration: thompson`,
+`loop.blamed_values: deployment`) read them here, so both read them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agent.steps.failures import deployment_paths
+from evaluation.field_conditions import (
+    estimate_conditions,
+    estimate_image_conditions,
+    scene_statistics,
+)
+from tools.vocabulary import CONDITIONS
+
+if TYPE_CHECKING:
+    from agent.ports import Deps
+
+# Conditions an unlabelled image shows in its pixels alone; distance and crowding need boxes.
+PIXEL_CONDITIONS = ("lighting", "weather")
+
+
+def val_conditions(deps: Deps) -> dict[str, dict[str, str]]:
+    """Each val image's conditions (by sample id), estimated from its pixels and boxes."""
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    labels = deps.datasets.labels(view)
+    return {
+        s.id: estimate_image_conditions(str(s.path), s.longest_side, d)
+        for s, d in zip(samples, labels, strict=True)
+    }
+
+
+def pixel_conditions(path: str) -> dict[str, str]:
+    """Lighting and weather of an unlabelled image (its distance and crowding, read from boxes
+    it does not have, are dropped: their prevalence stays 1)."""
+    conditions = estimate_conditions(scene_statistics(path), np.zeros(0), 0.0, 0)
+    return {name: conditions[name] for name in PIXEL_CONDITIONS}
+
+
+def deployment_prevalence_of(
+    deps: Deps, val: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, float]]:
+    """`deployment_prevalence` of the deployment images (`loop.deploy_images`) against `val`
+    (`val_conditions`)."""
+    deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
+    return deployment_prevalence(deployed, list(val.values()), CONDITIONS)
+
+
+def deployment_prevalence(
+    deployed: Sequence[Mapping[str, str]],
+    val: Sequence[Mapping[str, str]],
+    vocabulary: Mapping[str, Sequence[str]],
+    conditions: Sequence[str] = PIXEL_CONDITIONS,
+) -> dict[str, dict[str, float]]:
+    """Per condition and value: its share among deployment images over its share among val
+    images, each share Laplace-smoothed ((count + 1) / (images + values)), so a value val never
+    shows but deployment does weighs (d + 1)(v + k) / (D + k) instead of infinity, and one
+    neither shows weighs about (v + k) / (D + k). Conditions not in `conditions` are left out
+    (1 where unknown)."""
+    prevalence: dict[str, dict[str, float]] = {}
+    for name in conditions:
+        values = list(vocabulary[name])
+        prevalence[name] = {
+            value: _smoothed_share(deployed, name, value, len(values))
+            / _smoothed_share(val, name, value, len(values))
+            for value in values
+        }
+    return prevalence
+
+
+def _smoothed_share(images: Sequence[Mapping[str, str]], name: str, value: str, k: int) -> float:
+    return (sum(c.get(name) == value for c in images) + 1) / (len(images) + k)
