@@ -5,7 +5,8 @@ Each world ran one seed, so a world is one paired observation: its arm's net gai
 `none` on its two worst baseline `test` slices, pre-registered before its arms ran) and the
 difference `arm - uniform` on the same world. Intervals are Student's t over those per-world
 values (`evaluation.intervals`); worlds are the units, so the interval speaks for the drawn
-distribution of worlds, not for any one of them.
+distribution of worlds, not for any one of them. A variant (bench's `--variant`: targeted with
+some settings changed) is also compared with `targeted`, the difference its lever made.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def summarise_sweep(
     """sweep.json's summary from each world's bench.json (`results[name]`); `rare` names each
     world's field values drawn rare. Every arm but `none` and `reference` is compared with
     `reference` world by world, and every variant (bench.json's `variants`) with `targeted`
-    too: a variant changes targeted's settings, so that difference is the lever's own."""
+    too: a variant changes targeted's settings, so that difference is its lever's (unless the
+    variant sets `loop.strategy` itself)."""
     names = list(results)
     arms = sorted({arm for r in results.values() for arm in r.get("arms", {})})
     per_world: dict[str, Any] = {}
@@ -56,7 +58,7 @@ def summarise_sweep(
         }
     variants = sorted({name for r in results.values() for name in r.get("variants") or {}})
     pairs = [(arm, reference) for arm in arms if arm not in ("none", reference)]
-    pairs += [(arm, "targeted") for arm in variants if arm in arms]
+    pairs += [(arm, "targeted") for arm in variants if arm in arms and reference != "targeted"]
     summary["versus"] = {}
     for arm, other in pairs:
         if other not in arms:

@@ -1,8 +1,10 @@
-"""Scene conditions read from pixels and boxes, never world truth: each val image's, each
-unlabelled deployment image's, and how much more common deployment makes each value than val.
+"""Scene conditions estimated from what a user has (pixels, and val's labelled boxes), never
+from a rendered world's truth: each val image's, each unlabelled deployment image's, and how
+much more common deployment makes each lighting and weather value than val.
 
-The targeted planner's deployment-aware levers (`loop.exploration: thompson`,
-`loop.blamed_values: deployment`) read them here, so both read them the same way.
+The targeted planner's levers read them here, so all read them the same way: exploration
+(`loop.exploration: thompson`), the blamed values (`loop.blamed_values: deployment`) and the
+miss weights (`loop.free_conditions` and `loop.subject_classes: misses`).
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ def pixel_conditions(path: str) -> dict[str, str]:
 def deployment_prevalence_of(
     deps: Deps, val: Mapping[str, Mapping[str, str]]
 ) -> dict[str, dict[str, float]]:
-    """`deployment_prevalence` of the deployment images (`loop.deploy_images`) against `val`
-    (`val_conditions`)."""
+    """`deployment_prevalence` (lighting and weather) of the deployment images against `val`
+    (`val_conditions`); `loop.deploy_images` must be set (`deployment_paths` says so if not)."""
     deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
     return deployment_prevalence(deployed, list(val.values()), CONDITIONS)
 
@@ -61,9 +63,10 @@ def deployment_prevalence(
     conditions: Sequence[str] = PIXEL_CONDITIONS,
 ) -> dict[str, dict[str, float]]:
     """Per condition and value: its share among deployment images over its share among val
-    images, each share Laplace-smoothed ((count + 1) / (images + values)), so a value val never
-    shows but deployment does weighs (d + 1)(v + k) / (D + k) instead of infinity, and one
-    neither shows weighs about (v + k) / (D + k). Conditions not in `conditions` are left out
+    images, each share Laplace-smoothed ((count + 1) / (images + values)). With D deployment
+    and V val images, k values, and d of the deployment images showing the value, a value val
+    never shows weighs (d + 1)(V + k) / (D + k) instead of infinity, and one neither shows
+    (V + k) / (D + k). Conditions not in `conditions` are left out
     (1 where unknown)."""
     prevalence: dict[str, dict[str, float]] = {}
     for name in conditions:

@@ -13,7 +13,7 @@ import yaml
 from scipy import stats
 
 from agent.control.world_sweep import SweepError, run_world_sweep
-from evaluation.world_sweep import summarise_sweep
+from evaluation.world_sweep import markdown, summarise_sweep
 from tools.world.draw import draw_worlds
 
 # Net gains of each arm over `none` on each world's worst two (gated, last candidate).
@@ -92,8 +92,10 @@ def test_a_variant_is_compared_with_targeted_as_well_as_uniform() -> None:
             "net_gain": {"worst2": {"mean": gain, "ci95": None}}
         }
         result["variants"] = {"deployed": {"loop": {"blamed_values": "deployment"}}}
-    versus = summarise_sweep(results)["versus"]
+    summary = summarise_sweep(results)
+    versus = summary["versus"]
     assert set(versus) == {"targeted_vs_uniform", "deployed_vs_uniform", "deployed_vs_targeted"}
+    assert "| deployed minus targeted |" in markdown(summary, "a sweep")
     gated = versus["deployed_vs_targeted"]["gated"]
     assert gated["mean"] == pytest.approx(np.mean(np.subtract(lever, TARGETED)))
     assert gated["ahead"] == 4 and gated["worlds"] == 8
