@@ -131,8 +131,9 @@ def _arm_summary(
             steps.setdefault(step, []).append(seconds)
     summary["timings"] = {
         "step_seconds": {k: float(np.mean(v)) for k, v in steps.items()},
-        # A resumed arm's clock missed the part before its kill: left out (nan if all were).
-        "wall_seconds": float(np.mean(walls)) if (walls := _walls(runs, seeds, arm)) else np.nan,
+        # A resumed arm's clock missed the part before its kill: left out, and None if every
+        # seed was (bench.json stays valid JSON, no NaN; bench.md says "resumed").
+        "wall_seconds": float(np.mean(walls)) if (walls := _walls(runs, seeds, arm)) else None,
     }
     return summary
 

@@ -31,7 +31,7 @@ def markdown(result: Mapping[str, Any]) -> str:
         lines.append(
             f"| {arm} | {_interval(net.get('worst2'))} | {_interval(net.get('loop_slices'))} | "
             f"{_interval(net.get('overall_map50'))} | {_f(block['overall']['map50'])} | "
-            f"{np.mean(block['images']):.0f} | {block['timings']['wall_seconds']:.0f} |"
+            f"{np.mean(block['images']):.0f} | {_wall(block)} |"
         )
     if result.get("comparisons"):
         lines += [
@@ -91,8 +91,7 @@ def _map_lines(result: Mapping[str, Any]) -> list[str]:
         block = result["arms"][arm]
         lines.append(
             f"| {arm} | {_f(block['overall']['map50'])}±{_f(block['overall']['map50_std'])} | "
-            f"{_f(block['overall']['map50_95'])} | {block['images']} | "
-            f"{block['timings']['wall_seconds']:.0f} |"
+            f"{_f(block['overall']['map50_95'])} | {block['images']} | {_wall(block)} |"
         )
     return lines
 
@@ -296,6 +295,13 @@ def _interval(block: Mapping[str, Any] | None) -> str:
     text = f"{block['mean']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
     needed = _needed(block)
     return text + (f" undecided ({needed.removeprefix('; ')})" if needed else "")
+
+
+def _wall(block: Mapping[str, Any]) -> str:
+    """An arm's wall seconds per seed; a resumed run's clock covers only its last part, so an
+    arm whose every seed was resumed has none to show (bench.py leaves such runs out)."""
+    seconds = block["timings"]["wall_seconds"]
+    return "resumed" if seconds is None else f"{seconds:.0f}"
 
 
 def _f(value: float | None) -> str:

@@ -350,3 +350,20 @@ def test_variants_are_judged_against_the_headline_like_targeted() -> None:
     )
     assert result["variants"] == {"fit": {"loop": {"layout_edits": True}}}
     assert set(result["targets"]["headline"]["reached"]) == {"targeted", "fit"}
+
+
+def test_a_resumed_arm_has_no_wall_time_and_bench_md_says_resumed() -> None:
+    import json
+
+    runs = _runs()
+    for run in runs.values():
+        run["arms"]["targeted"]["resumed"] = True
+    runs[0]["arms"]["none"]["resumed"] = True
+    result = aggregate(runs, ["none", "targeted"], 30, 1, ["distance=far", "lighting=night"])
+    assert result["arms"]["targeted"]["timings"]["wall_seconds"] is None
+    # The two seeds run through count; the resumed one is left out.
+    assert result["arms"]["none"]["timings"]["wall_seconds"] == 2.0
+    json.dumps(result, allow_nan=False)  # strict JSON: no NaN anywhere
+    text = markdown(result)
+    assert "nan" not in text
+    assert "| resumed |" in text
