@@ -22,6 +22,11 @@ class ModelScorecard(BaseModel):
         description="per slice, whether each of its objects was found: the same objects in the "
         "same order on both models, the paired evidence a confidence-bound gate reads",
     )
+    slice_weights: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="per weighted slice, each object's weight (in slice_found's order): its "
+        "recall is the weighted one (the deployment objective, evaluation/deployment_objective)",
+    )
 
 
 def objective(card: ModelScorecard, targets: Sequence[str]) -> float | None:
@@ -37,7 +42,9 @@ def gain_interval(
 ) -> tuple[float, float] | None:
     """The objective gain's two-sided interval at `level`; None where it cannot be given."""
     before, after = objective(incumbent, targets), objective(candidate, targets)
-    error = paired_error(incumbent.slice_found, candidate.slice_found, targets)
+    error = paired_error(
+        incumbent.slice_found, candidate.slice_found, targets, incumbent.slice_weights
+    )
     if before is None or after is None or not np.isfinite(error):
         return None
     margin = z(0.5 + level / 2) * error

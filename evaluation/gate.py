@@ -139,7 +139,10 @@ def _shortfall(
         low = (
             after
             - before
-            - z(confidence) * paired_error(incumbent.slice_found, candidate.slice_found, targets)
+            - z(confidence)
+            * paired_error(
+                incumbent.slice_found, candidate.slice_found, targets, incumbent.slice_weights
+            )
         )
         if low <= 0:
             return (
@@ -176,7 +179,10 @@ def _guard_blocks(
         low = (
             old
             - new
-            - z(confidence) * paired_error(incumbent.slice_found, candidate.slice_found, [name])
+            - z(confidence)
+            * paired_error(
+                incumbent.slice_found, candidate.slice_found, [name], incumbent.slice_weights
+            )
         )
         if low > 0:
             blocks.append(
@@ -318,7 +324,9 @@ def slice_outcomes(
         if name not in incumbent.slice_recall or name not in candidate.slice_recall:
             continue
         before, after = incumbent.slice_recall[name], candidate.slice_recall[name]
-        margin = z(0.95) * paired_error(incumbent.slice_found, candidate.slice_found, [name])
+        margin = z(0.95) * paired_error(
+            incumbent.slice_found, candidate.slice_found, [name], incumbent.slice_weights
+        )
         low, high = after - before - margin, after - before + margin
         verdict = "confirmed" if low > 0 else "refuted" if high < 0 else "unclear"
         outcomes[name] = SliceOutcome(

@@ -8,9 +8,9 @@ union, not either model's own worst: the incumbent's worst say where it mattered
 candidate's own worst keep a candidate from hiding a new failure on a slice that was fine.
 Both models are judged on the same slices, measured fresh on each candidate's val predictions.
 
-The deployment images (`loop.deploy_images`) do not weight this objective: they carry image
-attributes but no labels, so val recall cannot be measured on them; they weight which failures
-the loop aims at (discover), and the worst slices are worst whatever their frequency.
+The deployment images (`loop.deploy_images`) do not weight this objective (the worst slices
+are worst whatever their frequency); `gate.objective: deployment` is the objective they weight
+(evaluation/deployment_objective.py).
 """
 
 from __future__ import annotations
@@ -63,11 +63,13 @@ def restated(
     candidate: ModelScorecard,
     targets: Sequence[str],
     slices: Sequence[str],
+    text: str | None = None,
 ) -> GateResult:
     """A verdict reached with `slices` as the objective, restated for the cycle: the evidence
-    line names the objective's slices, and the outcomes are the targets' (the hypotheses the
-    cycle tested, which the next plan reads), whatever the objective was."""
-    first = f"{result.reasons[0]}; {objective_text(slices)}"
+    line names the objective (`text`, or the worst slices' names), and the outcomes are the
+    targets' (the hypotheses the cycle tested, which the next plan reads), whatever the
+    objective was."""
+    first = f"{result.reasons[0]}; {text or objective_text(slices)}"
     return result.model_copy(
         update={
             "reasons": [first, *result.reasons[1:]],

@@ -17,9 +17,17 @@ def paired_error(
     before_found: Mapping[str, Sequence[bool]],
     after_found: Mapping[str, Sequence[bool]],
     slices: Sequence[str],
+    weights: Mapping[str, Sequence[float]] | None = None,
 ) -> float:
     """Standard error of the mean over `slices` of the per-object recall differences (paired:
-    the same objects on both models). Infinite where the objects were not recorded."""
+    the same objects on both models). Infinite where the objects were not recorded.
+
+    A slice in `weights` has a weight per object (a weighted recall, e.g. val weighted to the
+    deployment): its difference is the ratio estimate sum(w d) / sum(w), whose variance is
+    n / (n - 1) * sum(w^2 (d - D)^2) / sum(w)^2 (linearised); with equal weights it is the
+    unweighted var(d) / n. Uneven weights widen it, as the fewer effective objects should.
+    """
+    weights = weights or {}
     variances = []
     for name in slices:
         before = np.asarray(before_found.get(name, []), dtype=float)
@@ -27,9 +35,17 @@ def paired_error(
         if len(before) == 0 or len(before) != len(after):
             return float("inf")
         differences = after - before
-        variances.append(
-            differences.var(ddof=1) / len(differences) if len(differences) > 1 else 1.0
-        )
+        if name not in weights or len(differences) == 1:
+            variances.append(
+                differences.var(ddof=1) / len(differences) if len(differences) > 1 else 1.0
+            )
+            continue
+        each = np.asarray(weights[name], dtype=float)
+        if len(each) != len(differences):
+            return float("inf")
+        mean = float(np.sum(each * differences) / np.sum(each))
+        spread = float(np.sum(each**2 * (differences - mean) ** 2) / np.sum(each) ** 2)
+        variances.append(spread * len(differences) / (len(differences) - 1))
     return float(np.sqrt(sum(variances)) / len(variances)) if variances else float("inf")
 
 

@@ -102,7 +102,12 @@ def _family_blocks(
         return []
     drops = {n: incumbent.slice_recall[n] - candidate.slice_recall.get(n, np.nan) for n in family}
     p = {
-        n: p_fell(drops[n], paired_error(incumbent.slice_found, candidate.slice_found, [n]))
+        n: p_fell(
+            drops[n],
+            paired_error(
+                incumbent.slice_found, candidate.slice_found, [n], incumbent.slice_weights
+            ),
+        )
         for n in family
     }
     adjusted = holm(p)

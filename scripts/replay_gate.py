@@ -7,7 +7,11 @@ evidence rule (`gate.rule: evidence`) and by the non-inferiority rule (`gate.rul
 column `noninf`: held only on evidence of harm), each on the cycle's targets; and by the margin
 and the evidence rule on the worst val slices (`gate.objective: worst`: the union of the incumbent's
 and the candidate's `gate.worst_slices` worst single slices with `loop.min_support` objects,
-columns `worst` and `ev.worst`), from the same stored scorecards. Each decision is graded on
+columns `worst` and `ev.worst`), and by the margin, evidence and non-inferiority rules on val
+weighted to the deployment (`gate.objective: deployment`, columns `deploy`, `ev.deploy`,
+`ni.deploy`; only where the workspace has `loop.deploy_images`: a sweep's arms get theirs from
+the environment, so replay a sweep with FAILFORGE_LOOP__DEPLOY_IMAGES=../deploy), from the
+same stored scorecards. Each decision is graded on
 `test`: a candidate is
 better than its incumbent when the recall of the benchmark's two pre-registered worst slices
 rose and overall mAP50 fell by no more than 0.01. `test` never drives a decision in the
@@ -37,9 +41,21 @@ from typing import Any
 
 import numpy as np
 
-RULES = ("today", "bound", "evidence", "noninferior", "worst", "evidence_worst")
+RULES = (
+    "today",
+    "bound",
+    "evidence",
+    "noninferior",
+    "worst",
+    "evidence_worst",
+    "deployment",
+    "evidence_deployment",
+    "noninferior_deployment",
+)
 # The evidence rules, each with its own carry: the objective each judges on.
-EVIDENCE = {"evidence": "targets", "evidence_worst": "worst"}
+EVIDENCE = {"evidence": "targets", "evidence_worst": "worst", "evidence_deployment": "deployment"}
+# The rules judged on val weighted to the deployment: None where no deployment images.
+DEPLOYMENT_RULES = ("deployment", "evidence_deployment", "noninferior_deployment")
 
 
 def worst2(test: dict[str, Any], worst: list[str]) -> float | None:
@@ -95,6 +111,7 @@ def replay_candidate(
     guards (read back from the stored discovery), or on the worst val slices, graded on test;
     and what each evidence rule carries to the next candidate."""
     from agent.results import Discovery
+    from agent.steps.condition_reads import deployment_weighting
     from agent.steps.failures import ensure_val_predictions, val_object_table
     from agent.steps.judging import CandidateJudge
     from agent.steps.training import scorecard
@@ -111,10 +128,13 @@ def replay_candidate(
     guarded = single_slices(incumbent_table, discovery.edges)
     limits = settings.guarded_slices
     slices = {**conditions, **guarded, **named_slices(incumbent_table, limits)}
+    weighting = deployment_weighting(deps) if deps.settings.loop.deploy_images else None
+    prevalence = weighting.prevalence if weighting is not None else {}
 
     def card(model: str) -> ModelScorecard:
         ensure_val_predictions(deps, model)
-        return scorecard(deps, model, val_object_table(deps, model), discovery.edges, slices)
+        table = val_object_table(deps, model)
+        return scorecard(deps, model, table, discovery.edges, slices, weighting)
 
     before, after = card(candidate.parent), card(candidate.name)
 
@@ -122,10 +142,13 @@ def replay_candidate(
         level = settings.confidence or confidence if rule != "margin" else settings.confidence
         update = {"rule": rule, "objective": objective, "confidence": level}
         as_set = settings.model_copy(update=update)
-        return CandidateJudge(as_set, deps.settings.loop.min_support, before, targets, [*guarded])
+        support = deps.settings.loop.min_support
+        return CandidateJudge(as_set, support, before, targets, [*guarded], prevalence)
 
     verdicts, carries = {}, {}
     for name, objective in EVIDENCE.items():
+        if objective == "deployment" and weighting is None:
+            continue
         again = None
         if name in carried and carried[name][1] == candidate.parent:
             again = (carried[name][0], judge("evidence", objective)(card(carried[name][0])))
@@ -136,6 +159,10 @@ def replay_candidate(
     margins = (settings.min_gain, settings.max_map_drop, settings.max_slice_drop)
     bound = gate(before, after, targets, *margins, guard, confidence, limits)
     noninferior = judge("noninferior", "targets")(after)
+    deployed = {name: None for name in DEPLOYMENT_RULES}
+    if weighting is not None:
+        deployed["deployment"] = judge("margin", "deployment")(after).promote
+        deployed["noninferior_deployment"] = judge("noninferior", "deployment")(after).promote
     row = {
         "cycle": record.cycle,
         "today": judge("margin", "targets")(after).promote,
@@ -143,6 +170,7 @@ def replay_candidate(
         "noninferior": noninferior.promote,
         "noninferior_line": noninferior.evidence,
         "worst": judge("margin", "worst")(after).promote,
+        **deployed,
         **{name: verdict.promote for name, verdict in verdicts.items()},
         **{f"{name}_carried": verdict.carried for name, verdict in verdicts.items()},
         **{f"{name}_line": verdict.evidence for name, verdict in verdicts.items()},
@@ -173,8 +201,9 @@ def summary(rows: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
     holds, and their share of the better ones), and those it promoted that were not better; and
     in test recall of the worst two, summed over candidates: what its promotions shipped, what
     its false promotions lost, what its false holds forgave (a count weighs a -0.005 promotion
-    like a +0.13 hold; the sums do not)."""
-    graded = [r for r in rows if r["better"] is not None]
+    like a +0.13 hold; the sums do not). Rows the rule could not judge (a deployment rule
+    without deployment images, or a row stored before the rule existed) are left out."""
+    graded = [r for r in rows if r["better"] is not None and r.get(rule) is not None]
     better = [r for r in graded if r["better"]]
     false_holds = sum(not r[rule] for r in better)
     promoted = [r for r in graded if r[rule]]
@@ -265,19 +294,31 @@ def main() -> None:
     seed_width = max([7, *(len(r["seed"]) + 1 for r in rows)])  # a drawn world's seed is long
     print(
         f"{'world':<16}{'seed':<{seed_width}}{'arm':<14}{'cycle':>5}{'today':>7}{'bound':>7}"
-        f"{'evidence':>10}{'noninf':>8}{'worst':>7}{'ev.worst':>10}{'worst2 +':>10}{'mAP50 +':>9}"
-        f"{'better':>8}"
+        f"{'evidence':>10}{'noninf':>8}{'worst':>7}{'ev.worst':>10}{'deploy':>8}{'ev.deploy':>11}"
+        f"{'ni.deploy':>11}{'worst2 +':>10}{'mAP50 +':>9}{'better':>8}"
     )
     for r in rows:
         gain = r["test_worst2_gain"]
-        evidence, ev_worst = (
-            "carry" if r[f"{name}_carried"] else "yes" if r[name] else "no" for name in EVIDENCE
+        evidence, ev_worst, ev_deploy = (
+            "-"
+            if r.get(name) is None
+            else "carry"
+            if r.get(f"{name}_carried")
+            else "yes"
+            if r[name]
+            else "no"
+            for name in EVIDENCE
+        )
+        deploy, ni_deploy = (
+            "-" if r.get(name) is None else "yes" if r[name] else "no"
+            for name in ("deployment", "noninferior_deployment")
         )
         print(
             f"{r['world']:<16}{r['seed']:<{seed_width}}{r['arm']:<14}{r['cycle']:>5}"
             f"{'yes' if r['today'] else 'no':>7}{'yes' if r['bound'] else 'no':>7}{evidence:>10}"
             f"{'yes' if r['noninferior'] else 'no':>8}"
-            f"{'yes' if r['worst'] else 'no':>7}{ev_worst:>10}"
+            f"{'yes' if r['worst'] else 'no':>7}{ev_worst:>10}{deploy:>8}{ev_deploy:>11}"
+            f"{ni_deploy:>11}"
             f"{'-' if gain is None else f'{gain:+.3f}':>10}{r['test_map50_gain']:+9.3f}"
             f"{'-' if r['better'] is None else 'yes' if r['better'] else 'no':>8}"
         )

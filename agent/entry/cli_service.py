@@ -240,7 +240,9 @@ def _bench_variants(variant: list[str], sweep: bool = False) -> dict[str, Any]:
         except ValidationError as error:
             problem = error.errors()[0]
             where = ".".join(str(part) for part in problem["loc"])
-            raise UsageError(f"Variant '{name}': {where}: {problem['msg']}.") from None
+            where += ": " if where else ""  # a rule across sections has no loc
+            message = problem["msg"].removeprefix("Value error, ")  # pydantic's, not ours
+            raise UsageError(f"Variant '{name}': {where}{message}.") from None
         variants[name] = values
     return variants
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.settings.backends import (
@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     labeler: LabelerSettings = Field(default_factory=LabelerSettings)
 
+    @model_validator(mode="after")
+    def _deployment_objective_needs_images(self) -> Settings:
+        if self.gate.objective == "deployment" and self.loop.deploy_images is None:
+            raise ValueError(
+                "gate.objective: deployment weighs val by the deployment images: set "
+                "loop.deploy_images to a folder of them, or use objective: targets or worst"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -103,9 +112,12 @@ class Settings(BaseSettings):
             settings = cls(**values)
         except ValidationError as error:
             problem = error.errors()[0]
+            # A rule across sections (e.g. the gate's objective needs the loop's images) has no loc.
             where = ".".join(str(part) for part in problem["loc"])
+            where += ": " if where else ""
+            message = problem["msg"].removeprefix("Value error, ")  # pydantic's, not ours
             raise WorkspaceError(
-                f"{Workspace(workspace).settings_file}: {where}: {problem['msg']}; fix it (nothing was "
+                f"{Workspace(workspace).settings_file}: {where}{message}; fix it (nothing was "
                 "changed)."
             ) from None
         # A relative .pt in detector.model is the user's own weights, read from the workspace.

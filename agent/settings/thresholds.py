@@ -82,14 +82,18 @@ class GateSettings(BaseModel):
         "interval below 0, mAP50 down beyond max_map_drop, a guarded slice down as for "
         "evidence), with the evidence rule's statistics",
     )
-    objective: Literal["targets", "worst"] = Field(
+    objective: Literal["targets", "worst", "deployment"] = Field(
         "targets",
         description="what the gain is measured on: targets, the mean val recall of the cycle's "
         "target slices (what the loop aimed at); worst, the mean val recall of the union of "
         "the incumbent's and the candidate's worst_slices worst single slices (each bin of an "
         "attribute or class with at least loop.min_support val objects), measured fresh on "
         "both models, so a candidate better where the detector is worst is promoted and one "
-        "with a new failure is not (evaluation/objective.py); any rule, same statistics",
+        "with a new failure is not (evaluation/objective.py); deployment, val recall with "
+        "each object weighted by how much more common its image's lighting and weather are "
+        "among loop.deploy_images than on val (needs them; evaluation/deployment_objective.py), "
+        "so a candidate better where the detector is deployed is not judged on the field's mix; "
+        "any rule, same statistics",
     )
     worst_slices: int = Field(
         2,

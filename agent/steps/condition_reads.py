@@ -4,7 +4,8 @@ much more common deployment makes each lighting and weather value than val.
 
 The targeted planner's levers read them here, so all read them the same way: exploration
 (`loop.exploration: thompson`), the blamed values (`loop.blamed_values: deployment`) and the
-miss weights (`loop.free_conditions` and `loop.subject_classes: misses`).
+miss weights (`loop.free_conditions` and `loop.subject_classes: misses`); so does the gate's
+deployment objective (`gate.objective: deployment`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agent.steps.failures import deployment_paths
+from evaluation.deployment_objective import DeploymentWeighting
 from evaluation.field_conditions import (
     estimate_conditions,
     estimate_image_conditions,
@@ -54,6 +56,13 @@ def deployment_prevalence_of(
     (`val_conditions`); `loop.deploy_images` must be set (`deployment_paths` says so if not)."""
     deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
     return deployment_prevalence(deployed, list(val.values()), CONDITIONS)
+
+
+def deployment_weighting(deps: Deps) -> DeploymentWeighting:
+    """What weighs val objects to the deployment for the gate: val images' conditions and the
+    deployment prevalence of their lighting and weather."""
+    val = val_conditions(deps)
+    return DeploymentWeighting(val, deployment_prevalence_of(deps, val))
 
 
 def deployment_prevalence(

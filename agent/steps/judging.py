@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from agent.settings.thresholds import GateSettings
+from evaluation.deployment_objective import DEPLOYMENT_SLICE, deployment_text
 from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
 from evaluation.noninferior import noninferior_gate
 from evaluation.objective import restated, worst_slices
@@ -18,6 +20,8 @@ class CandidateJudge:
 
     `targets` are the cycle's target slices, `guarded` the single slices of every attribute
     bin and class (guarded by every rule, and the slices the `worst` objective picks from).
+    With the `deployment` objective, both scorecards carry the weighted val slice
+    (`evaluation.deployment_objective`) and `prevalence` is what weighed it.
     """
 
     settings: GateSettings
@@ -25,12 +29,17 @@ class CandidateJudge:
     incumbent: ModelScorecard
     targets: list[str]
     guarded: list[str]
+    prevalence: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __call__(
         self, candidate: ModelScorecard, carried: tuple[str, GateResult] | None = None
     ) -> GateResult:
         if self.settings.objective == "targets":
             return self._rule(candidate, self.targets, carried)
+        if self.settings.objective == "deployment":
+            result = self._rule(candidate, [DEPLOYMENT_SLICE], carried)
+            note = deployment_text(self.incumbent, self.prevalence)
+            return restated(result, self.incumbent, candidate, self.targets, [], note)
         slices = worst_slices(
             self.incumbent,
             candidate,

@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 from agent.ports import Deps, Progress
 from agent.results import Training
 from agent.state import CarriedCandidate, LoopState
+from agent.steps.condition_reads import deployment_weighting
 from agent.steps.failures import ensure_val_predictions, val_object_table, weights_of
 from agent.steps.judging import CandidateJudge
 from agent.steps.predictions import export_items, predict_and_evaluate
+from evaluation.deployment_objective import DeploymentWeighting
 from evaluation.gate import GateResult, ModelScorecard
 from evaluation.metrics import EvaluationResult
 from evaluation.scorecards import measure_scorecard, named_slices, single_slices
@@ -149,14 +151,17 @@ def scorecard(
     table: ObjectTable,
     edges: dict[str, list[float]],
     slices: dict[str, dict[str, str]],
+    weighting: DeploymentWeighting | None = None,
 ) -> ModelScorecard:
-    """What the gate compares for `model`: its val mAP50 and recall per slice of its `table`."""
+    """What the gate compares for `model`: its val mAP50 and recall per slice of its `table`,
+    and with `weighting` its val recall weighted to the deployment (`gate.objective`)."""
     record = deps.registry.model(model)
     assert record is not None
     val = EvaluationResult.recorded(record.metrics, "val")
     # A model never evaluated on val, or with no class to average, scores 0 (as it always has).
     map50 = val.overall.map50 if val is not None and val.overall.map50 is not None else 0.0
-    return measure_scorecard(map50, table, edges, slices)
+    card = measure_scorecard(map50, table, edges, slices)
+    return card if weighting is None else weighting.weigh(card, table)
 
 
 def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> GateResult:
@@ -172,20 +177,27 @@ def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> Gate
     settings = deps.settings.gate
     named = named_slices(incumbent_table, settings.guarded_slices)
     slices = {**targets, **guarded, **named}
-    incumbent_card = scorecard(deps, state.incumbent, incumbent_table, state.bin_edges, slices)
+    weighting = deployment_weighting(deps) if settings.objective == "deployment" else None
+    read = (state.bin_edges, slices, weighting)
+    incumbent_card = scorecard(deps, state.incumbent, incumbent_table, *read)
     candidate_table = val_object_table(deps, candidate)
-    candidate_card = scorecard(deps, candidate, candidate_table, state.bin_edges, slices)
+    candidate_card = scorecard(deps, candidate, candidate_table, *read)
     carried = state.carried
     if carried is not None and (carried.incumbent != state.incumbent or carried.name == candidate):
         carried = None  # judged against another model: nothing to compare again
     judge = CandidateJudge(
-        settings, deps.settings.loop.min_support, incumbent_card, list(targets), list(guarded)
+        settings,
+        deps.settings.loop.min_support,
+        incumbent_card,
+        list(targets),
+        list(guarded),
+        weighting.prevalence if weighting is not None else {},
     )
     again = None
     if settings.rule == "evidence" and carried is not None:
         ensure_val_predictions(deps, carried.name)
         table = val_object_table(deps, carried.name)
-        card = scorecard(deps, carried.name, table, state.bin_edges, slices)
+        card = scorecard(deps, carried.name, table, *read)
         again = (carried.name, judge(card))
     result = judge(candidate_card, again)
     _record_verdict(deps, candidate, carried, result)

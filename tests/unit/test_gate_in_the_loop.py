@@ -11,6 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
@@ -76,5 +79,26 @@ def test_the_worst_slices_objective_reaches_the_loops_verdict(tmp_path: Path) ->
     # The verdict names the slices it was judged on: single slices (no ' & '), two to four.
     named = cycle.reasons[0].split("; objective: worst val slices ")[1].split(", ")
     assert 2 <= len(named) <= 4 and all("=" in n and " & " not in n for n in named)
+    # The cycle's hypotheses are still its targets'.
+    assert cycle.targets and set(cycle.outcomes) == set(cycle.targets)
+
+
+def test_the_deployment_objective_reaches_the_loops_verdict(tmp_path: Path) -> None:
+    # Unlabelled deployment images, darker than the tiny world's field: the weights lean to
+    # whatever val images the pixels read as darker.
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    noise = np.random.default_rng(0)
+    for index in range(6):
+        pixels = noise.integers(0, 40 if index % 3 else 255, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(deploy / f"{index}.png")
+    settings = {
+        "loop": {"min_support": 3, "deploy_images": str(deploy)},
+        "gate": {"objective": "deployment"},
+    }
+    _, outcome = _looping(tmp_path, settings, gain=0.3, cycles=1, budget=12)
+    (cycle,) = outcome.state.history
+    assert "; objective: val weighted to the deployment (" in cycle.reasons[0]
+    assert "effective of " in cycle.reasons[0] and "lighting " in cycle.reasons[0]
     # The cycle's hypotheses are still its targets'.
     assert cycle.targets and set(cycle.outcomes) == set(cycle.targets)

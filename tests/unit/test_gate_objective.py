@@ -154,6 +154,6 @@ def test_the_objective_settings() -> None:
     settings = GateSettings()
     assert (settings.objective, settings.worst_slices) == ("targets", 2)
     with pytest.raises(ValidationError):
-        GateSettings.model_validate({"objective": "deployment"})
+        GateSettings.model_validate({"objective": "deployed"})
     with pytest.raises(ValidationError):
         GateSettings(worst_slices=0)

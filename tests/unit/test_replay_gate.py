@@ -7,7 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
@@ -86,12 +88,20 @@ def test_false_holds_and_false_promotions_are_counted_side_by_side() -> None:
     )
 
 
+@pytest.mark.parametrize("deployed", [False, True], ids=["field-only", "deploy-images"])
 def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_too(
-    tmp_path: Path,
+    tmp_path: Path, deployed: bool
 ) -> None:
     workspace, world = tmp_path / "ws", tmp_path / "world.yaml"
     world.write_text(TINY_WORLD)
-    init_workspace(workspace, world, settings_values={"loop": {"min_support": 3}})
+    loop: dict[str, Any] = {"min_support": 3}
+    if deployed:  # unlabelled deployment images, darker than the field
+        (tmp_path / "deploy").mkdir()
+        for index in range(4):
+            dark = np.full((48, 48, 3), 20 + 60 * (index == 0), dtype=np.uint8)
+            Image.fromarray(dark).save(tmp_path / "deploy" / f"{index}.png")
+        loop["deploy_images"] = str(tmp_path / "deploy")
+    init_workspace(workspace, world, settings_values={"loop": loop})
     deps = build_deps(Settings.load(workspace))
     field = deps.datasets.field()
     paths = [str(s.path) for s in deps.datasets.samples(field)]
@@ -118,6 +128,16 @@ def test_the_replay_reproduces_the_loops_verdicts_and_judges_the_worst_slices_to
         assert isinstance(row["worst"], bool) and isinstance(row["evidence_worst"], bool)
         assert "; objective: worst val slices " in row["evidence_worst_line"]
         assert "objective: worst" not in row["evidence_line"]
+        # On val weighted to the deployment: judged where the workspace has its images, and
+        # left out of every count where it has none.
+        for rule in ("deployment", "evidence_deployment", "noninferior_deployment"):
+            assert isinstance(row[rule], bool) if deployed else row[rule] is None
+        if deployed:
+            assert (
+                "; objective: val weighted to the deployment (" in row["evidence_deployment_line"]
+            )
+        else:
+            assert summary([row], "deployment")["graded"] == 0
 
 
 def test_a_child_writes_its_rows_where_the_parent_reads_them_not_where_the_user_asked() -> None:

@@ -1,0 +1,103 @@
+"""The gate's objective when it is val weighted to the deployment (`gate.objective: deployment`).
+
+Val is drawn like the field data; the user's detector meets the deployment. Where the two
+differ in conditions a pixel shows (lighting, weather), val recall weighted by importance
+(each object's weight: its image's conditions' deployment share over their val share, the
+prevalence `agent.steps.condition_reads` reads from the unlabelled deployment images) estimates
+the recall the deployment would see, with no deployment label. It is a covariate-shift
+correction: unbiased where the misses depend on the deployment only through those conditions,
+and as uncertain as the few val objects it leans on (the paired interval widens with uneven
+weights; the evidence line gives the effective number of objects).
+
+A candidate that moved toward the deployment (more night images where night is common there)
+is judged where it moved, instead of on the field's mix that hides the gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evaluation.comparison import ModelScorecard
+from evaluation.slices import ObjectTable
+
+# The objective's slice name in a scorecard: all val objects, weighted.
+DEPLOYMENT_SLICE = "val weighted to the deployment"
+
+
+@dataclass(frozen=True)
+class DeploymentWeighting:
+    """What weighs val to the deployment: each val image's conditions (by sample id) and each
+    condition value's prevalence (deployment share over val share)."""
+
+    conditions: Mapping[str, Mapping[str, str]]
+    prevalence: Mapping[str, Mapping[str, float]]
+
+    def weigh(self, card: ModelScorecard, table: ObjectTable) -> ModelScorecard:
+        """`card` (measured on `table`'s val objects) with the deployment slice added."""
+        weights = object_weights(table.sample_ids, self.conditions, self.prevalence)
+        return with_deployment_slice(card, table.found.tolist(), weights.tolist())
+
+
+def object_weights(
+    sample_ids: Sequence[str],
+    conditions: Mapping[str, Mapping[str, str]],
+    prevalence: Mapping[str, Mapping[str, float]],
+) -> np.ndarray:
+    """Per object (its image's id in `sample_ids`), the product over the conditions of
+    `prevalence` of its image's value's prevalence; 1 for a condition its image was not read
+    in, or a value `prevalence` does not know."""
+    weights = np.ones(len(sample_ids))
+    for index, sample in enumerate(sample_ids):
+        seen = conditions.get(sample, {})
+        for name, ratios in prevalence.items():
+            weights[index] *= ratios.get(seen.get(name, ""), 1.0)
+    return weights
+
+
+def with_deployment_slice(
+    card: ModelScorecard, found: Sequence[bool], weights: Sequence[float]
+) -> ModelScorecard:
+    """`card` with the deployment slice added: every val object (`found`, in the order of
+    `weights`), its recall weighted."""
+    flags = [bool(f) for f in found]
+    each = [float(w) for w in weights]
+    if not flags or len(flags) != len(each) or sum(each) <= 0:
+        return card  # nothing to weigh: the slice stays unmeasured, and the gate says so
+    recall = float(np.dot(each, flags) / sum(each))
+    return card.model_copy(
+        update={
+            "slice_recall": {**card.slice_recall, DEPLOYMENT_SLICE: recall},
+            "slice_found": {**card.slice_found, DEPLOYMENT_SLICE: flags},
+            "slice_weights": {**card.slice_weights, DEPLOYMENT_SLICE: each},
+        }
+    )
+
+
+def effective_objects(weights: Sequence[float]) -> float:
+    """Kish's effective sample size, (sum w)^2 / sum w^2: how many equally weighted objects the
+    weighted recall is worth."""
+    each = np.asarray(weights, dtype=float)
+    return float(each.sum() ** 2 / np.sum(each**2)) if np.sum(each**2) > 0 else 0.0
+
+
+def deployment_text(card: ModelScorecard, prevalence: Mapping[str, Mapping[str, float]]) -> str:
+    """The evidence line's note of the objective: its effective objects and the values
+    deployment makes most and least common against val."""
+    weights = card.slice_weights.get(DEPLOYMENT_SLICE)
+    if not weights:
+        return "objective: val weighted to the deployment, not measured (no val objects)"
+    ratios = sorted(
+        (ratio, f"{name} {value}")
+        for name, values in prevalence.items()
+        for value, ratio in values.items()
+    )[::-1]
+    # The two values deployment makes most common against val, and the one it makes rarest.
+    picked = list(dict.fromkeys([*ratios[:2], *ratios[-1:]]))
+    shown = ", ".join(f"{label} x{ratio:.1f}" for ratio, label in picked)
+    return (
+        f"objective: val weighted to the deployment ({effective_objects(weights):.0f} effective "
+        f"of {len(weights)} objects; {shown})"
+    )
