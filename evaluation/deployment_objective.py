@@ -5,9 +5,13 @@ differ in conditions a pixel shows (lighting, weather), val recall weighted by i
 (each object's weight: its image's conditions' deployment share over their val share, the
 prevalence `agent.steps.condition_reads` reads from the unlabelled deployment images) estimates
 the recall the deployment would see, with no deployment label. It is a covariate-shift
-correction: unbiased where the misses depend on the deployment only through those conditions,
-and as uncertain as the few val objects it leans on (the paired interval widens with uneven
-weights; the evidence line gives the effective number of objects).
+correction, unbiased where the misses depend on the deployment only through those conditions
+and the weights are right; as uncertain as the few val objects it leans on (the paired interval
+widens with uneven weights; the evidence line gives the effective number of objects). Two
+approximations: an object's weight is the product of its lighting's and its weather's ratios
+(the joint ratio where the two are independent), and the interval takes the weights as known,
+though they are estimated from a sample of deployment images (Laplace-smoothed shares, which
+pull a value's ratio toward 1 where either sample is small).
 
 A candidate that moved toward the deployment (more night images where night is common there)
 is judged where it moved, instead of on the field's mix that hides the gain.
@@ -25,6 +29,7 @@ from evaluation.slices import ObjectTable
 
 # The objective's slice name in a scorecard: all val objects, weighted.
 DEPLOYMENT_SLICE = "val weighted to the deployment"
+NOT_MEASURED = "val weighted to the deployment not measured: val has no objects"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,18 @@ class DeploymentWeighting:
         """`card` (measured on `table`'s val objects) with the deployment slice added."""
         weights = object_weights(table.sample_ids, self.conditions, self.prevalence)
         return with_deployment_slice(card, table.found.tolist(), weights.tolist())
+
+    def used(self) -> dict[str, dict[str, float]]:
+        """The prevalence of the values some val image shows: the ratios that weigh objects
+        (the evidence line names these, not a smoothed ratio of a value val never shows)."""
+        return {
+            name: {
+                value: ratio
+                for value, ratio in ratios.items()
+                if any(seen.get(name) == value for seen in self.conditions.values())
+            }
+            for name, ratios in self.prevalence.items()
+        }
 
 
 def object_weights(
@@ -88,7 +105,7 @@ def deployment_text(card: ModelScorecard, prevalence: Mapping[str, Mapping[str, 
     deployment makes most and least common against val."""
     weights = card.slice_weights.get(DEPLOYMENT_SLICE)
     if not weights:
-        return "objective: val weighted to the deployment, not measured (no val objects)"
+        return NOT_MEASURED
     ratios = sorted(
         (ratio, f"{name} {value}")
         for name, values in prevalence.items()

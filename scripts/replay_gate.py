@@ -129,7 +129,7 @@ def replay_candidate(
     limits = settings.guarded_slices
     slices = {**conditions, **guarded, **named_slices(incumbent_table, limits)}
     weighting = deployment_weighting(deps) if deps.settings.loop.deploy_images else None
-    prevalence = weighting.prevalence if weighting is not None else {}
+    prevalence = weighting.used() if weighting is not None else {}
 
     def card(model: str) -> ModelScorecard:
         ensure_val_predictions(deps, model)

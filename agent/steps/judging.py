@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.settings.thresholds import GateSettings
-from evaluation.deployment_objective import DEPLOYMENT_SLICE, deployment_text
-from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate
+from evaluation.deployment_objective import DEPLOYMENT_SLICE, NOT_MEASURED, deployment_text
+from evaluation.gate import GateResult, ModelScorecard, evidence_gate, gate, verdict
 from evaluation.noninferior import noninferior_gate
 from evaluation.objective import restated, worst_slices
 
@@ -37,6 +37,9 @@ class CandidateJudge:
         if self.settings.objective == "targets":
             return self._rule(candidate, self.targets, carried)
         if self.settings.objective == "deployment":
+            if not all(DEPLOYMENT_SLICE in c.slice_recall for c in (self.incumbent, candidate)):
+                held = verdict(self.incumbent, candidate, self.targets, [NOT_MEASURED], None, False)
+                return held.model_copy(update={"objective_before": None, "objective_after": None})
             result = self._rule(candidate, [DEPLOYMENT_SLICE], carried)
             note = deployment_text(self.incumbent, self.prevalence)
             return restated(result, self.incumbent, candidate, self.targets, [], note)

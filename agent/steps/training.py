@@ -191,7 +191,7 @@ def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> Gate
         incumbent_card,
         list(targets),
         list(guarded),
-        weighting.prevalence if weighting is not None else {},
+        weighting.used() if weighting is not None else {},
     )
     again = None
     if settings.rule == "evidence" and carried is not None:

@@ -112,8 +112,9 @@ def test_the_weighted_interval_is_todays_with_equal_weights_and_wider_with_uneve
 
 @pytest.mark.parametrize("rule", ["margin", "evidence", "noninferior"])
 def test_a_candidate_better_where_it_is_deployed_is_judged_there(rule: str) -> None:
-    # On its targets (flat) the margin and evidence rules hold it; on val's own mix it fell
-    # (6 day objects lost, 12 night found: 164 -> 170 of 200, but the day guard is unchanged).
+    # On its targets (flat) the margin and evidence rules hold it. On val's own mix it rose
+    # only 164 -> 170 of 200 (6 day objects lost, 12 night found); where it is deployed, the
+    # night it gained weighs as much as all of the day.
     held = _judge("targets", rule)(TOWARD_DEPLOYMENT)
     deployed = _judge("deployment", rule)(TOWARD_DEPLOYMENT)
     assert deployed.promote, deployed.reasons
@@ -169,3 +170,14 @@ def test_a_workspace_or_variant_asking_for_it_without_images_gets_one_sentence(
     assert _bench_variants(["d:gate.objective=deployment"], sweep=True) == {
         "d": {"gate": {"objective": "deployment"}}
     }
+
+
+def test_the_evidence_names_only_values_val_shows_and_says_when_nothing_was_measured() -> None:
+    smoothed = {"lighting": {"day": 0.5, "night": 4.5, "dusk": 3.0}}  # val shows no dusk
+    weighting = DeploymentWeighting(CONDITIONS, smoothed)
+    assert weighting.used() == PREVALENCE
+    empty = ModelScorecard(map50=0.8, slice_recall={TARGET: 0.5}, slice_found={TARGET: [True]})
+    settings = GateSettings(objective="deployment")
+    held = CandidateJudge(settings, 20, empty, [TARGET], [], PREVALENCE)(empty)
+    assert not held.promote and held.objective_before is None
+    assert held.evidence == "val weighted to the deployment not measured: val has no objects"
