@@ -10,8 +10,7 @@ and the weights are right; as uncertain as the few val objects it leans on (the 
 widens with uneven weights; the evidence line gives the effective number of objects). Two
 approximations: an object's weight is the product of its lighting's and its weather's ratios
 (the joint ratio where the two are independent), and the interval takes the weights as known,
-though they are estimated from a sample of deployment images (Laplace-smoothed shares, which
-pull a value's ratio toward 1 where either sample is small).
+though they are estimated from a sample of deployment images (`pooled_prevalence`).
 
 A candidate that moved toward the deployment (more night images where night is common there)
 is judged where it moved, instead of on the field's mix that hides the gain.
@@ -56,6 +55,35 @@ class DeploymentWeighting:
             }
             for name, ratios in self.prevalence.items()
         }
+
+
+def pooled_prevalence(
+    deployed: Sequence[Mapping[str, str]],
+    val: Sequence[Mapping[str, str]],
+    vocabulary: Mapping[str, Sequence[str]],
+    conditions: Sequence[str],
+) -> dict[str, dict[str, float]]:
+    """Per condition of `conditions` and value: its deployment share over its val share, each
+    share smoothed toward the value's pooled share of both samples, (count + k * pooled) /
+    (images + k) with k values. Unlike a uniform prior, this never weighs up a value one sample
+    lacks: a value on 1 of 600 val images and none of 200 deployment images weighs about 0.01,
+    not 1.5; one neither shows weighs 1 (no object carries it)."""
+    prevalence: dict[str, dict[str, float]] = {}
+    for name in conditions:
+        values = list(vocabulary[name])
+        k, total = len(values), len(deployed) + len(val)
+        prevalence[name] = {}
+        for value in values:
+            d = sum(c.get(name) == value for c in deployed)
+            v = sum(c.get(name) == value for c in val)
+            pooled = (d + v) / total if total else 0.0
+            if pooled == 0:
+                prevalence[name][value] = 1.0
+                continue
+            deployed_share = (d + k * pooled) / (len(deployed) + k)
+            val_share = (v + k * pooled) / (len(val) + k)
+            prevalence[name][value] = deployed_share / val_share
+    return prevalence
 
 
 def object_weights(

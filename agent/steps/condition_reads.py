@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agent.steps.failures import deployment_paths
-from evaluation.deployment_objective import DeploymentWeighting
+from evaluation.deployment_objective import DeploymentWeighting, pooled_prevalence
 from evaluation.field_conditions import (
     estimate_conditions,
     estimate_image_conditions,
@@ -60,9 +60,12 @@ def deployment_prevalence_of(
 
 def deployment_weighting(deps: Deps) -> DeploymentWeighting:
     """What weighs val objects to the deployment for the gate: val images' conditions and the
-    deployment prevalence of their lighting and weather."""
+    deployment prevalence of their lighting and weather, smoothed toward the pooled share (the
+    planners' uniform smoothing would weigh up a value deployment lacks)."""
     val = val_conditions(deps)
-    return DeploymentWeighting(val, deployment_prevalence_of(deps, val))
+    deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
+    prevalence = pooled_prevalence(deployed, list(val.values()), CONDITIONS, PIXEL_CONDITIONS)
+    return DeploymentWeighting(val, prevalence)
 
 
 def deployment_prevalence(

@@ -18,6 +18,7 @@ from evaluation.deployment_objective import (
     DeploymentWeighting,
     effective_objects,
     object_weights,
+    pooled_prevalence,
     with_deployment_slice,
 )
 from evaluation.gate import ModelScorecard
@@ -181,3 +182,26 @@ def test_the_evidence_names_only_values_val_shows_and_says_when_nothing_was_meas
     held = CandidateJudge(settings, 20, empty, [TARGET], [], PREVALENCE)(empty)
     assert not held.promote and held.objective_before is None
     assert held.evidence == "val weighted to the deployment not measured: val has no objects"
+
+
+def test_the_prevalence_never_weighs_up_a_value_one_sample_lacks() -> None:
+    from agent.steps.condition_reads import deployment_prevalence
+
+    vocabulary = {"lighting": ["day", "dusk", "night"]}
+    val = [{"lighting": "day"}] * 539 + [{"lighting": "night"}] * 60 + [{"lighting": "dusk"}]
+    deployed = [{"lighting": "day"}] * 100 + [{"lighting": "night"}] * 100
+    pooled = pooled_prevalence(deployed, val, vocabulary, ["lighting"])
+    # Dusk: 1 of 600 val images, none of 200 deployed: about 0, where a uniform prior says 1.5.
+    assert pooled["lighting"]["dusk"] < 0.02
+    assert deployment_prevalence(deployed, val, vocabulary, ["lighting"])["lighting"]["dusk"] > 1.4
+    # Common values keep about their raw ratios (night 0.5 / 0.1, day 0.5 / 0.898).
+    assert pooled["lighting"]["night"] == pytest.approx(5.0, rel=0.03)
+    assert pooled["lighting"]["day"] == pytest.approx(0.5 / (539 / 600), rel=0.03)
+    # A value neither sample shows weighs 1, and so does every value of empty samples.
+    assert (
+        pooled_prevalence(deployed, val, {"lighting": ["day", "fog"]}, ["lighting"])["lighting"][
+            "fog"
+        ]
+        == 1.0
+    )
+    assert pooled_prevalence([], [], vocabulary, ["lighting"])["lighting"]["day"] == 1.0
