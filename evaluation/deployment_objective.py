@@ -1,15 +1,16 @@
 """The gate's objective when it is val weighted to the deployment (`gate.objective: deployment`).
 
 Val is drawn like the field data; the user's detector meets the deployment. Where the two
-differ in conditions a pixel shows (lighting, weather), val recall weighted by importance
-(each object's weight: its image's conditions' deployment share over their val share, the
-prevalence `agent.steps.condition_reads` reads from the unlabelled deployment images) estimates
+differ in conditions (lighting and weather read from pixels, distance and crowding from the
+incumbent's predicted boxes: `agent.steps.condition_reads.deployment_weighting`), val recall
+weighted by importance (each object's weight: its image's conditions' deployment share over
+their val share, read from the unlabelled deployment images) estimates
 the recall the deployment would see, with no deployment label. It is a covariate-shift
 correction, unbiased where the misses depend on the deployment only through those conditions
 and the weights are right; as uncertain as the few val objects it leans on (the paired interval
 widens with uneven weights; the evidence line gives the effective number of objects). Two
-approximations: an object's weight is the product of its lighting's and its weather's ratios
-(the joint ratio where the two are independent), and the interval takes the weights as known,
+approximations: an object's weight is the product of its conditions' ratios (the joint ratio
+where they are independent), and the interval takes the weights as known,
 though they are estimated from a sample of deployment images (`pooled_prevalence`).
 
 A candidate that moved toward the deployment (more night images where night is common there)

@@ -128,7 +128,9 @@ def replay_candidate(
     guarded = single_slices(incumbent_table, discovery.edges)
     limits = settings.guarded_slices
     slices = {**conditions, **guarded, **named_slices(incumbent_table, limits)}
-    weighting = deployment_weighting(deps) if deps.settings.loop.deploy_images else None
+    weighting = (
+        deployment_weighting(deps, candidate.parent) if deps.settings.loop.deploy_images else None
+    )
     prevalence = weighting.used() if weighting is not None else {}
 
     def card(model: str) -> ModelScorecard:

@@ -90,8 +90,10 @@ class GateSettings(BaseModel):
         "attribute or class with at least loop.min_support val objects), measured fresh on "
         "both models, so a candidate better where the detector is worst is promoted and one "
         "with a new failure is not (evaluation/objective.py); deployment, val recall with "
-        "each object weighted by how much more common its image's lighting and weather are "
-        "among loop.deploy_images than on val (needs them; evaluation/deployment_objective.py), "
+        "each object weighted by how much more common its image's conditions are among "
+        "loop.deploy_images than on val (lighting and weather from pixels, distance and "
+        "crowding from the incumbent's boxes; needs the images; "
+        "evaluation/deployment_objective.py), "
         "so a candidate better where the detector is deployed is not judged on the field's mix; "
         "any rule, same statistics",
     )

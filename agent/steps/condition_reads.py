@@ -1,21 +1,26 @@
-"""Scene conditions estimated from what a user has (pixels, and val's labelled boxes), never
-from a rendered world's truth: each val image's, each unlabelled deployment image's, and how
-much more common deployment makes each lighting and weather value than val.
+"""Scene conditions estimated from what a user has (pixels, val's labelled boxes, a model's
+predicted boxes), never from a rendered world's truth: each val image's, each unlabelled
+deployment image's, and how much more common deployment makes each value than val.
 
 The targeted planner's levers read them here, so all read them the same way: exploration
 (`loop.exploration: thompson`), the blamed values (`loop.blamed_values: deployment`) and the
-miss weights (`loop.free_conditions` and `loop.subject_classes: misses`); so does the gate's
-deployment objective (`gate.objective: deployment`).
+miss weights (`loop.free_conditions` and `loop.subject_classes: misses`), from pixels and val's
+labels (lighting and weather only for the deployment). The gate's deployment objective
+(`gate.objective: deployment`) reads all four conditions of val and deployment alike, distance
+and crowding from the incumbent's predicted boxes (`deployment_weighting`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import supervision as sv
+from PIL import Image
 
-from agent.steps.failures import deployment_paths
+from agent.steps.failures import deployment_paths, pred_field, predictions_cached
 from evaluation.deployment_objective import DeploymentWeighting, pooled_prevalence
 from evaluation.field_conditions import (
     estimate_conditions,
@@ -58,14 +63,44 @@ def deployment_prevalence_of(
     return deployment_prevalence(deployed, list(val.values()), CONDITIONS)
 
 
-def deployment_weighting(deps: Deps) -> DeploymentWeighting:
-    """What weighs val objects to the deployment for the gate: val images' conditions and the
-    deployment prevalence of their lighting and weather, smoothed toward the pooled share (the
-    planners' uniform smoothing would weigh up a value deployment lacks)."""
-    val = val_conditions(deps)
-    deployed = [pixel_conditions(str(p)) for p in deployment_paths(deps)]
-    prevalence = pooled_prevalence(deployed, list(val.values()), CONDITIONS, PIXEL_CONDITIONS)
+def deployment_weighting(deps: Deps, incumbent: str) -> DeploymentWeighting:
+    """What weighs val objects to the deployment for the gate: each val image's four conditions
+    and their deployment prevalence, smoothed toward the pooled share (the planners' uniform
+    smoothing would weigh up a value deployment lacks).
+
+    Lighting and weather are read from pixels; distance and crowding from `incumbent`'s boxes,
+    on val as on the deployment images (predicted once per model and cached): the same reading
+    on both sides, so a detector that misses far objects under-reads both alike and the ratio
+    is pulled toward 1, not turned around. Val's labelled boxes would read val one way and the
+    deployment another."""
+    conf = deps.settings.evaluation.conf_threshold
+    view = deps.datasets.split("val")
+    samples = deps.datasets.samples(view)
+    boxes = deps.datasets.labels(view, pred_field(incumbent))
+    val = {
+        s.id: estimate_image_conditions(str(s.path), s.longest_side, _confident(d, conf))
+        for s, d in zip(samples, boxes, strict=True)
+    }
+    paths = deployment_paths(deps)
+    deployed = [
+        estimate_image_conditions(str(path), _longest_side(path), _confident(d, conf))
+        for path, d in zip(paths, predictions_cached(deps, incumbent, "deploy", paths), strict=True)
+    ]
+    prevalence = pooled_prevalence(deployed, list(val.values()), CONDITIONS, tuple(CONDITIONS))
     return DeploymentWeighting(val, prevalence)
+
+
+def _confident(detections: sv.Detections, conf: float) -> sv.Detections:
+    if detections.confidence is None or len(detections) == 0:
+        return detections
+    kept = detections[detections.confidence >= conf]
+    assert isinstance(kept, sv.Detections)  # a boolean mask selects Detections
+    return kept
+
+
+def _longest_side(path: Path) -> int:
+    with Image.open(path) as image:
+        return max(image.size)
 
 
 def deployment_prevalence(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import supervision as sv
 
 from agent.ports import Deps
 from agent.results import Discovery
@@ -152,6 +154,39 @@ def deployment_paths(deps: Deps) -> list[Path]:
             "point it at a folder of images from where the detector is deployed, or unset it."
         )
     return paths
+
+
+def predictions_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> list[sv.Detections]:
+    """`model`'s predictions on images outside the datasets (e.g. the deployment images), cached
+    per model and image set in the model's folder (images never change)."""
+    cache = deps.workspace.model_dir(model) / f"predictions_{name}.json"
+    key = [str(p) for p in paths]
+    if cache.is_file():
+        stored = json.loads(cache.read_text())
+        if stored["paths"] == key:
+            return [_detections(d) for d in stored["detections"]]
+    predicted = deps.detector.predict(weights_of(deps, model), paths)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "xyxy": d.xyxy.tolist(),
+            "class_id": [] if d.class_id is None else d.class_id.tolist(),
+            "confidence": None if d.confidence is None else d.confidence.tolist(),
+        }
+        for d in predicted
+    ]
+    cache.write_text(json.dumps({"paths": key, "detections": rows}))
+    return predicted
+
+
+def _detections(row: dict[str, Any]) -> sv.Detections:
+    xyxy = np.asarray(row["xyxy"], dtype=float).reshape(-1, 4)
+    confidence = row["confidence"]
+    return sv.Detections(
+        xyxy=xyxy,
+        class_id=np.asarray(row["class_id"], dtype=int),
+        confidence=None if confidence is None else np.asarray(confidence, dtype=float),
+    )
 
 
 def embed_cached(deps: Deps, model: str, name: str, paths: list[Path]) -> np.ndarray:

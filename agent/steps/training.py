@@ -177,7 +177,9 @@ def gate_against_incumbent(deps: Deps, state: LoopState, candidate: str) -> Gate
     settings = deps.settings.gate
     named = named_slices(incumbent_table, settings.guarded_slices)
     slices = {**targets, **guarded, **named}
-    weighting = deployment_weighting(deps) if settings.objective == "deployment" else None
+    weighting = (
+        deployment_weighting(deps, state.incumbent) if settings.objective == "deployment" else None
+    )
     read = (state.bin_edges, slices, weighting)
     incumbent_card = scorecard(deps, state.incumbent, incumbent_table, *read)
     candidate_table = val_object_table(deps, candidate)

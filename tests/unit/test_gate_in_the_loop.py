@@ -18,6 +18,7 @@ from agent.bootstrap import build_deps
 from agent.control.runner import LoopDriver
 from agent.control.workspaces import init_workspace
 from agent.settings import Settings
+from agent.steps.condition_reads import deployment_weighting
 from tests.conftest import TINY_WORLD
 from tests.fakes import FakeDetector
 
@@ -96,9 +97,24 @@ def test_the_deployment_objective_reaches_the_loops_verdict(tmp_path: Path) -> N
         "loop": {"min_support": 3, "deploy_images": str(deploy)},
         "gate": {"objective": "deployment"},
     }
-    _, outcome = _looping(tmp_path, settings, gain=0.3, cycles=1, budget=12)
+    deps, outcome = _looping(tmp_path, settings, gain=0.3, cycles=1, budget=12)
     (cycle,) = outcome.state.history
     assert "; objective: val weighted to the deployment (" in cycle.reasons[0]
-    assert "effective of " in cycle.reasons[0] and "lighting " in cycle.reasons[0]
+    assert "effective of " in cycle.reasons[0]
     # The cycle's hypotheses are still its targets'.
     assert cycle.targets and set(cycle.outcomes) == set(cycle.targets)
+    # All four conditions weigh, distance and crowding read from v1's predicted boxes on the
+    # deployment images, predicted once and then read back from v1's folder.
+    calls: list[int] = []
+    predict = deps.detector.predict
+    deps.detector.predict = lambda weights, images: (
+        calls.append(len(images)) or predict(weights, images)
+    )
+    weighting = deployment_weighting(deps, "v1")
+    assert set(weighting.prevalence) == {"lighting", "weather", "distance", "crowding"}
+    assert (tmp_path / "ws" / "models" / "v1" / "predictions_deploy.json").is_file()
+    assert calls == []  # the gate's read above cached them
+    # Another image set is predicted afresh.
+    (deploy / "6.png").write_bytes((deploy / "0.png").read_bytes())
+    deployment_weighting(deps, "v1")
+    assert calls == [7]
