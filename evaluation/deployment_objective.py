@@ -1,17 +1,18 @@
 """The gate's objective when it is val weighted to the deployment (`gate.objective: deployment`).
 
 Val is drawn like the field data; the user's detector meets the deployment. Where the two
-differ in conditions (lighting and weather read from pixels, distance and crowding from the
-incumbent's predicted boxes: `agent.steps.condition_reads.deployment_weighting`), val recall
-weighted by importance (each object's weight: its image's conditions' deployment share over
-their val share, read from the unlabelled deployment images) estimates
+differ in conditions (lighting and weather read from pixels, distance and crowding from boxes:
+val's labelled ones, the deployment's predicted by the incumbent and corrected for how that
+reading errs on val; `agent.steps.condition_reads.deployment_weighting`), val recall weighted
+by importance (each object's weight: its image's conditions' deployment share over their val
+share) estimates
 the recall the deployment would see, with no deployment label. It is a covariate-shift
 correction, unbiased where the misses depend on the deployment only through those conditions
 and the weights are right; as uncertain as the few val objects it leans on (the paired interval
 widens with uneven weights; the evidence line gives the effective number of objects). Two
 approximations: an object's weight is the product of its conditions' ratios (the joint ratio
 where they are independent), and the interval takes the weights as known,
-though they are estimated from a sample of deployment images (`pooled_prevalence`).
+though they are estimated from a sample of deployment images (`shifted_prevalence`).
 
 A candidate that moved toward the deployment (more night images where night is common there)
 is judged where it moved, instead of on the field's mix that hides the gain.
@@ -58,33 +59,72 @@ class DeploymentWeighting:
         }
 
 
-def pooled_prevalence(
-    deployed: Sequence[Mapping[str, str]],
-    val: Sequence[Mapping[str, str]],
+def shifted_prevalence(
+    val_labelled: Sequence[Mapping[str, str]],
+    val_predicted: Sequence[Mapping[str, str]],
+    deployed_predicted: Sequence[Mapping[str, str]],
     vocabulary: Mapping[str, Sequence[str]],
     conditions: Sequence[str],
 ) -> dict[str, dict[str, float]]:
-    """Per condition of `conditions` and value: its deployment share over its val share, each
-    share smoothed toward the value's pooled share of both samples, (count + k * pooled) /
-    (images + k) with k values. Unlike a uniform prior, this never weighs up a value one sample
-    lacks: a value on 1 of 600 val images and none of 200 deployment images weighs about 0.01,
-    not 1.5; one neither shows weighs 1 (no object carries it)."""
+    """Per condition of `conditions` and value: its deployment share over its val share.
+
+    Val images are read with their labelled boxes (`val_labelled`) and, like the deployment
+    images, with a model's predicted boxes (`val_predicted`, `deployed_predicted`, in the order
+    of `val_labelled`). The predicted reading is wrong in a way val measures (a detector that
+    misses far objects reads a far image as mid), so the deployment's shares are corrected by
+    that confusion (`shift_corrected_counts`), and weights never follow the model's own misses.
+    A condition read from pixels alone reads the same both ways: its confusion is the identity.
+    Each share is then smoothed toward the value's pooled share of both samples, (count + k *
+    pooled) / (images + k) with k values, which never weighs up a value one sample lacks (1 of
+    600 val images, none of 200 deployed: about 0.01, where a uniform prior says 1.5); a value
+    neither shows weighs 1 (no object carries it)."""
     prevalence: dict[str, dict[str, float]] = {}
+    deployed_n, val_n = len(deployed_predicted), len(val_labelled)
     for name in conditions:
         values = list(vocabulary[name])
-        k, total = len(values), len(deployed) + len(val)
+        deployed = shift_corrected_counts(
+            [c.get(name, "") for c in val_labelled],
+            [c.get(name, "") for c in val_predicted],
+            [c.get(name, "") for c in deployed_predicted],
+            values,
+        )
         prevalence[name] = {}
         for value in values:
-            d = sum(c.get(name) == value for c in deployed)
-            v = sum(c.get(name) == value for c in val)
-            pooled = (d + v) / total if total else 0.0
+            d, v = deployed[value], float(sum(c.get(name) == value for c in val_labelled))
+            pooled = (d + v) / (deployed_n + val_n) if deployed_n + val_n else 0.0
             if pooled == 0:
                 prevalence[name][value] = 1.0
                 continue
-            deployed_share = (d + k * pooled) / (len(deployed) + k)
-            val_share = (v + k * pooled) / (len(val) + k)
+            k = len(values)
+            deployed_share = (d + k * pooled) / (deployed_n + k)
+            val_share = (v + k * pooled) / (val_n + k)
             prevalence[name][value] = deployed_share / val_share
     return prevalence
+
+
+def shift_corrected_counts(
+    val_labelled: Sequence[str],
+    val_predicted: Sequence[str],
+    deployed_predicted: Sequence[str],
+    values: Sequence[str],
+) -> dict[str, float]:
+    """How many deployment images show each value, from how many a predicted reading assigns
+    it, corrected by that reading's confusion on val (black-box shift estimation, Lipton et al.
+    2018): observed = C @ true, with C[read, label] = P(read | label) counted on val; solved by
+    least squares, clipped at 0 and rescaled to the deployment's images. One pseudo-image per
+    value read right keeps C invertible where val lacks a value (it is then taken as read
+    right)."""
+    index = {value: i for i, value in enumerate(values)}
+    confusion = np.eye(len(values))
+    for label, read in zip(val_labelled, val_predicted, strict=True):
+        if label in index and read in index:
+            confusion[index[read], index[label]] += 1
+    confusion /= confusion.sum(axis=0, keepdims=True)
+    observed = np.array([sum(r == v for r in deployed_predicted) for v in values], dtype=float)
+    solved = np.clip(np.linalg.lstsq(confusion, observed, rcond=None)[0], 0, None)
+    if solved.sum() > 0:
+        solved *= observed.sum() / solved.sum()
+    return {value: float(count) for value, count in zip(values, solved, strict=True)}
 
 
 def object_weights(

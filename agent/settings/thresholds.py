@@ -92,7 +92,8 @@ class GateSettings(BaseModel):
         "with a new failure is not (evaluation/objective.py); deployment, val recall with "
         "each object weighted by how much more common its image's conditions are among "
         "loop.deploy_images than on val (lighting and weather from pixels, distance and "
-        "crowding from the incumbent's boxes; needs the images; "
+        "crowding from boxes, the deployment's predicted by the incumbent and corrected on "
+        "val; needs the images; "
         "evaluation/deployment_objective.py), "
         "so a candidate better where the detector is deployed is not judged on the field's mix; "
         "any rule, same statistics",

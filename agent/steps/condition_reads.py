@@ -6,8 +6,8 @@ The targeted planner's levers read them here, so all read them the same way: exp
 (`loop.exploration: thompson`), the blamed values (`loop.blamed_values: deployment`) and the
 miss weights (`loop.free_conditions` and `loop.subject_classes: misses`), from pixels and val's
 labels (lighting and weather only for the deployment). The gate's deployment objective
-(`gate.objective: deployment`) reads all four conditions of val and deployment alike, distance
-and crowding from the incumbent's predicted boxes (`deployment_weighting`).
+(`gate.objective: deployment`) reads all four conditions, the deployment's distance and
+crowding from the incumbent's predicted boxes, corrected on val (`deployment_weighting`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import supervision as sv
 from PIL import Image
 
 from agent.steps.failures import deployment_paths, pred_field, predictions_cached
-from evaluation.deployment_objective import DeploymentWeighting, pooled_prevalence
+from evaluation.deployment_objective import DeploymentWeighting, shifted_prevalence
 from evaluation.field_conditions import (
     estimate_conditions,
     estimate_image_conditions,
@@ -65,29 +65,34 @@ def deployment_prevalence_of(
 
 def deployment_weighting(deps: Deps, incumbent: str) -> DeploymentWeighting:
     """What weighs val objects to the deployment for the gate: each val image's four conditions
-    and their deployment prevalence, smoothed toward the pooled share (the planners' uniform
-    smoothing would weigh up a value deployment lacks).
+    (read with its labelled boxes) and their deployment prevalence (`shifted_prevalence`).
 
-    Lighting and weather are read from pixels; distance and crowding from `incumbent`'s boxes,
-    on val as on the deployment images (predicted once per model and cached): the same reading
-    on both sides, so a detector that misses far objects under-reads both alike and the ratio
-    is pulled toward 1, not turned around. Val's labelled boxes would read val one way and the
-    deployment another."""
+    Deployment images have no labels: their distance and crowding are read from `incumbent`'s
+    predicted boxes (predicted once per model and cached), and corrected by how that reading
+    errs on val, where both readings exist. Reading val from predictions too would tie each
+    weight to the model's own misses (an image whose far objects it missed reads as mid)."""
     conf = deps.settings.evaluation.conf_threshold
     view = deps.datasets.split("val")
     samples = deps.datasets.samples(view)
-    boxes = deps.datasets.labels(view, pred_field(incumbent))
-    val = {
-        s.id: estimate_image_conditions(str(s.path), s.longest_side, _confident(d, conf))
-        for s, d in zip(samples, boxes, strict=True)
-    }
+    labelled, predicted = {}, []
+    for sample, truth, boxes in zip(
+        samples,
+        deps.datasets.labels(view),
+        deps.datasets.labels(view, pred_field(incumbent)),
+        strict=True,
+    ):
+        path, side = str(sample.path), sample.longest_side
+        labelled[sample.id] = estimate_image_conditions(path, side, truth)
+        predicted.append(estimate_image_conditions(path, side, _confident(boxes, conf)))
     paths = deployment_paths(deps)
     deployed = [
         estimate_image_conditions(str(path), _longest_side(path), _confident(d, conf))
         for path, d in zip(paths, predictions_cached(deps, incumbent, "deploy", paths), strict=True)
     ]
-    prevalence = pooled_prevalence(deployed, list(val.values()), CONDITIONS, tuple(CONDITIONS))
-    return DeploymentWeighting(val, prevalence)
+    prevalence = shifted_prevalence(
+        list(labelled.values()), predicted, deployed, CONDITIONS, tuple(CONDITIONS)
+    )
+    return DeploymentWeighting(labelled, prevalence)
 
 
 def _confident(detections: sv.Detections, conf: float) -> sv.Detections:

@@ -18,7 +18,8 @@ from evaluation.deployment_objective import (
     DeploymentWeighting,
     effective_objects,
     object_weights,
-    pooled_prevalence,
+    shift_corrected_counts,
+    shifted_prevalence,
     with_deployment_slice,
 )
 from evaluation.gate import ModelScorecard
@@ -190,18 +191,50 @@ def test_the_prevalence_never_weighs_up_a_value_one_sample_lacks() -> None:
     vocabulary = {"lighting": ["day", "dusk", "night"]}
     val = [{"lighting": "day"}] * 539 + [{"lighting": "night"}] * 60 + [{"lighting": "dusk"}]
     deployed = [{"lighting": "day"}] * 100 + [{"lighting": "night"}] * 100
-    pooled = pooled_prevalence(deployed, val, vocabulary, ["lighting"])
+    # Lighting reads the same from pixels on every image: val's two readings agree.
+    pooled = shifted_prevalence(val, val, deployed, vocabulary, ["lighting"])
     # Dusk: 1 of 600 val images, none of 200 deployed: about 0, where a uniform prior says 1.5.
     assert pooled["lighting"]["dusk"] < 0.02
-    assert deployment_prevalence(deployed, val, vocabulary, ["lighting"])["lighting"]["dusk"] > 1.4
+    uniform = deployment_prevalence(deployed, val, vocabulary, ["lighting"])
+    assert uniform["lighting"]["dusk"] > 1.4
     # Common values keep about their raw ratios (night 0.5 / 0.1, day 0.5 / 0.898).
     assert pooled["lighting"]["night"] == pytest.approx(5.0, rel=0.03)
     assert pooled["lighting"]["day"] == pytest.approx(0.5 / (539 / 600), rel=0.03)
     # A value neither sample shows weighs 1, and so does every value of empty samples.
-    assert (
-        pooled_prevalence(deployed, val, {"lighting": ["day", "fog"]}, ["lighting"])["lighting"][
-            "fog"
-        ]
-        == 1.0
+    fog = shifted_prevalence(val, val, deployed, {"lighting": ["day", "fog"]}, ["lighting"])
+    assert fog["lighting"]["fog"] == 1.0
+    assert shifted_prevalence([], [], [], vocabulary, ["lighting"])["lighting"]["day"] == 1.0
+
+
+def test_a_reading_that_errs_on_val_is_corrected_on_the_deployment() -> None:
+    values = ["near", "mid", "far"]
+    # On val (labels known), the predicted boxes read 4 of 5 far images as mid, and every
+    # near and mid image right.
+    labelled = ["near"] * 50 + ["mid"] * 45 + ["far"] * 5
+    predicted = ["near"] * 50 + ["mid"] * 45 + ["far"] * 1 + ["mid"] * 4
+    # The deployment read the same way: 30 read far, 120 mid, 50 near.
+    deployed = ["far"] * 30 + ["mid"] * 120 + ["near"] * 50
+    counts = shift_corrected_counts(labelled, predicted, deployed, values)
+    # Read far is (1 + 1) / (5 + 1) of the truly far (one pseudo-image read right), so about
+    # 90 far images; the mid reads that were far are taken back from mid.
+    assert counts["far"] == pytest.approx(90, rel=0.05)
+    assert counts["near"] == pytest.approx(50, rel=0.05)
+    assert sum(counts.values()) == pytest.approx(200)
+    # A reading right on val changes nothing.
+    assert shift_corrected_counts(labelled, labelled, deployed, values) == pytest.approx(
+        {"near": 50.0, "mid": 120.0, "far": 30.0}
     )
-    assert pooled_prevalence([], [], vocabulary, ["lighting"])["lighting"]["day"] == 1.0
+
+    # The prevalence reads the corrected counts (about 90 far) against val's labelled shares,
+    # where the uncorrected reading (30 far) would weigh far objects a third as much.
+    def far(read_on_val: list[str]) -> float:
+        rows = [{"distance": v} for v in labelled]
+        return shifted_prevalence(
+            rows,
+            [{"distance": v} for v in read_on_val],
+            [{"distance": v} for v in deployed],
+            {"distance": values},
+            ["distance"],
+        )["distance"]["far"]
+
+    assert far(predicted) > 2 * far(labelled)
