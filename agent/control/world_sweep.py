@@ -25,6 +25,7 @@ from evaluation.sweep_diagnosis import Diagnosis, WorldFacts, diagnose
 from evaluation.sweep_diagnosis import markdown as diagnosis_markdown
 from evaluation.world_sweep import markdown, summarise_sweep
 from tools.files import write_text_whole
+from tools.world.config import WorldConfig
 from tools.world.draw import DrawnWorld, WorldDistribution, draw_worlds
 
 SWEEP_ARMS = ("none", "targeted", "uniform")
@@ -46,15 +47,17 @@ def run_world_sweep(
     arms: Sequence[str] = SWEEP_ARMS,
     variants: Sequence[str] = (),
     say: Callable[[str], None] = print,
+    distribution: WorldDistribution | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark on `count` worlds of draw seed `draw_seed` and judge the claim across
     them; writes sweep.json and sweep.md in `out` and returns sweep.json's content.
 
-    `variants` are `--variant` texts passed to every world's benchmark as they are.
+    `variants` are `--variant` texts passed to every world's benchmark as they are;
+    `distribution` is where worlds are drawn from (default: `WorldDistribution()`).
     """
     out = out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    distribution = WorldDistribution()
+    distribution = distribution or WorldDistribution()
     worlds = draw_worlds(count, draw_seed, distribution)
     # What sweep.json says of the sweep itself, before the worlds' figures.
     setup = {
@@ -139,7 +142,8 @@ def _world_file(folder: Path, world: DrawnWorld, draw_seed: int) -> Path:
     path = folder / "world.yaml"
     drawn = world.config.model_dump(mode="json")
     if path.is_file():
-        if yaml.safe_load(path.read_text()) != drawn:
+        # Compared as settings, not text: a field added since with its default is the same world.
+        if WorldConfig.model_validate(yaml.safe_load(path.read_text())) != world.config:
             raise SweepError(
                 f"{path} holds another world than draw seed {draw_seed} draws for {world.name}; "
                 "use a new --out folder for another draw seed."

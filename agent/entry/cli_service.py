@@ -113,6 +113,16 @@ def export_analyses_command(
     console.print(export_analyses(deps, target).sentence(target))
 
 
+# `bench --val-from`, declared here to keep `bench`'s signature short.
+VAL_FROM_OPTION = typer.Option(
+    "field",
+    "--val-from",
+    help="with --worlds: each world's labelled val drawn like the field (default) or like the "
+    "deployment (a labelled sample of where the detector is deployed; the same worlds "
+    "otherwise; use a new --out)",
+)
+
+
 @app.command()
 @friendly
 def bench(
@@ -155,6 +165,7 @@ def bench(
     draw_seed: int = typer.Option(
         0, "--draw-seed", help="with --worlds: the seed the worlds are drawn from"
     ),
+    val_from: str = VAL_FROM_OPTION,
 ) -> None:
     """Does the closed loop beat training longer, generic and uniform generation and retrieval at
     equal budget (and how close does it get to the oracle)?"""
@@ -162,8 +173,10 @@ def bench(
 
     seed_list, arm_list, variants = _bench_inputs(seeds, arms, variant, world, worlds, import_path)
     if worlds is not None:
-        _bench_worlds(out, worlds, draw_seed, budget, cycles, arm_list, variant, as_json)
+        _bench_worlds(out, worlds, draw_seed, budget, cycles, arm_list, variant, as_json, val_from)
         return
+    if val_from != "field":
+        raise UsageError("--val-from goes with --worlds (one world: val_conditions in world.yaml).")
     imported = (import_path, import_format) if import_path else None
     with progress_bars(to_stderr=as_json) as progress:
         result = run_bench(
@@ -256,13 +269,18 @@ def _bench_worlds(
     arms: list[str],
     variants: list[str],
     as_json: bool,
+    val_from: str,
 ) -> None:
     """`bench --worlds N`: the benchmark on N drawn worlds, then sweep.md (or sweep.json)."""
     from agent.control.world_sweep import SweepError, run_world_sweep
+    from tools.world.draw import WorldDistribution
 
+    if val_from not in ("field", "deployment"):
+        raise UsageError(f"--val-from is field or deployment, not '{val_from}'.")
+    distribution = WorldDistribution.model_validate({"val_from": val_from})
     try:
         sweep = run_world_sweep(
-            out, worlds, draw_seed, budget, cycles, arms, variants, errors.print
+            out, worlds, draw_seed, budget, cycles, arms, variants, errors.print, distribution
         )
     except SweepError as error:
         raise UsageError(str(error)) from None

@@ -51,3 +51,16 @@ def test_a_drawn_world_renders_its_field(tmp_path: Path) -> None:
     world = draw_worlds(1, draw_seed=0)[0].config
     images = list(render_field(world, tmp_path, "train", count=2))
     assert len(images) == 2 and all(image.path.is_file() for image in images)
+
+
+def test_val_drawn_from_the_deployment_changes_val_alone() -> None:
+    field, deployed = draw_worlds(4, 9), draw_worlds(4, 9, WorldDistribution(val_from="deployment"))
+    for a, b in zip(field, deployed, strict=True):
+        assert (a.config.val_conditions, b.config.val_conditions) == ("field", "test")
+        # The same world otherwise: seed, field priors, test mix, rare values.
+        assert b.config.model_copy(update={"val_conditions": "field"}) == a.config
+        assert a.rare == b.rare
+        assert a.config.priors("val") == a.config.priors("train")
+        assert b.config.priors("val") == b.config.priors("test") != b.config.priors("train")
+        # A world.yaml read back is the same world.
+        assert WorldConfig.model_validate(b.config.model_dump(mode="json")) == b.config

@@ -14,7 +14,7 @@ from scipy import stats
 
 from agent.control.world_sweep import SweepError, run_world_sweep
 from evaluation.world_sweep import markdown, summarise_sweep
-from tools.world.draw import draw_worlds
+from tools.world.draw import WorldDistribution, draw_worlds
 
 # Net gains of each arm over `none` on each world's worst two (gated, last candidate).
 UNIFORM = [0.02, 0.03, 0.05, 0.00, 0.04, 0.01, 0.06, 0.02]
@@ -123,6 +123,16 @@ def test_a_sweep_resumes_from_measured_worlds_and_refuses_another_draw(tmp_path:
     with pytest.raises(SweepError, match="another world than draw seed 6"):
         run_world_sweep(tmp_path, 2, 6, 300, 2, say=said.append)
     assert json.loads((tmp_path / "sweep.json").read_text())["draw_seed"] == 5
+    # So do the same worlds with val drawn from the deployment.
+    deployment = WorldDistribution(val_from="deployment")
+    with pytest.raises(SweepError, match="another world than draw seed 5"):
+        run_world_sweep(tmp_path, 2, 5, 300, 2, say=said.append, distribution=deployment)
+    # A world.yaml written before a setting existed (here val_conditions) is the same world.
+    for world in draw_worlds(2, 5):
+        stored = world.config.model_dump(mode="json")
+        del stored["val_conditions"]
+        (tmp_path / world.name / "world.yaml").write_text(yaml.safe_dump(stored))
+    assert run_world_sweep(tmp_path, 2, 5, 300, 2, say=said.append)["finished"] == 2
 
 
 def test_a_sweep_stopped_half_way_has_written_what_it_measured(
@@ -160,3 +170,18 @@ def test_worlds_and_one_world_together_are_refused_in_one_sentence(tmp_path: Pat
     assert result.exit_code == 2
     assert "without --world" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_val_from_the_deployment_goes_with_worlds_and_is_field_or_deployment(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from agent.entry.cli import app
+
+    out = str(tmp_path / "o")
+    alone = CliRunner().invoke(app, ["bench", "--val-from", "deployment", "--out", out])
+    assert alone.exit_code == 2 and "goes with --worlds" in alone.output
+    wrong = CliRunner().invoke(app, ["bench", "--worlds", "1", "--val-from", "test", "--out", out])
+    assert wrong.exit_code == 2 and "field or deployment, not 'test'" in wrong.output
+    assert "Traceback" not in alone.output + wrong.output and not (tmp_path / "o").exists()

@@ -43,6 +43,9 @@ class WorldConfig(BaseModel):
     splits: Splits = Field(default_factory=Splits)
     conditions: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(DEFAULT_PRIORS))
     test_conditions: Literal["uniform"] | dict[str, dict[str, float]] = "uniform"
+    # field: val is drawn like train (a user's labelled field data, split); test: val is drawn
+    # like test, a labelled sample of the deployment (a user who labelled deployment images).
+    val_conditions: Literal["field", "test"] = "field"
     camera: CameraProfile = Field(default_factory=CameraProfile)
 
     @field_validator("conditions", "test_conditions")
@@ -60,7 +63,10 @@ class WorldConfig(BaseModel):
         return self
 
     def priors(self, split: str) -> dict[str, dict[str, float]]:
-        """Condition probabilities for `split`: the field priors, or the test mix for `test`."""
+        """Condition probabilities for `split`: the field priors, or the test mix for `test`
+        (and for `val` when `val_conditions` is `test`)."""
+        if split == "val" and self.val_conditions == "test":
+            split = "test"
         if split != "test":
             return self.conditions
         if self.test_conditions == "uniform":

@@ -12,7 +12,9 @@ The distribution (`WorldDistribution`, its defaults stated here and written to s
 - test: uniform over the vocabulary with chance `uniform_test_chance`, otherwise a deployment
   mix per condition, `deploy_floor` of uniform plus the rest of a flat Dirichlet draw (so no
   test slice is left with almost no objects);
-- seed: a world seed drawn uniformly below 2**31 (its images and its baseline's training).
+- seed: a world seed drawn uniformly below 2**31 (its images and its baseline's training);
+- val: drawn like the field (`val_from: field`), or like test (`deployment`: the same worlds
+  with a labelled sample of the deployment as val; no random draw depends on it).
 
 World `i` of draw seed `s` depends on `(s, i)` alone: `--worlds 8` then `--worlds 10` with the
 same seed adds two worlds and keeps the first eight.
@@ -21,6 +23,7 @@ same seed adds two worlds and keeps the first eight.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -42,6 +45,12 @@ class WorldDistribution(BaseModel):
     uniform_test_chance: float = Field(0.5, ge=0, le=1, description="chance the test is uniform")
     deploy_floor: float = Field(
         0.5, ge=0, le=1, description="share of uniform in a deployment mix's test priors"
+    )
+    val_from: Literal["field", "deployment"] = Field(
+        "field",
+        description="where each world's labelled val is drawn from: the field (like train, the "
+        "default) or the deployment (like test: a user who labelled deployment images); the "
+        "draw is otherwise the same",
     )
 
 
@@ -92,6 +101,7 @@ def draw_world(index: int, draw_seed: int, distribution: WorldDistribution) -> D
             "seed": int(rng.integers(2**31)),
             "conditions": field,
             "test_conditions": "uniform" if uniform_test else test,
+            "val_conditions": "test" if distribution.val_from == "deployment" else "field",
         }
     )
     return DrawnWorld(f"world{index:02d}", config, tuple(rare))
