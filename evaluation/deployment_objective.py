@@ -82,6 +82,7 @@ def shifted_prevalence(
     deployed_n, val_n = len(deployed_predicted), len(val_labelled)
     for name in conditions:
         values = list(vocabulary[name])
+        k = len(values)
         deployed = shift_corrected_counts(
             [c.get(name, "") for c in val_labelled],
             [c.get(name, "") for c in val_predicted],
@@ -95,7 +96,6 @@ def shifted_prevalence(
             if pooled == 0:
                 prevalence[name][value] = 1.0
                 continue
-            k = len(values)
             deployed_share = (d + k * pooled) / (deployed_n + k)
             val_share = (v + k * pooled) / (val_n + k)
             prevalence[name][value] = deployed_share / val_share

@@ -236,7 +236,7 @@ def _bench_variants(variant: list[str], sweep: bool = False) -> dict[str, Any]:
     world's deployment sample (`loop.deploy_images`), which settings may need."""
     from agent.control.bench import parse_variant
     from agent.control.world_sweep import DEPLOY_SAMPLE
-    from agent.settings import Settings
+    from agent.settings import Settings, problem_text
 
     variants: dict[str, Any] = {}
     for text in variant:
@@ -251,11 +251,7 @@ def _bench_variants(variant: list[str], sweep: bool = False) -> dict[str, Any]:
         try:
             Settings(workspace=Path("."), **checked)
         except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            where += ": " if where else ""  # a rule across sections has no loc
-            message = problem["msg"].removeprefix("Value error, ")  # pydantic's, not ours
-            raise UsageError(f"Variant '{name}': {where}{message}.") from None
+            raise UsageError(f"Variant '{name}': {problem_text(error)}.") from None
         variants[name] = values
     return variants
 

@@ -44,6 +44,7 @@ __all__ = [
     "Settings",
     "StateSettings",
     "Strategy",
+    "problem_text",
     "read_settings_file",
     "write_settings_file",
 ]
@@ -111,14 +112,9 @@ class Settings(BaseSettings):
         try:
             settings = cls(**values)
         except ValidationError as error:
-            problem = error.errors()[0]
-            # A rule across sections (e.g. the gate's objective needs the loop's images) has no loc.
-            where = ".".join(str(part) for part in problem["loc"])
-            where += ": " if where else ""
-            message = problem["msg"].removeprefix("Value error, ")  # pydantic's, not ours
             raise WorkspaceError(
-                f"{Workspace(workspace).settings_file}: {where}{message}; fix it (nothing was "
-                "changed)."
+                f"{Workspace(workspace).settings_file}: {problem_text(error)}; fix it (nothing "
+                "was changed)."
             ) from None
         # A relative .pt in detector.model is the user's own weights, read from the workspace.
         model = Path(settings.detector.model).expanduser()
@@ -146,6 +142,16 @@ class Settings(BaseSettings):
         return StateLocation(
             self.state.url, self.workspace.resolve(), self.workspace_id, self.state.busy_timeout
         )
+
+
+def problem_text(error: ValidationError) -> str:
+    """The first problem of a settings error as `section.key: message` (a rule across sections,
+    such as the gate's objective needing the loop's images, has no key), without pydantic's
+    "Value error, " prefix."""
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def read_settings_file(workspace: Path) -> dict[str, Any]:

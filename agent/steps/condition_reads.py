@@ -72,18 +72,17 @@ def deployment_weighting(deps: Deps, incumbent: str) -> DeploymentWeighting:
     errs on val, where both readings exist. Reading val from predictions too would tie each
     weight to the model's own misses (an image whose far objects it missed reads as mid)."""
     conf = deps.settings.evaluation.conf_threshold
+    labelled = val_conditions(deps)
     view = deps.datasets.split("val")
-    samples = deps.datasets.samples(view)
-    labelled, predicted = {}, []
-    for sample, truth, boxes in zip(
-        samples,
-        deps.datasets.labels(view),
-        deps.datasets.labels(view, pred_field(incumbent)),
-        strict=True,
-    ):
-        path, side = str(sample.path), sample.longest_side
-        labelled[sample.id] = estimate_image_conditions(path, side, truth)
-        predicted.append(estimate_image_conditions(path, side, _confident(boxes, conf)))
+    # The same val images, in the same order, read from the incumbent's boxes instead.
+    predicted = [
+        estimate_image_conditions(str(s.path), s.longest_side, _confident(boxes, conf))
+        for s, boxes in zip(
+            deps.datasets.samples(view),
+            deps.datasets.labels(view, pred_field(incumbent)),
+            strict=True,
+        )
+    ]
     paths = deployment_paths(deps)
     deployed = [
         estimate_image_conditions(str(path), _longest_side(path), _confident(d, conf))
